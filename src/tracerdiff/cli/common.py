@@ -1,0 +1,92 @@
+"""Shared CLI plumbing: the typer app, one-line errors, JSON and table output."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import sys
+from typing import Callable
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tracerdiff import __version__
+from tracerdiff.errors import TracerdiffError
+from tracerdiff.quantity import Measured
+
+app = typer.Typer(help="Tracer diffusion coefficients from isotope-exchange SIMS.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _version(value: bool):
+    if value:
+        print(f"tracerdiff {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")):
+    """Tracer diffusion coefficients from isotope-exchange SIMS."""
+
+
+def handle_errors(func: Callable) -> Callable:
+    """Turn tracerdiff's own errors (and unreadable files) into one line on stderr and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except TracerdiffError as exc:
+            err_console.print(f"error: {exc}", markup=False, highlight=False)
+            raise typer.Exit(code=2) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            err_console.print(f"error: {exc}", markup=False, highlight=False)
+            raise typer.Exit(code=2) from None
+
+    return wrapper
+
+
+def jsonable(obj):
+    """Recursively convert result objects to JSON-safe structures."""
+    if isinstance(obj, Measured):
+        return obj.to_dict()
+    if hasattr(obj, "to_dict"):
+        return jsonable(obj.to_dict())
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if hasattr(obj, "item"):  # numpy scalar
+        return jsonable(obj.item())
+    return obj
+
+
+def print_json(obj) -> None:
+    sys.stdout.write(json.dumps(jsonable(obj), indent=2) + "\n")
+
+
+def print_table(title: str, rows: list[tuple[str, object]]) -> None:
+    """Print name/value rows; Measured values show value ± stderr unit."""
+    table = Table(title=title)
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    table.add_column("± stderr", justify="right")
+    table.add_column("unit")
+    for name, q in rows:
+        if isinstance(q, Measured):
+            v, s = q.to()
+            table.add_row(name, f"{v:.4g}", f"{s:.2g}", q.unit)
+        else:
+            table.add_row(name, f"{q:.4g}" if isinstance(q, float) else str(q), "", "")
+    console.print(table)
+
+
+def main() -> None:  # console-script entry point
+    app()

@@ -1,0 +1,134 @@
+"""Parsing quantities with units at the package's edges.
+
+Internally tracerdiff uses SI base units (see :mod:`tracerdiff`). These helpers
+turn user text (``"2.6e-8 cm^2/s"``, ``"1um"``, ``"-110 degC"``, ``"59h"``,
+``"2w"``) or numbers with a stated unit into SI floats, and SI floats back into
+display units.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+
+import pint
+
+from tracerdiff.errors import InputError
+
+ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+ureg.define("week_short = week = w")  # "2w" in CLI histories
+Q_ = ureg.Quantity
+
+#: Dimension name -> (SI unit, display unit). The display unit is what users of
+#: the field read and write (the paper's units).
+DIMENSIONS: dict[str, tuple[str, str]] = {
+    "diffusivity": ("m**2/s", "cm**2/s"),
+    "conductance": ("m/s", "cm/s"),  # D*gb/delta, surface exchange k*
+    "length": ("m", "um"),
+    "gradient": ("1/m", "1/cm"),
+    "time": ("s", "h"),
+    "temperature": ("K", "K"),
+    "energy": ("J", "eV"),
+    "conductivity": ("S/m", "S/cm"),
+    "number_density": ("1/m**3", "1/cm**3"),
+    "charge": ("C", "C"),
+    "dimensionless": ("", ""),
+}
+
+_NUMBER_UNIT = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
+
+
+@lru_cache(maxsize=None)
+def _si_unit(dimension: str) -> pint.Unit:
+    try:
+        si, _ = DIMENSIONS[dimension]
+    except KeyError:
+        raise InputError(f"unknown dimension {dimension!r}; known: {sorted(DIMENSIONS)}") from None
+    return ureg.Unit(si) if si else ureg.dimensionless
+
+
+def _parse(text: str, *, name: str) -> pint.Quantity:
+    match = _NUMBER_UNIT.match(str(text))
+    if not match:
+        raise InputError(f"cannot read {text!r} as a number with a unit (e.g. '2.6e-8 cm^2/s')", source=name)
+    number, unit = match.groups()
+    unit = unit.replace("^", "**").replace("µ", "u").replace("μ", "u")
+    try:
+        return Q_(float(number), unit) if unit else Q_(float(number))
+    except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError, AttributeError,
+            TypeError, ValueError, SyntaxError) as exc:
+        raise InputError(f"unknown unit {unit!r} in {text!r} ({exc.__class__.__name__})", source=name) from None
+
+
+def to_si(value: str | float | pint.Quantity, dimension: str, *, default_unit: str | None = None,
+          name: str = "value") -> float:
+    """Convert a user value to an SI float of the given dimension.
+
+    Parameters
+    ----------
+    value
+        Text such as ``"2.6e-8 cm^2/s"``, a pint quantity, or a bare number.
+    dimension
+        A key of :data:`DIMENSIONS` (``"diffusivity"``, ``"length"``, ...).
+    default_unit
+        Unit assumed for bare numbers. Without it, bare numbers are refused
+        unless the dimension is ``"dimensionless"``.
+    name
+        What the value is (a CLI flag, a study-file key), used in error messages.
+
+    Raises
+    ------
+    InputError
+        Unparseable text, unknown unit, wrong dimension, or a non-finite value.
+    """
+    if isinstance(value, pint.Quantity):
+        q = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        if default_unit is None and dimension != "dimensionless":
+            raise InputError(f"{value!r} has no unit; give one, e.g. '{value} {DIMENSIONS[dimension][1]}'",
+                             source=name)
+        q = Q_(float(value), default_unit or "")
+    else:
+        text = str(value)
+        match = _NUMBER_UNIT.match(text)
+        if match and match.group(2) == "" and default_unit is not None:
+            text = f"{match.group(1)} {default_unit}"
+        elif match and match.group(2) == "" and dimension != "dimensionless":
+            raise InputError(f"{value!r} has no unit; give one, e.g. '{value} {DIMENSIONS[dimension][1]}'",
+                             source=name)
+        q = _parse(text, name=name)
+    target = _si_unit(dimension)
+    try:
+        out = float(q.to(target).magnitude)
+    except pint.errors.DimensionalityError:
+        raise InputError(f"{value!r} is not a {dimension.replace('_', ' ')} "
+                         f"(expected units like {DIMENSIONS[dimension][1] or 'a pure number'})",
+                         source=name) from None
+    if not math.isfinite(out):
+        raise InputError(f"{value!r} is not a finite number", source=name)
+    return out
+
+
+def from_si(value: float, dimension: str, unit: str | None = None) -> float:
+    """Convert an SI float to ``unit`` (default: the dimension's display unit)."""
+    si, display = DIMENSIONS[dimension]
+    target = display if unit is None else unit
+    if si == target:
+        return float(value)
+    return float(Q_(value, si or "").to(target or "").magnitude)
+
+
+def display_unit(dimension: str) -> str:
+    """The display unit string of a dimension, in compact form (``cm^2/s``)."""
+    return pretty_unit(DIMENSIONS[dimension][1])
+
+
+def pretty_unit(unit: str) -> str:
+    """``cm**2/s`` -> ``cm^2/s`` for tables and JSON."""
+    return unit.replace("**", "^")
+
+
+def celsius_to_kelvin(t_c: float) -> float:
+    """Convert degrees Celsius to kelvin."""
+    return float(t_c) + 273.15
