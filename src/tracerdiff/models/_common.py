@@ -1,0 +1,94 @@
+"""Shared helpers for the analytic models: coercing inputs, checking signs, result dicts."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from tracerdiff.errors import InputError
+from tracerdiff.quantity import Measured
+
+
+def as_measured(x, dimension: str, *, name: str = "value") -> Measured:
+    """Coerce a model input to a :class:`Measured` of ``dimension``.
+
+    Parameters
+    ----------
+    x
+        A :class:`Measured` (its dimension must match), text with a unit
+        (``"2.6e-8 cm^2/s"``), a pint quantity, or a bare number, which is
+        taken to be **in SI units** (m^2/s, m/s, m, K, ...), exact (stderr 0).
+    dimension
+        A key of :data:`tracerdiff.units.DIMENSIONS`.
+    name
+        What the input is, used in error messages.
+
+    Raises
+    ------
+    InputError
+        Wrong dimension, unparseable text, non-finite value or negative stderr.
+    """
+    if isinstance(x, Measured):
+        if x.dimension != dimension:
+            raise InputError(f"expected a {dimension.replace('_', ' ')}, got a {x.dimension.replace('_', ' ')}",
+                             source=name)
+        m = x
+    elif isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool):
+        m = Measured(float(x), 0.0, dimension)
+    else:
+        from tracerdiff.units import DIMENSIONS
+        m = Measured.parse(x, dimension, name=name, default_unit=DIMENSIONS[dimension][0] or None)
+    if not math.isfinite(m.value):
+        raise InputError(f"value {m.value!r} is not finite", source=name)
+    if not (m.stderr >= 0 or math.isnan(m.stderr)):
+        raise InputError(f"standard error {m.stderr!r} is negative", source=name)
+    return m
+
+
+def positive(x, dimension: str, *, name: str) -> Measured:
+    """:func:`as_measured` plus a check that the value is > 0."""
+    m = as_measured(x, dimension, name=name)
+    if not m.value > 0:
+        raise InputError(f"must be positive, got {m}", source=name)
+    return m
+
+
+def u(m: Measured):
+    """``m`` as an ``uncertainties`` number, or a plain float when exact.
+
+    (``Measured.to_ufloat`` makes ``ufloat(v, 0)``, on which ``uncertainties``
+    warns; with ``filterwarnings=error`` that would be fatal.) NaN stderr is
+    treated as 0 here; callers that care check it first.
+    """
+    if m.stderr > 0:
+        from uncertainties import ufloat
+        return ufloat(m.value, m.stderr)
+    return float(m.value)
+
+
+def result_dict(obj) -> dict:
+    """``to_dict`` for result dataclasses: Measured -> display-unit dicts, recursively."""
+    out = {}
+    for f in dataclasses.fields(obj):
+        out[f.name] = _jsonable(getattr(obj, f.name))
+    return out
+
+
+def _jsonable(v):
+    if isinstance(v, Measured):
+        return v.to_dict()
+    if hasattr(v, "to_dict"):
+        return v.to_dict()
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return _jsonable(v.tolist())
+    if isinstance(v, (np.floating, np.integer, np.bool_)):
+        return _jsonable(v.item())
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v

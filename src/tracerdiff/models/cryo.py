@@ -1,0 +1,56 @@
+"""Is a cryo-SIMS image valid? Compare the diffusion length during imaging with the resolution.
+
+During an image of duration t at the (cryogenic) measurement temperature the
+tracer still moves by about L = sqrt(2 D t). The image is trustworthy when
+L < resolution (paper: 1e-14 cm^2/s for 5 h gives 0.19 um < 1 um).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tracerdiff.models._common import positive, result_dict, u
+from tracerdiff.quantity import Measured
+
+
+@dataclass(frozen=True)
+class CryoValidity:
+    """diffusion_length = sqrt(2 D t); ``valid`` when it is below ``resolution``; ratio = L / resolution."""
+
+    diffusion_length: Measured
+    resolution: Measured
+    valid: bool
+    ratio: Measured
+    d: Measured
+    imaging_time: Measured
+
+    def to_dict(self) -> dict:
+        return result_dict(self)
+
+
+def cryo_validity(d, imaging_time, resolution) -> CryoValidity:
+    """Diffusion length sqrt(2 D t) during imaging, compared with the spatial resolution.
+
+    Parameters
+    ----------
+    d
+        Diffusivity at the imaging temperature (e.g. an Arrhenius extrapolation).
+    imaging_time
+        Duration of the acquisition ("time").
+    resolution
+        Lateral resolution or pixel size ("length").
+    """
+    d = positive(d, "diffusivity", name="d")
+    t = positive(imaging_time, "time", name="imaging_time")
+    res = positive(resolution, "length", name="resolution")
+    length = (2 * u(d) * u(t)) ** 0.5
+    dl = Measured.from_ufloat(length, "length")
+    ratio = Measured.from_ufloat(length / u(res), "dimensionless")
+    return CryoValidity(dl, res, bool(dl.value < res.value), ratio, d, t)
+
+
+def cryo_validity_from_fit(fit, temperature_k, imaging_time, resolution) -> CryoValidity:
+    """:func:`cryo_validity` with D extrapolated from an Arrhenius fit to ``temperature_k`` (K)."""
+    from tracerdiff.models._common import as_measured
+    t = as_measured(temperature_k, "temperature", name="temperature")
+    return cryo_validity(fit.predict(t.value), imaging_time, resolution)
