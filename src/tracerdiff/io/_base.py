@@ -1,0 +1,160 @@
+"""Shared reader plumbing: read-only opening, hashing, size guards, error wrapping, channel names.
+
+Every reader raises only :class:`~tracerdiff.errors.FileFormatError` (a subclass of
+:class:`~tracerdiff.errors.InputError`) naming the file; third-party parser exceptions
+are caught around the vendor call and re-raised as that type.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Iterator
+
+from tracerdiff.errors import FileFormatError, TracerdiffError
+
+#: Hard cap on what one eager read may allocate (bytes). Lazy reads do not allocate up front.
+MAX_EAGER_BYTES = 8 * 1024**3
+
+#: Nominal masses (u) of the lithium isotopes, for picking channels by mass.
+ISOTOPE_MASSES = {"6Li": 6.015122, "7Li": 7.016003}
+
+
+def sha256_file(path: str | Path, *, chunk_size: int = 1 << 20) -> str:
+    """SHA-256 hex digest of a file, read in chunks (read-only).
+
+    Raises
+    ------
+    FileFormatError
+        The file does not exist or cannot be read.
+    """
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(chunk_size), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise FileFormatError(f"cannot read file: {exc.strerror or exc}", source=path) from None
+    return digest.hexdigest()
+
+
+def check_readable(path: str | Path) -> Path:
+    """Resolve ``path`` and check it is an existing regular file."""
+    p = Path(path)
+    if not p.exists():
+        raise FileFormatError("file does not exist", source=p)
+    if not p.is_file():
+        raise FileFormatError("not a regular file", source=p)
+    if not os.access(p, os.R_OK):
+        raise FileFormatError("file is not readable (permissions)", source=p)
+    return p
+
+
+def read_head(path: str | Path, n: int = 4096) -> bytes:
+    """The first ``n`` bytes of a file (opened ``"rb"``)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(n)
+    except OSError as exc:
+        raise FileFormatError(f"cannot read file: {exc.strerror or exc}", source=path) from None
+
+
+def guard_size(path: str | Path, declared_bytes: int, *, what: str, available: int | None = None,
+               lazy: bool = False) -> None:
+    """Refuse to allocate ``declared_bytes`` when the file cannot hold them or they exceed the cap.
+
+    Parameters
+    ----------
+    declared_bytes
+        Size implied by the file's header (shape x item size).
+    available
+        Bytes the file actually has for this payload (default: the file size).
+    lazy
+        Lazy reads skip the absolute cap (nothing is allocated up front).
+    """
+    if declared_bytes < 0:
+        raise FileFormatError(f"{what}: negative size in header", source=path)
+    if available is None:
+        available = os.path.getsize(path)
+    if declared_bytes > available:
+        raise FileFormatError(f"{what}: header declares {declared_bytes} bytes of data but the file holds "
+                              f"only {available}; the file is truncated or corrupt", source=path)
+    if not lazy and declared_bytes > MAX_EAGER_BYTES:
+        raise FileFormatError(f"{what}: {declared_bytes / 1024**3:.1f} GiB exceeds the eager-read limit; "
+                              f"use lazy=True", source=path)
+
+
+@contextlib.contextmanager
+def wrap_errors(path: str | Path, fmt: str, *, caught_warnings: list | None = None) -> Iterator[None]:
+    """Turn any exception raised while parsing into a :class:`FileFormatError` naming the file.
+
+    Warnings raised inside are recorded (into ``caught_warnings`` when given) instead of
+    escaping, because vendor parsers warn about benign header oddities.
+    """
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        try:
+            yield
+        except FileFormatError as exc:
+            if exc.source is None:
+                raise FileFormatError(str(exc), source=path) from None
+            raise
+        except TracerdiffError as exc:
+            raise FileFormatError(f"{fmt}: {exc}", source=path) from None
+        except MemoryError:
+            raise FileFormatError(f"{fmt}: declared data size does not fit in memory; the file is "
+                                  "probably corrupt", source=path) from None
+        except RecursionError:
+            raise FileFormatError(f"{fmt}: nesting too deep; the file is probably corrupt",
+                                  source=path) from None
+        except Exception as exc:  # noqa: BLE001 - vendor parsers raise anything on corrupt input
+            detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+            raise FileFormatError(f"not a readable {fmt} file ({type(exc).__name__}"
+                                  f"{': ' + detail if detail else ''})", source=path) from None
+        finally:
+            if caught_warnings is not None:
+                caught_warnings.extend(str(w.message)[:200] for w in record)
+
+
+_CHANNEL_RE = re.compile(r"^\^?(\d+)\s*([A-Z][a-z]?)[+-]?$|^\^?([A-Z][a-z]?)\s*-?\s*(\d+)[+-]?$")
+
+
+def canonical_channel(name: str) -> str:
+    """Normalise isotope labels: ``"6Li+"``, ``"^6Li"``, ``"Li6"``, ``"I6Li"``, ``"Li-6"`` -> ``"6Li"``.
+
+    Labels that are not a single isotope are returned stripped but otherwise unchanged.
+    """
+    s = str(name).strip()
+    if s.startswith("I") and len(s) > 1 and s[1].isdigit():  # CSV headers such as I6Li
+        s = s[1:]
+    m = _CHANNEL_RE.match(s)
+    if m:
+        mass, element = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
+        return f"{int(mass)}{element}"
+    return s
+
+
+def channel_for_mass(mass: float, *, tolerance: float = 0.2) -> str | None:
+    """The isotope channel name whose mass is within ``tolerance`` (u) of ``mass``, else ``None``."""
+    for name, m in ISOTOPE_MASSES.items():
+        if abs(float(mass) - m) <= tolerance:
+            return name
+    return None
+
+
+def select_channels(available: dict, wanted, path: str | Path) -> dict:
+    """Keep the channels named in ``wanted`` (canonical names), in that order."""
+    if wanted is None:
+        return available
+    wanted = [wanted] if isinstance(wanted, str) else list(wanted)
+    out = {}
+    for w in wanted:
+        key = canonical_channel(w)
+        if key not in available:
+            raise FileFormatError(f"channel {w!r} not in file; it has {sorted(available)}", source=path)
+        out[key] = available[key]
+    return out

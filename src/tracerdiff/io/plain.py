@@ -1,0 +1,344 @@
+"""Readers for plain formats: TIFF (incl. multi-page), text matrices, CSV profiles, NumPy .npy/.npz."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from tracerdiff.errors import FileFormatError, InputError
+from tracerdiff.io._base import MAX_EAGER_BYTES, canonical_channel, guard_size, select_channels
+from tracerdiff.io.image import make_image, make_profile
+
+#: Text files larger than this are refused (parsing text needs several times its size in memory).
+MAX_TEXT_BYTES = 1024**3
+
+_LENGTH_TO_UM = {"um": 1.0, "µm": 1.0, "μm": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0,
+                 "micrometre": 1.0, "nm": 1e-3, "mm": 1e3, "cm": 1e4, "m": 1e6, "a": 1e-4, "å": 1e-4}
+_POSITION_NAMES = {"x", "position", "distance", "depth", "pos", "d", "z", "y", "r"}
+
+
+def pixel_size(path: Path, from_file: float | None, override: float | None) -> float:
+    """The pixel size to use: the caller's override, else the file's, else an error."""
+    value = override if override is not None else from_file
+    if value is None:
+        raise InputError("the file does not record a pixel size: pass pixel_size_um", source=path)
+    value = float(value)
+    if not (math.isfinite(value) and value > 0):
+        raise InputError(f"pixel size must be positive and finite, got {value!r}", source=path)
+    return value
+
+
+def single_channel_name(channels, path: Path) -> str:
+    """Name for the data of a one-channel file: the single requested name, else ``"counts"``."""
+    if channels is None:
+        return "counts"
+    names = [channels] if isinstance(channels, str) else list(channels)
+    if len(names) != 1:
+        raise FileFormatError(f"file holds one channel but {len(names)} names were requested", source=path)
+    return canonical_channel(names[0])
+
+
+# ----------------------------------------------------------------------------- TIFF
+
+def _tiff_pixel_size_um(tf) -> float | None:
+    page = tf.pages[0]
+    tags = page.tags
+    xres = tags.get("XResolution")
+    unit = tags.get("ResolutionUnit")
+    if xres is None:
+        return None
+    num, den = xres.value if isinstance(xres.value, tuple) else (xres.value, 1)
+    if not num or not den:
+        return None
+    per_unit = num / den  # pixels per resolution unit
+    unit_code = int(unit.value) if unit is not None else 2
+    ij_unit = (tf.imagej_metadata or {}).get("unit", "") if tf.is_imagej else ""
+    if unit_code == 3:  # centimetre
+        return 1e4 / per_unit
+    if unit_code == 2 and not ij_unit:  # inch, the TIFF default; 72 dpi means "not set"
+        return None if per_unit in (72.0, 96.0, 1.0) else 25400.0 / per_unit
+    if str(ij_unit).lower() in ("micron", "um", "µm", "\\u00B5m", "μm"):
+        return 1.0 / per_unit
+    return None
+
+
+def read_tiff(path: Path, *, pixel_size_um=None, channels=None, lazy=False, sha256="") -> xr.Dataset:
+    """Read a single- or multi-page TIFF of counts (pages become a depth stack ``z``)."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tf:  # tifffile opens the file "rb"
+        if not tf.pages:
+            raise FileFormatError("TIFF has no pages", source=path)
+        series = tf.series[0]
+        shape, dtype = tuple(series.shape), np.dtype(series.dtype)
+        # Pages appended one by one form one series each: stack equal 2D series as a depth stack.
+        stacked = len(tf.series) > 1 and all(len(s.shape) == 2 and tuple(s.shape) == shape and s.dtype == dtype
+                                             for s in tf.series)
+        if stacked:
+            shape = (len(tf.series),) + shape
+        if len(shape) not in (2, 3) or "S" in series.axes:  # "S": samples per pixel, i.e. colour
+            raise FileFormatError(f"TIFF holds an array of shape {shape}; expected (y, x) counts or "
+                                  "(pages, y, x) stack, not colour", source=path)
+        compressed = any(int(p.compression) != 1 for p in tf.pages[:1])
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        guard_size(path, nbytes, what="TIFF image data", lazy=lazy,
+                   available=MAX_EAGER_BYTES if compressed else None)
+        size = _tiff_pixel_size_um(tf)
+        meta = {"tiff_pages": shape[0] if len(shape) == 3 else 1, "dtype": str(dtype)}
+        if tf.is_imagej:
+            meta["imagej"] = {k: v for k, v in (tf.imagej_metadata or {}).items()
+                              if isinstance(v, (str, int, float))}
+        if stacked and lazy:
+            data = _lazy_tiff_series(path, shape, dtype)
+        elif stacked:
+            data = np.stack([s.asarray() for s in tf.series])
+        elif lazy and len(shape) == 3:
+            data = _lazy_tiff_pages(path, series, shape, dtype)
+        else:
+            data = series.asarray()
+    px = pixel_size(path, size, pixel_size_um)
+    name = single_channel_name(channels, path)
+    return make_image({name: data}, px, source_path=str(path), sha256=sha256, fmt="tiff", metadata=meta)
+
+
+def _read_tiff_page(path: str, index: int, *, series: int | None = None) -> np.ndarray:
+    import tifffile
+
+    with tifffile.TiffFile(path) as tf:
+        return tf.series[series].asarray() if series is not None else tf.series[0].pages[index].asarray()
+
+
+def _lazy_tiff_series(path: Path, shape, dtype):
+    import dask
+    import dask.array as da
+
+    return da.stack([da.from_delayed(dask.delayed(_read_tiff_page)(str(path), 0, series=i), shape=shape[1:],
+                                     dtype=dtype) for i in range(shape[0])])
+
+
+def _lazy_tiff_pages(path: Path, series, shape, dtype):
+    """Dask array over a TIFF stack without loading it: memory-map contiguous data, else read per page."""
+    import dask
+    import dask.array as da
+    import tifffile
+
+    if series.dataoffset is not None:
+        mm = tifffile.memmap(str(path), mode="r", series=0)
+        return da.from_array(mm, chunks=(1,) + tuple(shape[1:]))
+    if len(series.pages) == shape[0]:
+        pages = [da.from_delayed(dask.delayed(_read_tiff_page)(str(path), i), shape=shape[1:], dtype=dtype)
+                 for i in range(shape[0])]
+        return da.stack(pages)
+    return da.from_array(series.asarray(), chunks=(1,) + tuple(shape[1:]))  # compressed volume: eager
+
+
+# ----------------------------------------------------------------------------- text
+
+def read_text(path: Path) -> str:
+    """Decode a text file (UTF-8, falling back to Latin-1), refusing binary and huge files."""
+    guard_size(path, 0, what="text")
+    size = path.stat().st_size
+    if size > MAX_TEXT_BYTES:
+        raise FileFormatError(f"text file of {size / 1024**3:.1f} GiB is too large to parse; convert it "
+                              "to .npy or HDF5 first", source=path)
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    if b"\x00" in raw:
+        raise FileFormatError("binary content in what should be a text file", source=path)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def data_lines(text: str) -> list[str]:
+    """Non-empty lines that are not ``#``/``%``/``;`` comments."""
+    return [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith(("#", "%", "//"))]
+
+
+def _split(line: str, delimiter: str | None) -> list[str]:
+    return [t.strip() for t in (line.split(delimiter) if delimiter else line.split())]
+
+
+def guess_delimiter(lines: list[str]) -> str | None:
+    sample = lines[: min(len(lines), 20)]
+    for d in ("\t", ",", ";"):
+        if all(d in ln for ln in sample):
+            return d
+    return None
+
+
+def parse_numeric_rows(lines: list[str], path: Path, *, delimiter: str | None) -> np.ndarray:
+    """Parse rows of numbers into a 2D float array (all rows of one length)."""
+    if not lines:
+        raise FileFormatError("no numeric data found", source=path)
+    try:
+        arr = np.loadtxt(io.StringIO("\n".join(lines)), delimiter=delimiter, ndmin=2, dtype=float,
+                         comments=None)
+    except ValueError as exc:
+        raise FileFormatError(f"text matrix is not a rectangular table of numbers ({exc})", source=path) from None
+    if not np.all(np.isfinite(arr)):
+        raise FileFormatError("text matrix contains NaN or infinity", source=path)
+    return arr
+
+
+def read_text_matrix(path: Path, *, pixel_size_um=None, channels=None, lazy=False, sha256="") -> xr.Dataset:
+    """Read a whitespace/comma/semicolon/tab separated matrix of counts; row 0 = top of the image."""
+    text = read_text(path)
+    lines = data_lines(text)
+    arr = parse_numeric_rows(lines, path, delimiter=guess_delimiter(lines))
+    if arr.shape[0] < 2 or arr.shape[1] < 2:
+        raise FileFormatError(f"text matrix of shape {arr.shape} is not an image", source=path)
+    if np.all(arr == np.round(arr)) and arr.min() >= 0 and arr.max() < 2**63:
+        arr = arr.astype(np.int64)
+    px = pixel_size(path, None, pixel_size_um)
+    name = single_channel_name(channels, path)
+    return make_image({name: arr}, px, source_path=str(path), sha256=sha256, fmt="text_matrix",
+                      metadata={"rows": int(arr.shape[0]), "columns": int(arr.shape[1])})
+
+
+_HEADER_UNIT = re.compile(r"^(?P<name>.*?)\s*(?:\[(?P<u1>[^\]]*)\]|\((?P<u2>[^)]*)\)|/\s*(?P<u3>\S+))\s*$")
+
+
+def split_header(col: str) -> tuple[str, str | None]:
+    """``"x_um"`` / ``"x [um]"`` / ``"Depth (nm)"`` / ``"x/um"`` -> (name, unit or None)."""
+    col = col.strip().strip('"').strip("'")
+    m = _HEADER_UNIT.match(col)
+    if m and m.group("name"):
+        unit = m.group("u1") or m.group("u2") or m.group("u3")
+        return m.group("name").strip(), unit.strip()
+    if "_" in col:
+        base, _, unit = col.rpartition("_")
+        if unit.lower() in _LENGTH_TO_UM:
+            return base, unit
+    return col, None
+
+
+def length_factor_um(unit: str | None) -> float | None:
+    return None if unit is None else _LENGTH_TO_UM.get(unit.strip().lower())
+
+
+def profile_from_table(header: list[str], arr: np.ndarray, path: Path, *, channels, sha256: str, fmt: str,
+                       metadata: dict | None = None) -> xr.Dataset:
+    """Build a profile from a table whose first length-unit column is the position."""
+    parsed = [split_header(h) for h in header]
+    pos_index = None
+    for i, (name, unit) in enumerate(parsed):
+        if length_factor_um(unit) is not None and (name.lower() in _POSITION_NAMES or pos_index is None):
+            pos_index = i
+            break
+    if pos_index is None:
+        names = [h for h in header]
+        raise FileFormatError(f"no position column with a length unit among {names}; name it e.g. 'x_um' "
+                              "or 'x [um]'", source=path)
+    x = arr[:, pos_index] * length_factor_um(parsed[pos_index][1])
+    data = {}
+    units = {}
+    for i, (name, unit) in enumerate(parsed):
+        if i == pos_index:
+            continue
+        key = canonical_channel(name)
+        if not key or key in data:
+            raise FileFormatError(f"empty or duplicate column name {header[i]!r}", source=path)
+        data[key] = arr[:, i]
+        if unit:
+            units[key] = unit
+    if not data:
+        raise FileFormatError("profile has a position column but no data columns", source=path)
+    data = select_channels(data, channels, path)
+    meta = dict(metadata or {})
+    meta.update(columns=list(header), units=units, position_column=header[pos_index])
+    return make_profile(x, data, source_path=str(path), sha256=sha256, fmt=fmt, metadata=meta)
+
+
+def read_csv_profile(path: Path, *, pixel_size_um=None, channels=None, lazy=False, sha256="") -> xr.Dataset:
+    """Read a profile table with a unit-carrying header, e.g. ``x_um,I6Li,I7Li`` or ``x_um,C``."""
+    lines = data_lines(read_text(path))
+    if len(lines) < 2:
+        raise FileFormatError("profile needs a header line and at least one data row", source=path)
+    delimiter = guess_delimiter(lines)
+    if delimiter == ",":
+        header = next(csv.reader([lines[0]]))
+    else:
+        header = _split(lines[0], delimiter)
+    arr = parse_numeric_rows(lines[1:], path, delimiter=delimiter)
+    if arr.shape[1] != len(header):
+        raise FileFormatError(f"header has {len(header)} columns but data rows have {arr.shape[1]}", source=path)
+    return profile_from_table(header, arr, path, channels=channels, sha256=sha256, fmt="csv_profile")
+
+
+# ----------------------------------------------------------------------------- NumPy
+
+def _npy_header(fh, path: Path, what: str):
+    version = np.lib.format.read_magic(fh)
+    reader = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    if version not in reader:
+        raise FileFormatError(f"{what}: unsupported .npy version {version}", source=path)
+    shape, fortran, dtype = reader[version](fh)
+    if dtype.hasobject:
+        raise FileFormatError(f"{what}: object arrays are refused (allow_pickle=False)", source=path)
+    return shape, fortran, dtype
+
+
+def read_npy(path: Path, *, pixel_size_um=None, channels=None, lazy=False, sha256="") -> xr.Dataset:
+    """Read a 2D image or 3D stack from ``.npy`` (memory-mapped and dask-chunked when ``lazy``)."""
+    with open(path, "rb") as fh:
+        shape, _, dtype = _npy_header(fh, path, "npy")
+        offset = fh.tell()
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    guard_size(path, nbytes, what="npy array", available=path.stat().st_size - offset, lazy=lazy)
+    if lazy:
+        import dask.array as da
+
+        mm = np.load(path, mmap_mode="r", allow_pickle=False)
+        data = da.from_array(mm, chunks=(1,) + mm.shape[1:] if mm.ndim == 3 else mm.shape)
+    else:
+        data = np.load(path, allow_pickle=False)
+    px = pixel_size(path, None, pixel_size_um)
+    name = single_channel_name(channels, path)
+    return make_image({name: data}, px, source_path=str(path), sha256=sha256, fmt="npy",
+                      metadata={"dtype": str(dtype)})
+
+
+def read_npz(path: Path, *, pixel_size_um=None, channels=None, lazy=False, sha256="") -> xr.Dataset:
+    """Read ``.npz``: one array per channel; optional 0-d ``pixel_size_um``; a 1D ``x_um`` makes a profile."""
+    arrays = {}
+    total = 0
+    with zipfile.ZipFile(path) as zf:  # opened "rb"
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            with zf.open(info) as fh:
+                shape, _, dtype = _npy_header(fh, path, info.filename)
+                header_len = fh.tell()
+            nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            guard_size(path, nbytes, what=f"npz member {info.filename}", available=info.file_size - header_len)
+            total += nbytes
+            if total > MAX_EAGER_BYTES:
+                raise FileFormatError("npz members exceed the eager-read limit", source=path)
+        with np.load(path, allow_pickle=False) as npz:
+            for key in npz.files:
+                arrays[key] = npz[key]
+    if not arrays:
+        raise FileFormatError("npz archive holds no arrays", source=path)
+    size = None
+    if "pixel_size_um" in arrays:
+        value = arrays.pop("pixel_size_um")
+        if value.shape != () or value.dtype.kind not in "iuf":
+            raise FileFormatError("npz entry pixel_size_um must be a number", source=path)
+        size = float(value)
+    if "x_um" in arrays:
+        x = arrays.pop("x_um")
+        data = select_channels({canonical_channel(k): v for k, v in arrays.items()}, channels, path)
+        return make_profile(x, data, source_path=str(path), sha256=sha256, fmt="npz")
+    data = select_channels({canonical_channel(k): v for k, v in arrays.items()}, channels, path)
+    px = pixel_size(path, size, pixel_size_um)
+    return make_image(data, px, source_path=str(path), sha256=sha256, fmt="npz",
+                      metadata={"members": sorted(data)})
