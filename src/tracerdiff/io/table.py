@@ -1,0 +1,157 @@
+"""Small CSV tables of series (temperature, D, sigma, ...) with units in the header.
+
+Convention: each column header is ``<quantity>_<unit code>``, e.g.
+``temperature_C``, ``temperature_K``, ``D_cm2_s``, ``D_m2_s``,
+``D_stderr_cm2_s``, ``sigma_S_cm``, ``sigma_stderr_S_m``. Lines starting
+with ``#`` and blank lines are ignored. Values come back in SI units.
+
+Example::
+
+    temperature_C,D_cm2_s,D_stderr_cm2_s
+    22,3.0e-9,0.3e-9
+    200,6.6e-6,0.5e-6
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+
+from tracerdiff.errors import FileFormatError, InputError
+from tracerdiff.units import to_si
+
+#: quantity name -> dimension
+QUANTITIES: dict[str, str] = {
+    "temperature": "temperature",
+    "D": "diffusivity",
+    "D_stderr": "diffusivity",
+    "sigma": "conductivity",
+    "sigma_stderr": "conductivity",
+}
+
+#: header unit code -> pint unit
+UNIT_CODES: dict[str, str] = {
+    "C": "degC", "K": "K",
+    "cm2_s": "cm**2/s", "m2_s": "m**2/s", "um2_s": "um**2/s",
+    "cm_s": "cm/s", "m_s": "m/s",
+    "S_cm": "S/cm", "S_m": "S/m",
+    "um": "um", "nm": "nm", "m": "m", "cm": "cm",
+    "s": "s", "h": "h",
+}
+
+
+def parse_header(name: str, *, quantities: dict[str, str] | None = None) -> tuple[str, str] | None:
+    """``"D_stderr_cm2_s"`` -> ``("D_stderr", "cm**2/s")``; None if not a known quantity+unit."""
+    quantities = QUANTITIES if quantities is None else quantities
+    for q in sorted(quantities, key=len, reverse=True):
+        if name.startswith(q + "_") and name[len(q) + 1:] in UNIT_CODES:
+            return q, UNIT_CODES[name[len(q) + 1:]]
+    return None
+
+
+def _codes_for(dimension: str) -> list[str]:
+    out = []
+    for code, unit in UNIT_CODES.items():
+        try:
+            to_si(f"1 {unit}", dimension)
+        except InputError:
+            continue
+        out.append(code)
+    return out
+
+
+def _examples(quantities: dict[str, str]) -> str:
+    return "; ".join(f"{q}_{'|'.join(_codes_for(d))}" for q, d in quantities.items())
+
+
+def read_series_csv(path: str | Path, *, required: tuple[str, ...] = ("temperature", "D"),
+                    optional: tuple[str, ...] = ("D_stderr",),
+                    quantities: dict[str, str] | None = None) -> dict[str, np.ndarray]:
+    """Read a CSV of numeric columns with units in the header, into SI arrays.
+
+    Parameters
+    ----------
+    path
+        The CSV file (opened read-only).
+    required, optional
+        Quantity names (keys of ``quantities``) that must / may be present.
+        Any other column is an error.
+    quantities
+        Quantity name -> dimension (default :data:`QUANTITIES`).
+
+    Returns
+    -------
+    dict
+        Quantity name -> 1-D float array in SI units (temperatures in K).
+
+    Raises
+    ------
+    FileFormatError
+        Missing, unreadable or empty file; non-numeric cells; ragged rows.
+    InputError
+        Missing, duplicated or unknown columns (the message lists the file's columns).
+    """
+    quantities = QUANTITIES if quantities is None else quantities
+    path = Path(path)
+    try:
+        with path.open("r", newline="", encoding="utf-8-sig") as fh:
+            lines = [ln for ln in fh if ln.strip() and not ln.lstrip().startswith("#")]
+    except FileNotFoundError:
+        raise FileFormatError("file not found", source=path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FileFormatError(f"cannot read the file ({exc.__class__.__name__}: {exc})", source=path) from None
+    if not lines:
+        raise FileFormatError("the CSV file is empty (no header row)", source=path)
+    try:
+        rows = list(csv.reader(lines))
+    except csv.Error as exc:
+        raise FileFormatError(f"not a valid CSV file ({exc})", source=path) from None
+    header = [h.strip() for h in rows[0]]
+    columns: dict[str, tuple[int, str]] = {}
+    unknown = []
+    for i, h in enumerate(header):
+        parsed = parse_header(h, quantities=quantities)
+        allowed = set(required) | set(optional)
+        if parsed is None or parsed[0] not in allowed:
+            unknown.append(h)
+            continue
+        if parsed[0] in columns:
+            raise InputError(f"quantity {parsed[0]!r} appears in two columns; the file has columns {header}",
+                             source=path)
+        columns[parsed[0]] = (i, parsed[1])
+    wanted = {q: quantities[q] for q in (*required, *optional)}
+    if unknown:
+        raise InputError(f"unknown column(s) {unknown}; the file has columns {header}; "
+                         f"expected {_examples(wanted)}", source=path)
+    missing = [q for q in required if q not in columns]
+    if missing:
+        raise InputError(f"missing column(s) {missing}; the file has columns {header}; "
+                         f"expected {_examples(wanted)}", source=path)
+    body = rows[1:]
+    if not body:
+        raise FileFormatError(f"the CSV file has a header {header} but no data rows", source=path)
+    out = {}
+    for q, (i, unit) in columns.items():
+        values = []
+        for r, row in enumerate(body, start=2):
+            if len(row) != len(header):
+                raise FileFormatError(f"data row {r} has {len(row)} cells, the header has {len(header)}",
+                                      source=path)
+            try:
+                x = float(row[i])
+            except ValueError:
+                raise FileFormatError(f"data row {r}, column {header[i]!r}: {row[i]!r} is not a number",
+                                      source=path) from None
+            if not math.isfinite(x):
+                raise FileFormatError(f"data row {r}, column {header[i]!r}: {row[i]!r} is not finite",
+                                      source=path)
+            values.append(x)
+        arr = np.array(values)
+        if unit == "degC":
+            out[q] = arr + 273.15  # pint would need offset units per element; this is exact
+        else:
+            out[q] = arr * to_si(f"1 {unit}", quantities[q], name=header[i])
+    return out
