@@ -1,0 +1,252 @@
+"""The study file: one sample, its history, its measurements and reference data.
+
+A study is written in TOML (see ``README.md`` for a worked example) and
+validated by the pydantic models below. Every quantity is text with a unit
+(``"59 h"``, ``"22 degC"``, ``"16 um"``, ``"2.6e-8 cm^2/s"``) and is converted
+to SI on load via :func:`tracerdiff.units.to_si`; a bare number, a wrong
+dimension or an unknown unit is an error naming the key. Unknown keys are
+errors too (``extra="forbid"``), so a typo never silently drops data. File
+paths are relative to the study file and must exist.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo,
+                      model_validator)
+
+from tracerdiff.errors import InputError
+from tracerdiff.units import to_si, ureg
+
+
+def _unit_field(dimension: str, *, minimum: float | None = None, strict_min: bool = True):
+    """An annotated float parsed from text with a unit; optional lower bound (in SI)."""
+
+    def parse(value):
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ValueError(f"expected text with a unit, e.g. '1 {_example_unit(dimension)}'")
+        try:
+            out = to_si(value, dimension, name="")
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
+        if minimum is not None and (out <= minimum if strict_min else out < minimum):
+            raise ValueError(f"{value!r} must be {'>' if strict_min else '>='} {minimum:g} "
+                             f"(it is a {dimension.replace('_', ' ')})")
+        return out
+
+    return Annotated[float, BeforeValidator(parse)]
+
+
+def _example_unit(dimension: str) -> str:
+    from tracerdiff.units import DIMENSIONS
+    return DIMENSIONS[dimension][1].replace("**", "^")
+
+
+def _parse_area(value) -> float:
+    if not isinstance(value, str):
+        raise ValueError("expected text with a unit, e.g. '0.25 cm^2'")
+    try:
+        q = ureg.Quantity(value.replace("^", "**").replace("µ", "u"))
+        out = float(q.to("m**2").magnitude)
+    except Exception as exc:  # pint raises several unrelated types for bad text
+        raise ValueError(f"{value!r} is not an area ({exc.__class__.__name__})") from None
+    if not out > 0:
+        raise ValueError(f"{value!r} must be > 0")
+    return out
+
+
+def _existing_file(value: str, info: ValidationInfo) -> Path:
+    base = Path((info.context or {}).get("base_dir", "."))
+    path = Path(value)
+    path = path if path.is_absolute() else base / path
+    if not path.is_file():
+        raise ValueError(f"file not found: {str(path)!r}")
+    return path.resolve()
+
+
+Length = _unit_field("length", minimum=0.0)
+LengthNonNeg = _unit_field("length", minimum=0.0, strict_min=False)
+Duration = _unit_field("time", minimum=0.0)
+Temperature = _unit_field("temperature", minimum=0.0)
+Diffusivity = _unit_field("diffusivity", minimum=0.0)
+DiffusivityNonNeg = _unit_field("diffusivity", minimum=0.0, strict_min=False)
+NumberDensity = _unit_field("number_density", minimum=0.0)
+Area = Annotated[float, BeforeValidator(_parse_area)]
+ExistingFile = Annotated[str, AfterValidator(_existing_file)]
+Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
+Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class Sample(_Strict):
+    """The specimen and the constants of its analysis."""
+
+    material: str
+    grain_size: Length
+    grain_size_sd: LengthNonNeg = 0.0
+    gb_thickness: Length
+    li_density: NumberDensity
+    d_bulk: Diffusivity | None = None
+    """D*bulk used by the boundary-step analysis; when absent it comes from the D_NMR series."""
+    natural_fraction: Fraction = 0.0759
+    enriched_fraction: Fraction = 0.95
+
+
+class Imaging(_Strict):
+    """Conditions of the SIMS measurement itself (for the cryo-validity check)."""
+
+    temperature: Temperature = 163.15  # -110 degC, the paper's cryo stage
+    time_per_image: Duration = 5 * 3600.0
+    resolution: Length = 1e-6
+
+
+class Step(_Strict):
+    """One step of the sample's history."""
+
+    name: Name
+    kind: Literal["exchange", "storage", "anneal"]
+    temperature: Temperature
+    duration: Duration
+
+
+class ImageMeasurement(_Strict):
+    """A SIMS image taken after a step: two count files (6Li, 7Li) or one vendor file."""
+
+    name: Name
+    after: Name
+    li6: ExistingFile | None = None
+    li7: ExistingFile | None = None
+    file: ExistingFile | None = None
+    pixel_size: Length | None = None
+    optical: ExistingFile | None = None
+    edge: Literal["top", "bottom", "left", "right"] = "bottom"
+    """Which side of the field of view the exchanged edge (liquid) is on."""
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        pair = self.li6 is not None or self.li7 is not None
+        if pair and (self.li6 is None or self.li7 is None):
+            raise ValueError("give both 'li6' and 'li7' count files")
+        if pair == (self.file is not None):
+            raise ValueError("give either 'li6' + 'li7' or 'file', not both or neither")
+        if pair and self.pixel_size is None:
+            raise ValueError("'pixel_size' is required for plain count files")
+        return self
+
+
+class LineScan(_Strict):
+    """A line scan (position, counts) taken after a step, starting at the exchanged edge."""
+
+    name: Name
+    after: Name
+    file: ExistingFile
+
+
+class ReferencePoint(_Strict):
+    temperature: Temperature
+    value: str
+    stderr: str | None = None
+
+
+_SERIES_DIMENSION = {"d_nmr": "diffusivity", "sigma_bulk": "conductivity", "sigma_gb": "conductivity",
+                     "sigma_total": "conductivity"}
+
+
+class ReferenceSeries(_Strict):
+    """Reference data versus temperature: D_NMR, or sigma_bulk / sigma_gb / sigma_total.
+
+    ``sigma_gb`` is the macroscopic (apparent) boundary conductivity L/(R_gb A), the
+    quantity impedance papers tabulate; in the brick-layer model it equals
+    (l/delta) x the specific boundary conductivity.
+    """
+
+    name: Name
+    kind: Literal["d_nmr", "sigma_bulk", "sigma_gb", "sigma_total"]
+    points: list[ReferencePoint] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _values_have_units(self):
+        dim = _SERIES_DIMENSION[self.kind]
+        for i, p in enumerate(self.points):
+            for key in ("value", "stderr"):
+                text = getattr(p, key)
+                if text is None:
+                    continue
+                try:
+                    v = to_si(text, dim, name="")
+                except InputError as exc:
+                    raise ValueError(f"points[{i}].{key}: {exc}") from None
+                if v < 0 or (key == "value" and v == 0):
+                    raise ValueError(f"points[{i}].{key}: {text!r} must be positive")
+        return self
+
+    def values_si(self) -> list[tuple[float, float, float]]:
+        """(T in K, value SI, stderr SI) per point."""
+        dim = _SERIES_DIMENSION[self.kind]
+        return [(p.temperature, to_si(p.value, dim), 0.0 if p.stderr is None else to_si(p.stderr, dim))
+                for p in self.points]
+
+
+class ImpedanceSpectrum(_Strict):
+    """A raw impedance spectrum: CSV with columns frequency (Hz), Z' (ohm), Z'' (ohm)."""
+
+    name: Name
+    temperature: Temperature
+    file: ExistingFile
+    thickness: Length
+    area: Area
+
+
+class Measurements(_Strict):
+    images: list[ImageMeasurement] = []
+    line_scans: list[LineScan] = []
+
+
+class Reference(_Strict):
+    series: list[ReferenceSeries] = []
+    impedance: list[ImpedanceSpectrum] = []
+
+
+class Options(_Strict):
+    """Analysis options (all optional)."""
+
+    seed: int = 0
+    boundary_source: Literal["auto", "image", "optical"] = "auto"
+    max_boundaries: int = Field(default=40, gt=0)
+
+
+class Study(_Strict):
+    """A whole study file."""
+
+    title: str = ""
+    sample: Sample
+    imaging: Imaging = Imaging()
+    steps: list[Step] = Field(min_length=1)
+    measurements: Measurements = Measurements()
+    reference: Reference = Reference()
+    options: Options = Options()
+
+    @model_validator(mode="after")
+    def _names_consistent(self):
+        step_names = [s.name for s in self.steps]
+        dup = {n for n in step_names if step_names.count(n) > 1}
+        if dup:
+            raise ValueError(f"steps: duplicate step names {sorted(dup)}")
+        for group in ("images", "line_scans"):
+            items = getattr(self.measurements, group)
+            names = [m.name for m in items]
+            for i, m in enumerate(items):
+                if m.after not in step_names:
+                    raise ValueError(f"measurements.{group}[{i}].after: unknown step {m.after!r} "
+                                     f"(steps are {step_names})")
+                if names.count(m.name) > 1:
+                    raise ValueError(f"measurements.{group}[{i}].name: duplicate name {m.name!r}")
+        return self
+
+    def step_index(self, name: str) -> int:
+        return [s.name for s in self.steps].index(name)
