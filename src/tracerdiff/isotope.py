@@ -83,3 +83,160 @@ def isotope_fraction(counts_6: np.ndarray | float, counts_7: np.ndarray | float,
     p = np.where(edge, (i6 + 0.5) / (safe_total + 1.0), c)
     err = np.sqrt(p * (1.0 - p) / safe_total)
     return IsotopeFraction(np.ma.masked_array(c, mask=empty), np.ma.masked_array(err, mask=empty), total)
+
+
+# ----------------------------------------------------------------------------- isotope maps
+
+def dead_time_correct(counts, n_shots: int | float, *, name: str = "counts") -> np.ndarray:
+    """ToF-SIMS dead-time (Poisson) correction: N_true = -n ln(1 - N/n).
+
+    A ToF detector registers at most one ion of a mass per primary shot, so with ``n`` shots
+    per pixel the observed count N is the number of shots with >= 1 ion; for Poisson arrivals
+    the mean number of ions is -n ln(1 - N/n).
+
+    Parameters
+    ----------
+    counts
+        Observed counts per pixel (summed over all scans).
+    n_shots
+        Primary shots per pixel over the same scans (shots per pixel per scan x scans).
+
+    Raises
+    ------
+    InputError
+        ``n_shots`` not positive, counts negative/non-finite, or any N >= n (saturated: the
+        true count is unbounded).
+    """
+    n = float(n_shots)
+    if not (np.isfinite(n) and n > 0):
+        raise InputError(f"number of primary shots must be positive, got {n_shots!r}", source=name)
+    obs = np.asarray(counts, dtype=float)
+    if not np.all(np.isfinite(obs)) or np.any(obs < 0):
+        raise InputError("counts must be finite and non-negative", source=name)
+    if np.any(obs >= n):
+        raise InputError(f"{int((obs >= n).sum())} pixel(s) have counts >= the {n:g} primary shots; the "
+                         "detector is saturated there and no dead-time correction exists", source=name)
+    return -n * np.log1p(-obs / n)
+
+
+def dead_time_variance(counts, n_shots: float) -> np.ndarray:
+    """Variance of the dead-time-corrected count: N / (1 - N/n).
+
+    N is binomial over the n shots (var N = N (1 - N/n)) and dN_true/dN = 1/(1 - N/n).
+    """
+    obs = np.asarray(counts, dtype=float)
+    return obs / (1.0 - obs / float(n_shots))
+
+
+def bin_counts(counts, factor: int):
+    """Sum ``factor`` x ``factor`` pixel blocks over the last two axes (y, x).
+
+    Trailing rows/columns that do not fill a whole block are dropped (counts must not be
+    invented). Works on NumPy and dask arrays; 3D stacks are binned frame by frame.
+    """
+    if int(factor) != factor or factor < 1:
+        raise InputError(f"bin factor must be a positive integer, got {factor!r}")
+    factor = int(factor)
+    if factor == 1:
+        return counts
+    ny, nx = counts.shape[-2] // factor, counts.shape[-1] // factor
+    if ny == 0 or nx == 0:
+        raise InputError(f"bin factor {factor} is larger than the image {counts.shape[-2:]}")
+    cropped = counts[..., : ny * factor, : nx * factor]
+    lead = cropped.shape[:-2]
+    return cropped.reshape(lead + (ny, factor, nx, factor)).sum(axis=(-3, -1))
+
+
+def isotope_map(ds, *, tracer: str = "6Li", other: str = "7Li", bin: int = 1, mask=None,  # noqa: A002
+                dead_time_shots: float | None = None, normalise: tuple[float, float] | None = None):
+    """Isotope-fraction map C = I_tracer/(I_tracer + I_other) with counting errors, from an image Dataset.
+
+    Parameters
+    ----------
+    ds
+        Labelled image (:mod:`tracerdiff.io.image`) with count channels ``tracer`` and ``other``.
+    bin
+        Sum ``bin`` x ``bin`` pixel blocks before computing C (pixel size grows accordingly).
+    mask
+        Boolean array, True = exclude; either of the image's (y, x) shape (excluded pixels do
+        not enter the bins) or of the binned shape.
+    dead_time_shots
+        Primary shots per pixel over all scans; applies :func:`dead_time_correct` to both
+        channels (before binning, since saturation is per pixel) and propagates its variance.
+    normalise
+        ``(C0, Cs)``: also return ``C_norm = (C - C0)/(Cs - C0)`` and its stderr.
+
+    Returns
+    -------
+    xarray.Dataset
+        Variables ``C``, ``C_stderr``, ``total`` (corrected counts) and ``valid`` (bool);
+        C and its error are NaN exactly where ``valid`` is False (no counts or masked).
+    """
+    import json
+
+    from tracerdiff.io.image import make_image
+
+    source = ds.attrs.get("source_path") or "dataset"
+    for ch in (tracer, other):
+        if ch not in ds.data_vars:
+            raise InputError(f"channel {ch!r} not in dataset; it has {sorted(ds.data_vars)}", source=source)
+    a = np.asarray(ds[tracer].values, dtype=float)
+    b = np.asarray(ds[other].values, dtype=float)
+    if a.ndim not in (2, 3):
+        raise InputError(f"isotope_map needs an image or stack, got dims {ds[tracer].dims}", source=source)
+    isotope_fraction(a, b, name=str(source))  # validates finiteness, sign, shapes
+    if dead_time_shots is not None:
+        corr_a = dead_time_correct(a, dead_time_shots, name=f"{source} [{tracer}]")  # raises if saturated
+        corr_b = dead_time_correct(b, dead_time_shots, name=f"{source} [{other}]")
+        var_a, var_b = dead_time_variance(a, dead_time_shots), dead_time_variance(b, dead_time_shots)
+        a, b = corr_a, corr_b
+    else:
+        var_a, var_b = a.copy(), b.copy()
+    keep = None
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape == a.shape[-2:]:
+            keep = ~mask
+            a, b, var_a, var_b = (v * keep for v in (a, b, var_a, var_b))
+        elif bin > 1 and mask.shape == (a.shape[-2] // bin, a.shape[-1] // bin):
+            pass
+        else:
+            raise InputError(f"mask of shape {mask.shape} fits neither the image {a.shape[-2:]} nor the binned "
+                             "image", source=source)
+    a, b, var_a, var_b = (bin_counts(v, bin) for v in (a, b, var_a, var_b))
+    frac = isotope_fraction(a, b, name=str(source))
+    total = a + b
+    valid = frac.valid.copy()
+    if keep is not None:
+        valid &= bin_counts(keep.astype(float), bin) > 0
+    elif mask is not None:
+        valid &= ~mask
+    safe = np.where(total > 0, total, 1.0)
+    # Delta method for C = a/(a+b): var C = (b^2 var_a + a^2 var_b)/(a+b)^4; equals C(1-C)/N for Poisson.
+    err = np.sqrt(b**2 * var_a + a**2 * var_b) / safe**2
+    # Where one channel is empty the delta method gives 0: use the binomial fallback, inflated
+    # by the dead-time variance factor of the non-empty channel.
+    edge = (a == 0) | (b == 0)
+    inflate = np.where(total > 0, (var_a + var_b) / safe, 1.0)
+    err = np.where(edge, np.ma.getdata(frac.stderr) * np.sqrt(np.maximum(inflate, 1.0)), err)
+    c = np.where(valid, np.ma.getdata(frac.value), np.nan)
+    err = np.where(valid, err, np.nan)
+    px = float(ds.attrs.get("pixel_size_um", 1.0)) * bin
+    out = make_image({"C": c, "C_stderr": err, "total": total, "valid": valid}, px,
+                     source_path=str(ds.attrs.get("source_path", "")), sha256=str(ds.attrs.get("sha256", "")),
+                     fmt=str(ds.attrs.get("format", "memory")),
+                     origin_um=(float(ds["y"].values[0]) + 0.5 * (bin - 1) * px / bin,
+                                float(ds["x"].values[0]) + 0.5 * (bin - 1) * px / bin),
+                     metadata={"isotope_map": {"tracer": tracer, "other": other, "bin": int(bin),
+                                               "dead_time_shots": dead_time_shots,
+                                               "masked_pixels": int(mask.sum()) if mask is not None else 0},
+                               "source_metadata": json.loads(ds.attrs.get("metadata_json", "{}") or "{}")})
+    if normalise is not None:
+        c0, cs = normalise
+        norm = IsotopeFraction(np.ma.masked_array(np.nan_to_num(c), mask=~valid),
+                               np.ma.masked_array(np.nan_to_num(err), mask=~valid), total).normalised(c0, cs)
+        out["C_norm"] = (out["C"].dims, np.where(valid, np.ma.getdata(norm.value), np.nan))
+        out["C_norm_stderr"] = (out["C"].dims, np.where(valid, np.ma.getdata(norm.stderr), np.nan))
+    if "z" in ds.coords and "z" in out.coords:
+        out = out.assign_coords(z=ds["z"].values)
+    return out
