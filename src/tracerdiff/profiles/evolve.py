@@ -1,0 +1,257 @@
+"""D*eff from how a profile relaxes in a closed sample (storage or anneal).
+
+After the solution is removed the sample is closed: no flux through its ends,
+total 6Li conserved. From an initial profile (the fitted erfc curve of the
+exchange step, or the measured points) the exact cosine-series solution
+(:class:`~tracerdiff.profiles.solutions.CosineSeries`) gives C at any later
+time; one D per temperature step is fitted so that the solution matches one or
+several later profiles jointly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import lmfit
+import numpy as np
+
+from tracerdiff.errors import FitError, InputError
+from tracerdiff.profiles import _fitting as F
+from tracerdiff.profiles.erfc import ErfcFit, fit_erfc
+from tracerdiff.profiles.load import ProfileData, profile_data
+from tracerdiff.profiles.solutions import CosineSeries, modes_needed
+from tracerdiff.quantity import Measured
+from tracerdiff.units import from_si
+
+
+@dataclass(frozen=True)
+class LaterProfile:
+    """A profile measured ``time`` seconds after the initial one; ``step`` names the D of the interval before it."""
+
+    time: float
+    profile: object
+    step: str = "closed"
+
+
+@dataclass(frozen=True)
+class EvolutionFit:
+    """One D per temperature step from the closed-system evolution (SI inside).
+
+    Attributes
+    ----------
+    d
+        Step label -> fitted D (Measured, m^2/s), in order of the steps.
+    d_ci95
+        Step label -> 95 % profile-likelihood interval (m^2/s) or None.
+    initial_fit
+        The erfc fit used as the initial profile (None when the measured points were used).
+    times
+        Elapsed time of each later profile since the initial one (s).
+    """
+
+    d: dict
+    d_ci95: dict
+    chi2_red: float
+    n_points: int
+    times: tuple
+    steps: tuple
+    sample_extent: tuple[float, float]
+    initial_model: str
+    initial_fit: ErfcFit | None = None
+    sources: tuple = ()
+    _series: CosineSeries | None = field(default=None, repr=False, compare=False)
+    _data: tuple = field(default=(), repr=False, compare=False)
+    _taus: tuple = field(default=(), repr=False, compare=False)
+
+    @property
+    def d_eff(self) -> Measured:
+        """D of the first (usually only) step."""
+        return next(iter(self.d.values()))
+
+    def predict(self, x, time: float) -> np.ndarray:
+        """C at positions ``x`` (m) ``time`` s after the initial profile (time within the fitted steps)."""
+        return self._series.evaluate(np.asarray(x, dtype=float), _tau_at(time, self.times, self.steps, self.d))
+
+    def to_dict(self) -> dict:
+        out = {"d_eff": self.d_eff.to_dict(),
+               "steps": {k: v.to_dict() for k, v in self.d.items()},
+               "chi2_red": self.chi2_red if math.isfinite(self.chi2_red) else None,
+               "n_points": self.n_points,
+               "times": [Measured(t, 0.0, "time").to_dict() for t in self.times],
+               "sample_start": Measured(self.sample_extent[0], 0.0, "length").to_dict(),
+               "sample_end": Measured(self.sample_extent[1], 0.0, "length").to_dict(),
+               "initial_model": self.initial_model, "sources": list(self.sources)}
+        ci = self.d_ci95.get(next(iter(self.d)))
+        if ci is not None:
+            out["d_eff_ci95"] = {"low": from_si(ci[0], "diffusivity"), "high": from_si(ci[1], "diffusivity"),
+                                 "unit": self.d_eff.unit}
+        if self.initial_fit is not None:
+            out["d_exchange"] = self.initial_fit.d_eff.to_dict()
+            out["initial_fit"] = self.initial_fit.to_dict()
+        return out
+
+    def plot(self, ax):
+        """Initial curve, later data with fitted curves, residual panel below ``ax``."""
+        from tracerdiff.profiles._plot import plot_profiles
+
+        a, b = self.sample_extent
+        grid = np.linspace(a, b, 800)
+        sets = [{"x": d.x, "c": d.c, "err": d.c_stderr, "model": self._series.evaluate(d.x, tau),
+                 "curve": (grid, self._series.evaluate(grid, tau)), "label": f"{t / 3600:.4g} h"}
+                for d, tau, t in zip(self._data, self._taus, self.times)]
+        ax_main, ax_res = plot_profiles(ax, sets, title=f"closed evolution: D = {self.d_eff}")
+        start = self.initial_fit.predict(grid) if self.initial_fit is not None else self._series.evaluate(grid, 0.0)
+        ax_main.plot(grid * 1e6, start, "k--", lw=1, label="initial")
+        ax_main.legend(fontsize="small")
+        return ax_main, ax_res
+
+
+def fit_closed_evolution(initial, later: Sequence, *, exchange_time: float | None = None,
+                         initial_model: str = "auto", sample_extent: tuple[float, float] | None = None,
+                         fix_x0: float | None = None, conf_int: bool = True) -> EvolutionFit:
+    """Fit one D per step so the closed-sample solution from ``initial`` matches the later profiles.
+
+    Parameters
+    ----------
+    initial
+        Profile at the start of the closed period (labelled dataset or :class:`ProfileData`).
+    later
+        :class:`LaterProfile` items or ``(time_s, profile)`` / ``(time_s, profile, step)`` tuples;
+        times since the initial profile, strictly increasing. Each interval between
+        consecutive profiles uses the D of the later profile's ``step``.
+    exchange_time
+        Contact time of the initial profile with the solution (s); needed for ``"erfc"``.
+    initial_model
+        ``"erfc"``: start from the erfc fit of the initial profile (smooth, C = Cs below
+        the meniscus); ``"data"``: from the measured points (piecewise linear, constant
+        beyond the scan); ``"auto"``: erfc when ``exchange_time`` is given.
+    sample_extent
+        (start, end) of the sample in m: the no-flux ends. Default: the extent of all scans.
+    fix_x0
+        Meniscus position (m) for the erfc fit of the initial profile.
+
+    Raises
+    ------
+    InputError
+        No later profiles, times not increasing, profiles outside the sample, bad options.
+    """
+    items = _later_items(later)
+    init = profile_data(initial)
+    datas = [profile_data(it.profile) for it in items]
+    if initial_model == "auto":
+        initial_model = "erfc" if exchange_time is not None else "data"
+    if initial_model not in ("erfc", "data"):
+        raise InputError(f"initial_model must be 'erfc', 'data' or 'auto', got {initial_model!r}")
+    if sample_extent is None:
+        sample_extent = (min(d.x[0] for d in [init, *datas]), max(d.x[-1] for d in [init, *datas]))
+    a, b = (float(v) for v in sample_extent)
+    for d in [init, *datas]:
+        if b <= a or d.x[0] < a - 1e-12 or d.x[-1] > b + 1e-12:
+            raise InputError(f"positions [{d.x[0] * 1e6:g}, {d.x[-1] * 1e6:g}] um lie outside the sample "
+                             f"[{a * 1e6:g}, {b * 1e6:g}] um", source=d.source or "profile")
+    initial_fit = None
+    if initial_model == "erfc":
+        if exchange_time is None:
+            raise InputError("initial_model='erfc' needs the exchange time of the initial profile",
+                             source="exchange_time")
+        initial_fit = fit_erfc(init, exchange_time, fix_x0=fix_x0, conf_int=False)
+        series = CosineSeries.from_function(initial_fit.predict, a, b, breakpoints=[initial_fit.x0.value])
+    else:
+        series = CosineSeries.from_samples(init.x, init.c, a, b)
+
+    times = tuple(it.time for it in items)
+    steps = tuple(it.step for it in items)
+    labels = list(dict.fromkeys(steps))
+    length = b - a
+    weights = [np.ones_like(d.c) if d.weights is None else d.weights for d in datas]
+    bases: list[np.ndarray | None] = [None] * len(datas)
+
+    def model(j, tau):
+        n = modes_needed(length, tau)
+        if bases[j] is None or bases[j].shape[1] < n:
+            bases[j] = series.basis(datas[j].x, max(n, 32))
+        return bases[j][:, :n] @ (series.coefficients(n) * series.damping(n, tau))
+
+    def residual_for(dvals: dict, upto: int | None = None):
+        taus = _taus(times, steps, {k: v * 1e-12 for k, v in dvals.items()})
+        parts = [(model(j, taus[j]) - datas[j].c) * weights[j] for j in range(len(datas))][:upto]
+        return np.concatenate(parts)
+
+    # D in um^2/s (order one). Coarse log scan, step by step, for a start value the
+    # local fit cannot miss; then a joint Levenberg-Marquardt fit of all steps.
+    start = {}
+    h = float(np.median(np.diff(init.x)))
+    for label in labels:
+        last = max(j for j, s in enumerate(steps) if s == label)
+        dt = min(t1 - t0 for t0, t1, s in zip((0.0,) + times, times, steps) if s == label)
+        # below sqrt(D dt) ~ 2 point spacings a profile hardly changes between scans
+        lo, hi = (2.0 * h) ** 2 / dt, (2.0 * length) ** 2 / dt
+        grid = np.geomspace(lo, hi, 41) / 1e-12
+        rest = {k: 1.0 for k in labels if k not in start}  # steps not scanned yet (only if interleaved)
+        chi2 = [np.sum(residual_for({**rest, **start, label: g}, last + 1) ** 2) for g in grid]
+        start[label] = float(grid[int(np.argmin(chi2))])
+    params = lmfit.Parameters()
+    names = {label: f"d{i}" for i, label in enumerate(labels)}
+    for label in labels:
+        params.add(names[label], value=start[label], min=0.0)
+    result = F.minimize(lambda p: residual_for({lab: p[names[lab]].value for lab in labels}), params,
+                        what="closed-evolution", source=init.source)
+    if result.nfree <= 0:
+        raise FitError("closed-evolution fit has no degrees of freedom")
+    d = {lab: F.measured(result, names[lab], "diffusivity") for lab in labels}
+    if conf_int and len(labels) == 1:
+        lab = labels[0]
+        ci = {lab: F.interval_1d(lambda v: float(np.sum(residual_for({lab: v}) ** 2)), result, names[lab],
+                                 "diffusivity")}
+    else:
+        ci = {lab: (F.confidence_interval(result, names[lab], "diffusivity") if conf_int else None)
+              for lab in labels}
+    return EvolutionFit(d=d, d_ci95=ci, chi2_red=F.chi2_reduced(result), n_points=int(sum(len(x) for x in datas)),
+                        times=times, steps=steps, sample_extent=(a, b), initial_model=initial_model,
+                        initial_fit=initial_fit, sources=tuple(x.source for x in [init, *datas]),
+                        _series=series, _data=tuple(datas),
+                        _taus=tuple(_taus(times, steps, {k: v.value for k, v in d.items()})))
+
+
+def _later_items(later) -> list[LaterProfile]:
+    items = []
+    for it in later:
+        if not isinstance(it, LaterProfile):
+            if not isinstance(it, (tuple, list)) or len(it) not in (2, 3):
+                raise InputError("later profiles must be LaterProfile or (time_s, profile[, step]) tuples")
+            it = LaterProfile(*it)
+        if not (isinstance(it.time, (int, float)) and math.isfinite(it.time) and it.time > 0):
+            raise InputError(f"time of a later profile must be a positive number of seconds, got {it.time!r}")
+        items.append(it)
+    if not items:
+        raise InputError("at least one later profile is needed to fit the closed evolution")
+    times = [it.time for it in items]
+    if any(t1 <= t0 for t0, t1 in zip(times, times[1:])):
+        raise InputError("later profiles must come in order of strictly increasing time since the initial "
+                         f"profile; got {', '.join(f'{t / 3600:g} h' for t in times)}")
+    return items
+
+
+def _taus(times, steps, dvals) -> list[float]:
+    """tau_j = integral of D dt (m^2) up to each profile; ``dvals`` maps step -> D (m^2/s)."""
+    out, tau, prev = [], 0.0, 0.0
+    for t, s in zip(times, steps):
+        tau += float(dvals[s]) * (t - prev)
+        prev = t
+        out.append(tau)
+    return out
+
+
+def _tau_at(time, times, steps, d) -> float:
+    if time < 0 or time > times[-1]:
+        raise InputError(f"time {time / 3600:g} h lies outside the fitted period [0, {times[-1] / 3600:g}] h")
+    tau, prev = 0.0, 0.0
+    for t, s in zip(times, steps):
+        span = min(t, time) - prev
+        if span <= 0:
+            break
+        tau += d[s].value * span
+        prev = t
+    return tau

@@ -1,0 +1,194 @@
+"""Line-scan profiles: reading plain CSV exports and turning them into (x, C, sigma_C).
+
+CSV convention (as for the other plain exports): a header row naming the
+columns with their units, optional ``#`` comment lines, comma separated::
+
+    x_um,I6Li,I7Li        (counts; C and its binomial error follow from them)
+    x_mm,C                (isotope fraction, no counting error known)
+    x_um,C,C_stderr       (isotope fraction with its standard error)
+
+The position column is ``x_<unit>`` (``x_um``, ``x_mm``, ``x_m``...). C may be
+the raw isotope fraction or a normalised fraction; either way it must lie in
+[0, 1] (the erfc fit treats Cs and C0 as free parameters).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from tracerdiff.errors import FileFormatError, InputError
+from tracerdiff.io.image import LI6, LI7, make_profile
+from tracerdiff.isotope import isotope_fraction
+from tracerdiff.units import to_si
+
+#: The fewest points a profile may have: the erfc fit has up to four free parameters.
+MIN_POINTS = 5
+
+
+def read_profile_csv(path: str | Path) -> xr.Dataset:
+    """Read a line-scan CSV (see module docstring) into a labelled profile.
+
+    Returns
+    -------
+    xarray.Dataset
+        From :func:`tracerdiff.io.image.make_profile`: ``x`` in micrometres and
+        channels ``"6Li"``/``"7Li"`` (counts) or ``"C"`` (plus ``"C_stderr"``).
+
+    Raises
+    ------
+    FileFormatError
+        Missing file, no header, unknown columns, non-numeric cells.
+    InputError
+        Too few points, non-monotonic positions, C outside [0, 1], negative counts.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise FileFormatError(f"cannot read profile ({exc.strerror or exc})", source=path) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise FileFormatError("not a UTF-8 text (CSV) file", source=path) from None
+    rows = [r for r in csv.reader(line for line in text.splitlines() if line.strip() and not line.startswith("#"))]
+    if not rows:
+        raise FileFormatError("empty file: expected a header such as 'x_um,I6Li,I7Li' or 'x_um,C'", source=path)
+    header = [h.strip() for h in rows[0]]
+    pos_cols = [h for h in header if h.lower().startswith("x_")]
+    if len(pos_cols) != 1:
+        raise FileFormatError(f"header {header} needs exactly one position column 'x_<unit>' (e.g. x_um)",
+                              source=path)
+    pos = pos_cols[0]
+    unit = pos[2:]
+    try:
+        scale_um = to_si(f"1 {unit}", "length", name=pos) * 1e6
+    except InputError:
+        raise FileFormatError(f"position column {pos!r}: unknown length unit {unit!r}", source=path) from None
+    if {"I6Li", "I7Li"} <= set(header):
+        wanted = {"I6Li": LI6, "I7Li": LI7}
+    elif "C" in header:
+        wanted = {"C": "C", **({"C_stderr": "C_stderr"} if "C_stderr" in header else {})}
+    else:
+        raise FileFormatError(f"header {header} needs columns 'I6Li' and 'I7Li' (counts) or 'C'", source=path)
+    body = rows[1:]
+    try:
+        table = np.array([[float(r[header.index(c)]) for c in [pos, *wanted]] for r in body], dtype=float)
+    except (ValueError, IndexError):
+        raise FileFormatError("every row needs a number in each of the columns "
+                              f"{[pos, *wanted]}", source=path) from None
+    table = table.reshape(-1, 1 + len(wanted))
+    channels = {name: table[:, i + 1] for i, name in enumerate(wanted.values())}
+    ds = make_profile(table[:, 0] * scale_um, channels, source_path=str(path),
+                      sha256=hashlib.sha256(raw).hexdigest(), fmt="csv")
+    check_profile(ds)
+    return ds
+
+
+@dataclass(frozen=True)
+class ProfileData:
+    """A validated profile in SI: positions (m, increasing), C and its stderr.
+
+    ``c_stderr`` is None when the file gives C without counts or errors; fits
+    are then unweighted and their errors come from the scatter of residuals.
+    """
+
+    x: np.ndarray
+    c: np.ndarray
+    c_stderr: np.ndarray | None
+    source: str = ""
+
+    @property
+    def weights(self) -> np.ndarray | None:
+        """1/sigma for weighted least squares (None when unweighted)."""
+        return None if self.c_stderr is None else 1.0 / self.c_stderr
+
+    def __len__(self) -> int:
+        return self.x.size
+
+
+def check_profile(ds: xr.Dataset) -> None:
+    """Refuse profiles the fits cannot use; see :func:`profile_data`."""
+    profile_data(ds)
+
+
+def profile_data(ds: xr.Dataset | ProfileData) -> ProfileData:
+    """Validated (x [m], C, sigma_C) from a labelled profile.
+
+    Counts give C = I6/(I6 + I7) and its binomial error (points without counts
+    are dropped). Positions must be strictly monotonic; a decreasing scan is
+    reversed.
+
+    Raises
+    ------
+    InputError
+        Fewer than :data:`MIN_POINTS` usable points, non-monotonic or
+        non-finite positions, C outside [0, 1] or non-finite, missing channels.
+    """
+    if isinstance(ds, ProfileData):
+        return ds
+    source = str(ds.attrs.get("source_path", "")) or "profile"
+    if "x" not in ds.coords:
+        raise InputError("profile has no 'x' coordinate", source=source)
+    x_um = np.asarray(ds["x"].values, dtype=float)
+    if LI6 in ds and LI7 in ds:
+        frac = isotope_fraction(ds[LI6].values, ds[LI7].values, name=source)
+        keep = frac.valid
+        c = np.asarray(frac.value.data, dtype=float)
+        err = np.asarray(frac.stderr.data, dtype=float)
+    elif "C" in ds:
+        c = np.asarray(ds["C"].values, dtype=float)
+        keep = np.ones(c.shape, dtype=bool)
+        err = np.asarray(ds["C_stderr"].values, dtype=float) if "C_stderr" in ds else None
+    else:
+        raise InputError(f"profile needs channels '{LI6}' and '{LI7}' or 'C', has {list(ds.data_vars)}",
+                         source=source)
+    if x_um.ndim != 1 or x_um.size != c.size:
+        raise InputError("profile must be one-dimensional along x", source=source)
+    if not np.all(np.isfinite(x_um)):
+        raise InputError("positions contain NaN or infinity", source=source)
+    if not np.all(np.isfinite(c)):
+        raise InputError("C contains NaN or infinity", source=source)
+    if c.size and (c.min() < 0 or c.max() > 1):
+        bad = int(np.argmax((c < 0) | (c > 1)))
+        raise InputError(f"C must lie in [0, 1]; point {bad} (x = {x_um[bad]:g} um) has C = {c[bad]:g}",
+                         source=source)
+    if err is not None and not (np.all(np.isfinite(err)) and np.all(err[keep] > 0)):
+        raise InputError("C_stderr must be positive and finite", source=source)
+    step = np.diff(x_um)
+    if step.size and not (np.all(step > 0) or np.all(step < 0)):
+        bad = int(np.argmax(step <= 0) if step[0] > 0 else np.argmax(step >= 0)) + 1
+        raise InputError(f"positions must be strictly monotonic; point {bad} (x = {x_um[bad]:g} um) "
+                         "breaks the order or repeats a position", source=source)
+    x_um, c = x_um[keep], c[keep]
+    err = None if err is None else err[keep]
+    if x_um.size < MIN_POINTS:
+        raise InputError(f"profile has {x_um.size} usable points; at least {MIN_POINTS} are needed",
+                         source=source)
+    if x_um[0] > x_um[-1]:
+        x_um, c = x_um[::-1], c[::-1]
+        err = None if err is None else err[::-1]
+    return ProfileData(x_um * 1e-6, c.copy(), None if err is None else err.copy(), source)
+
+
+def profile_from_counts(x_um, counts_6, counts_7, *, source: str = "", metadata=None) -> xr.Dataset:
+    """Convenience: a labelled count profile (positions in um), validated."""
+    ds = make_profile(x_um, {LI6: np.asarray(counts_6), LI7: np.asarray(counts_7)}, source_path=source,
+                      metadata=metadata)
+    check_profile(ds)
+    return ds
+
+
+def profile_from_fraction(x_um, c, *, c_stderr=None, source: str = "", metadata=None) -> xr.Dataset:
+    """Convenience: a labelled C profile (positions in um), validated."""
+    channels = {"C": np.asarray(c, dtype=float)}
+    if c_stderr is not None:
+        channels["C_stderr"] = np.asarray(c_stderr, dtype=float)
+    ds = make_profile(x_um, channels, source_path=source, metadata=metadata)
+    check_profile(ds)
+    return ds
