@@ -1,0 +1,19 @@
+"""Grain-boundary conductance D*gb/delta from the concentration steps of a tracer image.
+
+In a slow-boundary polycrystal the isotope fraction C changes in steps at the grain
+boundaries; the step ΔC_gb and the bulk gradient next to it give
+``D*gb/delta = D*bulk * (dC/dn|bulk) / ΔC_gb`` (eqns 2-3, via
+:func:`tracerdiff.models.dgb_over_delta_from_step`). :func:`analyse_boundaries` finds the
+grains (from the C map or a registered optical micrograph), fits every boundary segment
+along its normal, flags untrustworthy ones and summarises the rest; user lines give the
+paper's manual path.
+"""
+
+from tracerdiff.boundaries.analysis import analyse_boundaries
+from tracerdiff.boundaries.result import BoundaryAnalysis, BoundaryStep
+from tracerdiff.boundaries.segmentation import BoundarySegment, boundary_segments, segment_grains
+from tracerdiff.boundaries.step import StepFit, fit_step
+from tracerdiff.boundaries.summary import BoundarySummary, summarise
+
+__all__ = ["analyse_boundaries", "BoundaryAnalysis", "BoundaryStep", "BoundarySegment", "BoundarySummary",
+           "StepFit", "boundary_segments", "fit_step", "segment_grains", "summarise"]

@@ -1,0 +1,243 @@
+"""``analyse_boundaries``: every boundary of a tracer image (or user lines) -> D*gb/delta."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from tracerdiff.boundaries import profiles, segmentation, step
+from tracerdiff.boundaries.result import BoundaryAnalysis, BoundaryStep
+from tracerdiff.boundaries.summary import summarise
+from tracerdiff.errors import InputError
+from tracerdiff.isotope import IsotopeFraction, isotope_fraction
+from tracerdiff.models import dgb_over_delta_from_step
+from tracerdiff.models._common import positive
+from tracerdiff.quantity import Measured
+
+_NAN = math.nan
+
+
+def _as_fraction(data, pixel_size_um):
+    """(C, stderr, valid, pixel_size_um, (y0, x0) origin um, name) from any accepted input."""
+    origin = (0.0, 0.0)
+    name = "image"
+    if hasattr(data, "data_vars"):  # xarray.Dataset
+        name = data.attrs.get("source_path") or name
+        if pixel_size_um is None:
+            pixel_size_um = data.attrs.get("pixel_size_um")
+        if "y" in data.coords and "x" in data.coords and data["y"].size and data["x"].size:
+            origin = (float(data["y"][0]), float(data["x"][0]))
+        if "6Li" in data and "7Li" in data:
+            i6, i7 = np.asarray(data["6Li"], dtype=float), np.asarray(data["7Li"], dtype=float)
+            if i6.ndim == 3 and i6.shape == i7.shape:  # depth stack: sum the frames
+                i6, i7 = i6.sum(axis=0), i7.sum(axis=0)
+            data = isotope_fraction(i6, i7, name=name)
+        elif "C" in data:
+            c = np.asarray(data["C"], dtype=float)
+            err = np.asarray(data["C_stderr"], dtype=float) if "C_stderr" in data else None
+            data = c if err is None else IsotopeFraction(np.ma.masked_invalid(c), np.ma.masked_invalid(err),
+                                                         np.ones_like(c))
+        else:
+            raise InputError(f"the image has neither '6Li'/'7Li' counts nor a 'C' map "
+                             f"(variables: {sorted(data.data_vars)})", source=name)
+    if pixel_size_um is None:
+        raise InputError("pixel size is required (e.g. pixel_size_um=1.0)", source="pixel_size")
+    try:
+        pixel_size_um = float(pixel_size_um)
+    except (TypeError, ValueError):
+        raise InputError(f"pixel size {pixel_size_um!r} is not a number", source="pixel_size") from None
+    if not (math.isfinite(pixel_size_um) and pixel_size_um > 0):
+        raise InputError(f"pixel size must be positive, got {pixel_size_um!r}", source="pixel_size")
+    if isinstance(data, IsotopeFraction):
+        valid = data.valid
+        c = np.where(valid, np.ma.getdata(data.value), _NAN)
+        err = np.where(valid, np.ma.getdata(data.stderr), _NAN)
+    else:
+        c = np.asarray(data, dtype=float)
+        valid = np.isfinite(c)
+        # No counts given: estimate the (uniform) noise from neighbour differences, robustly.
+        d = np.diff(np.where(valid, c, np.nan), axis=1)
+        d = d[np.isfinite(d)]
+        noise = 1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(2) if d.size else _NAN
+        err = np.where(valid, noise if noise > 0 else 1e-3, _NAN)
+    if c.ndim != 2:
+        raise InputError(f"boundary analysis needs a 2D image, got shape {c.shape}", source=name)
+    if not valid.any():
+        raise InputError("no pixel has any counts (all-zero or empty images): nothing to analyse", source=name)
+    if valid.sum() < 64:
+        raise InputError(f"only {int(valid.sum())} pixels have counts; too few to analyse", source=name)
+    return c, err, valid, pixel_size_um, origin, name
+
+
+def _parse_line(line, pixel_size_um: float, origin, default_width_px: float):
+    vals = [float(v) for v in (line.split(",") if isinstance(line, str) else line)]
+    if len(vals) not in (4, 5) or not all(math.isfinite(v) for v in vals):
+        raise InputError(f"a line is x0,y0,x1,y1[,width] in micrometres, got {line!r}", source="line")
+    x0, y0, x1, y1 = ((vals[0] - origin[1]) / pixel_size_um, (vals[1] - origin[0]) / pixel_size_um,
+                      (vals[2] - origin[1]) / pixel_size_um, (vals[3] - origin[0]) / pixel_size_um)
+    width = vals[4] / pixel_size_um if len(vals) == 5 else default_width_px
+    if not width > 0:
+        raise InputError(f"line width must be positive, got {line!r}", source="line")
+    return (x0, y0, x1, y1), width
+
+
+def _binned(s, c, sigma):
+    """Profile for plotting: mean C per whole-pixel bin of s, with its counting error."""
+    if s.size == 0:
+        return np.zeros(0), np.zeros(0), np.zeros(0)
+    k = np.round(s).astype(int)
+    k = np.where(k == 0, np.sign(s).astype(int), k)
+    keys, inv = np.unique(k, return_inverse=True)
+    w = 1.0 / sigma ** 2
+    sw = np.bincount(inv, w)
+    return (np.bincount(inv, s * w) / sw, np.bincount(inv, c * w) / sw, 1.0 / np.sqrt(sw))
+
+
+def _make_step(fit, *, reason, d_bulk, thickness, pixel_size_um, grains, xy_um, length_um, orientation,
+               cos, normal, samples, source) -> BoundaryStep:
+    m_per_px = pixel_size_um * 1e-6
+    gradient = Measured(fit.gradient / m_per_px, fit.gradient_se / m_per_px, "gradient")
+    delta_c = Measured(fit.step, fit.step_se, "dimensionless")
+    dgb_over_delta = Measured(_NAN, _NAN, "conductance")
+    dgb = Measured(_NAN, _NAN, "diffusivity")
+    if fit.step > 0 and fit.gradient > 0 and math.isfinite(fit.step_se) and math.isfinite(fit.gradient_se):
+        res = dgb_over_delta_from_step(d_bulk, gradient, delta_c, thickness=thickness)
+        dgb_over_delta = res.dgb_over_delta
+        dgb = res.dgb if res.dgb is not None else dgb
+    prof = _binned(*samples) if samples is not None else (np.zeros(0),) * 3
+    return BoundaryStep(grains=grains, x_um=xy_um[0], y_um=xy_um[1], length_um=length_um,
+                        orientation_deg=orientation, flux_angle_deg=float(np.degrees(np.arccos(min(cos, 1.0)))),
+                        dgb_over_delta=dgb_over_delta, dgb=dgb, delta_c=delta_c, gradient=gradient,
+                        accepted=not reason, reason=reason, source=source, pixel_size_um=pixel_size_um,
+                        normal=(float(normal[0]), float(normal[1])), coef_down=fit.coef_down,
+                        coef_up=fit.coef_up, profile_s=prof[0], profile_c=prof[1], profile_se=prof[2])
+
+
+def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, source_edge: str = "auto",
+                       optical=None, lines=None, width: float | None = None, include_flagged: bool = False,
+                       exclude_px: float = 2.0, depth_px: float = 20.0, degree: int = 2,
+                       shared_gradient: bool = True, max_flux_angle_deg: float = 70.0,
+                       noise_sigmas: float = 2.0, min_depth_px: float = 3.0, smoothing_px: float = 1.0,
+                       edge_threshold: float = 3.0, max_segment_px: float = 40.0) -> BoundaryAnalysis:
+    """D*gb/delta at every grain boundary of a tracer image (or along user lines).
+
+    Parameters
+    ----------
+    data
+        ``xarray.Dataset`` with "6Li"/"7Li" counts (or a "C" map), an
+        :class:`~tracerdiff.isotope.IsotopeFraction`, or a 2D array of C.
+    d_bulk
+        Bulk tracer diffusivity (Measured, text such as ``"2.6e-8 cm^2/s"``, or SI float).
+    thickness
+        Boundary thickness delta (gives D*gb); optional.
+    pixel_size_um
+        Overrides the dataset's ``pixel_size_um`` attribute (required for bare arrays).
+    source_edge
+        "auto" (from the large-scale C trend), "top", "bottom", "left" or "right".
+    optical
+        Optional etched-surface micrograph (2D array at the SIMS pixel size): boundaries are
+        taken from it after registering it to the C map by phase correlation.
+    lines
+        User lines ``"x0,y0,x1,y1[,width]"`` (micrometres) each crossing one boundary (the paper's
+        manual path); when given, no automatic detection is done.
+    width
+        Averaging width of user lines, micrometres (default 5 pixels). Automatic segments are
+        averaged over their whole length (at most ``max_segment_px``).
+    include_flagged
+        Summarise all boundaries with a finite positive D*gb/delta, flagged ones included.
+    exclude_px, depth_px, degree, shared_gradient, min_depth_px
+        Fit set-up (see :func:`tracerdiff.boundaries.step.fit_step`): pixels within
+        ``exclude_px`` of any boundary are left out (PSF), fits reach ``depth_px`` into each grain.
+    max_flux_angle_deg, noise_sigmas
+        Flag boundaries whose normal is more than this far from the transport direction,
+        and steps smaller than ``noise_sigmas`` standard errors.
+    smoothing_px, edge_threshold, max_segment_px
+        Segmentation controls (see :mod:`tracerdiff.boundaries.segmentation`).
+    """
+    d_bulk = positive(d_bulk, "diffusivity", name="d_bulk")
+    if thickness is not None:
+        thickness = positive(thickness, "length", name="thickness")
+    c, err, valid, px, origin, name = _as_fraction(data, pixel_size_um)
+    if degree not in (1, 2, 3):
+        raise InputError(f"degree must be 1, 2 or 3, got {degree!r}", source="degree")
+    empty = dict(summary=summarise(np.zeros(0)), labels=np.zeros(c.shape, np.int32), c=c, pixel_size_um=px,
+                 include_flagged=include_flagged)
+    if source_edge == "auto":
+        try:
+            source_edge = segmentation.detect_source_edge(c, valid)
+        except InputError as exc:
+            return BoundaryAnalysis((), source_edge="unknown", message=f"{exc}; no boundary analysed", **empty)
+    elif source_edge not in segmentation.EDGE_DIRECTIONS:
+        raise InputError(f"source edge must be auto, top, bottom, left or right, got {source_edge!r}",
+                         source="source_edge")
+    empty["source_edge"] = source_edge
+    src = segmentation.EDGE_DIRECTIONS[source_edge]
+    cf = segmentation.fill_invalid(c, valid)
+    ef = segmentation.fill_invalid(err, valid)
+    min_cos = math.cos(math.radians(max_flux_angle_deg))
+    to_um = lambda x, y: (origin[1] + x * px, origin[0] + y * px)  # noqa: E731
+
+    if lines:
+        results = []
+        for line in lines:
+            xy, w = _parse_line(line, px, origin, 5.0 if width is None else width / px)
+            pos, pc, pe, cos = profiles.line_samples(cf, ef, xy, src, width_px=w)
+            x_b, fit = profiles.locate_step(pos, pc, pe, exclude_px=exclude_px, degree=degree,
+                                            shared_gradient=shared_gradient, min_depth_px=min_depth_px)
+            e = np.array([xy[2] - xy[0], xy[3] - xy[1]]) / math.hypot(xy[2] - xy[0], xy[3] - xy[1])
+            start = np.array(xy[:2]) if e @ np.asarray(src) >= 0 else np.array(xy[2:])
+            e = e if e @ np.asarray(src) >= 0 else -e
+            cross = start + x_b * e
+            reason = step.quality_reason(fit, normal_cos=cos, min_cos=min_cos, noise_sigmas=noise_sigmas)
+            keep = np.abs(pos - x_b) >= exclude_px
+            results.append(_make_step(fit, reason=reason, d_bulk=d_bulk, thickness=thickness, pixel_size_um=px,
+                                      grains=(0, 0), xy_um=to_um(*cross), length_um=w * px,
+                                      orientation=float(np.degrees(np.arctan2(-e[0], -e[1])) % 180.0), cos=cos,
+                                      normal=e, samples=(pos[keep] - x_b, pc[keep], pe[keep]), source="line"))
+        return _finish(results, empty, include_flagged, "")
+
+    shift = None
+    if optical is not None:
+        shifted, shift = segmentation.register_optical(optical, cf, ef, valid)
+        labels = segmentation.labels_from_optical(shifted)
+        labels = np.where(valid, labels, 0).astype(np.int32)
+    else:
+        labels = segmentation.segment_grains(cf, ef, valid, smoothing_px=smoothing_px,
+                                             edge_threshold=edge_threshold)
+    empty.update(labels=labels, optical_shift_px=shift)
+    segments = segmentation.boundary_segments(labels, max_length_px=max_segment_px)
+    if not segments:
+        return BoundaryAnalysis((), message="no grain boundary with a visible step was found in the C map "
+                                "(one grain only); nothing to analyse", **empty)
+    on_boundary = np.zeros(labels.shape, bool)
+    on_boundary[:-1] |= labels[:-1] != labels[1:]
+    on_boundary[1:] |= labels[:-1] != labels[1:]
+    on_boundary[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+    on_boundary[:, 1:] |= labels[:, :-1] != labels[:, 1:]
+    # Distance from each pixel centre to the nearest boundary line (boundary pixels sit 0.5 px from it).
+    distance = ndi.distance_transform_edt(~on_boundary) + 0.5
+    results = []
+    for seg in segments:
+        smp = profiles.strip_samples(cf, ef, labels, distance, seg, src, depth_px=depth_px, exclude_px=exclude_px)
+        fit = step.fit_step(smp.s, smp.c, smp.sigma, t=smp.t, degree=degree, shared_gradient=shared_gradient,
+                            min_depth_px=min_depth_px)
+        reason = step.quality_reason(fit, normal_cos=smp.normal_cos, min_cos=min_cos, noise_sigmas=noise_sigmas)
+        normal, _ = profiles.oriented_normal(seg.tangent, src)
+        results.append(_make_step(fit, reason=reason, d_bulk=d_bulk, thickness=thickness, pixel_size_um=px,
+                                  grains=(smp.downstream, smp.upstream), xy_um=to_um(*seg.center),
+                                  length_um=seg.length * px, orientation=seg.orientation_deg,
+                                  cos=smp.normal_cos, normal=normal, samples=(smp.s, smp.c, smp.sigma),
+                                  source="auto"))
+    return _finish(results, empty, include_flagged, "")
+
+
+def _finish(results, empty, include_flagged, message) -> BoundaryAnalysis:
+    chosen = [b.dgb_over_delta.value for b in results if b.accepted or include_flagged]
+    summary = summarise(np.array(chosen, dtype=float))
+    if not message and summary.n == 0:
+        message = (f"none of the {len(results)} boundaries passed the quality checks "
+                   "(see each boundary's reason)") if results else "no boundary analysed"
+    empty = {k: v for k, v in empty.items() if k != "summary"}
+    return BoundaryAnalysis(tuple(results), summary=summary, message=message, **empty)

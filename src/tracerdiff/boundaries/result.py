@@ -1,0 +1,162 @@
+"""Result objects of the boundary analysis (frozen dataclasses of Measured values)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tracerdiff.boundaries.summary import BoundarySummary, plot_fit, plot_map
+from tracerdiff.quantity import Measured
+
+
+@dataclass(frozen=True)
+class BoundaryStep:
+    """D*gb/delta from the step at one boundary segment (or one user line).
+
+    Attributes
+    ----------
+    grains
+        (downstream, upstream) grain labels; (0, 0) for a user line.
+    x_um, y_um
+        Boundary position (segment centre, or where the line crosses the step), micrometres.
+    length_um, orientation_deg, flux_angle_deg
+        Segment length, its angle from the x axis, and the angle between its normal
+        (or the user line) and the transport direction.
+    dgb_over_delta, dgb
+        Boundary conductance (m/s) and D*gb (m^2/s; NaN without a thickness).
+    delta_c, gradient
+        ΔC_gb across the boundary and the normal bulk gradient dC/dn at it (1/m),
+        both measured towards the source.
+    accepted, reason
+        Whether the boundary enters the summary, and why not ("" when accepted).
+    source
+        "auto" (found in the image) or "line" (given by the user).
+    """
+
+    grains: tuple[int, int]
+    x_um: float
+    y_um: float
+    length_um: float
+    orientation_deg: float
+    flux_angle_deg: float
+    dgb_over_delta: Measured
+    dgb: Measured
+    delta_c: Measured
+    gradient: Measured
+    accepted: bool
+    reason: str
+    source: str = "auto"
+    pixel_size_um: float = 1.0
+    normal: tuple[float, float] = (0.0, 1.0)
+    coef_down: tuple[float, ...] = ()
+    coef_up: tuple[float, ...] = ()
+    profile_s: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False, repr=False)
+    profile_c: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False, repr=False)
+    profile_se: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False, repr=False)
+
+    @property
+    def label(self) -> str:
+        if self.source == "line":
+            return f"line at ({self.x_um:.0f}, {self.y_um:.0f}) µm"
+        return f"grains {self.grains[0]}|{self.grains[1]}"
+
+    @property
+    def endpoints_um(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """Ends of the boundary segment (x, y), micrometres."""
+        tx, ty = -self.normal[1], self.normal[0]
+        half = self.length_um / 2
+        return ((self.x_um - half * tx, self.y_um - half * ty), (self.x_um + half * tx, self.y_um + half * ty))
+
+    def to_dict(self) -> dict:
+        return {"grains": list(self.grains), "x_um": self.x_um, "y_um": self.y_um,
+                "length_um": self.length_um, "orientation_deg": self.orientation_deg,
+                "flux_angle_deg": self.flux_angle_deg,
+                "dgb_over_delta": self.dgb_over_delta.to_dict(), "dgb": self.dgb.to_dict(),
+                "delta_c": self.delta_c.to_dict(), "gradient": self.gradient.to_dict(),
+                "accepted": bool(self.accepted), "reason": self.reason, "source": self.source}
+
+    def plot(self, ax) -> None:
+        """Binned C along the normal with the two polynomial fits."""
+        plot_fit(self, ax)
+
+
+@dataclass(frozen=True)
+class BoundaryAnalysis:
+    """Every boundary of an image analysed, with the summary over the accepted ones.
+
+    Attributes
+    ----------
+    boundaries
+        One :class:`BoundaryStep` per boundary segment or user line.
+    summary
+        Statistics of D*gb/delta over accepted boundaries (or all finite ones if asked).
+    labels
+        Grain label image (0 = no grain / no counts); all zeros on the line path.
+    c
+        The isotope-fraction map analysed (NaN where there were no counts).
+    source_edge
+        Edge the tracer came from ("top", "bottom", "left", "right").
+    optical_shift_px
+        (dy, dx) translation applied to the optical image, or None.
+    message
+        Why the result is empty or partial ("" otherwise).
+    """
+
+    boundaries: tuple[BoundaryStep, ...]
+    summary: BoundarySummary
+    labels: np.ndarray = field(compare=False, repr=False)
+    c: np.ndarray = field(compare=False, repr=False)
+    pixel_size_um: float = 1.0
+    source_edge: str = "bottom"
+    optical_shift_px: tuple[float, float] | None = None
+    include_flagged: bool = False
+    message: str = ""
+
+    @property
+    def accepted(self) -> tuple[BoundaryStep, ...]:
+        return tuple(b for b in self.boundaries if b.accepted)
+
+    @property
+    def n_grains(self) -> int:
+        return int(np.unique(self.labels[self.labels > 0]).size)
+
+    def to_dict(self) -> dict:
+        reasons: dict[str, int] = {}
+        for b in self.boundaries:
+            if not b.accepted:
+                reasons[b.reason] = reasons.get(b.reason, 0) + 1
+        out = {"summary": self.summary.to_dict(),
+               "boundaries": [b.to_dict() for b in self.boundaries],
+               "n_grains": self.n_grains, "n_boundaries": len(self.boundaries),
+               "n_accepted": len(self.accepted), "flagged": reasons,
+               "source_edge": self.source_edge, "pixel_size_um": self.pixel_size_um,
+               "include_flagged": self.include_flagged, "message": self.message}
+        if self.optical_shift_px is not None:
+            out["optical_shift_px"] = {"dy": self.optical_shift_px[0], "dx": self.optical_shift_px[1]}
+        return out
+
+    def plot(self, fig=None, *, n_examples: int = 4):
+        """Figure: C map with boundaries coloured by D*gb/delta, and example fits below it."""
+        if fig is None:
+            from matplotlib.figure import Figure
+
+            fig = Figure(figsize=(10, 7), layout="constrained")
+        examples = _examples(self.boundaries, n_examples)
+        n_cols = max(len(examples), 1)
+        grid = fig.add_gridspec(2, n_cols, height_ratios=(2, 1))
+        plot_map(self, fig.add_subplot(grid[0, :]))
+        for i, step in enumerate(examples):
+            step.plot(fig.add_subplot(grid[1, i]))
+        return fig
+
+
+def _examples(boundaries, n: int) -> list[BoundaryStep]:
+    """Accepted boundaries spanning the range of D*gb/delta (lowest, quantiles, highest)."""
+    ok = [b for b in boundaries if b.accepted and math.isfinite(b.dgb_over_delta.value)]
+    ok.sort(key=lambda b: b.dgb_over_delta.value)
+    if len(ok) <= n:
+        return ok
+    idx = np.unique(np.round(np.linspace(0, len(ok) - 1, n)).astype(int))
+    return [ok[i] for i in idx]

@@ -1,0 +1,165 @@
+"""The step at one boundary: polynomial fits of C on both sides, ΔC_gb and the bulk gradient.
+
+Coordinates are in pixels: ``s`` runs along the boundary normal, oriented from the
+downstream grain (s < 0, farther from the tracer source) to the upstream grain (s > 0),
+so that C rises with s; ``t`` runs along the boundary. The model on each side is
+
+    C = a + b s + c s^2 (+ d t)
+
+(``degree`` 2 is the paper's quadratic fit; the optional linear ``t`` term absorbs a
+gradient along the boundary so that it cannot leak into the step). ΔC_gb = a_up - a_down
+is the jump of the two fits extrapolated to the boundary (s = 0) and the bulk gradient is
+the normal slope ``b`` on the downstream side at s = 0. With ``shared_gradient`` both
+sides share ``b``: flux continuity through a thin boundary makes the normal gradients on
+its two sides equal, so this halves the variance of the slope without adding bias.
+
+The model is linear in its parameters, so it is solved by weighted linear least squares
+(``numpy.linalg.lstsq``) rather than lmfit: the solution and its covariance are exact, and
+hundreds of boundaries fit in milliseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Reasons a boundary is flagged (shown to the user; excluded from summaries by default).
+REASON_SHORT = "grain too short to fit"
+REASON_NOISE = "step below noise"
+REASON_AGAINST = "gradient against the flux"
+REASON_PARALLEL = "boundary parallel to the flux"
+REASON_FIT = "fit failed"
+
+
+@dataclass(frozen=True)
+class StepFit:
+    """Result of the two-sided fit, in C units and pixels.
+
+    Attributes
+    ----------
+    step, step_se
+        ΔC_gb = C_up(0) - C_down(0) and its standard error.
+    gradient, gradient_se
+        dC/ds at the boundary on the downstream side (per pixel) and its standard error.
+    coef_down, coef_up
+        Polynomial coefficients (a, b, c, ...) in s of each side (for plotting).
+    n_down, n_up
+        Pixels used on each side.
+    chi2_red
+        Reduced chi-square of the weighted fit (stderrs are scaled by sqrt(chi2_red) when > 1).
+    reason
+        "" when the fit is usable, otherwise why not.
+    """
+
+    step: float
+    step_se: float
+    gradient: float
+    gradient_se: float
+    coef_down: tuple[float, ...]
+    coef_up: tuple[float, ...]
+    n_down: int
+    n_up: int
+    chi2_red: float
+    reason: str = ""
+
+
+def _failed(reason: str, n_down: int, n_up: int) -> StepFit:
+    nan = float("nan")
+    return StepFit(nan, nan, nan, nan, (), (), n_down, n_up, nan, reason)
+
+
+def fit_step(s: np.ndarray, c: np.ndarray, sigma: np.ndarray, *, t: np.ndarray | None = None,
+             degree: int = 2, shared_gradient: bool = True, min_depth_px: float = 3.0) -> StepFit:
+    """Fit C on both sides of a boundary at s = 0 and return ΔC_gb and the normal gradient.
+
+    Parameters
+    ----------
+    s
+        Signed normal distance of each sample from the boundary, pixels (downstream < 0).
+        Samples closer than the PSF blur must already be excluded by the caller.
+    c, sigma
+        Isotope fraction of each sample and its standard error (> 0).
+    t
+        Optional position along the boundary, pixels; adds a linear ``t`` term per side.
+    degree
+        Polynomial degree in s on each side (2: the paper's quadratic fit; 1: linear).
+    shared_gradient
+        Fit one normal slope at s = 0 for both sides (flux continuity).
+    min_depth_px
+        Each side needs samples spanning at least this many pixels in s and more
+        distinct s values than coefficients; otherwise the grain is too short to fit.
+    """
+    s = np.asarray(s, dtype=float)
+    c = np.asarray(c, dtype=float)
+    sigma = np.asarray(sigma, dtype=float)
+    down = s < 0
+    up = ~down
+    n_down, n_up = int(down.sum()), int(up.sum())
+    for side in (down, up):
+        if side.sum() < degree + 2:
+            return _failed(REASON_SHORT, n_down, n_up)
+        ss = s[side]
+        if np.ptp(ss) < min_depth_px or np.unique(np.round(ss, 1)).size < degree + 1:
+            return _failed(REASON_SHORT, n_down, n_up)
+
+    # Columns: [a_down, a_up, b (shared) | b_down, b_up, higher powers per side, t terms per side]
+    cols = [down.astype(float), up.astype(float)]
+    if shared_gradient:
+        cols.append(s)
+    else:
+        cols += [s * down, s * up]
+    for p in range(2, degree + 1):
+        cols += [s ** p * down, s ** p * up]
+    if t is not None:
+        t = np.asarray(t, dtype=float)
+        if np.ptp(t[down]) > 0 and np.ptp(t[up]) > 0:
+            cols += [t * down, t * up]
+    design = np.column_stack(cols)
+    w = 1.0 / sigma
+    aw = design * w[:, None]
+    cw = c * w
+    coef, _, rank, _ = np.linalg.lstsq(aw, cw, rcond=None)
+    if rank < design.shape[1]:
+        return _failed(REASON_SHORT, n_down, n_up)
+    resid = cw - aw @ coef
+    dof = max(c.size - design.shape[1], 1)
+    chi2_red = float(resid @ resid / dof)
+    cov = np.linalg.inv(aw.T @ aw) * max(1.0, chi2_red)
+
+    step = coef[1] - coef[0]
+    step_var = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
+    ib = 2  # slope of the downstream side (or the shared slope)
+    gradient = coef[ib]
+    gradient_var = cov[ib, ib]
+    b_up = coef[2] if shared_gradient else coef[3]
+    high = 3 if shared_gradient else 4
+    coef_down = [coef[0], coef[ib]] + [coef[high + 2 * (p - 2)] for p in range(2, degree + 1)]
+    coef_up = [coef[1], b_up] + [coef[high + 2 * (p - 2) + 1] for p in range(2, degree + 1)]
+    return StepFit(float(step), float(np.sqrt(step_var)), float(gradient), float(np.sqrt(gradient_var)),
+                   tuple(map(float, coef_down)), tuple(map(float, coef_up)), n_down, n_up, chi2_red)
+
+
+def quality_reason(fit: StepFit, *, normal_cos: float, min_cos: float, noise_sigmas: float) -> str:
+    """The first reason (in order of severity) why a fitted boundary should not be trusted, or "".
+
+    Parameters
+    ----------
+    normal_cos
+        |cos| of the angle between the boundary normal and the transport direction.
+    min_cos
+        Boundaries whose normal is closer than this to perpendicular to the flux are flagged.
+    noise_sigmas
+        A step (or an adverse gradient) must exceed this many standard errors to count.
+    """
+    if fit.reason:
+        return fit.reason
+    if not (np.isfinite(fit.step) and np.isfinite(fit.gradient)):
+        return REASON_FIT
+    if normal_cos < min_cos:
+        return REASON_PARALLEL
+    if fit.step <= noise_sigmas * fit.step_se:
+        return REASON_NOISE
+    if fit.gradient < 0:
+        return REASON_AGAINST
+    return ""

@@ -1,0 +1,113 @@
+"""Summary statistics of D*gb/delta over boundaries, and the figures (matplotlib imported lazily)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from tracerdiff.quantity import Measured
+
+
+@dataclass(frozen=True)
+class BoundarySummary:
+    """Spread of D*gb/delta over the boundaries included in the summary.
+
+    Attributes
+    ----------
+    median, mean, geometric_mean
+        Measured (m/s). Standard errors: sd/sqrt(n) for the mean, 1.2533 * robust sd / sqrt(n)
+        for the median (normal-theory efficiency), and geometric_mean * sd(ln)/sqrt(n).
+        NaN when nothing is included.
+    n
+        Boundaries included (accepted ones; all with a finite positive value if flagged were asked for).
+    sd, gsd, q25, q75, minimum, maximum
+        Spread: standard deviation (m/s), geometric standard deviation factor, quartiles, range.
+    """
+
+    median: Measured
+    mean: Measured
+    geometric_mean: Measured
+    n: int
+    sd: float = math.nan
+    gsd: float = math.nan
+    q25: float = math.nan
+    q75: float = math.nan
+    minimum: float = math.nan
+    maximum: float = math.nan
+
+    def to_dict(self) -> dict:
+        conv = lambda v: Measured(v, 0.0, "conductance").to()[0] if math.isfinite(v) else None  # noqa: E731
+        return {"dgb_over_delta": {"median": self.median.to_dict(), "mean": self.mean.to_dict(),
+                                   "geometric_mean": self.geometric_mean.to_dict(), "n": self.n,
+                                   "sd": conv(self.sd), "q25": conv(self.q25), "q75": conv(self.q75),
+                                   "min": conv(self.minimum), "max": conv(self.maximum),
+                                   "geometric_sd_factor": self.gsd if math.isfinite(self.gsd) else None,
+                                   "unit": self.median.unit}}
+
+
+def summarise(values: np.ndarray) -> BoundarySummary:
+    """Median, mean, geometric mean and spread of positive finite D*gb/delta values (m/s)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    nan = Measured(math.nan, math.nan, "conductance")
+    if v.size == 0:
+        return BoundarySummary(nan, nan, nan, 0)
+    n = v.size
+    sd = float(v.std(ddof=1)) if n > 1 else math.nan
+    logs = np.log(v)
+    sd_log = float(logs.std(ddof=1)) if n > 1 else math.nan
+    robust_sd = float(1.4826 * np.median(np.abs(v - np.median(v)))) if n > 1 else math.nan
+    gm = float(np.exp(logs.mean()))
+    q25, med, q75 = (float(q) for q in np.percentile(v, [25, 50, 75]))
+    return BoundarySummary(
+        median=Measured(med, 1.2533 * robust_sd / math.sqrt(n), "conductance"),
+        mean=Measured(float(v.mean()), sd / math.sqrt(n), "conductance"),
+        geometric_mean=Measured(gm, gm * sd_log / math.sqrt(n), "conductance"),
+        n=n, sd=sd, gsd=float(np.exp(sd_log)), q25=q25, q75=q75,
+        minimum=float(v.min()), maximum=float(v.max()))
+
+
+def plot_map(analysis, ax) -> None:
+    """C map with the measured boundary segments coloured by D*gb/delta (flagged ones grey)."""
+    from matplotlib import colors
+    from matplotlib.cm import ScalarMappable
+
+    px = analysis.pixel_size_um
+    h, w = analysis.c.shape
+    ax.imshow(np.ma.masked_invalid(analysis.c), cmap="gray", origin="upper",
+              extent=(-0.5 * px, (w - 0.5) * px, (h - 0.5) * px, -0.5 * px))
+    vals = [b.dgb_over_delta.to()[0] for b in analysis.boundaries if b.accepted]
+    vals = [v for v in vals if math.isfinite(v) and v > 0]
+    norm = colors.LogNorm(min(vals), max(vals)) if len(vals) > 1 and min(vals) < max(vals) else None
+    cmap = "viridis"
+    mappable = ScalarMappable(norm=norm, cmap=cmap)
+    for b in analysis.boundaries:
+        (xa, ya), (xb, yb) = b.endpoints_um
+        v = b.dgb_over_delta.to()[0]
+        ok = b.accepted and norm is not None and math.isfinite(v) and v > 0
+        ax.plot([xa, xb], [ya, yb], color=mappable.to_rgba(v) if ok else "0.6", lw=2.5 if ok else 1.0)
+    if norm is not None:
+        ax.figure.colorbar(mappable, ax=ax, label=f"D*gb/δ ({analysis.summary.median.unit})", shrink=0.8)
+    ax.set_xlabel("x (µm)")
+    ax.set_ylabel("y (µm)")
+    ax.set_title(f"{len(vals)} accepted of {len(analysis.boundaries)} boundaries")
+
+
+def plot_fit(step, ax) -> None:
+    """One boundary: binned C along the normal with the two polynomial fits."""
+    px = step.pixel_size_um
+    if step.profile_s.size:
+        ax.errorbar(step.profile_s * px, step.profile_c, yerr=step.profile_se, fmt="o", ms=3, color="k")
+    for coef, sign in ((step.coef_down, -1), (step.coef_up, 1)):
+        if not coef:
+            continue
+        extent = step.profile_s[np.sign(step.profile_s) == sign]
+        far = float(np.abs(extent).max()) if extent.size else 5.0
+        s = np.linspace(0, sign * far, 50)
+        ax.plot(s * px, np.polyval(coef[::-1], s), color="C3" if sign < 0 else "C0")
+    ax.axvline(0, color="0.5", lw=0.8, ls=":")
+    ax.set_xlabel("distance along normal, towards source (µm)")
+    ax.set_ylabel("C")
+    ax.set_title(f"{step.label}: {step.dgb_over_delta}", fontsize=8)
