@@ -123,18 +123,21 @@ def read_series_csv(path: str | Path, *, required: tuple[str, ...] = ("temperatu
                              source=path)
         columns[parsed[0]] = (i, parsed[1])
     wanted = {q: quantities[q] for q in (*required, *optional)}
-    if unknown:
-        raise InputError(f"unknown column(s) {unknown}; the file has columns {header}; "
-                         f"expected {_examples(wanted)}", source=path)
     missing = [q for q in required if q not in columns]
-    if missing:
-        raise InputError(f"missing column(s) {missing}; the file has columns {header}; "
+    problems = ([f"missing column(s) {missing}"] if missing else []) + \
+        ([f"unknown column(s) {unknown}"] if unknown else [])
+    if problems:
+        raise InputError(f"{'; '.join(problems)}; the file has columns {header}; "
                          f"expected {_examples(wanted)}", source=path)
     body = rows[1:]
     if not body:
         raise FileFormatError(f"the CSV file has a header {header} but no data rows", source=path)
     out = {}
     for q, (i, unit) in columns.items():
+        if unit != "degC" and unit not in (UNIT_CODES[c] for c in _codes_for(quantities[q])):
+            raise InputError(f"column {header[i]!r} has a unit ({unit}) that is not a "
+                             f"{quantities[q].replace('_', ' ')}; expected {_examples({q: quantities[q]})}",
+                             source=path)
         values = []
         for r, row in enumerate(body, start=2):
             if len(row) != len(header):
