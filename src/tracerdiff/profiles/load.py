@@ -90,6 +90,27 @@ def read_profile_csv(path: str | Path) -> xr.Dataset:
     return ds
 
 
+def read_profile(path: str | Path) -> xr.Dataset:
+    """Read a line scan: plain CSV (:func:`read_profile_csv`) or, for other files, any format
+    :func:`tracerdiff.io.read` knows (vendor line-scan exports), then validate it as a profile."""
+    path = Path(path)
+    if path.suffix.lower() in (".csv", ".txt", ".tsv", ".dat", ""):
+        try:
+            return read_profile_csv(path)
+        except FileFormatError:
+            if path.suffix.lower() == ".csv":
+                raise
+    try:
+        from tracerdiff.io import read
+    except ImportError:  # the general reader is optional here
+        raise FileFormatError("not a profile CSV (header 'x_um,I6Li,I7Li' or 'x_um,C')", source=path) from None
+    ds = read(path)
+    if tuple(ds.dims) != ("x",) and set(ds.dims) != {"x"}:
+        raise FileFormatError(f"expected a line profile along x, got dimensions {dict(ds.sizes)}", source=path)
+    check_profile(ds)
+    return ds
+
+
 @dataclass(frozen=True)
 class ProfileData:
     """A validated profile in SI: positions (m, increasing), C and its stderr.

@@ -1,0 +1,135 @@
+"""CLI for line-scan profiles: ``erfc`` (eqn 4 fit) and ``evolve`` (closed-system time evolution)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from tracerdiff.cli.common import app, handle_errors, print_json, print_table
+from tracerdiff.errors import InputError
+from tracerdiff.units import to_si
+
+JSON_OPT = typer.Option(False, "--json", help="Print one JSON object instead of a table.")
+PLOT_OPT = typer.Option(None, "--plot", help="Also write a figure (data, fit, residuals) to this PNG/PDF/SVG.")
+
+
+def _length(text: Optional[str], flag: str) -> Optional[float]:
+    return None if text is None else to_si(text, "length", name=flag)
+
+
+def _save_plot(result, path: Path) -> None:
+    """Draw ``result.plot`` on a fresh Figure and write it atomically (temp file + os.replace)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 5))
+    result.plot(fig.add_subplot())
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", suffix=path.suffix)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+@app.command("erfc")
+@handle_errors
+def erfc_cmd(
+    profile: Path = typer.Argument(..., help="Line scan CSV (x_um + I6Li, I7Li or C) or a vendor export."),
+    time: str = typer.Option(..., "--time", help="Contact time with the solution, e.g. '110h'."),
+    fix_x0: Optional[str] = typer.Option(None, "--fix-x0", help="Hold the meniscus position, e.g. '0um'."),
+    fix_c_s: Optional[float] = typer.Option(None, "--fix-cs", help="Hold Cs (the solution's fraction)."),
+    fix_c_0: Optional[float] = typer.Option(None, "--fix-c0", help="Hold C0 (the natural fraction)."),
+    x_min: Optional[str] = typer.Option(None, "--x-min", help="Fit only points at or beyond this position."),
+    x_max: Optional[str] = typer.Option(None, "--x-max", help="Fit only points up to this position."),
+    surface_exchange: bool = typer.Option(False, "--surface-exchange",
+                                          help="Fit the surface-exchange-limited solution (k* and D* together)."),
+    plot: Optional[Path] = PLOT_OPT,
+    as_json: bool = JSON_OPT,
+):
+    """D*eff from an exchange profile: (C - C0)/(Cs - C0) = erfc((x - x0)/(2 sqrt(D t))) (eqn 4)."""
+    from tracerdiff.profiles import fit_erfc, read_profile
+
+    t = to_si(time, "time", name="--time")
+    ds = read_profile(profile)
+    x_range = None
+    if x_min is not None or x_max is not None:
+        x_range = (_length(x_min, "--x-min") if x_min else -float("inf"),
+                   _length(x_max, "--x-max") if x_max else float("inf"))
+    r = fit_erfc(ds, t, fix_x0=_length(fix_x0, "--fix-x0"), fix_c_s=fix_c_s, fix_c_0=fix_c_0,
+                 x_range=x_range, surface_exchange=surface_exchange)
+    if plot is not None:
+        _save_plot(r, plot)
+    if as_json:
+        print_json(r.to_dict())
+        return
+    rows = [("D*eff", r.d_eff), ("Cs", r.c_s), ("C0", r.c_0), ("x0", r.x0)]
+    rows += [("k*", r.k_star)] if r.k_star is not None else []
+    rows += [("chi2_red", r.chi2_red), ("points", r.n_points)]
+    print_table(f"{r.model} fit: {profile}", rows)
+
+
+def _parse_then(text: str) -> tuple[float, Path]:
+    when, sep, path = text.partition(":")
+    if not sep or not path:
+        raise InputError(f"expected TIME:FILE (e.g. '2w:later.csv'), got {text!r}", source="--then")
+    return to_si(when, "time", name="--then"), Path(path)
+
+
+@app.command("evolve")
+@handle_errors
+def evolve_cmd(
+    initial: Path = typer.Argument(..., help="Profile at the start of the closed period."),
+    then: List[str] = typer.Option(..., "--then", help="TIME:FILE, a later profile and its time since the "
+                                                       "initial one (e.g. '2w:week2.csv'); repeat, in order."),
+    exchange_time: Optional[str] = typer.Option(None, "--exchange-time",
+                                                help="Contact time of the initial profile with the solution "
+                                                     "(e.g. '110h'); its erfc fit is then the initial state."),
+    initial_model: str = typer.Option("auto", "--initial", help="'erfc' (fitted curve), 'data' (measured "
+                                                                "points) or 'auto' (erfc with --exchange-time)."),
+    sample_start: Optional[str] = typer.Option(None, "--sample-start",
+                                               help="Sample end near the solution (no-flux); default: first scan point."),
+    sample_end: Optional[str] = typer.Option(None, "--sample-end",
+                                             help="Far end of the sample (no-flux); default: last scan point."),
+    sample_length: Optional[str] = typer.Option(None, "--sample-length",
+                                                help="Sample length from --sample-start (instead of --sample-end)."),
+    fix_x0: Optional[str] = typer.Option(None, "--fix-x0", help="Meniscus position for the initial erfc fit."),
+    plot: Optional[Path] = PLOT_OPT,
+    as_json: bool = JSON_OPT,
+):
+    """D*eff from closed storage/annealing: exact no-flux evolution of the initial profile fitted to later ones."""
+    from tracerdiff.profiles import fit_closed_evolution, profile_data, read_profile
+
+    later = [_parse_then(t) for t in then]
+    t_ex = None if exchange_time is None else to_si(exchange_time, "time", name="--exchange-time")
+    ds0 = read_profile(initial)
+    later_ds = [(t, read_profile(p)) for t, p in later]
+    extent = None
+    if sample_start or sample_end or sample_length:
+        if sample_end and sample_length:
+            raise InputError("give --sample-end or --sample-length, not both", source="--sample-length")
+        datas = [profile_data(ds0)] + [profile_data(d) for _, d in later_ds]
+        a = _length(sample_start, "--sample-start") if sample_start else min(d.x[0] for d in datas)
+        if sample_length:
+            b = a + to_si(sample_length, "length", name="--sample-length")
+        else:
+            b = _length(sample_end, "--sample-end") if sample_end else max(d.x[-1] for d in datas)
+        extent = (a, b)
+    r = fit_closed_evolution(ds0, later_ds, exchange_time=t_ex, initial_model=initial_model,
+                             sample_extent=extent, fix_x0=_length(fix_x0, "--fix-x0"))
+    if plot is not None:
+        _save_plot(r, plot)
+    if as_json:
+        print_json(r.to_dict())
+        return
+    rows = [(f"D*eff ({k})", v) for k, v in r.d.items()]
+    if r.initial_fit is not None:
+        rows.append(("D*eff (exchange, erfc)", r.initial_fit.d_eff))
+    rows += [("chi2_red", r.chi2_red), ("points", r.n_points), ("initial", r.initial_model)]
+    print_table(f"closed evolution: {initial}", rows)
