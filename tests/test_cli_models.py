@@ -153,3 +153,9 @@ def test_haven_conductivity_file_needs_sigma_column(tmp_path):
     res = runner.invoke(app, ["haven", "--tracer", str(tracer), "--conductivity", str(tracer),
                               "--carrier-density", "5e21 cm^-3"])
     assert res.exit_code == 2 and "missing column(s) ['sigma']" in res.stderr
+
+
+def test_bare_stderr_takes_the_unit_of_its_value():
+    out = run_json("series", "--d-bulk", "2.8e-8 cm^2/s", "--dgb-over-delta", "1.5e-6 cm/s", "--grain-size", "16 um",
+                   "--grain-size-sd", "11")
+    assert out["inputs"]["grain_size"] == {"value": pytest.approx(16.0), "stderr": pytest.approx(11.0), "unit": "um"}

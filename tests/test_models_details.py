@@ -204,3 +204,14 @@ def test_maxwell_garnett_bad_input():
         maxwell_garnett_effective_diffusivity(1e-12, 1e-16, 1e-5, 1e-9, matrix="foam")
     with pytest.raises(InputError, match="dimensions"):
         maxwell_garnett_effective_diffusivity(1e-12, 1e-16, 1e-5, 1e-9, dimensions=1)
+
+
+def test_unknown_stderr_propagates_as_unknown():
+    r = dgb_over_delta_from_step(Measured(2e-12, math.nan, "diffusivity"), "1 1/cm", 0.02)
+    assert math.isnan(r.dgb_over_delta.stderr) and r.to_dict()["dgb_over_delta"]["stderr"] is None
+
+
+def test_predict_accepts_text_temperature():
+    t = np.array([300.0, 400.0, 500.0])
+    fit = fit_arrhenius(t, 1e-6 * np.exp(-0.5 * EV / (KB * t)))
+    assert fit.predict("-110 degC").value == pytest.approx(fit.predict(163.15).value, rel=1e-12)

@@ -59,10 +59,10 @@ def u(m: Measured):
     """``m`` as an ``uncertainties`` number, or a plain float when exact.
 
     (``Measured.to_ufloat`` makes ``ufloat(v, 0)``, on which ``uncertainties``
-    warns; with ``filterwarnings=error`` that would be fatal.) NaN stderr is
-    treated as 0 here; callers that care check it first.
+    warns; with ``filterwarnings=error`` that would be fatal.) A NaN (unknown)
+    stderr is kept, so results depending on it get a NaN stderr too.
     """
-    if m.stderr > 0:
+    if m.stderr > 0 or math.isnan(m.stderr):
         from uncertainties import ufloat
         return ufloat(m.value, m.stderr)
     return float(m.value)

@@ -125,8 +125,9 @@ class ArrheniusFit:
         return ln_d, np.sqrt(var)
 
     def predict(self, temperature_k) -> Measured:
-        """D at one temperature (K), with first-order stderr D * sd(ln D)."""
-        t = float(temperature_k)
+        """D at one temperature (K float, Measured or text like "-110 degC"), stderr D * sd(ln D)."""
+        from tracerdiff.models._common import as_measured
+        t = as_measured(temperature_k, "temperature", name="temperature").value
         ln_d, sd = self._ln_predict(t)
         d = float(np.exp(ln_d))
         return Measured(d, float(d * sd), self.dimension)

@@ -51,6 +51,4 @@ def cryo_validity(d, imaging_time, resolution) -> CryoValidity:
 
 def cryo_validity_from_fit(fit, temperature_k, imaging_time, resolution) -> CryoValidity:
     """:func:`cryo_validity` with D extrapolated from an Arrhenius fit to ``temperature_k`` (K)."""
-    from tracerdiff.models._common import as_measured
-    t = as_measured(temperature_k, "temperature", name="temperature")
-    return cryo_validity(fit.predict(t.value), imaging_time, resolution)
+    return cryo_validity(fit.predict(temperature_k), imaging_time, resolution)
