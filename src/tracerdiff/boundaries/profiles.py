@@ -17,7 +17,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from tracerdiff.boundaries.segmentation import BoundarySegment
-from tracerdiff.boundaries.step import StepFit, fit_step
+from tracerdiff.boundaries.step import StepFit, fit_step_auto
 from tracerdiff.errors import InputError
 
 
@@ -112,26 +112,28 @@ def line_samples(c: np.ndarray, sigma: np.ndarray, line_px: tuple[float, ...], s
     return pos, cv.mean(axis=1), np.sqrt((sv ** 2).mean(axis=1) / k), abs(cos)
 
 
-def locate_step(pos: np.ndarray, c: np.ndarray, sigma: np.ndarray, *, exclude_px: float, degree: int,
+def locate_step(pos: np.ndarray, c: np.ndarray, sigma: np.ndarray, *, exclude_px: float, degree,
                 shared_gradient: bool, min_depth_px: float) -> tuple[float, StepFit]:
     """Find the boundary on a profile as the split point that best fits two polynomials.
 
     Every half-pixel position leaving enough samples on both sides is tried (a
     change-point search); the one with the smallest chi-square wins.
     """
-    best = None
+    candidates = []
     lo = pos[0] + exclude_px + min_depth_px
     hi = pos[-1] - exclude_px - min_depth_px
     for x_b in np.arange(np.ceil(lo * 2) / 2, hi + 1e-9, 0.5):
         s = pos - x_b
         keep = np.abs(s) >= exclude_px
-        fit = fit_step(s[keep], c[keep], sigma[keep], degree=degree, shared_gradient=shared_gradient,
+        fit = fit_step_auto(s[keep], c[keep], sigma[keep], degree=degree, shared_gradient=shared_gradient,
                        min_depth_px=min_depth_px)
-        if fit.reason:
-            continue
-        if best is None or fit.chi2_red < best[1].chi2_red:
-            best = (float(x_b), fit)
-    if best is None:
+        if not fit.reason:
+            candidates.append((float(x_b), fit))
+    if not candidates:
         raise InputError("the line is too short to fit C on both sides of a boundary "
                          f"(needs > {2 * (exclude_px + min_depth_px):g} px)", source="line")
-    return best
+    chi2 = np.array([f.chi2_red for _, f in candidates])
+    # Noise-free profiles fit perfectly wherever the excluded window covers the step: take the
+    # middle of the tied positions, which centres the window on the step.
+    tied = np.flatnonzero(chi2 <= chi2.min() * (1 + 1e-6) + 1e-12)
+    return candidates[int(tied[len(tied) // 2])]

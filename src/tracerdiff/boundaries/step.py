@@ -48,6 +48,8 @@ class StepFit:
         Pixels used on each side.
     chi2_red
         Reduced chi-square of the weighted fit (stderrs are scaled by sqrt(chi2_red) when > 1).
+    dof
+        Degrees of freedom of the fit (samples minus parameters).
     reason
         "" when the fit is usable, otherwise why not.
     """
@@ -62,6 +64,7 @@ class StepFit:
     n_up: int
     chi2_red: float
     reason: str = ""
+    dof: int = 0
 
 
 def _failed(reason: str, n_down: int, n_up: int) -> StepFit:
@@ -137,7 +140,32 @@ def fit_step(s: np.ndarray, c: np.ndarray, sigma: np.ndarray, *, t: np.ndarray |
     coef_down = [coef[0], coef[ib]] + [coef[high + 2 * (p - 2)] for p in range(2, degree + 1)]
     coef_up = [coef[1], b_up] + [coef[high + 2 * (p - 2) + 1] for p in range(2, degree + 1)]
     return StepFit(float(step), float(np.sqrt(step_var)), float(gradient), float(np.sqrt(gradient_var)),
-                   tuple(map(float, coef_down)), tuple(map(float, coef_up)), n_down, n_up, chi2_red)
+                   tuple(map(float, coef_down)), tuple(map(float, coef_up)), n_down, n_up, chi2_red, "", dof)
+
+
+def fit_step_auto(s: np.ndarray, c: np.ndarray, sigma: np.ndarray, *, t: np.ndarray | None = None,
+                  degree: int | str = "auto", shared_gradient: bool = True, min_depth_px: float = 3.0,
+                  curvature_chi2: float = 9.21) -> StepFit:
+    """:func:`fit_step` with ``degree="auto"``: quadratic only where the curvature is significant.
+
+    The slope at the end of a quadratic fitted over a grain has several times the variance of
+    a straight-line slope (about 7x in synthetic tests), while quasi-steady flux through a
+    grain gives a nearly straight profile. So the linear model is kept unless adding the two
+    curvature terms lowers the chi-square by more than ``curvature_chi2`` (9.21: the 1 %
+    point of chi-square with 2 degrees of freedom).
+    """
+    if degree != "auto":
+        if degree not in (1, 2, 3):
+            raise ValueError(f"degree must be 1, 2, 3 or 'auto', got {degree!r}")
+        return fit_step(s, c, sigma, t=t, degree=int(degree), shared_gradient=shared_gradient,
+                        min_depth_px=min_depth_px)
+    lin = fit_step(s, c, sigma, t=t, degree=1, shared_gradient=shared_gradient, min_depth_px=min_depth_px)
+    quad = fit_step(s, c, sigma, t=t, degree=2, shared_gradient=shared_gradient, min_depth_px=min_depth_px)
+    if lin.reason or quad.reason:
+        return lin
+    gain = lin.chi2_red * lin.dof - quad.chi2_red * quad.dof
+    scale = max(1.0, quad.chi2_red)
+    return quad if gain / scale > curvature_chi2 else lin
 
 
 def quality_reason(fit: StepFit, *, normal_cos: float, min_cos: float, noise_sigmas: float) -> str:

@@ -90,6 +90,8 @@ def plot_map(analysis, ax) -> None:
         ax.plot([xa, xb], [ya, yb], color=mappable.to_rgba(v) if ok else "0.6", lw=2.5 if ok else 1.0)
     if norm is not None:
         ax.figure.colorbar(mappable, ax=ax, label=f"D*gb/δ ({analysis.summary.median.unit})", shrink=0.8)
+    ax.set_xlim(-0.5 * px, (w - 0.5) * px)
+    ax.set_ylim((h - 0.5) * px, -0.5 * px)
     ax.set_xlabel("x (µm)")
     ax.set_ylabel("y (µm)")
     ax.set_title(f"{len(vals)} accepted of {len(analysis.boundaries)} boundaries")
@@ -108,6 +110,6 @@ def plot_fit(step, ax) -> None:
         s = np.linspace(0, sign * far, 50)
         ax.plot(s * px, np.polyval(coef[::-1], s), color="C3" if sign < 0 else "C0")
     ax.axvline(0, color="0.5", lw=0.8, ls=":")
-    ax.set_xlabel("distance along normal, towards source (µm)")
+    ax.set_xlabel("s along normal (µm), source →")
     ax.set_ylabel("C")
     ax.set_title(f"{step.label}: {step.dgb_over_delta}", fontsize=8)
