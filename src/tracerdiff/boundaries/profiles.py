@@ -136,4 +136,18 @@ def locate_step(pos: np.ndarray, c: np.ndarray, sigma: np.ndarray, *, exclude_px
     # Noise-free profiles fit perfectly wherever the excluded window covers the step: take the
     # middle of the tied positions, which centres the window on the step.
     tied = np.flatnonzero(chi2 <= chi2.min() * (1 + 1e-6) + 1e-12)
-    return candidates[int(tied[len(tied) // 2])]
+    x_b, fit = candidates[int(tied[len(tied) // 2])]
+    # Any split whose excluded window covers the step fits about equally well, so refine the
+    # position to the steepest rise of the profile inside that window and refit there.
+    mids = pos[:-1] + 0.5
+    rise = np.convolve(np.diff(c), [0.25, 0.5, 0.25], mode="same")
+    window = np.abs(mids - x_b) <= exclude_px
+    if window.any():
+        x_new = float(mids[window][np.argmax(rise[window])])
+        s = pos - x_new
+        keep = np.abs(s) >= exclude_px
+        refit = fit_step_auto(s[keep], c[keep], sigma[keep], degree=degree, shared_gradient=shared_gradient,
+                              min_depth_px=min_depth_px)
+        if not refit.reason:
+            x_b, fit = x_new, refit
+    return x_b, fit

@@ -79,12 +79,18 @@ def detect_source_edge(c: np.ndarray, valid: np.ndarray) -> str:
     yy, xx = np.nonzero(valid)
     if yy.size < 10:
         raise InputError("too few pixels with counts to find the tracer source edge")
-    design = np.column_stack([np.ones(yy.size), xx - xx.mean(), yy - yy.mean()])
+    x, y = xx - xx.mean(), yy - yy.mean()
+    design = np.column_stack([np.ones(yy.size), x, y])
     coef, *_ = np.linalg.lstsq(design, c[valid], rcond=None)
     gx, gy = coef[1], coef[2]
-    if not np.hypot(gx, gy) > 0:
-        raise InputError("C has no large-scale gradient: cannot tell which edge the tracer came from; "
-                         "give source_edge explicitly")
+    resid = c[valid] - design @ coef
+    sigma2 = float(resid @ resid) / max(yy.size - 3, 1)
+    z = np.hypot(gx / np.sqrt(sigma2 / (x @ x) + 1e-300), gy / np.sqrt(sigma2 / (y @ y) + 1e-300))
+    change = np.hypot(gx * np.ptp(xx), gy * np.ptp(yy))
+    # A trend must be both statistically clear and more than rounding noise of C.
+    if not (z > 5 and change > 1e-6):
+        raise InputError("C has no large-scale gradient: cannot tell which edge the tracer came from "
+                         "(give the source edge explicitly)")
     return max(EDGE_DIRECTIONS, key=lambda k: EDGE_DIRECTIONS[k][0] * gx + EDGE_DIRECTIONS[k][1] * gy)
 
 
@@ -128,8 +134,8 @@ def segment_grains(c: np.ndarray, sigma_c: np.ndarray, valid: np.ndarray, *, smo
     threshold = max(edge_threshold, 0.25 * float(np.percentile(strength[valid], 98)))
     calm = strength < threshold
     calm = ndi.binary_erosion(calm, structure=np.ones((3, 3)), border_value=1) & valid
+    calm = morphology.remove_small_objects(calm, max_size=min_grain_px)
     seeds = measure.label(calm, connectivity=1)
-    seeds = morphology.remove_small_objects(seeds, max_size=min_grain_px)
     if seeds.max() == 0:
         return np.where(valid, 1, 0).astype(np.int32)
     labels = segmentation.watershed(strength, seeds, mask=valid)
@@ -152,7 +158,7 @@ def labels_from_optical(optical: np.ndarray, *, dark_boundaries: bool = True, mi
     ridges = filters.sato(img, sigmas=(1.0, 2.0), black_ridges=dark_boundaries)
     threshold = filters.threshold_otsu(ridges)
     interior = ndi.binary_erosion(ridges < threshold, structure=np.ones((3, 3)), border_value=1)
-    seeds = morphology.remove_small_objects(measure.label(interior, connectivity=1), max_size=min_grain_px)
+    seeds = measure.label(morphology.remove_small_objects(interior, max_size=min_grain_px), connectivity=1)
     if seeds.max() == 0:
         raise InputError("no grains found in the optical image", source="optical")
     labels = segmentation.watershed(ridges, seeds)
