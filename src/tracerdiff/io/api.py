@@ -28,10 +28,11 @@ _READERS = {
 }
 
 FORMATS = tuple(_READERS)
+_STACKABLE = {"iontof", "cameca", "surfacelab"}
 
 
 def read(path: str | Path, *, pixel_size_um: float | None = None, channels=None, lazy: bool = False,
-         format: str | None = None) -> xr.Dataset:  # noqa: A002 - mirrors the attr name
+         stack: bool = False, format: str | None = None) -> xr.Dataset:  # noqa: A002 - mirrors the attr name
     """Read any supported file into the labelled image/profile type (:mod:`tracerdiff.io.image`).
 
     Parameters
@@ -46,6 +47,9 @@ def read(path: str | Path, *, pixel_size_um: float | None = None, channels=None,
         give the data (default ``"counts"``). IONTOF ITA/ITM default to ``("6Li", "7Li")``.
     lazy
         Return dask-backed arrays (depth stacks are never loaded whole).
+    stack
+        For ITA/ITM and Cameca files: keep one frame per scan/plane along ``z`` instead of
+        summing them (TIFF/npy/HDF5 stacks are always returned as stored).
     format
         Force a reader (one of :data:`FORMATS`) instead of detecting it.
 
@@ -69,7 +73,8 @@ def read(path: str | Path, *, pixel_size_um: float | None = None, channels=None,
     notes: list[str] = []
     with wrap_errors(p, human, caught_warnings=notes):
         reader = getattr(importlib.import_module(module), func)
-        ds = reader(p, pixel_size_um=pixel_size_um, channels=channels, lazy=lazy, sha256=digest)
+        extra = {"stack": stack} if fmt in _STACKABLE else {}
+        ds = reader(p, pixel_size_um=pixel_size_um, channels=channels, lazy=lazy, sha256=digest, **extra)
     if notes and fmt != "hdf5":
         ds.attrs["reader_warnings"] = "; ".join(dict.fromkeys(notes))[:2000]
     return ds
