@@ -8,6 +8,7 @@ physical dimension, so it can present itself in display units
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 from uncertainties import ufloat
@@ -57,8 +58,11 @@ class Measured:
         return cls(float(u), 0.0, dimension)
 
     def to_ufloat(self):
-        """As an ``uncertainties`` number for first-order propagation."""
-        return ufloat(self.value, 0.0 if math.isnan(self.stderr) else self.stderr)
+        """As an ``uncertainties`` number for first-order propagation (unknown stderr counts as 0)."""
+        with warnings.catch_warnings():
+            # uncertainties warns about std_dev == 0; exact inputs are legitimate here.
+            warnings.simplefilter("ignore", UserWarning)
+            return ufloat(self.value, 0.0 if math.isnan(self.stderr) else self.stderr)
 
     @property
     def unit(self) -> str:

@@ -54,6 +54,8 @@ def _parse(text: str, *, name: str) -> pint.Quantity:
         raise InputError(f"cannot read {text!r} as a number with a unit (e.g. '2.6e-8 cm^2/s')", source=name)
     number, unit = match.groups()
     unit = unit.replace("^", "**").replace("µ", "u").replace("μ", "u")
+    if unit.startswith("/"):  # "1.1/cm" means 1.1 per cm
+        unit = "1" + unit
     try:
         return Q_(float(number), unit) if unit else Q_(float(number))
     except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError, AttributeError,

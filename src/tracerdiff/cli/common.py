@@ -88,5 +88,26 @@ def print_table(title: str, rows: list[tuple[str, object]]) -> None:
     console.print(table)
 
 
-def main() -> None:  # console-script entry point
-    app()
+def main() -> None:
+    """Console-script entry point: usage errors become one line too, not a boxed panel."""
+    try:  # typer >= 0.26 vendors click as typer._click
+        from typer._click.exceptions import ClickException, NoArgsIsHelpError
+    except ImportError:  # pragma: no cover - older typer with click
+        from click.exceptions import ClickException
+
+        NoArgsIsHelpError = ()  # noqa: N806
+
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        err_console.print("error: aborted", markup=False, highlight=False)
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except NoArgsIsHelpError as exc:
+        print(exc.format_message())
+        sys.exit(0)
+    except ClickException as exc:
+        err_console.print(f"error: {exc.format_message()}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
