@@ -121,9 +121,9 @@ def read_ita(path: Path, *, pixel_size_um=None, channels=None, lazy=False, sha25
             if stack and lazy:
                 data[name] = _lazy_scans(path, p["id"], nscan, sy, sx)
             elif stack:
-                data[name] = np.stack([ita.get_image(p["id"], s) for s in range(nscan)])
+                data[name] = np.stack([ita.get_image(p["id"], s) for s in range(nscan)]).astype(np.int64)
             else:
-                data[name] = _summed(ita, p["id"], nscan)
+                data[name] = _summed(ita, p["id"], nscan).astype(np.int64)  # pySPM gives exact float64 counts
         fov_um = round(float(ita.fov) * 1e6, 9)  # stored in metres
         spp = int(ita.spp)
         meta = {"reader": f"pySPM {getattr(pySPM, '__version__', '?')}", "fov_um": fov_um, "scans": nscan,
@@ -154,7 +154,7 @@ def _read_scan(path: str, channel: int, scan: int, sy: int, sx: int) -> np.ndarr
         fh.seek(8)
         block = Block(fh).goto(f"{_REDUCED}/ImageStackScans/Image[{channel}]/ImageArray.Long[{scan}]")
         raw = zlib.decompress(block.value)
-    return np.frombuffer(raw, dtype="<u4").reshape(sy, sx).astype(np.float64)
+    return np.frombuffer(raw, dtype="<u4").reshape(sy, sx).astype(np.int64)
 
 
 def _lazy_scans(path: Path, channel: int, nscan: int, sy: int, sx: int):
@@ -162,7 +162,7 @@ def _lazy_scans(path: Path, channel: int, nscan: int, sy: int, sx: int):
     import dask.array as da
 
     return da.stack([da.from_delayed(dask.delayed(_read_scan)(str(path), channel, s, sy, sx), shape=(sy, sx),
-                                     dtype=np.float64) for s in range(nscan)])
+                                     dtype=np.int64) for s in range(nscan)])
 
 
 def read_bif6(path: Path, *, pixel_size_um=None, channels=None, lazy=False, sha256="") -> xr.Dataset:

@@ -1,0 +1,127 @@
+"""CLI for input files: ``tracerdiff inspect FILE`` and ``tracerdiff convert FILE OUT.h5``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+
+from tracerdiff.cli.common import app, console, handle_errors, print_json
+from tracerdiff.errors import InputError
+
+JSON_OPT = typer.Option(False, "--json", help="Print one JSON object instead of a table.")
+PIXEL_OPT = typer.Option(None, "--pixel-size-um", help="Pixel size (um) for files that do not record one.")
+CHANNELS_OPT = typer.Option(None, "--channels", help="Comma-separated channels to keep, e.g. 6Li,7Li.")
+STACK_OPT = typer.Option(False, "--stack", help="Keep scans/planes as a depth stack instead of summing them.")
+
+
+def _channels(text: str | None):
+    return None if not text else [c.strip() for c in text.split(",") if c.strip()]
+
+
+def _read_for_inspection(path: Path, pixel_size_um, channels, stack):
+    from tracerdiff.io import read
+
+    try:
+        return read(path, pixel_size_um=pixel_size_um, channels=channels, lazy=True, stack=stack), True
+    except InputError as exc:
+        if pixel_size_um is None and "does not record a pixel size" in str(exc):
+            return read(path, pixel_size_um=1.0, channels=channels, lazy=True, stack=stack), False
+        raise
+
+
+def summarise(path: Path, *, pixel_size_um: float | None = None, channels=None, stack: bool = False) -> dict:
+    """What a file holds: format, shape, pixel size, channels with dtype/masses/counts range."""
+    from tracerdiff.io import metadata
+
+    ds, known = _read_for_inspection(path, pixel_size_um, channels, stack)
+    meta = metadata(ds)
+    masses = _masses(meta)
+    out = {"file": str(path), "format": ds.attrs.get("format"), "sha256": ds.attrs.get("sha256"),
+           "dims": {k: int(v) for k, v in ds.sizes.items()},
+           "pixel_size_um": float(ds.attrs["pixel_size_um"]) if known else None,
+           "field_of_view_um": ([float(ds.attrs["pixel_size_um"]) * ds.sizes.get("x", 0),
+                                 float(ds.attrs["pixel_size_um"]) * ds.sizes.get("y", 0)] if known and "y" in ds.sizes
+                                else None),
+           "channels": {}}
+    for name, var in ds.data_vars.items():
+        values = var.data
+        lo, hi, total = (float(np.asarray(v)) for v in _reduce(values))
+        out["channels"][name] = {"dtype": str(var.dtype), "shape": list(var.shape), "mass_u": masses.get(name),
+                                 "min": lo, "max": hi, "sum": total}
+    if ds.attrs.get("reader_warnings"):
+        out["reader_warnings"] = ds.attrs["reader_warnings"]
+    for key in ("scans", "primary_shots_per_pixel", "fov_um", "raster_um", "polarity"):
+        if key in meta:
+            out[key] = meta[key]
+    return out
+
+
+def _reduce(values):
+    if hasattr(values, "dask"):
+        import dask
+
+        return dask.compute(values.min(), values.max(), values.sum(dtype=np.float64))
+    arr = np.asarray(values)
+    return arr.min(), arr.max(), arr.sum(dtype=np.float64)
+
+
+def _masses(meta: dict) -> dict:
+    if "peaks" in meta:  # IONTOF ITA
+        return {k: v.get("cmass") for k, v in meta["peaks"].items()}
+    if "intervals" in meta:  # BIF6
+        return {v["name"]: v.get("mz_center") for v in meta["intervals"]}
+    if "labels" in meta and "masses" in meta:  # Cameca
+        return dict(zip(meta["labels"], meta["masses"]))
+    header = meta.get("header", {})
+    if "mass" in header:
+        return {header.get("channel", ""): header["mass"]}
+    return {}
+
+
+@app.command("inspect")
+@handle_errors
+def inspect_cmd(file: Path = typer.Argument(..., help="Raw or converted data file."),
+                pixel_size_um: Optional[float] = PIXEL_OPT, channels: Optional[str] = CHANNELS_OPT,
+                stack: bool = STACK_OPT, as_json: bool = JSON_OPT):
+    """Print what a file holds: format, channels, masses, shape, pixel size, counts range."""
+    info = summarise(file, pixel_size_um=pixel_size_um, channels=_channels(channels), stack=stack)
+    if as_json:
+        print_json(info)
+        return
+    from rich.table import Table
+
+    px = info["pixel_size_um"]
+    console.print(f"{info['file']}  [{info['format']}]  dims {info['dims']}  pixel size "
+                  f"{'unknown (pass --pixel-size-um)' if px is None else f'{px:.4g} um'}", markup=False)
+    table = Table(title="channels")
+    for col in ("channel", "mass (u)", "dtype", "shape", "min", "max", "sum"):
+        table.add_column(col)
+    for name, c in info["channels"].items():
+        table.add_row(name, "" if c["mass_u"] is None else f"{c['mass_u']:.3f}", c["dtype"], str(c["shape"]),
+                      f"{c['min']:.6g}", f"{c['max']:.6g}", f"{c['sum']:.6g}")
+    console.print(table)
+
+
+@app.command("convert")
+@handle_errors
+def convert_cmd(file: Path = typer.Argument(..., help="Raw data file (read-only)."),
+                out: Path = typer.Argument(..., help="Output HDF5/NetCDF4 file (.h5/.nc)."),
+                pixel_size_um: Optional[float] = PIXEL_OPT, channels: Optional[str] = CHANNELS_OPT,
+                stack: bool = STACK_OPT, as_json: bool = JSON_OPT):
+    """Convert any supported file to tracerdiff HDF5 (atomic write, provenance kept)."""
+    from tracerdiff.io import read, write
+
+    if out.resolve() == file.resolve():
+        raise InputError("output would overwrite the input file", source=out)
+    ds = read(file, pixel_size_um=pixel_size_um, channels=_channels(channels), lazy=True, stack=stack)
+    write(ds, out)
+    info = {"input": str(file), "output": str(out), "format": ds.attrs.get("format"),
+            "sha256": ds.attrs.get("sha256"), "channels": list(ds.data_vars),
+            "dims": {k: int(v) for k, v in ds.sizes.items()}}
+    if as_json:
+        print_json(info)
+    else:
+        console.print(f"wrote {out} ({', '.join(info['channels'])}; dims {info['dims']})", markup=False)
