@@ -10,6 +10,7 @@ from tracerdiff.cli.common import app, main
 
 # Subcommand modules register themselves on ``app`` when imported.
 from tracerdiff.cli import models_cmds  # noqa: F401,E402
+from tracerdiff.cli import io_cmds  # noqa: F401,E402
 from tracerdiff.cli import profiles_cmds  # noqa: F401,E402
 from tracerdiff.cli import boundaries_cmds  # noqa: F401,E402
 from tracerdiff.cli import study_cmds  # noqa: F401,E402
