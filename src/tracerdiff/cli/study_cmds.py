@@ -13,16 +13,21 @@ from tracerdiff.cli.common import app, console, handle_errors, print_json
 
 
 def print_comparison(title: str, rows: list[dict]) -> None:
-    """Rows of {quantity, ours: {value, stderr, unit}, paper, ratio, note} as a rich table."""
+    """Rows of {quantity, ours: {value, stderr, unit}, [truth], paper, ratio} as a rich table."""
     table = Table(title=title)
-    for col, justify in (("quantity", "left"), ("ours", "right"), ("± stderr", "right"), ("paper", "right"),
-                         ("ours/paper", "right"), ("unit", "left")):
+    with_truth = any("truth" in r for r in rows)
+    cols = [("quantity", "left"), ("ours", "right"), ("± stderr", "right")]
+    cols += [("truth", "right")] if with_truth else []
+    cols += [("paper", "right"), ("ours/paper", "right"), ("unit", "left")]
+    for col, justify in cols:
         table.add_column(col, justify=justify)
     fmt = lambda v, f: "—" if v is None else format(v, f)  # noqa: E731
     for r in rows:
         ours = r["ours"]
-        table.add_row(r["quantity"], fmt(ours["value"], ".3g"), fmt(ours["stderr"], ".2g"),
-                      fmt(r["paper"], ".3g"), fmt(r["ratio"], ".3f"), ours["unit"])
+        cells = [r["quantity"], fmt(ours["value"], ".3g"), fmt(ours["stderr"], ".2g")]
+        cells += [fmt(r.get("truth"), ".3g")] if with_truth else []
+        cells += [fmt(r["paper"], ".3g"), fmt(r["ratio"], ".3f"), ours["unit"]]
+        table.add_row(*cells)
     # Pipes and CI logs default to 80 columns, which wraps every quantity name.
     Console(width=max(console.width, 110)).print(table)
 
@@ -44,3 +49,33 @@ def demo_cmd(out: Path = typer.Option(Path("demo-output"), "--out", help="Output
     for title, rows in summary["tables"]:
         print_comparison(title, rows)
     console.print(f"report: {summary['report']}")
+
+
+@app.command("run")
+@handle_errors
+def run_cmd(study: Path = typer.Argument(..., help="The study file (TOML)."),
+            out: Path = typer.Option(..., "--out", help="Output folder (results.json, tables/, figures/, "
+                                                         "report.html)."),
+            quiet: bool = typer.Option(False, "--quiet", help="No progress bars or tables (for scripts)."),
+            json_out: bool = typer.Option(False, "--json", help="Print the headline as one JSON object.")):
+    """Run every analysis the study's data allow and write results, tables, figures and a report."""
+    from tracerdiff.study.runner import run_study
+
+    results = run_study(study, out, quiet=quiet or json_out)
+    if json_out:
+        print_json({"headline": results["headline"], "skipped": results["skipped"],
+                    "results": str(out / "results.json")})
+        return
+    if quiet:
+        return
+    table = Table(title=f"{results['study'] or study.name}: headline")
+    for col in ("quantity", "value", "± stderr", "unit", "origin"):
+        table.add_column(col)
+    fmt = lambda v, f: "—" if v is None else format(v, f)  # noqa: E731
+    for r in results["headline"].values():
+        v = r["value"]
+        table.add_row(r["quantity"], fmt(v["value"], ".4g"), fmt(v["stderr"], ".2g"), v["unit"], r["origin"])
+    Console(width=max(console.width, 110)).print(table)
+    for name, note in results["skipped"].items():
+        console.print(f"[yellow]not run[/yellow] {name}: {note}", highlight=False)
+    console.print(f"results: {out / 'results.json'}   report: {out / 'report.html'}")

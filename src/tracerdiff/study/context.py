@@ -1,0 +1,81 @@
+"""What the analyses of one run share: the study, loaded data, results, figures, tables."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tracerdiff.quantity import Measured
+from tracerdiff.study.schema import Study
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    """One point of an Arrhenius series: temperature (K), value, where it came from."""
+
+    temperature: float
+    value: Measured
+    origin: str
+
+
+@dataclass
+class Figure:
+    section: str
+    name: str
+    png: bytes
+    caption: str
+
+
+@dataclass
+class RunContext:
+    """Mutable state of one ``tracerdiff run``; analyses read earlier results and add their own.
+
+    Attributes
+    ----------
+    results
+        Analysis name -> JSON-safe dict (``status`` "done" / "skipped" / "failed", ``note``, values).
+    series
+        Arrhenius series name -> points (SI), filled by the data analyses, fitted later.
+    fits
+        Series name -> :class:`tracerdiff.models.ArrheniusFit`.
+    """
+
+    study: Study
+    study_path: Path
+    out: Path
+    images: dict = field(default_factory=dict)
+    optical: dict = field(default_factory=dict)
+    scans: dict = field(default_factory=dict)
+    spectra: dict = field(default_factory=dict)
+    results: dict = field(default_factory=dict)
+    series: dict = field(default_factory=dict)
+    fits: dict = field(default_factory=dict)
+    figures: list = field(default_factory=list)
+    tables: dict = field(default_factory=dict)
+    objects: dict = field(default_factory=dict)
+
+    def add_point(self, series: str, temperature: float, value: Measured, origin: str) -> None:
+        self.series.setdefault(series, []).append(SeriesPoint(float(temperature), value, origin))
+
+    def skip(self, analysis: str, note: str) -> dict:
+        self.results[analysis] = {"status": "skipped", "note": note}
+        return self.results[analysis]
+
+    def add_figure(self, section: str, name: str, fig, caption: str) -> None:
+        from tracerdiff.report.atomic import write_png_atomic
+
+        png = write_png_atomic(self.out / "figures" / f"{name}.png", fig)
+        self.figures.append(Figure(section, name, png, caption))
+
+    def d_bulk_at(self, temperature: float) -> tuple[Measured | None, str]:
+        """D*bulk at ``temperature``: the sample's value, else the D_NMR Arrhenius fit, else a D_NMR point."""
+        s = self.study.sample
+        if s.d_bulk is not None:
+            return Measured(s.d_bulk, 0.0, "diffusivity"), "sample.d_bulk"
+        if "D_NMR" in self.fits:
+            return self.fits["D_NMR"].predict(temperature), "Arrhenius fit of the D_NMR series"
+        for p in self.series.get("D_NMR", []):
+            if math.isclose(p.temperature, temperature, abs_tol=1.0):
+                return p.value, f"D_NMR point at {p.temperature - 273.15:g} degC"
+        return None, "no sample.d_bulk and no D_NMR data at this temperature"

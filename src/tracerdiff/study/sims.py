@@ -1,0 +1,225 @@
+"""SIMS analyses of a study: loading images/scans, boundary steps, erfc fits, closed evolution.
+
+Each analysis is optional: it runs when the study has the data it needs and
+the package providing it is importable, and otherwise records ``status:
+"skipped"`` with the reason in ``results.json``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from tracerdiff.errors import TracerdiffError
+from tracerdiff.quantity import Measured
+from tracerdiff.study.context import RunContext
+
+
+def load_data(ctx: RunContext) -> None:
+    """Read every image, micrograph, scan and spectrum before any analysis (bad files fail here)."""
+    from tracerdiff.io import read, read_count_pair
+
+    for im in ctx.study.measurements.images:
+        px = None if im.pixel_size is None else im.pixel_size * 1e6
+        if im.file is not None:
+            ds = read(im.file, pixel_size_um=px)
+        else:
+            ds = read_count_pair(im.li6, im.li7, pixel_size_um=px)
+        ctx.images[im.name] = ds
+        if im.optical is not None:
+            opt = read(im.optical, pixel_size_um=ds.attrs["pixel_size_um"])
+            ctx.optical[im.name] = next(iter(opt.data_vars.values())).values
+    for scan in ctx.study.measurements.line_scans:
+        ctx.scans[scan.name] = read(scan.file)
+    if ctx.study.reference.impedance:
+        from tracerdiff.models.impedance_fit import read_spectrum_csv
+        for spec in ctx.study.reference.impedance:
+            ctx.spectra[spec.name] = read_spectrum_csv(spec.file)
+
+
+def _temperature_label(t: float) -> str:
+    return f"{t - 273.15:g} degC"
+
+
+def analyse_images(ctx: RunContext, progress=None) -> None:
+    """D*gb/delta at every boundary of every image (eqns 2-3), D*bulk at the image's step temperature."""
+    study = ctx.study
+    if not study.measurements.images:
+        ctx.skip("boundary_steps", "the study has no SIMS images")
+        return
+    try:
+        from tracerdiff.boundaries import analyse_boundaries
+    except ImportError as exc:
+        ctx.skip("boundary_steps", f"the boundary analysis (tracerdiff.boundaries) is not available: {exc}")
+        return
+    out = {"status": "done", "note": "", "images": {}}
+    delta = study.sample.gb_thickness
+    for im in study.measurements.images:
+        step = study.steps[study.step_index(im.after)]
+        d_bulk, d_source = ctx.d_bulk_at(step.temperature)
+        entry = {"after_step": step.name, "temperature": Measured(step.temperature, 0, "temperature").to_dict()}
+        if d_bulk is None:
+            entry.update(status="skipped", note=f"no D*bulk at {_temperature_label(step.temperature)}: {d_source}")
+            out["images"][im.name] = entry
+            continue
+        use_optical = im.name in ctx.optical and study.options.boundary_source in ("auto", "optical")
+        try:
+            res = analyse_boundaries(ctx.images[im.name], d_bulk=d_bulk, thickness=Measured(delta, 0, "length"),
+                                     source_edge=im.edge, optical=ctx.optical[im.name] if use_optical else None)
+        except TracerdiffError as exc:
+            entry.update(status="failed", note=str(exc))
+            out["images"][im.name] = entry
+            continue
+        summary = res.summary
+        entry.update(status="done" if summary.n else "skipped", note=res.message, d_bulk=d_bulk.to_dict(),
+                     d_bulk_source=d_source, boundaries_from="optical micrograph" if use_optical else "C map",
+                     analysis=res.to_dict())
+        out["images"][im.name] = entry
+        ctx.objects[f"boundaries:{im.name}"] = res
+        ctx.tables[f"boundaries_{im.name}"] = (
+            ["x_um", "y_um", "length_um", "accepted", "reason", "dgb_over_delta_cm_s", "stderr_cm_s",
+             "dgb_cm2_s", "delta_c", "gradient_per_cm"],
+            [[b.x_um, b.y_um, b.length_um, b.accepted, b.reason, *b.dgb_over_delta.to(), b.dgb.to()[0],
+              b.delta_c.value, b.gradient.to()[0]] for b in res.boundaries])
+        if summary.n:
+            g = summary.median
+            ctx.objects.setdefault("dgb_over_delta", []).append((step.temperature, g, im.name))
+            ctx.add_point("(l/δ)D*gb", step.temperature,
+                          Measured.from_ufloat(_u(g) * _u(Measured(study.sample.grain_size,
+                                                                   study.sample.grain_size_sd, "length")),
+                                               "diffusivity"), f"image {im.name}: l × median D*gb/δ")
+        from matplotlib.figure import Figure
+        fig = res.plot(Figure(figsize=(10, 7), layout="constrained"))
+        ctx.add_figure("boundary_steps", f"cmap_{im.name}", fig,
+                       f"Image {im.name} (after {step.name}): C map with boundaries coloured by D*gb/δ, "
+                       "and example step fits.")
+        if progress is not None:
+            progress()
+    done = [e for e in out["images"].values() if e.get("status") == "done"]
+    if not done:
+        out.update(status="skipped", note="no image gave an accepted boundary (see each image's note)")
+    ctx.results["boundary_steps"] = out
+
+
+def _u(m: Measured):
+    from tracerdiff.models._common import u
+    return u(m)
+
+
+def _exchange_run(study, index: int) -> float:
+    """Total contact time of the run of exchange steps ending at step ``index`` (same temperature)."""
+    steps = study.steps
+    t, temp = 0.0, steps[index].temperature
+    i = index
+    while i >= 0 and steps[i].kind == "exchange" and math.isclose(steps[i].temperature, temp, abs_tol=0.5):
+        t += steps[i].duration
+        i -= 1
+    return t
+
+
+def analyse_scans(ctx: RunContext, progress=None) -> None:
+    """erfc fits of scans taken right after exchange; closed evolution of later scans from them."""
+    study = ctx.study
+    scans = sorted(study.measurements.line_scans, key=lambda s: study.step_index(s.after))
+    if not scans:
+        ctx.skip("erfc", "the study has no line scans")
+        ctx.skip("time_evolution", "the study has no line scans")
+        return
+    try:
+        from tracerdiff.profiles.erfc import fit_erfc
+    except ImportError as exc:
+        ctx.skip("erfc", f"profile fitting (tracerdiff.profiles) is not available: {exc}")
+        ctx.skip("time_evolution", "profile fitting (tracerdiff.profiles) is not available")
+        return
+    erfc = {"status": "done", "note": "", "scans": {}}
+    chains: list[tuple] = []  # (initial scan, exchange time, [(later scan, elapsed, label)], notes)
+    for scan in scans:
+        k = study.step_index(scan.after)
+        step = study.steps[k]
+        if step.kind == "exchange":
+            t_ex = _exchange_run(study, k)
+            try:
+                fit = fit_erfc(ctx.scans[scan.name], t_ex)
+            except TracerdiffError as exc:
+                erfc["scans"][scan.name] = {"status": "failed", "note": str(exc)}
+                continue
+            erfc["scans"][scan.name] = {"status": "done", "after_step": step.name, "exchange_time":
+                                        Measured(t_ex, 0, "time").to_dict(),
+                                        "temperature": Measured(step.temperature, 0, "temperature").to_dict(),
+                                        "fit": fit.to_dict()}
+            ctx.add_point("D*eff", step.temperature, fit.d_eff, f"erfc fit of {scan.name}")
+            ctx.objects.setdefault("d_eff_erfc", []).append((step.temperature, fit.d_eff, scan.name))
+            ctx.objects[f"erfc:{scan.name}"] = fit
+            _profile_figure(ctx, "erfc", f"erfc_{scan.name}", fit,
+                            f"Line scan {scan.name} after {t_ex / 3600:g} h exchange at "
+                            f"{_temperature_label(step.temperature)}: eqn 4 (erfc) fit and residuals.")
+            chains.append((scan, t_ex, k, [], []))
+            if progress is not None:
+                progress()
+            continue
+        if not chains:
+            erfc["scans"][scan.name] = {"status": "skipped",
+                                        "note": "taken after a closed step with no earlier exchange scan"}
+            continue
+        initial, _, k0, later, notes = chains[-1]
+        between = study.steps[(later[-1][3] if later else k0) + 1: k + 1]
+        if any(s.kind == "exchange" for s in between):
+            notes.append(f"{scan.name}: an exchange step lies between it and the previous scan")
+            continue
+        temps = {round(s.temperature, 1) for s in between}
+        if len(temps) != 1:
+            notes.append(f"{scan.name}: the steps before it have different temperatures {sorted(temps)} K; "
+                         "one D per interval cannot be assigned")
+            continue
+        elapsed = sum(s.duration for s in study.steps[k0 + 1: k + 1])
+        later.append((scan, elapsed, _temperature_label(between[0].temperature), k))
+    if not any(e.get("status") == "done" for e in erfc["scans"].values()):
+        erfc.update(status="skipped", note="no line scan right after an exchange step could be fitted")
+    ctx.results["erfc"] = erfc
+    _closed_evolution(ctx, chains, progress)
+
+
+def _profile_figure(ctx: RunContext, section: str, name: str, result, caption: str) -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    result.plot(fig.add_subplot(1, 1, 1))
+    ax = fig.axes[-1]
+    ax.set_xlabel("x (µm)")
+    ctx.add_figure(section, name, fig, caption)
+
+
+def _closed_evolution(ctx: RunContext, chains, progress) -> None:
+    try:
+        from tracerdiff.profiles.evolve import fit_closed_evolution
+    except ImportError as exc:
+        ctx.skip("time_evolution", f"closed-evolution fitting (tracerdiff.profiles.evolve) is not available: {exc}")
+        return
+    out = {"status": "done", "note": "", "chains": {}}
+    temps = {}
+    for initial, t_ex, _, later, notes in chains:
+        if not later:
+            continue
+        for _, _, label, k in later:
+            temps[label] = ctx.study.steps[k].temperature
+        try:
+            fit = fit_closed_evolution(ctx.scans[initial.name],
+                                       [(el, ctx.scans[s.name], label) for s, el, label, _ in later],
+                                       exchange_time=t_ex)
+        except TracerdiffError as exc:
+            out["chains"][initial.name] = {"status": "failed", "note": str(exc)}
+            continue
+        out["chains"][initial.name] = {"status": "done", "later_scans": [s.name for s, *_ in later],
+                                       "notes": notes, "fit": fit.to_dict()}
+        ctx.objects[f"evolution:{initial.name}"] = fit
+        for _ in later:
+            if progress is not None:
+                progress()
+        _profile_figure(ctx, "time_evolution", f"evolution_{initial.name}", fit,
+                        f"Closed-sample evolution from {initial.name}: later scans "
+                        f"{', '.join(s.name for s, *_ in later)} with the fitted D per temperature.")
+        for label, d in fit.d.items():
+            ctx.add_point("D*eff", temps[label], d, f"closed evolution from {initial.name} ({label})")
+            ctx.objects.setdefault("d_eff_closed", []).append((temps[label], d, f"{initial.name} {label}"))
+    if not out["chains"]:
+        out.update(status="skipped", note="no line scan after a storage/anneal step follows an exchange scan")
+    ctx.results["time_evolution"] = out
