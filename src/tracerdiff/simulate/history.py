@@ -1,0 +1,343 @@
+"""Exchange / storage / anneal histories and the implicit time stepper.
+
+A history is a sequence of steps. :class:`ExchangeStep` holds the wetted edge
+(or a region) at ``c_source`` and leaves every other outer face closed;
+:class:`ClosedStep` closes all faces (total tracer is conserved). Each step has
+its own D*bulk and D*gb/delta, given as numbers or as :class:`Arrhenius` laws
+evaluated at the step's ``temperature_K``.
+
+Time stepping is TR-BDF2 (gamma = 2 - sqrt 2; L-stable, second order) by
+default: both of its stages solve with the same matrix ``I + (gamma/2) dt A``,
+so one factorisation per step serves all its time steps.
+``scheme="backward-euler"`` (first order) matches FiPy's implicit scheme. The
+time-discretisation error of the default (50 steps) is checked in the tests
+by halving dt: TR-BDF2 errors fall 4x per halving, and 50 steps of a 59 h
+exchange give < 1e-3 in C (``estimate_error=True`` records the step-doubling
+estimate in the truth).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import KW_ONLY, dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from tracerdiff import __version__
+from tracerdiff.errors import InputError
+from tracerdiff.simulate.grains import GrainMap
+from tracerdiff.simulate.transport import (Arrhenius, assemble, axis_diffusivities, boundary_conductances,
+                                           edge_cells)
+
+SCHEMES = ("tr-bdf2", "backward-euler")
+SOLVERS = ("auto", "splu", "amg")
+
+
+@dataclass(frozen=True, eq=False)
+class ExchangeStep:
+    """Exchange with the solution: C = ``c_source`` on ``source_edge`` for ``duration_s``.
+
+    Parameters
+    ----------
+    duration_s
+        Step length, seconds.
+    d_bulk
+        m^2/s: float, :class:`Arrhenius`, or per-grain tensors ``(n_labels, ndim, ndim)``.
+    dgb_over_delta
+        D*gb/delta in m/s: float, :class:`Arrhenius`, mapping ``{(a, b): G}`` over every
+        boundary, or ``callable(a, b) -> G``.
+    source_edge
+        ``"top"``, ``"bottom"``, ``"left"``, ``"right"`` (3D also ``"front"``, ``"back"``),
+        or a boolean mask of cells held at ``c_source`` (a wetted region).
+    temperature_K
+        Needed when a coefficient is an :class:`Arrhenius` law.
+    n_steps
+        Time steps for this step (default: ``simulate_history``'s ``n_steps``).
+    """
+
+    duration_s: float
+    _: KW_ONLY
+    d_bulk: object
+    dgb_over_delta: object
+    source_edge: object = "bottom"
+    c_source: float = 1.0
+    temperature_K: float | None = None
+    n_steps: int | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class ClosedStep:
+    """Closed storage or anneal: no flux through any outer face (see :class:`ExchangeStep`)."""
+
+    duration_s: float
+    _: KW_ONLY
+    d_bulk: object
+    dgb_over_delta: object
+    temperature_K: float | None = None
+    n_steps: int | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class SimulationResult:
+    """Outcome of :func:`simulate_history`.
+
+    Attributes
+    ----------
+    c
+        Normalised tracer fraction (0 = natural, 1 = solution) after the last step.
+    grains
+        The microstructure simulated.
+    truth
+        JSON-safe record of every input (SI units, listed under ``"units"``).
+    snapshots
+        C after each step, in order.
+    """
+
+    c: np.ndarray
+    grains: GrainMap
+    truth: dict
+    snapshots: tuple = field(default=())
+
+    def to_dict(self) -> dict:
+        return self.truth
+
+
+def _coefficient(value, temperature_K, *, name: str, index: int):
+    if isinstance(value, Arrhenius):
+        if temperature_K is None:
+            raise InputError(f"step {index}: {name} is an Arrhenius law, so the step needs temperature_K",
+                             source=name)
+        return value.at(temperature_K)
+    return value
+
+
+def _plan(grains: GrainMap, step, index: int, pairs: np.ndarray, n_default: int) -> dict:
+    """Validate one step and resolve its coefficients (no heavy work)."""
+    if not isinstance(step, (ExchangeStep, ClosedStep)):
+        raise InputError(f"step {index} is a {type(step).__name__}, not an ExchangeStep or ClosedStep",
+                         source="steps")
+    if not (np.isfinite(step.duration_s) and step.duration_s > 0):
+        raise InputError(f"step {index}: duration must be a positive number of seconds, got {step.duration_s!r}",
+                         source="duration_s")
+    n = n_default if step.n_steps is None else step.n_steps
+    if int(n) != n or n < 1:
+        raise InputError(f"step {index}: n_steps must be a positive integer, got {n!r}", source="n_steps")
+    d_bulk = _coefficient(step.d_bulk, step.temperature_K, name="d_bulk", index=index)
+    if np.ndim(d_bulk) == 0:
+        if not (np.isfinite(d_bulk) and d_bulk > 0):
+            raise InputError(f"step {index}: D*bulk must be a positive diffusivity (m^2/s), got {d_bulk!r}",
+                             source="d_bulk")
+    else:
+        tensors = np.asarray(d_bulk, float)
+        eig = np.linalg.eigvalsh(0.5 * (tensors + np.swapaxes(tensors, -1, -2))) if tensors.ndim == 3 else None
+        if eig is None or not np.all(np.isfinite(eig)) or eig.min() <= 0:
+            raise InputError(f"step {index}: D*bulk tensors must be (n_labels, ndim, ndim) and positive definite",
+                             source="d_bulk")
+    gb = step.dgb_over_delta
+    if isinstance(gb, Arrhenius):
+        gb = _coefficient(gb, step.temperature_K, name="dgb_over_delta", index=index)
+    elif isinstance(gb, dict):
+        gb = {k: _coefficient(v, step.temperature_K, name="dgb_over_delta", index=index) for k, v in gb.items()}
+    g_pairs = boundary_conductances(grains, gb, pairs)
+    plan = {"kind": "closed", "duration_s": float(step.duration_s), "n_steps": int(n), "d_bulk": d_bulk,
+            "g_pairs": g_pairs, "temperature_K": step.temperature_K, "source": None, "edges": []}
+    if isinstance(step, ExchangeStep):
+        if not np.isfinite(step.c_source):
+            raise InputError(f"step {index}: c_source must be finite, got {step.c_source!r}", source="c_source")
+        plan.update(kind="exchange", c_source=float(step.c_source))
+        if isinstance(step.source_edge, str):
+            plan["edges"] = [edge_cells(grains.shape, step.source_edge)]
+            plan["edge_name"] = step.source_edge
+        else:
+            mask = np.asarray(step.source_edge)
+            if mask.dtype != bool or mask.shape != grains.shape:
+                raise InputError(f"step {index}: source region must be a boolean mask of shape {grains.shape}, "
+                                 f"got {mask.dtype} {mask.shape}", source="source_edge")
+            if not mask.any() or mask.all():
+                raise InputError(f"step {index}: the exchange region is {'empty' if not mask.any() else 'everything'}",
+                                 source="source_edge")
+            plan["source"] = mask.ravel()
+            plan["edge_name"] = "mask"
+    return plan
+
+
+class _Factor:
+    """Solve ``M x = r`` repeatedly for one matrix: SuperLU (reused) or pyamg."""
+
+    def __init__(self, matrix: sp.csr_matrix, kind: str, *, refine: bool = False):
+        self.kind, self.refine, self._matrix = kind, refine, matrix
+        if kind == "splu":
+            # M is SPD and diagonally dominant: a symmetric ordering and no pivoting.
+            self._lu = spla.splu(matrix.tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                                 options={"SymmetricMode": True})
+        else:
+            import pyamg
+
+            self._ml = pyamg.smoothed_aggregation_solver(matrix.tocsr(), symmetry="symmetric")
+
+    def solve(self, rhs: np.ndarray, guess: np.ndarray) -> np.ndarray:
+        if self.kind == "splu":
+            x = self._lu.solve(rhs)
+            if self.refine:  # one step of iterative refinement: residual to round-off level
+                x += self._lu.solve(rhs - self._matrix @ x)
+            return x
+        return self._ml.solve(rhs, x0=guess, tol=1e-13, accel="cg", maxiter=200)
+
+
+def _advance(matrix, source, c, dt, n, *, scheme, solver, tick):
+    # Closed steps must conserve tracer to round-off: refine the LU solves there.
+    refine = not np.any(source)
+    identity = sp.identity(matrix.shape[0], format="csr")
+    if scheme == "backward-euler":
+        factor = _Factor((identity + dt * matrix).tocsr(), solver, refine=refine)
+        for _ in range(n):
+            c = factor.solve(c + dt * source, c)
+            tick()
+        return c
+    gamma = 2.0 - math.sqrt(2.0)
+    a = 0.5 * gamma * dt  # == (1 - gamma) / (2 - gamma) * dt: both stages share one matrix
+    factor = _Factor((identity + a * matrix).tocsr(), solver, refine=refine)
+    w_mid, w_old = 1.0 / (gamma * (2.0 - gamma)), (1.0 - gamma) ** 2 / (gamma * (2.0 - gamma))
+    for _ in range(n):
+        mid = factor.solve(c - a * (matrix @ c) + gamma * dt * source, c)  # trapezoidal stage
+        c = factor.solve(w_mid * mid - w_old * c + a * source, mid)  # BDF2 stage
+        tick()
+    return c
+
+
+def _json_coefficient(value):
+    if np.ndim(value) == 0:
+        return float(value)
+    return np.asarray(value, float).tolist()
+
+
+def simulate_history(grains: GrainMap, steps, *, c_initial=0.0, n_steps: int = 50, scheme: str = "tr-bdf2",
+                     solver: str = "auto", progress: bool = False, estimate_error: bool = False
+                     ) -> SimulationResult:
+    """Run an exchange/storage/anneal history on a polycrystal.
+
+    Parameters
+    ----------
+    grains
+        Microstructure (:func:`voronoi_grains` or :meth:`GrainMap.from_labels`).
+    steps
+        Sequence of :class:`ExchangeStep` / :class:`ClosedStep`.
+    c_initial
+        Initial normalised tracer fraction: a number or an array of the grid shape.
+    n_steps
+        Time steps per history step (uniform dt; each step may override).
+    scheme
+        ``"tr-bdf2"`` (default, second order) or ``"backward-euler"``.
+    solver
+        ``"splu"`` (factorise once per step), ``"amg"`` (pyamg CG), or ``"auto"``.
+    progress
+        Show a rich progress bar.
+    estimate_error
+        Also run with half the time steps; ``truth["time_error_estimate"]`` is
+        ``max|C_n - C_n/2| / 3`` (Richardson, second order).
+
+    Raises
+    ------
+    InputError
+        Any bad parameter, before any work is done.
+    """
+    if not isinstance(grains, GrainMap):
+        raise InputError(f"grains must be a GrainMap, got {type(grains).__name__}", source="grains")
+    steps = list(steps)
+    if not steps:
+        raise InputError("a history needs at least one step", source="steps")
+    if scheme not in SCHEMES:
+        raise InputError(f"unknown scheme {scheme!r}; use one of {SCHEMES}", source="scheme")
+    if solver not in SOLVERS:
+        raise InputError(f"unknown solver {solver!r}; use one of {SOLVERS}", source="solver")
+    n_cells = int(np.prod(grains.shape))
+    if solver == "auto":
+        solver = "splu" if (grains.ndim == 2 and n_cells <= 4_200_000) or n_cells <= 40_000 else "amg"
+    pairs = grains.boundary_pairs()
+    plans = [_plan(grains, s, i, pairs, n_steps) for i, s in enumerate(steps)]
+    c = np.broadcast_to(np.asarray(c_initial, float), grains.shape) if np.ndim(c_initial) in (0, grains.ndim) \
+        else None
+    if c is None or c.shape != grains.shape or not np.all(np.isfinite(c)):
+        raise InputError(f"c_initial must be a finite number or an array of shape {grains.shape}",
+                         source="c_initial")
+    c = np.array(c, dtype=float).ravel()
+
+    total = sum(p["n_steps"] for p in plans) * (1.5 if estimate_error else 1.0)
+    snapshots, error_estimate = [], 0.0
+    with _progress(progress, int(total)) as tick:
+        for plan in plans:
+            d_axes = axis_diffusivities(grains, plan["d_bulk"])
+            matrix, source, free = assemble(grains, d_axes, pairs, plan["g_pairs"], source=plan["source"],
+                                            edge_cells=plan["edges"])
+            source = source * plan.get("c_source", 0.0)
+            if plan["source"] is not None:
+                c[plan["source"]] = plan["c_source"]
+            dt = plan["duration_s"] / plan["n_steps"]
+            start = c[free]
+            c_free = _advance(matrix, source, start, dt, plan["n_steps"], scheme=scheme, solver=solver, tick=tick)
+            if estimate_error and plan["n_steps"] >= 2:
+                half = _advance(matrix, source, start, 2 * dt, plan["n_steps"] // 2, scheme=scheme, solver=solver,
+                                tick=tick) if plan["n_steps"] % 2 == 0 else c_free
+                order = 2 if scheme == "tr-bdf2" else 1
+                error_estimate = max(error_estimate, float(np.abs(c_free - half).max()) / (2 ** order - 1))
+            c[free] = c_free
+            snapshots.append(c.reshape(grains.shape).copy())
+
+    truth = _truth(grains, plans, pairs, c_initial, scheme, n_steps)
+    if estimate_error:
+        truth["time_error_estimate"] = error_estimate
+    return SimulationResult(c.reshape(grains.shape), grains, truth, tuple(snapshots))
+
+
+class _progress:
+    """Context manager yielding a tick() callback; a rich bar only when asked for."""
+
+    def __init__(self, enabled: bool, total: int):
+        self.enabled, self.total, self._bar = enabled, total, None
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda: None
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self._bar = Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                             TimeElapsedColumn(), TimeRemainingColumn(), transient=True)
+        self._bar.__enter__()
+        task = self._bar.add_task("simulate", total=self.total)
+        return lambda: self._bar.advance(task)
+
+    def __exit__(self, *exc):
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+        return False
+
+
+def _truth(grains: GrainMap, plans: list[dict], pairs: np.ndarray, c_initial, scheme: str, n_steps: int) -> dict:
+    table = grains.boundaries()
+    steps = []
+    for p in plans:
+        entry = {"kind": p["kind"], "duration_s": p["duration_s"], "n_steps": p["n_steps"],
+                 "temperature_K": p["temperature_K"], "d_bulk": _json_coefficient(p["d_bulk"]),
+                 "dgb_over_delta": [float(g) for g in p["g_pairs"]]}
+        if p["kind"] == "exchange":
+            entry.update(source_edge=p["edge_name"], c_source=p["c_source"])
+        steps.append(entry)
+    first = plans[0]
+    g = first["g_pairs"]
+    return {
+        "simulator": f"tracerdiff.simulate {__version__}",
+        "units": {"d_bulk": "m^2/s", "dgb_over_delta": "m/s", "duration_s": "s", "length_um": "um",
+                  "temperature_K": "K"},
+        "grains": grains.to_dict(),
+        "pixel_size_um": grains.pixel_size_um,
+        "seed": grains.info.get("seed"),
+        "scheme": scheme,
+        "c_initial": float(c_initial) if np.ndim(c_initial) == 0 else "array",
+        "d_bulk": _json_coefficient(first["d_bulk"]),
+        "dgb_over_delta": float(g[0]) if g.size and np.all(g == g[0]) else (float(np.median(g)) if g.size else None),
+        "boundaries": [{"grains": [int(a), int(b)], "dgb_over_delta": float(gv), "length_um": float(length)}
+                       for (a, b), gv, length in zip(pairs, g, table.length_um)],
+        "steps": steps,
+    }

@@ -1,0 +1,195 @@
+"""Finite-volume operator: face conductances of grains and thin boundaries.
+
+See the :mod:`tracerdiff.simulate` docstring for the derivation of the face
+conductance. Everything here is SI (m, s); the grid spacing ``h`` is in metres.
+The operator is returned as a symmetric sparse matrix ``A`` (per unit cell
+volume, 1/s) and a source vector ``b`` so that ``dC/dt = -A C + b``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+import scipy.sparse as sp
+
+from tracerdiff.errors import InputError
+from tracerdiff.simulate.grains import GrainMap, _pair_key
+
+BOLTZMANN_J_K = 1.380649e-23
+
+
+@dataclass(frozen=True)
+class Arrhenius:
+    """``D(T) = prefactor * exp(-activation_energy_J / (k_B T))`` (SI units)."""
+
+    prefactor: float
+    activation_energy_J: float
+
+    def at(self, temperature_K: float) -> float:
+        if not (np.isfinite(temperature_K) and temperature_K > 0):
+            raise InputError(f"temperature must be positive kelvin, got {temperature_K!r}", source="temperature_K")
+        return float(self.prefactor * math.exp(-self.activation_energy_J / (BOLTZMANN_J_K * temperature_K)))
+
+    def to_dict(self) -> dict:
+        return {"prefactor_si": self.prefactor, "activation_energy_J": self.activation_energy_J}
+
+
+def layered_tensors(grains: GrainMap, *, d_fast: float, d_slow: float, seed: int = 0) -> np.ndarray:
+    """Per-grain diffusion tensors of a layered (2D-pathway) conductor, random in-plane orientation.
+
+    In 2D each grain gets ``R(theta) diag(d_fast, d_slow) R(theta)^T`` with a
+    uniform random angle; in 3D the slow axis (layer normal) is a random unit
+    vector. Returns ``(max_label + 1, ndim, ndim)`` for ``simulate_history(d_bulk=...)``.
+    """
+    if not (d_fast > 0 and d_slow > 0):
+        raise InputError(f"diffusivities must be positive, got {d_fast!r}, {d_slow!r}", source="d_bulk")
+    rng = np.random.default_rng(seed)
+    n = int(grains.labels.max()) + 1
+    if grains.ndim == 2:
+        theta = rng.uniform(0, math.pi, n)
+        u = np.stack([np.cos(theta), np.sin(theta)], axis=-1)  # fast direction
+        return d_slow * np.eye(2)[None] + (d_fast - d_slow) * u[:, :, None] * u[:, None, :]
+    normal = rng.normal(size=(n, 3))
+    normal /= np.linalg.norm(normal, axis=1, keepdims=True)
+    return d_fast * np.eye(3)[None] + (d_slow - d_fast) * normal[:, :, None] * normal[:, None, :]
+
+
+def axis_diffusivities(grains: GrainMap, d_bulk) -> list[np.ndarray]:
+    """Per-cell ``e_k . D . e_k`` for every axis ``k`` (flat arrays).
+
+    The two-point flux keeps only the diagonal of a rotated tensor: exact when
+    a grain's principal axes are grid axes, otherwise the cross term is dropped.
+    """
+    labels = grains.labels.ravel()
+    if np.ndim(d_bulk) == 0:
+        value = float(d_bulk)
+        return [np.full(labels.size, value) for _ in range(grains.ndim)]
+    tensors = np.asarray(d_bulk, float)
+    need = int(grains.labels.max()) + 1
+    if tensors.shape[1:] != (grains.ndim, grains.ndim) or tensors.shape[0] < need:
+        raise InputError(f"per-grain tensors must have shape ({need}, {grains.ndim}, {grains.ndim}), "
+                         f"got {tensors.shape}", source="d_bulk")
+    diag = np.einsum("gkk->gk", tensors[:need])
+    return [diag[labels, k] for k in range(grains.ndim)]
+
+
+def boundary_conductances(grains: GrainMap, dgb_over_delta, pairs: np.ndarray) -> np.ndarray:
+    """Resolve ``dgb_over_delta`` (float, {(a, b): G} mapping or callable(a, b)) per boundary pair."""
+    if isinstance(dgb_over_delta, Mapping):
+        key = _pair_key(pairs[:, 0], pairs[:, 1])
+        given = {}
+        for (a, b), g in dgb_over_delta.items():
+            given[int(_pair_key(np.asarray([a]), np.asarray([b]))[0])] = g
+        existing = set(key.tolist())
+        extra = [k for k in given if k not in existing]
+        if extra:
+            a, b = divmod(extra[0], int(1 << 31))
+            raise InputError(f"boundary ({a}, {b}) does not exist in the grain map "
+                             f"({len(extra)} unknown pair(s))", source="dgb_over_delta")
+        missing = [k for k in key.tolist() if k not in given]
+        if missing:
+            a, b = divmod(missing[0], int(1 << 31))
+            raise InputError(f"no value for boundary ({a}, {b}) ({len(missing)} of {len(key)} boundaries "
+                             "missing)", source="dgb_over_delta")
+        values = np.asarray([given[k] for k in key.tolist()], float)
+    elif callable(dgb_over_delta):
+        values = np.asarray([dgb_over_delta(int(a), int(b)) for a, b in pairs], float)
+    else:
+        values = np.full(len(pairs), float(dgb_over_delta))
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"D*gb/delta must be finite and >= 0, got {values[i]!r} for boundary "
+                         f"({pairs[i, 0]}, {pairs[i, 1]})", source="dgb_over_delta")
+    return values
+
+
+def _harmonic_series(*resistances: np.ndarray) -> np.ndarray:
+    total = np.zeros_like(resistances[0])
+    for r in resistances:
+        total = total + r
+    out = np.zeros_like(total)
+    np.divide(1.0, total, out=out, where=np.isfinite(total) & (total > 0))
+    return out
+
+
+def assemble(grains: GrainMap, d_axes: list[np.ndarray], pairs: np.ndarray, g_pairs: np.ndarray,
+             *, source: np.ndarray | None, edge_cells: list[tuple[np.ndarray, int]]) -> tuple:
+    """Build ``A`` (csr, 1/s) and ``b`` (1/s per unit c_source) for the free cells.
+
+    Parameters
+    ----------
+    d_axes
+        Per-cell axis diffusivities (m^2/s), from :func:`axis_diffusivities`.
+    pairs, g_pairs
+        Boundary pairs and their conductances D*gb/delta (m/s).
+    source
+        Boolean flat mask of cells held at ``c_source`` (Dirichlet region) or None.
+    edge_cells
+        ``(flat cell indices, axis)`` of cells whose outer face touches the solution.
+
+    Returns
+    -------
+    A, b, free
+        ``dC_free/dt = -A C_free + b * c_source``; ``free`` are the flat indices solved for.
+    """
+    h = grains.pixel_size_um * 1e-6
+    shape = grains.shape
+    n = int(np.prod(shape))
+    labels = grains.labels
+    pair_key = _pair_key(pairs[:, 0], pairs[:, 1])
+    rows, cols, vals = [], [], []
+    for axis in range(grains.ndim):
+        stride = int(np.prod(shape[axis + 1:]))
+        lo_all = _lo_index(shape, axis)
+        d = d_axes[axis]
+        lo_lab = labels.ravel()[lo_all]
+        hi_lab = labels.ravel()[lo_all + stride]
+        r_half = (0.5 * h) / d[lo_all] + (0.5 * h) / d[lo_all + stride]
+        r_gb = np.zeros_like(r_half)
+        gb_lo, gb_hi, weight = grains.boundary_faces(axis)
+        if gb_lo.size:
+            is_gb = lo_lab != hi_lab
+            idx = np.searchsorted(pair_key, _pair_key(labels.ravel()[gb_lo], labels.ravel()[gb_hi]))
+            g_face = g_pairs[idx] * weight
+            r_gb[is_gb] = np.divide(1.0, g_face, out=np.full(g_face.shape, np.inf), where=g_face > 0)
+        trans = _harmonic_series(r_half, r_gb) / h  # face conductance / cell volume, 1/s
+        rows += [lo_all, lo_all + stride]
+        cols += [lo_all + stride, lo_all]
+        vals += [-trans, -trans]
+    off = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)).tocsr()
+    diag = -np.asarray(off.sum(axis=1)).ravel()
+    edge = np.zeros(n)
+    for cells, axis in edge_cells:
+        np.add.at(edge, cells, 2.0 * d_axes[axis][cells] / h ** 2)  # half-cell to the outer face
+    full = (off + sp.diags(diag + edge)).tocsr()
+    if source is None:
+        return full, edge, np.arange(n)
+    free = np.flatnonzero(~source)
+    coupling = np.asarray(-full[free][:, np.flatnonzero(source)].sum(axis=1)).ravel()
+    return full[free][:, free].tocsr(), edge[free] + coupling, free
+
+
+def _lo_index(shape: tuple[int, ...], axis: int) -> np.ndarray:
+    index = np.arange(int(np.prod(shape))).reshape(shape)
+    lo = [slice(None)] * len(shape)
+    lo[axis] = slice(None, -1)
+    return index[tuple(lo)].ravel()
+
+
+def edge_cells(shape: tuple[int, ...], edge: str) -> tuple[np.ndarray, int]:
+    """Flat indices of the cells along a named edge and the axis normal to it."""
+    ndim = len(shape)
+    names = {"top": (ndim - 2, 0), "bottom": (ndim - 2, -1), "left": (ndim - 1, 0), "right": (ndim - 1, -1)}
+    if ndim == 3:
+        names.update(front=(0, 0), back=(0, -1))
+    if edge not in names:
+        raise InputError(f"exchange edge {edge!r} does not exist for a {ndim}D grid; use one of "
+                         f"{sorted(names)} or a boolean mask", source="source_edge")
+    axis, pos = names[edge]
+    index = np.arange(int(np.prod(shape))).reshape(shape)
+    return np.take(index, pos, axis=axis).ravel(), axis
+
