@@ -49,28 +49,35 @@ def measured(result, name: str, dimension: str) -> Measured:
     return Measured(p.value * factor, err * factor, dimension)
 
 
-def confidence_interval(result, name: str, dimension: str, *, sigma: float = 0.95) -> tuple[float, float] | None:
-    """Profile-likelihood interval of one parameter (lmfit.conf_interval, F-test), SI; None if unavailable."""
-    if result.nfree <= 0 or result.covar is None:
-        return None
-    try:
+def profile_chi2(result, name: str):
+    """chi2 as a function of parameter ``name`` with all other free parameters refitted (profile likelihood)."""
+    userfcn = result.minimizer.userfcn
+    base = result.params
+
+    def chi2_of(value: float) -> float:
+        p = base.copy()
+        p[name].set(value=value, vary=False)
+        if not any(q.vary for q in p.values()):
+            return float(np.sum(np.square(userfcn(p))))
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ci = lmfit.conf_interval(result.minimizer, result, p_names=[name], sigmas=[sigma])
-    except (ValueError, RuntimeError, lmfit.minimizer.MinimizerException, ZeroDivisionError):
-        return None
-    bounds = [v for s, v in ci[name] if s > 0]
-    if len(bounds) != 2 or not all(np.isfinite(bounds)):
-        return None
-    lo, hi = sorted(bounds)
-    return lo * SI_FACTOR[dimension], hi * SI_FACTOR[dimension]
+            warnings.simplefilter("ignore", RuntimeWarning)
+            r = lmfit.Minimizer(userfcn, p).minimize(method="leastsq", **LEASTSQ_KWS)
+        return float(r.chisqr)
+
+    return chi2_of
+
+
+def confidence_interval(result, name: str, dimension: str, *, level: float = 0.95):
+    """Profile-likelihood interval of one parameter, SI (see :func:`interval_1d`); None if unavailable."""
+    return interval_1d(profile_chi2(result, name), result, name, dimension, level=level)
 
 
 def interval_1d(chi2_of, result, name: str, dimension: str, *, level: float = 0.95):
-    """Profile-likelihood interval of a one-parameter fit (lmfit.conf_interval needs two or more).
+    """Interval where the (profile) chi2 of parameter ``name`` stays below the F-test threshold.
 
-    Same F-test as lmfit: chi2(p) / chi2_min - 1 = F_inv(level; 1, nfree) / nfree, solved
-    by bracketing outwards from the best value in steps of the standard error.
+    chi2(p) / chi2_min - 1 = F_inv(level; 1, nfree) / nfree (as lmfit.conf_interval), solved by
+    bracketing outwards from the best value in steps of the standard error, then brentq.
+    ``chi2_of(value)`` gives chi2 with the parameter held at ``value``.
     """
     p = result.params[name]
     if result.nfree <= 0 or not p.stderr or not math.isfinite(p.stderr):

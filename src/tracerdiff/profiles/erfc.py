@@ -84,6 +84,8 @@ class ErfcFit:
         d = self.data
         used = d.x >= self.x0.value
         grid = np.linspace(d.x[0], d.x[-1], 600)
+        if (~used).any():  # points before the meniscus: shown, not fitted
+            ax.plot(d.x[~used] * 1e6, d.c[~used], ".", ms=2, color="0.6", label="not fitted (x < x0)")
         return plot_profiles(ax, [{"x": d.x[used], "c": d.c[used], "model": self.predict(d.x[used]),
                                    "err": None if d.c_stderr is None else d.c_stderr[used],
                                    "curve": (grid, self.predict(grid)), "label": self.model}],

@@ -201,13 +201,8 @@ def fit_closed_evolution(initial, later: Sequence, *, exchange_time: float | Non
     if result.nfree <= 0:
         raise FitError("closed-evolution fit has no degrees of freedom")
     d = {lab: F.measured(result, names[lab], "diffusivity") for lab in labels}
-    if conf_int and len(labels) == 1:
-        lab = labels[0]
-        ci = {lab: F.interval_1d(lambda v: float(np.sum(residual_for({lab: v}) ** 2)), result, names[lab],
-                                 "diffusivity")}
-    else:
-        ci = {lab: (F.confidence_interval(result, names[lab], "diffusivity") if conf_int else None)
-              for lab in labels}
+    ci = {lab: (F.confidence_interval(result, names[lab], "diffusivity") if conf_int else None)
+          for lab in labels}
     return EvolutionFit(d=d, d_ci95=ci, chi2_red=F.chi2_reduced(result), n_points=int(sum(len(x) for x in datas)),
                         times=times, steps=steps, sample_extent=(a, b), initial_model=initial_model,
                         initial_fit=initial_fit, sources=tuple(x.source for x in [init, *datas]),

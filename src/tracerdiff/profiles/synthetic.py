@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import xarray as xr
 
 from tracerdiff.io.image import LI6, LI7, make_profile
+from tracerdiff.profiles.solutions import CosineSeries, erfc_profile
+
+NATURAL_6LI = 0.0759
 
 
 def counts_profile(x, c_true, *, total_counts: float = 3000.0, rng: np.random.Generator | None = None,
@@ -43,3 +48,38 @@ def write_profile_csv(ds: xr.Dataset, path) -> None:
         for row in zip(*cols):
             fh.write(",".join(repr(float(v)) for v in row) + "\n")
     os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """An exchange profile and later closed-sample profiles with known truth (SI)."""
+
+    initial: xr.Dataset
+    later: tuple
+    exchange_time: float
+    sample_extent: tuple
+    truth: dict
+
+
+def exchange_then_closed(*, d_exchange: float, exchange_time: float, d_closed: float, times, x,
+                         sample_extent=None, c_s: float = 0.9, c_0: float = NATURAL_6LI, x0: float = 150e-6,
+                         total_counts: float = 3000.0, rng: np.random.Generator | None = None) -> Scenario:
+    """Erfc profile after ``exchange_time`` in contact with the solution, then closed storage.
+
+    The later profiles are the exact no-flux evolution (cosine series of the
+    erfc initial state, C = Cs below the meniscus x0) after ``times`` (s) at
+    ``d_closed``. Counting noise as in :func:`counts_profile` (``rng=None``: none).
+    """
+    x = np.asarray(x, dtype=float)
+    a, b = sample_extent if sample_extent is not None else (x[0], x[-1])
+
+    def start(xx):
+        return erfc_profile(xx, c_s=c_s, c_0=c_0, x0=x0, d=d_exchange, t=exchange_time)
+
+    series = CosineSeries.from_function(start, a, b, breakpoints=[x0])
+    truth = {"d_exchange": d_exchange, "d_closed": d_closed, "x0": x0, "c_s": c_s, "c_0": c_0,
+             "exchange_time": exchange_time, "times": list(map(float, times)), "sample_extent": [a, b]}
+    initial = counts_profile(x, start(x), total_counts=total_counts, rng=rng, truth=truth)
+    later = tuple((float(t), counts_profile(x, series.evaluate(x, d_closed * t), total_counts=total_counts,
+                                            rng=rng, truth=truth)) for t in times)
+    return Scenario(initial, later, float(exchange_time), (float(a), float(b)), truth)

@@ -1,0 +1,90 @@
+"""`tracerdiff erfc` and `tracerdiff evolve`: JSON shape, values, plots and one-line errors."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from tracerdiff.cli import app
+from tracerdiff.profiles.synthetic import exchange_then_closed, write_profile_csv
+
+runner = CliRunner()
+HOUR, WEEK = 3600.0, 7 * 86400.0
+
+
+@pytest.fixture(scope="module")
+def scans(tmp_path_factory):
+    """Noise-free Fig. 4a-like scans: 110 h exchange at 8.0e-9 cm^2/s, then 2 and 6 weeks at 3.0e-9 cm^2/s."""
+    d = tmp_path_factory.mktemp("scans")
+    s = exchange_then_closed(d_exchange=8.0e-13, exchange_time=110 * HOUR, d_closed=3.0e-13,
+                             times=(2 * WEEK, 6 * WEEK), x=np.linspace(0, 3.5e-3, 300))
+    write_profile_csv(s.initial, d / "initial.csv")
+    write_profile_csv(s.later[0][1], d / "w2.csv")
+    write_profile_csv(s.later[1][1], d / "w6.csv")
+    return d
+
+
+def is_quantity(q):
+    return set(q) == {"value", "stderr", "unit"}
+
+
+def test_erfc_json(scans, tmp_path):
+    res = runner.invoke(app, ["erfc", str(scans / "initial.csv"), "--time", "110h", "--json",
+                              "--plot", str(tmp_path / "fit.png")])
+    assert res.exit_code == 0, res.stderr
+    out = json.loads(res.stdout)
+    for key in ("d_eff", "c_s", "c_0", "x0"):
+        assert is_quantity(out[key])
+    assert isinstance(out["chi2_red"], float)
+    # written CSV keeps repr() precision, so noise-free data give D to 1e-6
+    assert out["d_eff"]["unit"] == "cm^2/s" and out["d_eff"]["value"] == pytest.approx(8.0e-9, rel=1e-6)
+    assert out["x0"]["unit"] == "um" and out["x0"]["value"] == pytest.approx(150.0, abs=1e-3)
+    assert (tmp_path / "fit.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_erfc_fixed_x0_and_table(scans):
+    res = runner.invoke(app, ["erfc", str(scans / "initial.csv"), "--time", "110 h", "--fix-x0", "150um"])
+    assert res.exit_code == 0 and "D*eff" in res.stdout and "8e-09" in res.stdout
+
+
+def test_evolve_json(scans):
+    res = runner.invoke(app, ["evolve", str(scans / "initial.csv"), "--exchange-time", "110h",
+                              "--then", f"2w:{scans / 'w2.csv'}", "--then", f"6w:{scans / 'w6.csv'}", "--json"])
+    assert res.exit_code == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert is_quantity(out["d_eff"]) and out["d_eff"]["value"] == pytest.approx(3.0e-9, rel=1e-6)
+    assert out["d_exchange"]["value"] == pytest.approx(8.0e-9, rel=1e-6)
+    assert out["initial_model"] == "erfc" and out["n_points"] == 600
+
+
+def test_evolve_from_measured_points_with_sample_length(scans):
+    res = runner.invoke(app, ["evolve", str(scans / "initial.csv"), "--then", f"2w:{scans / 'w2.csv'}",
+                              "--sample-start", "0um", "--sample-length", "3.5mm", "--json"])
+    assert res.exit_code == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["initial_model"] == "data" and out["sample_end"]["value"] == pytest.approx(3500.0)
+    # piecewise-linear initial state from 11.7 um-spaced points: ~1e-5 interpolation error in D
+    assert out["d_eff"]["value"] == pytest.approx(3.0e-9, rel=1e-4)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["evolve", "{d}/initial.csv", "--then", "6w:{d}/w6.csv", "--then", "2w:{d}/w2.csv"], "strictly increasing time"),
+    (["evolve", "{d}/initial.csv", "--then", "{d}/w2.csv"], "TIME:FILE"),
+    (["evolve", "{d}/initial.csv", "--then", "2w:{d}/w2.csv", "--sample-end", "1mm"], "outside the sample"),
+    (["erfc", "{d}/missing.csv", "--time", "110h"], "missing.csv"),
+    (["erfc", "{d}/initial.csv", "--time", "110"], "has no unit"),
+    (["erfc", "{d}/initial.csv", "--time", "110 um"], "not a time"),
+])
+def test_bad_input_gives_one_error_line(scans, args, message):
+    res = runner.invoke(app, [a.format(d=scans) for a in args])
+    assert res.exit_code == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0]
+
+
+def test_short_profile_file_is_refused(tmp_path):
+    p = tmp_path / "short.csv"
+    p.write_text("x_um,C\n0,0.9\n10,0.5\n20,0.1\n")
+    res = runner.invoke(app, ["erfc", str(p), "--time", "1h"])
+    assert res.exit_code == 2 and "at least 5" in res.stderr
