@@ -139,5 +139,5 @@ def test_plot_and_mass_conservation_of_the_fitted_model():
     assert len(ax.lines) == 5 and len(ax_res.lines) == 3  # 2x (data, fit) + initial; 2 residual sets + zero
     # the fitted model keeps the initial total 6Li at every time (cell-centred midpoint sums)
     xc = (np.arange(4096) + 0.5) * 3.5e-3 / 4096
-    totals = [r.predict(xc, t).sum() for t in (1.0, 2 * WEEK, 6 * WEEK)]
+    totals = [r.predict(xc, t).sum() for t in (HOUR, 2 * WEEK, 6 * WEEK)]
     assert np.ptp(totals) / totals[0] < 1e-12

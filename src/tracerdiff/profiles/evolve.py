@@ -186,8 +186,8 @@ def fit_closed_evolution(initial, later: Sequence, *, exchange_time: float | Non
     for label in labels:
         last = max(j for j, s in enumerate(steps) if s == label)
         dt = min(t1 - t0 for t0, t1, s in zip((0.0,) + times, times, steps) if s == label)
-        # below sqrt(D dt) ~ 2 point spacings a profile hardly changes between scans
-        lo, hi = (2.0 * h) ** 2 / dt, (2.0 * length) ** 2 / dt
+        # below sqrt(D dt) ~ 5 point spacings a profile hardly changes between scans
+        lo, hi = (5.0 * h) ** 2 / dt, (2.0 * length) ** 2 / dt
         grid = np.geomspace(lo, hi, 41) / 1e-12
         rest = {k: 1.0 for k in labels if k not in start}  # steps not scanned yet (only if interleaved)
         chi2 = [np.sum(residual_for({**rest, **start, label: g}, last + 1) ** 2) for g in grid]

@@ -122,12 +122,12 @@ class CosineSeries:
         mean = float(np.sum(0.5 * (f[1:] + f[:-1]) * ds) / length)
 
         def coef(n_modes):
-            out = np.empty(n_modes)
+            # sum_j m_j [cos(w s_{j+1}) - cos(w s_j)] = sum_i cos(w s_i) (m_{i-1} - m_i)
+            jump = np.concatenate(([0.0], slope)) - np.concatenate((slope, [0.0]))
+            out = cos_moments(s * (math.pi / length), jump, n_modes)
+            k = np.arange(1, n_modes) * (math.pi / length)
+            out[1:] *= (2.0 / length) / (k * k)
             out[0] = mean
-            for lo in range(1, n_modes, 256):
-                w = np.arange(lo, min(lo + 256, n_modes))[:, None] * (math.pi / length)
-                cs = np.cos(w * s[None, :])
-                out[lo:lo + w.shape[0]] = (2.0 / length) * (np.diff(cs, axis=1) @ slope) / w[:, 0] ** 2
             return out
 
         return cls(float(a), float(b), coef)
@@ -151,15 +151,25 @@ class CosineSeries:
                 weights.append((half * gw[None, :]).ravel())
             xq, wq = np.concatenate(nodes), np.concatenate(weights)
             fw = np.asarray(func(xq), dtype=float) * wq
-            out = np.empty(n_modes)
-            for lo in range(0, n_modes, 256):
-                k = np.arange(lo, min(lo + 256, n_modes))
-                out[lo:lo + k.size] = np.cos(np.outer(k * (math.pi / length), xq - a)) @ fw
-            out *= 2.0 / length
+            out = cos_moments((xq - a) * (math.pi / length), fw, n_modes) * (2.0 / length)
             out[0] *= 0.5
             return out
 
         return cls(float(a), float(b), coef)
+
+
+def cos_moments(theta: np.ndarray, weights: np.ndarray, n_modes: int) -> np.ndarray:
+    """sum_i weights_i cos(k theta_i) for k < n_modes, by the Chebyshev recurrence
+    cos((k+1) t) = 2 cos(t) cos(k t) - cos((k-1) t): one multiply-add per term instead of a cosine
+    (rounding grows ~ k eps, < 1e-12 for the <= 4096 modes used)."""
+    out = np.empty(n_modes)
+    prev, cur = np.ones_like(theta), np.cos(theta)
+    two_c = 2.0 * cur
+    out[0] = weights.sum()
+    for k in range(1, n_modes):
+        out[k] = cur @ weights
+        prev, cur = cur, two_c * cur - prev
+    return out
 
 
 def _check_extent(x, a, b):
