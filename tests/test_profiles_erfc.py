@@ -6,7 +6,7 @@ import matplotlib
 import numpy as np
 import pytest
 
-from tracerdiff.errors import InputError
+from tracerdiff.errors import FitError, InputError
 from tracerdiff.profiles import fit_erfc
 from tracerdiff.profiles.load import profile_from_fraction
 from tracerdiff.profiles.solutions import erfc_profile, surface_exchange_profile
@@ -85,6 +85,18 @@ def test_surface_exchange_limited_profile_recovers_k_and_d():
     assert abs(noisy.d_eff.value / D_TRUE - 1) < 0.10
     assert abs(noisy.k_star.value / k - 1) < 0.20
     assert noisy.to_dict()["k_star"]["unit"] == "cm/s"
+
+
+def test_back_exchange_profile_with_cs_below_c0():
+    # Depletion (natural-abundance solution on an enriched sample): Cs < C0, same law.
+    c = erfc_profile(X, c_s=0.0759, c_0=0.6, x0=X0, d=D_TRUE, t=T_EX)
+    r = fit_erfc(counts_profile(X, c), T_EX, conf_int=False)
+    assert r.d_eff.value == pytest.approx(D_TRUE, rel=1e-6) and r.c_s.value == pytest.approx(0.0759, rel=1e-6)
+
+
+def test_flat_profile_is_a_fit_error():
+    with pytest.raises(FitError, match="flat"):
+        fit_erfc(profile_from_fraction(X * 1e6, np.full(X.size, 0.0759)), T_EX)
 
 
 def test_plot_draws_data_fit_and_residuals():

@@ -75,3 +75,13 @@ def test_bad_files(tmp_path):
         read_profile_csv(_write(tmp_path / "c.csv", "x_um,C\n1,0.5\n2,0.4\n"))
     with pytest.raises(InputError, match="non-negative"):
         read_profile_csv(_write(tmp_path / "n.csv", "x_um,I6Li,I7Li\n" + "\n".join(f"{i},-1,3" for i in range(5))))
+
+
+def test_other_text_layouts_go_through_the_general_reader(tmp_path):
+    # Tab-separated 'x [um]' export: not the plain CSV convention, so read_profile hands it to
+    # tracerdiff.io.read and validates the result as a profile.
+    rows = "\n".join(f"{5 * i}\t{90 - 10 * i}\t{10 + 10 * i}" for i in range(6))
+    p = _write(tmp_path / "scan.txt", "x [um]\tI6Li\tI7Li\n" + rows + "\n")
+    d = profile_data(read_profile(p))
+    np.testing.assert_allclose(d.c, [0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    np.testing.assert_allclose(d.x, np.arange(6) * 5e-6)

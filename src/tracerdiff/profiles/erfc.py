@@ -176,7 +176,9 @@ def _guess(x_um, c, time, *, fix_x0, fix_c_s, fix_c_0) -> lmfit.Parameters:
     edge = max(3, n // 10)
     smooth = median_filter(c, size=max(3, (n // 50) | 1), mode="nearest")
     c_0 = float(np.median(c[-edge:])) if fix_c_0 is None else fix_c_0
-    c_s = float(smooth[:edge].max()) if fix_c_s is None else fix_c_s
+    # the end of the scan next to the solution is the plateau farthest from C0 (Cs < C0 for back-exchange)
+    head = smooth[:edge]
+    c_s = float(head[np.argmax(np.abs(head - c_0))]) if fix_c_s is None else fix_c_s
     if abs(c_s - c_0) < 1e-9:
         raise FitError("profile is flat: no exchange front to fit (Cs = C0)")
     norm = (smooth - c_0) / (c_s - c_0)

@@ -20,7 +20,7 @@ import numpy as np
 from tracerdiff.errors import FitError, InputError
 from tracerdiff.profiles import _fitting as F
 from tracerdiff.profiles.erfc import ErfcFit, fit_erfc
-from tracerdiff.profiles.load import ProfileData, profile_data
+from tracerdiff.profiles.load import profile_data
 from tracerdiff.profiles.solutions import CosineSeries, modes_needed
 from tracerdiff.quantity import Measured
 from tracerdiff.units import from_si
