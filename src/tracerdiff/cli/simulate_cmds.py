@@ -14,6 +14,10 @@ from tracerdiff.errors import InputError
 from tracerdiff.units import to_si
 
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 def _parse_shape(text: str) -> tuple[int, ...]:
     try:
         shape = tuple(int(part) for part in text.lower().replace("×", "x").split("x"))
@@ -30,6 +34,7 @@ def _atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are ordinary files
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -71,9 +76,10 @@ def simulate_cmd(
     d = to_si(d_bulk, "diffusivity", name="--d-bulk")
     g = to_si(dgb_over_delta, "conductance", name="--dgb-over-delta")
     t = to_si(exchange_time, "time", name="--exchange-time")
-    for name, value in (("--d-bulk", d), ("--dgb-over-delta", g), ("--exchange-time", t)):
+    for name, value, text in (("--d-bulk", d, d_bulk), ("--dgb-over-delta", g, dgb_over_delta),
+                              ("--exchange-time", t, exchange_time)):
         if value <= 0:
-            raise InputError(f"must be positive, got {value!r} (SI)", source=name)
+            raise InputError(f"must be positive, got {text!r}", source=name)
     if out.exists() and not out.is_dir():
         raise InputError("exists and is not a directory", source=str(out))
     ds, result = synthetic_exchange_image(shape=grid, pixel_size_um=pixel_um, mean_grain_um=mean_um,

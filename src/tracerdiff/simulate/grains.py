@@ -213,11 +213,24 @@ class GrainMap:
             keys.append(_pair_key(lo_lab[mask], hi_lab[mask]))
         return _unpack_key(np.unique(np.concatenate(keys)))
 
+    def interior_grain_sizes_um(self) -> np.ndarray:
+        """Equivalent diameters of the grains that do not touch the grid edge (not cut off)."""
+        labels = self.labels
+        touching = np.unique(np.concatenate([np.take(labels, i, axis=k).ravel()
+                                             for k in range(self.ndim) for i in (0, -1)]))
+        counts = np.bincount(labels.ravel())
+        keep = np.setdiff1d(np.flatnonzero(counts), touching)
+        volume = counts[keep].astype(float) * self.pixel_size_um ** self.ndim
+        return np.sqrt(4.0 * volume / math.pi) if self.ndim == 2 else np.cbrt(6.0 * volume / math.pi)
+
     def to_dict(self) -> dict:
-        sizes = self.grain_sizes_um()
-        return {**self.info, "shape": list(self.shape), "pixel_size_um": self.pixel_size_um,
-                "n_grains": self.n_grains, "measured_mean_grain_um": float(sizes.mean()),
-                "measured_sd_grain_um": float(sizes.std(ddof=1)) if sizes.size > 1 else 0.0}
+        """JSON-safe summary; grain sizes are equivalent-circle (sphere) diameters in um."""
+        out = {**self.info, "shape": list(self.shape), "pixel_size_um": self.pixel_size_um,
+               "n_grains": self.n_grains}
+        for name, sizes in (("measured", self.grain_sizes_um()), ("interior", self.interior_grain_sizes_um())):
+            out[f"{name}_mean_grain_um"] = float(sizes.mean()) if sizes.size else None
+            out[f"{name}_sd_grain_um"] = float(sizes.std(ddof=1)) if sizes.size > 1 else None
+        return out
 
 
 _KEY_SHIFT = np.int64(1) << 31

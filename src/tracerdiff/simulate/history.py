@@ -257,9 +257,10 @@ def simulate_history(grains: GrainMap, steps, *, c_initial=0.0, n_steps: int = 5
         solver = "splu" if (grains.ndim == 2 and n_cells <= 4_200_000) or n_cells <= 40_000 else "amg"
     pairs = grains.boundary_pairs()
     plans = [_plan(grains, s, i, pairs, n_steps) for i, s in enumerate(steps)]
-    c = np.broadcast_to(np.asarray(c_initial, float), grains.shape) if np.ndim(c_initial) in (0, grains.ndim) \
-        else None
-    if c is None or c.shape != grains.shape or not np.all(np.isfinite(c)):
+    c = np.asarray(c_initial, float)
+    if c.ndim == 0:
+        c = np.full(grains.shape, float(c))
+    if c.shape != grains.shape or not np.all(np.isfinite(c)):
         raise InputError(f"c_initial must be a finite number or an array of shape {grains.shape}",
                          source="c_initial")
     c = np.array(c, dtype=float).ravel()
