@@ -1,0 +1,123 @@
+"""tracerdiff run: outputs, atomic writes, reproducibility, and analyses skipped when a piece is missing."""
+
+import builtins
+import json
+import os
+
+import pytest
+from typer.testing import CliRunner
+
+from tracerdiff.cli import app
+from tracerdiff.report import atomic
+from tracerdiff.study.runner import run_study
+from tracerdiff.study.synthetic import write_synthetic_study
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    # The demo's study without its SIMS image: line scans, NMR series, impedance spectra (fast).
+    return write_synthetic_study(tmp_path_factory.mktemp("study"), seed=3, image=False)
+
+
+@pytest.fixture(scope="module")
+def first_run(study, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run1")
+    return out, run_study(study, out, quiet=True)
+
+
+def test_outputs_written(first_run):
+    out, results = first_run
+    assert (out / "results.json").is_file() and (out / "report.html").is_file()
+    assert (out / "tables" / "arrhenius_fits.csv").is_file()
+    assert (out / "figures" / "arrhenius.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    on_disk = json.loads((out / "results.json").read_text())
+    assert on_disk["headline"] == results["headline"]
+    # Every headline quantity carries value, stderr and unit.
+    for row in on_disk["headline"].values():
+        assert set(row["value"]) == {"value", "stderr", "unit"}
+    prov = on_disk["provenance"]
+    assert prov["tracerdiff_version"] and len(prov["input_sha256"]) == 1 + 5 + 5  # study + scans + spectra
+    assert all(len(h) == 64 for h in prov["input_sha256"].values())
+    # No image: boundary steps and the series-model comparison are skipped, with a reason.
+    assert on_disk["analyses"]["boundary_steps"]["status"] == "skipped"
+    assert "no SIMS images" in on_disk["skipped"]["boundary_steps"]
+    assert "series_model" in on_disk["skipped"]
+
+
+def test_recovers_synthetic_truth_without_image(first_run):
+    _, results = first_run
+    h = results["headline"]
+    # Line scans carry 20000 counts per point: D*eff to ~1-2 %; allow 5 %.
+    assert h["d_eff_erfc"]["value"]["value"] == pytest.approx(2.013e-9, rel=0.05)
+    assert h["d_eff_storage"]["value"]["value"] == pytest.approx(2.013e-9, rel=0.05)
+    # Arrhenius of (l/delta)D*gb from D*eff at 22, 100, 200 degC: Ea to a few meV.
+    assert h["ea_gb"]["value"]["value"] == pytest.approx(0.43, abs=0.02)
+    assert h["haven_gb"]["value"]["value"] == pytest.approx(0.24, rel=0.1)
+    assert results["analyses"]["impedance"]["status"] == "done"
+
+
+def test_rerun_gives_identical_results_json(study, first_run, tmp_path):
+    out1, _ = first_run
+    run_study(study, tmp_path, quiet=True)
+    a = json.loads((out1 / "results.json").read_text())
+    b = json.loads((tmp_path / "results.json").read_text())
+    assert a == b
+    assert (out1 / "results.json").read_bytes() == (tmp_path / "results.json").read_bytes()
+    for name in ("arrhenius_fits.csv", "arrhenius_points.csv"):
+        assert (out1 / "tables" / name).read_bytes() == (tmp_path / "tables" / name).read_bytes()
+
+
+def test_interrupted_write_leaves_previous_results_intact(study, first_run, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    run_study(study, out, quiet=True)
+    before = (out / "results.json").read_bytes()
+    real_fsync = os.fsync
+
+    def interrupted(fd):
+        # Interrupt exactly while results.json's temp file is being flushed.
+        if any(".results.json." in os.readlink(f"/proc/self/fd/{fd}") for _ in [0]):
+            raise KeyboardInterrupt
+        return real_fsync(fd)
+
+    monkeypatch.setattr(atomic.os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(study, out, quiet=True)
+    assert (out / "results.json").read_bytes() == before
+    assert not [p for p in out.rglob("*.tmp")]  # no temp file left behind
+
+
+def test_interrupted_first_run_leaves_no_results_json(study, tmp_path, monkeypatch):
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if str(dst).endswith("results.json"):
+            raise KeyboardInterrupt
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(study, tmp_path, quiet=True)
+    assert not (tmp_path / "results.json").exists()
+    assert not [p for p in tmp_path.rglob("*.tmp")]
+
+
+def test_missing_analysis_package_is_skipped_with_a_note(study, tmp_path, monkeypatch):
+    real_import = builtins.__import__
+
+    def no_profiles(name, *args, **kwargs):
+        if name.startswith("tracerdiff.profiles"):
+            raise ImportError("simulated: tracerdiff.profiles not installed")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_profiles)
+    results = run_study(study, tmp_path, quiet=True)
+    assert results["analyses"]["erfc"]["status"] == "skipped"
+    assert "not available" in results["skipped"]["erfc"]
+    assert results["analyses"]["impedance"]["status"] == "done"  # the rest still ran
+
+
+def test_cli_run_json(study, tmp_path):
+    res = CliRunner().invoke(app, ["run", str(study), "--out", str(tmp_path), "--json"])
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.stdout)
+    assert "d_eff_erfc" in payload["headline"]
