@@ -141,3 +141,19 @@ def test_plot_and_mass_conservation_of_the_fitted_model():
     xc = (np.arange(4096) + 0.5) * 3.5e-3 / 4096
     totals = [r.predict(xc, t).sum() for t in (HOUR, 2 * WEEK, 6 * WEEK)]
     assert np.ptp(totals) / totals[0] < 1e-12
+
+
+def test_finite_exchange_initial_state_in_a_short_sample():
+    # 1.5 mm sample: the closed far end matters during the exchange as well as during storage.
+    from tracerdiff.profiles.solutions import CosineSeries, finite_exchange_profile
+
+    x, b = np.linspace(0, 1.5e-3, 400), 1.5e-3
+    start = lambda xx: finite_exchange_profile(xx, c_s=0.9, c_0=0.0759, x0=150e-6, d=8.0e-13,  # noqa: E731
+                                               t=110 * HOUR, end=b)
+    series = CosineSeries.from_function(start, 0.0, b, breakpoints=[150e-6])
+    later = [(t, counts_profile(x, series.evaluate(x, 3.0e-13 * t))) for t in (2 * WEEK, 6 * WEEK)]
+    r = fit_closed_evolution(counts_profile(x, start(x)), later, exchange_time=110 * HOUR,
+                             finite_exchange=True, conf_int=False)
+    assert r.initial_fit.model == "finite_exchange"
+    assert r.d_eff.value == pytest.approx(3.0e-13, rel=1e-6)
+    assert r.initial_fit.d_eff.value == pytest.approx(8.0e-13, rel=1e-6)

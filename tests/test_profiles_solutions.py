@@ -100,3 +100,21 @@ def test_series_refuses_bad_extent_and_negative_tau():
         CosineSeries.from_samples(np.array([0.0, 5e-3]), np.array([0.1, 0.2]), 0.0, L)
     with pytest.raises(InputError, match="tau"):
         CosineSeries.from_function(lambda x: x * 0, 0.0, L).evaluate([0.0], -1.0)
+
+
+def test_finite_exchange_profile_limits_and_boundary_conditions():
+    from tracerdiff.profiles.solutions import finite_exchange_profile
+
+    kw = dict(c_s=0.9, c_0=0.0759, x0=150e-6, d=8e-13, t=3.96e5)
+    x = np.linspace(0, 3.5e-3, 700)
+    # far end 20 mm away (> 30 sqrt(D t)): the semi-infinite erfc to rounding
+    np.testing.assert_allclose(finite_exchange_profile(x, end=20e-3, **kw), erfc_profile(x, **kw), atol=1e-14)
+    # short sample: C(x0) = Cs and zero slope at the closed end (central difference, O(h^2) ~ 1e-10)
+    end, h = 1.2e-3, 1e-7
+    c = lambda xx: finite_exchange_profile(np.atleast_1d(xx), end=end, **kw)  # noqa: E731
+    assert c(150e-6)[0] == pytest.approx(0.9, abs=1e-12)
+    slope_end = (c(end)[0] - c(end - h)[0]) / h
+    slope_mid = (c(600e-6 + h)[0] - c(600e-6 - h)[0]) / (2 * h)
+    assert abs(slope_end) < 1e-3 * abs(slope_mid)
+    # the closed end holds back tracer: C there exceeds the semi-infinite value
+    assert c(end)[0] > erfc_profile(np.array([end]), **kw)[0]

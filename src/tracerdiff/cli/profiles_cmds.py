@@ -50,6 +50,9 @@ def erfc_cmd(
     x_max: Optional[str] = typer.Option(None, "--x-max", help="Fit only points up to this position."),
     surface_exchange: bool = typer.Option(False, "--surface-exchange",
                                           help="Fit the surface-exchange-limited solution (k* and D* together)."),
+    sample_end: Optional[str] = typer.Option(None, "--sample-end",
+                                             help="Closed far end of a short sample: fit the finite-sample "
+                                                  "solution instead of the semi-infinite erfc."),
     plot: Optional[Path] = PLOT_OPT,
     as_json: bool = JSON_OPT,
 ):
@@ -63,7 +66,8 @@ def erfc_cmd(
         x_range = (_length(x_min, "--x-min") if x_min else -float("inf"),
                    _length(x_max, "--x-max") if x_max else float("inf"))
     r = fit_erfc(ds, t, fix_x0=_length(fix_x0, "--fix-x0"), fix_c_s=fix_c_s, fix_c_0=fix_c_0,
-                 x_range=x_range, surface_exchange=surface_exchange)
+                 x_range=x_range, surface_exchange=surface_exchange,
+                 sample_end=_length(sample_end, "--sample-end"))
     if plot is not None:
         _save_plot(r, plot)
     if as_json:
@@ -100,6 +104,9 @@ def evolve_cmd(
     sample_length: Optional[str] = typer.Option(None, "--sample-length",
                                                 help="Sample length from --sample-start (instead of --sample-end)."),
     fix_x0: Optional[str] = typer.Option(None, "--fix-x0", help="Meniscus position for the initial erfc fit."),
+    finite_exchange: bool = typer.Option(False, "--finite-exchange",
+                                         help="Initial fit with the sample's far end closed during the "
+                                              "exchange too (finite-sample solution)."),
     plot: Optional[Path] = PLOT_OPT,
     as_json: bool = JSON_OPT,
 ):
@@ -122,7 +129,8 @@ def evolve_cmd(
             b = _length(sample_end, "--sample-end") if sample_end else max(d.x[-1] for d in datas)
         extent = (a, b)
     r = fit_closed_evolution(ds0, later_ds, exchange_time=t_ex, initial_model=initial_model,
-                             sample_extent=extent, fix_x0=_length(fix_x0, "--fix-x0"))
+                             sample_extent=extent, fix_x0=_length(fix_x0, "--fix-x0"),
+                             finite_exchange=finite_exchange)
     if plot is not None:
         _save_plot(r, plot)
     if as_json:

@@ -18,7 +18,7 @@ from scipy.ndimage import median_filter
 from tracerdiff.errors import FitError, InputError
 from tracerdiff.profiles import _fitting as F
 from tracerdiff.profiles.load import MIN_POINTS, ProfileData, profile_data
-from tracerdiff.profiles.solutions import erfc_profile, surface_exchange_profile
+from tracerdiff.profiles.solutions import erfc_profile, finite_exchange_profile, surface_exchange_profile
 from tracerdiff.quantity import Measured
 from tracerdiff.units import from_si
 
@@ -53,6 +53,7 @@ class ErfcFit:
     model: str = "erfc"
     k_star: Measured | None = None
     d_eff_ci95: tuple[float, float] | None = None
+    sample_end: float | None = None
     source: str = ""
     data: ProfileData | None = field(default=None, repr=False, compare=False)
 
@@ -62,6 +63,8 @@ class ErfcFit:
                   t=self.time.value)
         if self.model == "surface_exchange":
             return surface_exchange_profile(x, k=self.k_star.value, **kw)
+        if self.model == "finite_exchange":
+            return finite_exchange_profile(x, end=self.sample_end, **kw)
         return erfc_profile(x, **kw)
 
     def to_dict(self) -> dict:
@@ -71,6 +74,8 @@ class ErfcFit:
                "n_points": self.n_points, "source": self.source}
         if self.k_star is not None:
             out["k_star"] = self.k_star.to_dict()
+        if self.sample_end is not None:
+            out["sample_end"] = Measured(self.sample_end, 0.0, "length").to_dict()
         if self.d_eff_ci95 is not None:
             out["d_eff_ci95"] = {"low": from_si(self.d_eff_ci95[0], "diffusivity"),
                                  "high": from_si(self.d_eff_ci95[1], "diffusivity"),
@@ -94,7 +99,7 @@ class ErfcFit:
 
 def fit_erfc(profile, time: float, *, fix_x0: float | None = None, fix_c_s: float | None = None,
              fix_c_0: float | None = None, x_range: tuple[float, float] | None = None,
-             surface_exchange: bool = False, conf_int: bool = True) -> ErfcFit:
+             surface_exchange: bool = False, sample_end: float | None = None, conf_int: bool = True) -> ErfcFit:
     """Fit eqn 4 (or the surface-exchange-limited solution) to an exchange profile.
 
     Parameters
@@ -109,6 +114,10 @@ def fit_erfc(profile, time: float, *, fix_x0: float | None = None, fix_c_s: floa
         (min, max) positions (m) of the points to fit; default all.
     surface_exchange
         Fit Crank's surface-exchange-limited solution (k* and D* together).
+    sample_end
+        Far end of the sample (m), closed during the exchange: fit the finite-slab solution
+        (:func:`~tracerdiff.profiles.solutions.finite_exchange_profile`) instead of eqn 4, for
+        samples not much longer than the diffusion length. Default: semi-infinite (eqn 4).
     conf_int
         Also compute the 95 % profile-likelihood interval on D.
 
@@ -127,7 +136,19 @@ def fit_erfc(profile, time: float, *, fix_x0: float | None = None, fix_c_s: floa
         d0 = params["d"].value
         # start where surface and diffusion resistances are equal: h sqrt(D t) = 1
         params.add("k", value=d0 / math.sqrt(d0 * time), min=0.0)
-    model = surface_exchange_profile if surface_exchange else erfc_profile
+    if sample_end is not None:
+        if surface_exchange:
+            raise InputError("the finite-sample solution is available for the erfc model only; drop "
+                             "surface_exchange or sample_end", source="sample_end")
+        if not sample_end >= data.x[-1]:
+            raise InputError(f"sample end {sample_end * 1e6:g} um lies before the last point "
+                             f"{data.x[-1] * 1e6:g} um", source="sample_end")
+        end_um = sample_end / F.UM
+        model = lambda x, **kw: finite_exchange_profile(x, end=end_um, **kw)  # noqa: E731
+        kind = "finite_exchange"
+    else:
+        model = surface_exchange_profile if surface_exchange else erfc_profile
+        kind = "surface_exchange" if surface_exchange else "erfc"
 
     def residual(p, x, c, w):
         v = p.valuesdict()
@@ -139,7 +160,7 @@ def fit_erfc(profile, time: float, *, fix_x0: float | None = None, fix_c_s: floa
     # The fitted point set is fixed during each pass (x >= the x0 of the previous
     # pass): masking by the current x0 would make chi2 drop whenever x0 grows.
     # Points overtaken by x0 inside a pass see the continuous extension C = Cs.
-    what = "surface-exchange" if surface_exchange else "erfc"
+    what = kind.replace("_", "-")
     for _ in range(2):
         x0 = params["x0"].value
         used = x_um >= x0 - 1e-9
@@ -153,7 +174,7 @@ def fit_erfc(profile, time: float, *, fix_x0: float | None = None, fix_c_s: floa
     return ErfcFit(d_eff=F.measured(result, "d", "diffusivity"), c_s=F.measured(result, "c_s", "dimensionless"),
                    c_0=F.measured(result, "c_0", "dimensionless"), x0=F.measured(result, "x0", "length"),
                    time=Measured(float(time), 0.0, "time"), chi2_red=F.chi2_reduced(result),
-                   n_points=int(used.sum()), model="surface_exchange" if surface_exchange else "erfc",
+                   n_points=int(used.sum()), model=kind, sample_end=sample_end,
                    k_star=F.measured(result, "k", "conductance") if surface_exchange else None,
                    d_eff_ci95=ci, source=data.source, data=data)
 

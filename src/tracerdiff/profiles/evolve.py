@@ -110,7 +110,8 @@ class EvolutionFit:
 
 def fit_closed_evolution(initial, later: Sequence, *, exchange_time: float | None = None,
                          initial_model: str = "auto", sample_extent: tuple[float, float] | None = None,
-                         fix_x0: float | None = None, conf_int: bool = True) -> EvolutionFit:
+                         fix_x0: float | None = None, finite_exchange: bool = False,
+                         conf_int: bool = True) -> EvolutionFit:
     """Fit one D per step so the closed-sample solution from ``initial`` matches the later profiles.
 
     Parameters
@@ -131,6 +132,9 @@ def fit_closed_evolution(initial, later: Sequence, *, exchange_time: float | Non
         (start, end) of the sample in m: the no-flux ends. Default: the extent of all scans.
     fix_x0
         Meniscus position (m) for the erfc fit of the initial profile.
+    finite_exchange
+        Fit the initial profile with the finite-sample exchange solution (far end of the
+        sample closed during the exchange too) instead of the semi-infinite eqn 4.
 
     Raises
     ------
@@ -156,7 +160,8 @@ def fit_closed_evolution(initial, later: Sequence, *, exchange_time: float | Non
         if exchange_time is None:
             raise InputError("initial_model='erfc' needs the exchange time of the initial profile",
                              source="exchange_time")
-        initial_fit = fit_erfc(init, exchange_time, fix_x0=fix_x0, conf_int=False)
+        initial_fit = fit_erfc(init, exchange_time, fix_x0=fix_x0, conf_int=False,
+                               sample_end=b if finite_exchange else None)
         series = CosineSeries.from_function(initial_fit.predict, a, b, breakpoints=[initial_fit.x0.value])
     else:
         series = CosineSeries.from_samples(init.x, init.c, a, b)

@@ -47,6 +47,24 @@ def surface_exchange_profile(x, *, c_s: float, c_0: float, x0: float, d: float, 
     return c_0 + (c_s - c_0) * (erfc(u) - erfcx(v) * np.exp(-u * u))
 
 
+def finite_exchange_profile(x, *, c_s: float, c_0: float, x0: float, d: float, t: float, end: float):
+    """Exchange through x0 (C = Cs there) into a sample whose far end ``end`` is closed (no flux).
+
+    Crank eqn 4.17 for the slab x0 < x < end with a Dirichlet face at x0 and a no-flux face at end:
+    (C - C0)/(Cs - C0) = 1 - sum_n 4/((2n+1) pi) sin(w_n (x - x0)) exp(-D w_n^2 t),
+    w_n = (2n+1) pi / (2 (end - x0)). Tends to eqn 4 when end - x0 >> 2 sqrt(D t). C = Cs below x0.
+    """
+    ell = end - x0
+    if not ell > 0:
+        raise InputError(f"sample end {end * 1e6:g} um must lie beyond the meniscus x0 = {x0 * 1e6:g} um")
+    s = np.clip(np.asarray(x, dtype=float) - x0, 0.0, ell)
+    tau = d * t
+    n_modes = modes_needed(2.0 * ell, tau) if tau > 0 else MAX_MODES
+    w = (2 * np.arange(n_modes) + 1) * (math.pi / (2.0 * ell))
+    amp = 4.0 / (2 * np.arange(n_modes) + 1) / math.pi * np.exp(-w * w * tau)
+    return c_0 + (c_s - c_0) * (1.0 - np.sin(np.multiply.outer(s, w)) @ amp)
+
+
 def modes_needed(length: float, tau: float) -> int:
     """Number of cosine modes that matter at tau = D t (damping above exp(-40))."""
     if tau <= 0:
