@@ -20,6 +20,16 @@ from tracerdiff.errors import FileFormatError, TracerdiffError
 #: Hard cap on what one eager read may allocate (bytes). Lazy reads do not allocate up front.
 MAX_EAGER_BYTES = 8 * 1024**3
 
+#: Target size of one dask chunk for lazy depth stacks (whole frames per chunk).
+LAZY_CHUNK_BYTES = 64 * 1024**2
+
+
+def frames_per_chunk(shape, itemsize: int) -> int:
+    """Frames per dask chunk so one chunk is about :data:`LAZY_CHUNK_BYTES`."""
+    frame = max(1, int(shape[-1]) * int(shape[-2]) * int(itemsize))
+    return max(1, min(int(shape[0]), LAZY_CHUNK_BYTES // frame))
+
+
 #: Nominal masses (u) of the lithium isotopes, for picking channels by mass.
 ISOTOPE_MASSES = {"6Li": 6.015122, "7Li": 7.016003}
 

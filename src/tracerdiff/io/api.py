@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -69,12 +70,18 @@ def read(path: str | Path, *, pixel_size_um: float | None = None, channels=None,
     if fmt not in _READERS:
         raise InputError(f"unknown format {fmt!r}; choose one of {list(_READERS)}", source=p)
     module, func, human = _READERS[fmt]
-    digest = sha256_file(p)
     notes: list[str] = []
-    with wrap_errors(p, human, caught_warnings=notes):
-        reader = getattr(importlib.import_module(module), func)
-        extra = {"stack": stack} if fmt in _STACKABLE else {}
-        ds = reader(p, pixel_size_um=pixel_size_um, channels=channels, lazy=lazy, sha256=digest, **extra)
+    # Hash in a thread while the reader parses (hashlib releases the GIL on large blocks).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        digest = pool.submit(sha256_file, p)
+        with wrap_errors(p, human, caught_warnings=notes):
+            reader = getattr(importlib.import_module(module), func)
+            extra = {"stack": stack} if fmt in _STACKABLE else {}
+            ds = reader(p, pixel_size_um=pixel_size_um, channels=channels, lazy=lazy, sha256="", **extra)
+        if fmt != "hdf5":  # our own HDF5 files carry the raw file's provenance: keep it
+            ds.attrs["sha256"] = digest.result()
+        else:
+            digest.result()
     if notes and fmt != "hdf5":
         ds.attrs["reader_warnings"] = "; ".join(dict.fromkeys(notes))[:2000]
     return ds

@@ -10,7 +10,7 @@ import numpy as np
 import xarray as xr
 
 from tracerdiff.errors import FileFormatError, InputError
-from tracerdiff.io._base import guard_size
+from tracerdiff.io._base import frames_per_chunk, guard_size
 
 _REQUIRED_ATTRS = ("pixel_size_um", "source_path", "sha256", "format", "metadata_json")
 _ATTR_TYPES = (str, int, float, np.integer, np.floating)
@@ -80,6 +80,9 @@ def read_hdf5(path: Path, *, pixel_size_um=None, channels=None, lazy=False, sha2
     guard_size(path, plain + packed, what="HDF5 datasets", lazy=lazy, available=plain + packed)
     if lazy:
         ds = xr.open_dataset(path, engine="h5netcdf", chunks={})
+        if "z" in ds.dims and ds.data_vars:
+            var = next(iter(ds.data_vars.values()))
+            ds = ds.chunk({"z": frames_per_chunk(var.shape, var.dtype.itemsize)}) if var.ndim == 3 else ds
     else:
         with xr.open_dataset(path, engine="h5netcdf") as opened:
             ds = opened.load()

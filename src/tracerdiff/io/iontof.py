@@ -150,11 +150,16 @@ def _read_scan(path: str, channel: int, scan: int, sy: int, sx: int) -> np.ndarr
 
     from pySPM.Block import Block
 
-    with open(path, "rb") as fh:
+    from tracerdiff.io._base import wrap_errors
+
+    with wrap_errors(path, "IONTOF ITA/ITM"), open(path, "rb") as fh:  # runs at compute time: wrap here too
         fh.seek(8)
         block = Block(fh).goto(f"{_REDUCED}/ImageStackScans/Image[{channel}]/ImageArray.Long[{scan}]")
-        raw = zlib.decompress(block.value)
-    return np.frombuffer(raw, dtype="<u4").reshape(sy, sx).astype(np.int64)
+        raw = zlib.decompressobj().decompress(block.value, 4 * sx * sy + 1)  # bounded: no zip bomb
+        if len(raw) != 4 * sx * sy:
+            raise FileFormatError(f"scan {scan} of channel {channel} holds {len(raw)} bytes, not {4 * sx * sy}",
+                                  source=path)
+        return np.frombuffer(raw, dtype="<u4").reshape(sy, sx).astype(np.int64)
 
 
 def _lazy_scans(path: Path, channel: int, nscan: int, sy: int, sx: int):

@@ -13,7 +13,8 @@ import numpy as np
 import xarray as xr
 
 from tracerdiff.errors import FileFormatError, InputError
-from tracerdiff.io._base import MAX_EAGER_BYTES, canonical_channel, guard_size, select_channels
+from tracerdiff.io._base import (MAX_EAGER_BYTES, canonical_channel, frames_per_chunk, guard_size,
+                                 select_channels)
 from tracerdiff.io.image import make_image, make_profile
 
 #: Text files larger than this are refused (parsing text needs several times its size in memory).
@@ -73,6 +74,9 @@ def read_tiff(path: Path, *, pixel_size_um=None, channels=None, lazy=False, sha2
     """Read a single- or multi-page TIFF of counts (pages become a depth stack ``z``)."""
     import tifffile
 
+    from tracerdiff.io.tiffcheck import check_tiff_structure
+
+    check_tiff_structure(path)
     with tifffile.TiffFile(path) as tf:  # tifffile opens the file "rb"
         if not tf.pages:
             raise FileFormatError("TIFF has no pages", source=path)
@@ -111,7 +115,9 @@ def read_tiff(path: Path, *, pixel_size_um=None, channels=None, lazy=False, sha2
 def _read_tiff_page(path: str, index: int, *, series: int | None = None) -> np.ndarray:
     import tifffile
 
-    with tifffile.TiffFile(path) as tf:
+    from tracerdiff.io._base import wrap_errors
+
+    with wrap_errors(path, "TIFF"), tifffile.TiffFile(path) as tf:  # runs at compute time: wrap here too
         return tf.series[series].asarray() if series is not None else tf.series[0].pages[index].asarray()
 
 
@@ -131,7 +137,7 @@ def _lazy_tiff_pages(path: Path, series, shape, dtype):
 
     if series.dataoffset is not None:
         mm = tifffile.memmap(str(path), mode="r", series=0)
-        return da.from_array(mm, chunks=(1,) + tuple(shape[1:]))
+        return da.from_array(mm, chunks=(frames_per_chunk(shape, dtype.itemsize),) + tuple(shape[1:]))
     if len(series.pages) == shape[0]:
         pages = [da.from_delayed(dask.delayed(_read_tiff_page)(str(path), i), shape=shape[1:], dtype=dtype)
                  for i in range(shape[0])]
@@ -298,7 +304,8 @@ def read_npy(path: Path, *, pixel_size_um=None, channels=None, lazy=False, sha25
         import dask.array as da
 
         mm = np.load(path, mmap_mode="r", allow_pickle=False)
-        data = da.from_array(mm, chunks=(1,) + mm.shape[1:] if mm.ndim == 3 else mm.shape)
+        data = da.from_array(mm, chunks=((frames_per_chunk(mm.shape, mm.dtype.itemsize),) + mm.shape[1:]
+                                         if mm.ndim == 3 else mm.shape))
     else:
         data = np.load(path, allow_pickle=False)
     px = pixel_size(path, None, pixel_size_um)
