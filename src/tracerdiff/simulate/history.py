@@ -271,7 +271,7 @@ def simulate_history(grains: GrainMap, steps, *, c_initial=0.0, n_steps: int = 5
         for plan in plans:
             d_axes = axis_diffusivities(grains, plan["d_bulk"])
             matrix, source, free = assemble(grains, d_axes, pairs, plan["g_pairs"], source=plan["source"],
-                                            edge_cells=plan["edges"])
+                                            edge_cells=plan["edges"], d_bulk=plan["d_bulk"])
             source = source * plan.get("c_source", 0.0)
             if plan["source"] is not None:
                 c[plan["source"]] = plan["c_source"]
