@@ -94,8 +94,9 @@ def run_study(study_path: str | Path, out: str | Path, *, quiet: bool = False, t
         finish()
         for name in ANALYSES:
             ctx.results.setdefault(name, {"status": "skipped", "note": "no data for this analysis"})
+        analyses = _relative_paths(jsonable(ctx.results), str(study_path.parent.resolve()) + "/")
         results = {"tracerdiff_version": __version__, "study": study.title, "provenance": provenance,
-                   "headline": derived.headline(ctx), "analyses": jsonable(ctx.results),
+                   "headline": derived.headline(ctx), "analyses": analyses,
                    "skipped": {k: v.get("note", "") for k, v in ctx.results.items()
                                if v.get("status") in ("skipped", "failed")}}
         _write_tables(ctx)
@@ -110,6 +111,17 @@ def run_study(study_path: str | Path, out: str | Path, *, quiet: bool = False, t
         write_json_atomic(out / "results.json", results)
         finish()
     return results
+
+
+def _relative_paths(obj, prefix: str):
+    """Data-file paths relative to the study folder, so results do not depend on where the study lives."""
+    if isinstance(obj, str):
+        return obj[len(prefix):] if obj.startswith(prefix) else obj
+    if isinstance(obj, dict):
+        return {k: _relative_paths(v, prefix) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_relative_paths(v, prefix) for v in obj]
+    return obj
 
 
 def _write_tables(ctx: RunContext) -> None:
