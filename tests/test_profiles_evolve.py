@@ -72,6 +72,8 @@ def test_storage_two_and_six_weeks_with_counting_noise():
     assert d["d_eff"]["unit"] == "cm^2/s" and d["d_eff"]["value"] == pytest.approx(3.0e-9, rel=0.1)
     assert d["d_exchange"]["value"] == pytest.approx(8.0e-9, rel=0.05)
     assert [t["value"] for t in d["times"]] == [336.0, 1008.0]  # hours
+    # tau = 3e-13 * 6 weeks = 1.09e-6 m^2 on 3.5 mm: exp(-(pi/L)^2 tau) = 0.416 of the slowest mode left
+    assert d["slowest_mode_remaining"] == pytest.approx(math.exp(-(math.pi / 3.5e-3) ** 2 * 3e-13 * 6 * WEEK), rel=0.1)
 
 
 def test_anneal_at_200C_after_63h_exchange():

@@ -9,8 +9,10 @@
 from tracerdiff.profiles.erfc import ErfcFit, fit_erfc
 from tracerdiff.profiles.evolve import EvolutionFit, LaterProfile, fit_closed_evolution
 from tracerdiff.profiles.load import ProfileData, profile_data, read_profile, read_profile_csv
-from tracerdiff.profiles.solutions import CosineSeries, erfc_profile, propagate_grid, surface_exchange_profile
+from tracerdiff.profiles.series import DiffusivitySeries, SeriesPoint
+from tracerdiff.profiles.solutions import (CosineSeries, erfc_profile, finite_exchange_profile, propagate_grid,
+                                           surface_exchange_profile)
 
 __all__ = ["ErfcFit", "fit_erfc", "EvolutionFit", "LaterProfile", "fit_closed_evolution", "ProfileData",
-           "profile_data", "read_profile", "read_profile_csv", "CosineSeries", "erfc_profile", "propagate_grid",
-           "surface_exchange_profile"]
+           "profile_data", "read_profile", "read_profile_csv", "DiffusivitySeries", "SeriesPoint", "CosineSeries",
+           "erfc_profile", "finite_exchange_profile", "propagate_grid", "surface_exchange_profile"]

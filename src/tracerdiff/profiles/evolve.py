@@ -66,6 +66,13 @@ class EvolutionFit:
     _taus: tuple = field(default=(), repr=False, compare=False)
 
     @property
+    def slowest_mode_remaining(self) -> float:
+        """exp(-(pi/L)^2 tau) at the last profile: the fraction of the slowest (first cosine) mode
+        left. Near 0 the last profile is flat and D is only bounded from below."""
+        length = self.sample_extent[1] - self.sample_extent[0]
+        return float(math.exp(-(math.pi / length) ** 2 * self._taus[-1])) if self._taus else math.nan
+
+    @property
     def d_eff(self) -> Measured:
         """D of the first (usually only) step."""
         return next(iter(self.d.values()))
@@ -82,7 +89,8 @@ class EvolutionFit:
                "times": [Measured(t, 0.0, "time").to_dict() for t in self.times],
                "sample_start": Measured(self.sample_extent[0], 0.0, "length").to_dict(),
                "sample_end": Measured(self.sample_extent[1], 0.0, "length").to_dict(),
-               "initial_model": self.initial_model, "sources": list(self.sources)}
+               "initial_model": self.initial_model, "sources": list(self.sources),
+               "slowest_mode_remaining": self.slowest_mode_remaining}
         ci = self.d_ci95.get(next(iter(self.d)))
         if ci is not None:
             out["d_eff_ci95"] = {"low": from_si(ci[0], "diffusivity"), "high": from_si(ci[1], "diffusivity"),
@@ -181,8 +189,8 @@ def fit_closed_evolution(initial, later: Sequence, *, exchange_time: float | Non
 
     def residual_for(dvals: dict, upto: int | None = None):
         taus = _taus(times, steps, {k: v * 1e-12 for k, v in dvals.items()})
-        parts = [(model(j, taus[j]) - datas[j].c) * weights[j] for j in range(len(datas))][:upto]
-        return np.concatenate(parts)
+        count = len(datas) if upto is None else upto
+        return np.concatenate([(model(j, taus[j]) - datas[j].c) * weights[j] for j in range(count)])
 
     # D in um^2/s (order one). Coarse log scan, step by step, for a start value the
     # local fit cannot miss; then a joint Levenberg-Marquardt fit of all steps.
