@@ -1,6 +1,8 @@
 """erfc (eqn 4) and surface-exchange fits of exchange profiles against known truth."""
 
 import math
+import tomllib
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -15,8 +17,9 @@ from tracerdiff.profiles.synthetic import counts_profile
 matplotlib.use("Agg")
 
 # Fig. 4a: 110 h in 6LiNO3, D*eff = 8.0e-9 cm^2/s; 700 points over 3.5 mm.
+PAPER = tomllib.loads((Path(__file__).parent / "data" / "paper_values.toml").read_text())
 T_EX = 110 * 3600.0
-D_TRUE = 8.0e-13  # m^2/s
+D_TRUE = PAPER["erfc_fit"]["expect_deff_cm2_s"] * 1e-4  # m^2/s
 X0 = 150e-6
 X = np.linspace(0.0, 3.5e-3, 700)
 TRUTH = dict(c_s=0.9, c_0=0.0759, x0=X0)
