@@ -76,7 +76,16 @@ def erfc_cmd(
     rows = [("D*eff", r.d_eff), ("Cs", r.c_s), ("C0", r.c_0), ("x0", r.x0)]
     rows += [("k*", r.k_star)] if r.k_star is not None else []
     rows += [("chi2_red", r.chi2_red), ("points", r.n_points)]
+    if r.d_eff_ci95 is not None:
+        rows.append(("D*eff 95% CI", _interval_text(r.d_eff_ci95)))
     print_table(f"{r.model} fit: {profile}", rows)
+
+
+def _interval_text(ci) -> str:
+    from tracerdiff.units import display_unit, from_si
+
+    lo, hi = (from_si(v, "diffusivity") for v in ci)
+    return f"[{lo:.4g}, {hi:.4g}] {display_unit('diffusivity')}"
 
 
 def _parse_then(text: str) -> tuple[float, Path]:
@@ -139,5 +148,7 @@ def evolve_cmd(
     rows = [(f"D*eff ({k})", v) for k, v in r.d.items()]
     if r.initial_fit is not None:
         rows.append(("D*eff (exchange, erfc)", r.initial_fit.d_eff))
-    rows += [("chi2_red", r.chi2_red), ("points", r.n_points), ("initial", r.initial_model)]
+    rows += [(f"D*eff ({k}) 95% CI", _interval_text(ci)) for k, ci in r.d_ci95.items() if ci is not None]
+    rows += [("chi2_red", r.chi2_red), ("points", r.n_points), ("initial", r.initial_model),
+             ("slowest mode left", r.slowest_mode_remaining)]
     print_table(f"closed evolution: {initial}", rows)
