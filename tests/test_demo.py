@@ -66,12 +66,15 @@ def test_demo_headline_recovers_the_synthetic_truth(small_demo):
     assert ours["prefactor_gb"] == pytest.approx(0.048, rel=0.15)
     assert ours["prefactor_sigma_gb"] == pytest.approx(0.20, rel=0.05)
     assert ours["haven_gb"] == pytest.approx(0.24, rel=0.1)
-    # The image estimate of D*gb/delta: this checks the chain is wired (right image, D*bulk, units),
-    # not the estimator's accuracy, which tests/ of tracerdiff.boundaries own. On this simulated
-    # 59 h image the median comes out 1.8-3.5x the simulated truth (also without PSF and noise), so
-    # the bound is a factor 5; a unit or wiring error would be orders of magnitude off.
-    assert truth["dgb_over_delta"] / 5 < ours["dgb_over_delta"] < 5 * truth["dgb_over_delta"]
-    assert truth["d_eff_series"] / 5 < ours["d_eff_series"] < 5 * truth["d_eff_series"]
+    # The image estimate of D*gb/delta (boundaries from the shifted optical micrograph): this checks
+    # the chain is wired (right image, registration, D*bulk, units); the estimator's accuracy is
+    # tested with tracerdiff.boundaries. Here the median is ~1.3x the simulated truth; a factor 2.5
+    # bound still catches wiring or unit errors (orders of magnitude) and losing the micrograph
+    # (C-map segmentation alone gives ~2.7x on this image).
+    assert truth["dgb_over_delta"] / 2.5 < ours["dgb_over_delta"] < 2.5 * truth["dgb_over_delta"]
+    assert truth["d_eff_series"] / 2.5 < ours["d_eff_series"] < 2.5 * truth["d_eff_series"]
+    results = json.loads((small_demo[0] / "results.json").read_text())
+    assert results["analyses"]["boundary_steps"]["images"]["img59h"]["boundaries_from"] == "optical micrograph"
     # Cryo check: the extrapolated diffusion length is far below the 1 um resolution, as in the paper.
     assert 0 < ours["cryo_length"] < 1.0
     # Every row with a paper value has its ratio computed.

@@ -120,3 +120,8 @@ def test_cli_run_fails_before_any_analysis(tmp_path):
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "steps[0].duration" in lines[0]
     assert not out.exists()  # nothing written: the run stopped at validation
+
+
+def test_optical_boundary_source_requires_micrographs(tmp_path):
+    msg = _error(tmp_path, GOOD + '\n[options]\nboundary_source = "optical"\n')
+    assert "measurements.images[0].optical" in msg

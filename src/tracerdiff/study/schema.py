@@ -124,7 +124,7 @@ class ImageMeasurement(_Strict):
     file: ExistingFile | None = None
     pixel_size: Length | None = None
     optical: ExistingFile | None = None
-    edge: Literal["top", "bottom", "left", "right"] = "bottom"
+    edge: Literal["auto", "top", "bottom", "left", "right"] = "auto"
     """Which side of the field of view the exchanged edge (liquid) is on."""
 
     @model_validator(mode="after")
@@ -215,9 +215,8 @@ class Reference(_Strict):
 class Options(_Strict):
     """Analysis options (all optional)."""
 
-    seed: int = 0
     boundary_source: Literal["auto", "image", "optical"] = "auto"
-    max_boundaries: int = Field(default=40, gt=0)
+    """Where boundaries come from: "optical" micrographs, the C "image", or "auto" (optical when given)."""
 
 
 class Study(_Strict):
@@ -246,6 +245,11 @@ class Study(_Strict):
                                      f"(steps are {step_names})")
                 if names.count(m.name) > 1:
                     raise ValueError(f"measurements.{group}[{i}].name: duplicate name {m.name!r}")
+        if self.options.boundary_source == "optical":
+            for i, im in enumerate(self.measurements.images):
+                if im.optical is None:
+                    raise ValueError(f"measurements.images[{i}].optical: required by "
+                                     "options.boundary_source = 'optical'")
         return self
 
     def step_index(self, name: str) -> int:

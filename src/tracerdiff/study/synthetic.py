@@ -11,7 +11,8 @@ Truth (SI inside; the paper's units in comments):
 * D*eff(T) from the exact series model (l + δ)/D*eff = l/D*bulk + δ/D*gb, which is the
   effective diffusivity of the 1D brick-layer medium the line scans are generated in.
 
-History (one sample): exchange 59 h at 22 °C -> SIMS image; exchange to 110 h ->
+History (one sample): exchange 59 h at 22 °C -> SIMS image (+ an optical micrograph of
+the etched surface, shifted by a few pixels); exchange to 110 h ->
 line scan; closed storage 2 and 6 weeks at 22 °C -> scans; anneals 48 h at
 100 °C and 3.8 h at 200 °C -> scans. Line scans are exact solutions of the 1D
 problem (erfc while in contact; the closed sample evolves by its exact
@@ -91,13 +92,15 @@ def sigma_gb_apparent(t_k: float) -> float:
 
 def truth_table() -> dict:
     """The numbers the demo should recover (display units), for the headline comparison."""
-    t22 = 295.15
+    t22, t_cryo, t_image = 295.15, 163.15, 5 * 3600.0
     g = dgb_over_delta(t22)
     return {"dgb_over_delta": g * 100, "dgb": g * TRUTH["gb_thickness_m"] * 1e4, "d_eff_erfc": d_eff(t22) * 1e4,
             "d_eff_storage": d_eff(t22) * 1e4, "d_eff_series": d_eff(t22) * 1e4, "ea_gb": TRUTH["ea_gb_eV"],
             "prefactor_gb": 0.048, "prefactor_sigma_gb": 0.20, "haven_gb": 0.24,
             "haven_bulk": d_bulk(t22) / (sigma_bulk(t22) * constants.k * t22
-                                         / (TRUTH["li_density_m3"] * constants.e ** 2))}
+                                         / (TRUTH["li_density_m3"] * constants.e ** 2)),
+            # D*eff(T) of the series model is not an Arrhenius law (two Ea); these are its exact values.
+            "cryo_d": d_eff(t_cryo) * 1e4, "cryo_length": math.sqrt(2 * d_eff(t_cryo) * t_image) * 1e6}
 
 
 # ----------------------------------------------------------------------------- line scans
@@ -200,8 +203,28 @@ def _write_image(folder: Path, seed: int, shape: tuple[int, int], counts_per_pix
         buf = io.BytesIO()
         tifffile.imwrite(buf, np.asarray(ds[channel].values, dtype=np.uint32))
         write_bytes_atomic(folder / name, buf.getvalue())
-    return {"image_shape": list(shape), "counts_per_pixel": counts_per_pixel,
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, optical_micrograph(sim.grains.labels, seed=seed, shift_px=OPTICAL_SHIFT_PX))
+    write_bytes_atomic(folder / "optical_59h.tif", buf.getvalue())
+    return {"image_shape": list(shape), "counts_per_pixel": counts_per_pixel, "optical_shift_px": OPTICAL_SHIFT_PX,
             "dgb_over_delta_m_s": dgb_over_delta(t_k), "d_bulk_m2_s": d_bulk(t_k)}
+
+
+OPTICAL_SHIFT_PX = (3, -2)
+
+
+def optical_micrograph(labels: np.ndarray, *, seed: int, shift_px=(0, 0)) -> np.ndarray:
+    """A laser micrograph of the thermally etched surface: dark 1-px grooves at the boundaries.
+
+    Grey levels 180 (grains) and 60 (grooves) with noise of 8, shifted by ``shift_px``
+    (rows, columns) against the SIMS field of view, as after remounting the sample.
+    """
+    edge = np.zeros(labels.shape, bool)
+    edge[:-1] |= labels[:-1] != labels[1:]
+    edge[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+    rng = np.random.default_rng([seed, 7])
+    img = 180.0 - 120.0 * edge + 8.0 * rng.standard_normal(labels.shape)
+    return np.clip(np.roll(img, shift_px, axis=(0, 1)), 0, 255).astype(np.uint8)
 
 
 def write_synthetic_study(folder: str | Path, *, seed: int = 0, image: bool = True,
@@ -226,7 +249,8 @@ def write_synthetic_study(folder: str | Path, *, seed: int = 0, image: bool = Tr
     if image:
         truth["image"] = _write_image(folder, seed, image_shape, counts_per_pixel)
         toml += ["[[measurements.images]]", 'name = "img59h"', 'after = "ex59h"', 'li6 = "image_59h_6Li.tif"',
-                 'li7 = "image_59h_7Li.tif"', 'pixel_size = "1 um"', 'edge = "bottom"', ""]
+                 'li7 = "image_59h_7Li.tif"', 'pixel_size = "1 um"', 'optical = "optical_59h.tif"',
+                 'edge = "bottom"', ""]
     for scan, (x, i6, i7) in line_scans(rng).items():
         _write_csv(folder / f"{scan}.csv", "x_um,6Li,7Li", np.column_stack([x, i6, i7]).tolist(), ".6g")
         toml += ["[[measurements.line_scans]]", f'name = "{scan}"', f'after = "{scan[len("scan_"):]}"',
