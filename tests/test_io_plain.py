@@ -195,3 +195,35 @@ def test_unknown_content_is_a_clear_error(tmp_path, content, match):
 def test_missing_file(tmp_path):
     with pytest.raises(FileFormatError, match="does not exist"):
         tio.read(tmp_path / "nope.tif")
+
+
+@pytest.mark.parametrize("kind", ["npy", "tiff", "hdf5"])
+def test_lazy_stack_never_holds_the_whole_file(tmp_path, monkeypatch, kind):
+    import tracemalloc
+
+    import tracerdiff.io._base as base
+
+    monkeypatch.setattr(base, "LAZY_CHUNK_BYTES", 1024**2)  # 32 frames of 128x128 uint16 per chunk
+    # 16 MiB of many small frames, so dask's per-chunk partial sums (uint64, one frame each) stay small
+    stack = np.full((512, 128, 128), 3, dtype=np.uint16)
+    path = tmp_path / f"s.{kind}"
+    if kind == "npy":
+        np.save(path, stack)
+    elif kind == "tiff":
+        tifffile.imwrite(path, stack, photometric="minisblack")
+    else:
+        tio.write(tio.make_image({"counts": stack}, 1.0), path)
+    del stack
+    px = None if kind == "hdf5" else 1.0
+    tio.read(path, pixel_size_um=px, lazy=True)  # warm up: first-time imports are not the file's cost
+    tracemalloc.start()
+    try:
+        ds = tio.read(path, pixel_size_um=px, lazy=True)
+        opened = tracemalloc.get_traced_memory()[1]
+        total = ds["counts"].sum("z").values
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert total[0, 0] == 3 * 512
+    assert opened < 4 * 1024**2, f"opening allocated {opened / 1e6:.1f} MB"  # the file is 16 MiB
+    assert peak < 8 * 1024**2, f"summing allocated {peak / 1e6:.1f} MB"

@@ -15,6 +15,8 @@ import warnings
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
+
 from tracerdiff.errors import FileFormatError, TracerdiffError
 
 #: Hard cap on what one eager read may allocate (bytes). Lazy reads do not allocate up front.
@@ -28,6 +30,30 @@ def frames_per_chunk(shape, itemsize: int) -> int:
     """Frames per dask chunk so one chunk is about :data:`LAZY_CHUNK_BYTES`."""
     frame = max(1, int(shape[-1]) * int(shape[-2]) * int(itemsize))
     return max(1, min(int(shape[0]), LAZY_CHUNK_BYTES // frame))
+
+
+class MemmapSource:
+    """Array-like wrapper of a read-only memmap for :func:`dask.array.from_array`.
+
+    Current dask copies any input that has a ``.copy`` method, which for a memmap reads the
+    whole file into memory; this wrapper exposes only shape/dtype/slicing, so chunks are read
+    when computed.
+    """
+
+    def __init__(self, mm):
+        self._mm = mm
+        self.shape, self.dtype, self.ndim = mm.shape, mm.dtype, mm.ndim
+
+    def __getitem__(self, key):
+        return np.asarray(self._mm[key])
+
+
+def lazy_from_memmap(mm, chunks, *, name: str):
+    """Dask array over a memmap without copying it (see :class:`MemmapSource`)."""
+    import dask.array as da
+
+    return da.from_array(MemmapSource(mm), chunks=chunks, name=name, inline_array=True, meta=np.empty((0,) * mm.ndim,
+                                                                                                     mm.dtype))
 
 
 #: Nominal masses (u) of the lithium isotopes, for picking channels by mass.

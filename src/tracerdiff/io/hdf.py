@@ -68,9 +68,12 @@ def read_hdf5(path: Path, *, pixel_size_um=None, channels=None, lazy=False, sha2
             raise FileFormatError(f"HDF5 file was not written by tracerdiff (missing attributes {missing})",
                                   source=path)
         plain = packed = 0
+        z_chunk = None
         for obj in h5.values():
             if isinstance(obj, h5py.Dataset) and obj.shape is not None:
                 nbytes = int(np.prod(obj.shape, dtype=np.int64)) * obj.dtype.itemsize
+                if len(obj.shape) == 3 and z_chunk is None:
+                    z_chunk = frames_per_chunk(obj.shape, obj.dtype.itemsize)
                 if obj.compression is None:
                     plain += nbytes
                 else:
@@ -79,10 +82,7 @@ def read_hdf5(path: Path, *, pixel_size_um=None, channels=None, lazy=False, sha2
     guard_size(path, plain, what="HDF5 datasets", lazy=lazy)
     guard_size(path, plain + packed, what="HDF5 datasets", lazy=lazy, available=plain + packed)
     if lazy:
-        ds = xr.open_dataset(path, engine="h5netcdf", chunks={})
-        if "z" in ds.dims and ds.data_vars:
-            var = next(iter(ds.data_vars.values()))
-            ds = ds.chunk({"z": frames_per_chunk(var.shape, var.dtype.itemsize)}) if var.ndim == 3 else ds
+        ds = xr.open_dataset(path, engine="h5netcdf", chunks={"z": z_chunk} if z_chunk else {})
     else:
         with xr.open_dataset(path, engine="h5netcdf") as opened:
             ds = opened.load()

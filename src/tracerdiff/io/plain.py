@@ -14,7 +14,7 @@ import xarray as xr
 
 from tracerdiff.errors import FileFormatError, InputError
 from tracerdiff.io._base import (MAX_EAGER_BYTES, canonical_channel, frames_per_chunk, guard_size,
-                                 select_channels)
+                                 lazy_from_memmap, select_channels)
 from tracerdiff.io.image import make_image, make_profile
 
 #: Text files larger than this are refused (parsing text needs several times its size in memory).
@@ -137,7 +137,8 @@ def _lazy_tiff_pages(path: Path, series, shape, dtype):
 
     if series.dataoffset is not None:
         mm = tifffile.memmap(str(path), mode="r", series=0)
-        return da.from_array(mm, chunks=(frames_per_chunk(shape, dtype.itemsize),) + tuple(shape[1:]))
+        return lazy_from_memmap(mm, (frames_per_chunk(shape, dtype.itemsize),) + tuple(shape[1:]),
+                                name=f"tiff-{path}-{path.stat().st_mtime_ns}")
     if len(series.pages) == shape[0]:
         pages = [da.from_delayed(dask.delayed(_read_tiff_page)(str(path), i), shape=shape[1:], dtype=dtype)
                  for i in range(shape[0])]
@@ -301,11 +302,9 @@ def read_npy(path: Path, *, pixel_size_um=None, channels=None, lazy=False, sha25
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     guard_size(path, nbytes, what="npy array", available=path.stat().st_size - offset, lazy=lazy)
     if lazy:
-        import dask.array as da
-
         mm = np.load(path, mmap_mode="r", allow_pickle=False)
-        data = da.from_array(mm, chunks=((frames_per_chunk(mm.shape, mm.dtype.itemsize),) + mm.shape[1:]
-                                         if mm.ndim == 3 else mm.shape))
+        chunks = (frames_per_chunk(mm.shape, mm.dtype.itemsize),) + mm.shape[1:] if mm.ndim == 3 else mm.shape
+        data = lazy_from_memmap(mm, chunks, name=f"npy-{sha256 or path}-{path.stat().st_mtime_ns}")
     else:
         data = np.load(path, allow_pickle=False)
     px = pixel_size(path, None, pixel_size_um)
