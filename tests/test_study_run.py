@@ -122,3 +122,38 @@ def test_cli_run_json(study, tmp_path):
     assert res.exit_code == 0, res.output
     payload = json.loads(res.stdout)
     assert "d_eff_erfc" in payload["headline"]
+
+
+def test_d_bulk_from_sample_only_at_image_temperatures(tmp_path):
+    from tracerdiff.study.context import RunContext
+    from tracerdiff.study.load import load_study
+
+    (tmp_path / "a.tif").write_bytes(b"x")
+    (tmp_path / "study.toml").write_text("""
+[sample]
+material = "LLTO"
+grain_size = "16 um"
+gb_thickness = "0.5 nm"
+li_density = "5e21 cm^-3"
+d_bulk = "2.6e-8 cm^2/s"
+[[steps]]
+name = "ex"
+kind = "exchange"
+temperature = "22 degC"
+duration = "59 h"
+[[steps]]
+name = "an"
+kind = "anneal"
+temperature = "200 degC"
+duration = "3.8 h"
+[[measurements.images]]
+name = "img"
+after = "ex"
+file = "a.tif"
+""")
+    ctx = RunContext(load_study(tmp_path / "study.toml"), tmp_path / "study.toml", tmp_path / "out")
+    d, source = ctx.d_bulk_at(295.15)
+    assert d.to("cm^2/s")[0] == pytest.approx(2.6e-8) and source == "sample.d_bulk"
+    # At the anneal temperature the 22 degC value must not be reused: no D_NMR -> no D*bulk.
+    d, source = ctx.d_bulk_at(473.15)
+    assert d is None and "200 degC" in source

@@ -69,13 +69,20 @@ class RunContext:
         self.figures.append(Figure(section, name, png, caption))
 
     def d_bulk_at(self, temperature: float) -> tuple[Measured | None, str]:
-        """D*bulk at ``temperature``: the sample's value, else the D_NMR Arrhenius fit, else a D_NMR point."""
-        s = self.study.sample
-        if s.d_bulk is not None:
-            return Measured(s.d_bulk, 0.0, "diffusivity"), "sample.d_bulk"
+        """D*bulk at ``temperature``.
+
+        ``sample.d_bulk`` holds at the temperatures of the steps before the images (where the
+        boundary steps are measured); elsewhere, and when it is absent, D*bulk comes from the
+        D_NMR Arrhenius fit, else from a D_NMR point at that temperature.
+        """
+        s = self.study
+        image_temps = [s.steps[s.step_index(im.after)].temperature for im in s.measurements.images]
+        if s.sample.d_bulk is not None and any(math.isclose(t, temperature, abs_tol=1.0) for t in image_temps):
+            return Measured(s.sample.d_bulk, 0.0, "diffusivity"), "sample.d_bulk"
         if "D_NMR" in self.fits:
             return self.fits["D_NMR"].predict(temperature), "Arrhenius fit of the D_NMR series"
         for p in self.series.get("D_NMR", []):
             if math.isclose(p.temperature, temperature, abs_tol=1.0):
                 return p.value, f"D_NMR point at {p.temperature - 273.15:g} degC"
-        return None, "no sample.d_bulk and no D_NMR data at this temperature"
+        return None, (f"no D*bulk at {temperature - 273.15:g} degC: give sample.d_bulk (image temperatures) "
+                      "or a D_NMR series")

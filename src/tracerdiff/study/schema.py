@@ -92,7 +92,7 @@ class Sample(_Strict):
     gb_thickness: Length
     li_density: NumberDensity
     d_bulk: Diffusivity | None = None
-    """D*bulk used by the boundary-step analysis; when absent it comes from the D_NMR series."""
+    """D*bulk at the temperature of the images' steps (boundary-step analysis); else from D_NMR."""
     natural_fraction: Fraction = 0.0759
     enriched_fraction: Fraction = 0.95
 

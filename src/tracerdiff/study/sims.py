@@ -47,57 +47,64 @@ def analyse_images(ctx: RunContext, progress=None) -> None:
         ctx.skip("boundary_steps", "the study has no SIMS images")
         return
     try:
-        from tracerdiff.boundaries import analyse_boundaries
+        import tracerdiff.boundaries  # noqa: F401
     except ImportError as exc:
         ctx.skip("boundary_steps", f"the boundary analysis (tracerdiff.boundaries) is not available: {exc}")
         return
     out = {"status": "done", "note": "", "images": {}}
-    delta = study.sample.gb_thickness
     for im in study.measurements.images:
-        step = study.steps[study.step_index(im.after)]
-        d_bulk, d_source = ctx.d_bulk_at(step.temperature)
-        entry = {"after_step": step.name, "temperature": Measured(step.temperature, 0, "temperature").to_dict()}
-        if d_bulk is None:
-            entry.update(status="skipped", note=f"no D*bulk at {_temperature_label(step.temperature)}: {d_source}")
-            out["images"][im.name] = entry
-            continue
-        use_optical = im.name in ctx.optical and study.options.boundary_source in ("auto", "optical")
-        try:
-            res = analyse_boundaries(ctx.images[im.name], d_bulk=d_bulk, thickness=Measured(delta, 0, "length"),
-                                     source_edge=im.edge, optical=ctx.optical[im.name] if use_optical else None)
-        except TracerdiffError as exc:
-            entry.update(status="failed", note=str(exc))
-            out["images"][im.name] = entry
-            continue
-        summary = res.summary
-        entry.update(status="done" if summary.n else "skipped", note=res.message, d_bulk=d_bulk.to_dict(),
-                     d_bulk_source=d_source, boundaries_from="optical micrograph" if use_optical else "C map",
-                     analysis=res.to_dict())
-        out["images"][im.name] = entry
-        ctx.objects[f"boundaries:{im.name}"] = res
-        ctx.tables[f"boundaries_{im.name}"] = (
-            ["x_um", "y_um", "length_um", "accepted", "reason", "dgb_over_delta_cm_s", "stderr_cm_s",
-             "dgb_cm2_s", "delta_c", "gradient_per_cm"],
-            [[b.x_um, b.y_um, b.length_um, b.accepted, b.reason, *b.dgb_over_delta.to(), b.dgb.to()[0],
-              b.delta_c.value, b.gradient.to()[0]] for b in res.boundaries])
-        if summary.n:
-            g = summary.median
-            ctx.objects.setdefault("dgb_over_delta", []).append((step.temperature, g, im.name))
-            ctx.add_point("(l/δ)D*gb", step.temperature,
-                          Measured.from_ufloat(_u(g) * _u(Measured(study.sample.grain_size,
-                                                                   study.sample.grain_size_sd, "length")),
-                                               "diffusivity"), f"image {im.name}: l × median D*gb/δ")
-        from matplotlib.figure import Figure
-        fig = res.plot(Figure(figsize=(10, 7), layout="constrained"))
-        ctx.add_figure("boundary_steps", f"cmap_{im.name}", fig,
-                       f"Image {im.name} (after {step.name}): C map with boundaries coloured by D*gb/δ, "
-                       "and example step fits.")
+        _analyse_image(ctx, im, out)
         if progress is not None:
             progress()
     done = [e for e in out["images"].values() if e.get("status") == "done"]
     if not done:
         out.update(status="skipped", note="no image gave an accepted boundary (see each image's note)")
     ctx.results["boundary_steps"] = out
+
+
+def _analyse_image(ctx: RunContext, im, out: dict) -> None:
+    from tracerdiff.boundaries import analyse_boundaries
+
+    study = ctx.study
+    delta = study.sample.gb_thickness
+    step = study.steps[study.step_index(im.after)]
+    d_bulk, d_source = ctx.d_bulk_at(step.temperature)
+    entry = {"after_step": step.name, "temperature": Measured(step.temperature, 0, "temperature").to_dict()}
+    if d_bulk is None:
+        entry.update(status="skipped", note=d_source)
+        out["images"][im.name] = entry
+        return
+    use_optical = im.name in ctx.optical and study.options.boundary_source in ("auto", "optical")
+    try:
+        res = analyse_boundaries(ctx.images[im.name], d_bulk=d_bulk, thickness=Measured(delta, 0, "length"),
+                                 source_edge=im.edge, optical=ctx.optical[im.name] if use_optical else None)
+    except TracerdiffError as exc:
+        entry.update(status="failed", note=str(exc))
+        out["images"][im.name] = entry
+        return
+    summary = res.summary
+    entry.update(status="done" if summary.n else "skipped", note=res.message, d_bulk=d_bulk.to_dict(),
+                 d_bulk_source=d_source, boundaries_from="optical micrograph" if use_optical else "C map",
+                 analysis=res.to_dict())
+    out["images"][im.name] = entry
+    ctx.objects[f"boundaries:{im.name}"] = res
+    ctx.tables[f"boundaries_{im.name}"] = (
+        ["x_um", "y_um", "length_um", "accepted", "reason", "dgb_over_delta_cm_s", "stderr_cm_s",
+         "dgb_cm2_s", "delta_c", "gradient_per_cm"],
+        [[b.x_um, b.y_um, b.length_um, b.accepted, b.reason, *b.dgb_over_delta.to(), b.dgb.to()[0],
+          b.delta_c.value, b.gradient.to()[0]] for b in res.boundaries])
+    if summary.n:
+        g = summary.median
+        ctx.objects.setdefault("dgb_over_delta", []).append((step.temperature, g, im.name))
+        ctx.add_point("(l/δ)D*gb", step.temperature,
+                      Measured.from_ufloat(_u(g) * _u(Measured(study.sample.grain_size,
+                                                               study.sample.grain_size_sd, "length")),
+                                           "diffusivity"), f"image {im.name}: l × median D*gb/δ")
+    from matplotlib.figure import Figure
+    fig = res.plot(Figure(figsize=(10, 7), layout="constrained"))
+    ctx.add_figure("boundary_steps", f"cmap_{im.name}", fig,
+                   f"Image {im.name} (after {step.name}): C map with boundaries coloured by D*gb/δ, "
+                   "and example step fits.")
 
 
 def _u(m: Measured):
