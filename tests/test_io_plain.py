@@ -46,9 +46,18 @@ def test_multipage_tiff_is_a_depth_stack(tmp_path, how, lazy):
         assert ds.attrs["pixel_size_um"] == pytest.approx(0.25)
 
 
-def test_colour_tiff_is_refused(tmp_path):
-    tifffile.imwrite(tmp_path / "rgb.tif", np.zeros((4, 5, 3), np.uint8), photometric="rgb")
-    with pytest.raises(FileFormatError, match="colour"):
+def test_colour_tiff_gives_one_channel_per_plane(tmp_path):
+    rgb = np.arange(60, dtype=np.uint8).reshape(4, 5, 3)
+    tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb")
+    ds = tio.read(tmp_path / "rgb.tif", pixel_size_um=1.0)
+    assert list(ds.data_vars) == ["R", "G", "B"]
+    np.testing.assert_array_equal(ds["G"].values, rgb[..., 1])
+    assert ds["R"].dims == ("y", "x")
+
+
+def test_colour_stack_tiff_is_refused(tmp_path):
+    tifffile.imwrite(tmp_path / "rgb.tif", np.zeros((2, 4, 5, 3), np.uint8), photometric="rgb")
+    with pytest.raises(FileFormatError, match="RGB"):
         tio.read(tmp_path / "rgb.tif", pixel_size_um=1.0)
 
 

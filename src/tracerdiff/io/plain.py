@@ -87,9 +87,10 @@ def read_tiff(path: Path, *, pixel_size_um=None, channels=None, lazy=False, sha2
                                              for s in tf.series)
         if stacked:
             shape = (len(tf.series),) + shape
-        if len(shape) not in (2, 3) or "S" in series.axes:  # "S": samples per pixel, i.e. colour
-            raise FileFormatError(f"TIFF holds an array of shape {shape}; expected (y, x) counts or "
-                                  "(pages, y, x) stack, not colour", source=path)
+        colour = series.axes.endswith("S") and len(shape) == 3 and shape[-1] in (3, 4) and not stacked
+        if len(shape) not in (2, 3) or ("S" in series.axes and not colour):  # "S": samples per pixel
+            raise FileFormatError(f"TIFF holds an array of shape {shape} (axes {series.axes}); expected (y, x) "
+                                  "counts, a (pages, y, x) stack or an RGB(A) micrograph", source=path)
         compressed = any(int(p.compression) != 1 for p in tf.pages[:1])
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         guard_size(path, nbytes, what="TIFF image data", lazy=lazy,
@@ -103,11 +104,16 @@ def read_tiff(path: Path, *, pixel_size_um=None, channels=None, lazy=False, sha2
             data = _lazy_tiff_series(path, shape, dtype)
         elif stacked:
             data = np.stack([s.asarray() for s in tf.series])
-        elif lazy and len(shape) == 3:
+        elif lazy and len(shape) == 3 and not colour:
             data = _lazy_tiff_pages(path, series, shape, dtype)
         else:
             data = series.asarray()
     px = pixel_size(path, size, pixel_size_um)
+    if colour:  # optical micrographs: one channel per colour plane
+        planes = {c: np.asarray(data)[..., i] for i, c in enumerate("RGBA"[: shape[-1]])}
+        meta["colour"] = True
+        return make_image(select_channels(planes, channels, path), px, source_path=str(path), sha256=sha256,
+                          fmt="tiff", metadata=meta)
     name = single_channel_name(channels, path)
     return make_image({name: data}, px, source_path=str(path), sha256=sha256, fmt="tiff", metadata=meta)
 
