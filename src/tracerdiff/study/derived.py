@@ -205,27 +205,30 @@ def arrhenius_figure(ctx: RunContext) -> None:
         t = np.array([p.temperature for p in pts])
         v = np.array([p.value.value for p in pts]) * conv
         e = np.array([p.value.stderr if math.isfinite(p.value.stderr) else 0.0 for p in pts]) * conv
-        ax.errorbar(1000 / t, v, yerr=np.minimum(e, 0.9 * v), fmt="o", ms=4, color=colour, label=name, capsize=2)
         fit = ctx.fits.get(name)
+        label = name if fit is None else f"{name}: Ea = {fit.activation_energy.to()[0]:.3g} eV"
+        ax.errorbar(1000 / t, v, yerr=np.minimum(e, 0.9 * v), fmt="o", ms=4, color=colour, label=label, capsize=2)
         if fit is not None:
             tt = np.linspace(t.min(), t.max(), 100)
             c, lo, hi = fit.confidence_band(tt)
-            ea = fit.activation_energy.to()[0]
-            ax.plot(1000 / tt, c * conv, "-", color=colour, lw=1, label=f"  Ea = {ea:.3g} eV")
+            ax.plot(1000 / tt, c * conv, "-", color=colour, lw=1)
             if np.all(np.isfinite(lo)):
                 ax.fill_between(1000 / tt, lo * conv, hi * conv, color=colour, alpha=0.15, lw=0)
     c = ctx.objects.get("cryo")
     if c is not None:
         t_im = ctx.study.imaging.temperature
+        fit = ctx.fits["D*eff"]
+        tt = np.linspace(t_im, min(fit.temperature_k), 50)
+        ax.plot(1000 / tt, fit.confidence_band(tt)[0] * conv, ":", color=SERIES_STYLE["D*eff"], lw=1)
         ax.plot([1000 / t_im], [c.d.value * conv], "x", color=SERIES_STYLE["D*eff"], ms=8,
-                label=f"D*eff extrapolated to {t_im - 273.15:g} °C")
+                label=f"D*eff extrapolated to {t_im - 273.15:g} °C (cryo check)")
     ax.set_yscale("log")
     ax.set_xlabel("1000/T (1/K)")
     ax.set_ylabel("D (cm²/s)")
     top = ax.secondary_xaxis("top", functions=(lambda x: 1000 / np.maximum(x, 1e-9) - 273.15,
                                                lambda c: 1000 / (np.asarray(c) + 273.15)))
     top.set_xlabel("T (°C)")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, loc="upper right")
     ctx.add_figure("arrhenius", "arrhenius", fig, "Arrhenius plot of every series (cf. the paper's Fig. 5b/c): "
                    "tracer (D*eff, (l/δ)D*gb), NMR and conductivity (Dσ) diffusivities with fits and 95 % bands.")
 

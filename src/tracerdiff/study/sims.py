@@ -188,10 +188,11 @@ def analyse_scans(ctx: RunContext, progress=None) -> None:
 def _profile_figure(ctx: RunContext, section: str, name: str, result, caption: str) -> None:
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(8, 5), layout="constrained")
-    result.plot(fig.add_subplot(1, 1, 1))
-    ax = fig.axes[-1]
-    ax.set_xlabel("x (µm)")
+    fig = Figure(figsize=(8, 5.5))
+    axes = result.plot(fig.add_subplot(1, 1, 1))
+    bottom = axes[-1] if isinstance(axes, tuple) else fig.axes[-1]
+    bottom.set_xlabel("x from the exchanged edge (µm)")
+    fig.subplots_adjust(left=0.1, right=0.97, top=0.93, bottom=0.1)
     ctx.add_figure(section, name, fig, caption)
 
 
