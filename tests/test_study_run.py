@@ -157,3 +157,17 @@ file = "a.tif"
     # At the anneal temperature the 22 degC value must not be reused: no D_NMR -> no D*bulk.
     d, source = ctx.d_bulk_at(473.15)
     assert d is None and "200 degC" in source
+
+
+def test_unexpected_error_in_one_analysis_fails_only_that_analysis(study, tmp_path, monkeypatch):
+    from tracerdiff.study import derived
+
+    def broken(ctx):
+        raise TypeError("simulated API change")
+
+    monkeypatch.setattr(derived, "haven", broken)
+    results = run_study(study, tmp_path, quiet=True)
+    assert results["analyses"]["haven"]["status"] == "failed"
+    assert "TypeError: simulated API change" in results["skipped"]["haven"]
+    assert results["analyses"]["cryo_validity"]["status"] == "done"
+    assert (tmp_path / "results.json").is_file()

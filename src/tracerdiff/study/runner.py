@@ -78,19 +78,21 @@ def run_study(study_path: str | Path, out: str | Path, *, quiet: bool = False, t
     out.mkdir(parents=True, exist_ok=True)
     provenance = collect_provenance(study_path, study, study_input_files(study))
     with _progress(quiet) as task:
-        reference.analyse_reference(ctx)
-        reference.analyse_impedance(ctx, task("impedance fits", len(study.reference.impedance)))
-        derived.fit_series(ctx, names=("D_NMR",))
-        sims.analyse_images(ctx, task("boundary steps", len(study.measurements.images)))
-        sims.analyse_scans(ctx, task("line-scan fits", len(study.measurements.line_scans)))
-        derived.gb_from_deff(ctx)
-        derived.fit_series(ctx)
-        derived.series_comparison(ctx)
-        derived.haven(ctx)
-        derived.cryo(ctx)
+        _guarded(ctx, "reference_series", reference.analyse_reference, ctx)
+        _guarded(ctx, "impedance", reference.analyse_impedance, ctx,
+                 task("impedance fits", len(study.reference.impedance)))
+        _guarded(ctx, "arrhenius", derived.fit_series, ctx, names=("D_NMR",))
+        _guarded(ctx, "boundary_steps", sims.analyse_images, ctx,
+                 task("boundary steps", len(study.measurements.images)))
+        _guarded(ctx, "erfc", sims.analyse_scans, ctx, task("line-scan fits", len(study.measurements.line_scans)))
+        _guarded(ctx, "gb_from_deff", derived.gb_from_deff, ctx)
+        _guarded(ctx, "arrhenius", derived.fit_series, ctx)
+        _guarded(ctx, "series_model", derived.series_comparison, ctx)
+        _guarded(ctx, "haven", derived.haven, ctx)
+        _guarded(ctx, "cryo_validity", derived.cryo, ctx)
         finish = task("figures and report", 3)
-        derived.arrhenius_figure(ctx)
-        derived.series_figure(ctx)
+        _guarded(ctx, "arrhenius", derived.arrhenius_figure, ctx)
+        _guarded(ctx, "series_model", derived.series_figure, ctx)
         finish()
         for name in ANALYSES:
             ctx.results.setdefault(name, {"status": "skipped", "note": "no data for this analysis"})
@@ -111,6 +113,20 @@ def run_study(study_path: str | Path, out: str | Path, *, quiet: bool = False, t
         write_json_atomic(out / "results.json", results)
         finish()
     return results
+
+
+def _guarded(ctx: RunContext, name: str, func, *args, **kwargs) -> None:
+    """Run one analysis; an unexpected error marks it failed (with the error) and the run goes on.
+
+    Each analysis depends on other subpackages; a bug or an API change in one of them must
+    cost that analysis, not the whole run. Tracerdiff's own errors are handled inside the
+    analyses; anything reaching here is unexpected, so its type is recorded too.
+    """
+    try:
+        func(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - isolation boundary, recorded in results.json
+        entry = ctx.results.setdefault(name, {})
+        entry.update(status="failed", note=f"internal error in {func.__name__}: {type(exc).__name__}: {exc}")
 
 
 def _relative_paths(obj, prefix: str):
