@@ -151,6 +151,16 @@ def test_hdf5_profile_round_trip(tmp_path):
     xr.testing.assert_identical(back, ds)
 
 
+def test_hdf5_pixel_size_override_regrids(tmp_path):
+    ds = tio.make_image({"6Li": COUNTS}, 1.0)
+    path = tio.write(ds, tmp_path / "o.h5")
+    same = tio.read(path, pixel_size_um=1.0)
+    xr.testing.assert_identical(same, ds)
+    other = tio.read(path, pixel_size_um=0.25)
+    np.testing.assert_allclose(other["x"].values, [0.0, 0.25, 0.5, 0.75])
+    assert other.attrs["pixel_size_um"] == 0.25 and other["x"].attrs["units"] == "um"
+
+
 def test_foreign_hdf5_is_refused(tmp_path):
     import h5py
 

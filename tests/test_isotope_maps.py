@@ -116,3 +116,18 @@ def test_isotope_map_names_missing_channel():
     ds = make_image({"6Li": np.ones((2, 2))}, 1.0, source_path="one.tif")
     with pytest.raises(InputError, match="one.tif.*7Li"):
         isotope_map(ds)
+
+
+def test_isotope_map_dead_time_auto_uses_reader_metadata(tmp_path):
+    from tracerdiff.io import read, synth
+
+    six = np.array([[[10, 20]], [[10, 20]]], dtype=np.uint32)  # 2 scans
+    seven = np.array([[[30, 5]], [[30, 5]]], dtype=np.uint32)
+    path = synth.write_ita(tmp_path / "a.ita", {"6Li+": six, "7Li+": seven}, {"6Li+": 6.015, "7Li+": 7.016},
+                           fov_um=2.0, shots_per_pixel=50)
+    ds = read(path)
+    auto = isotope_map(ds, dead_time_shots="auto")
+    explicit = isotope_map(ds, dead_time_shots=100)  # 50 shots per pixel per scan x 2 scans
+    np.testing.assert_array_equal(auto["C"].values, explicit["C"].values)
+    with pytest.raises(InputError, match="primary_shots_per_pixel"):
+        isotope_map(_image([[1]], [[1]]), dead_time_shots="auto")

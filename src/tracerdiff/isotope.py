@@ -163,6 +163,7 @@ def isotope_map(ds, *, tracer: str = "6Li", other: str = "7Li", bin: int = 1, ma
     dead_time_shots
         Primary shots per pixel over all scans; applies :func:`dead_time_correct` to both
         channels (before binning, since saturation is per pixel) and propagates its variance.
+        ``"auto"`` takes ``primary_shots_per_pixel`` from the reader's metadata (IONTOF ITA).
     normalise
         ``(C0, Cs)``: also return ``C_norm = (C - C0)/(Cs - C0)`` and its stderr.
 
@@ -185,6 +186,14 @@ def isotope_map(ds, *, tracer: str = "6Li", other: str = "7Li", bin: int = 1, ma
     if a.ndim not in (2, 3):
         raise InputError(f"isotope_map needs an image or stack, got dims {ds[tracer].dims}", source=source)
     isotope_fraction(a, b, name=str(source))  # validates finiteness, sign, shapes
+    if isinstance(dead_time_shots, str):
+        if dead_time_shots != "auto":
+            raise InputError(f"dead_time_shots must be a number or 'auto', got {dead_time_shots!r}", source=source)
+        shots = json.loads(ds.attrs.get("metadata_json", "{}") or "{}").get("primary_shots_per_pixel")
+        if not shots:
+            raise InputError("dead_time_shots='auto' needs primary_shots_per_pixel in the file's metadata "
+                             "(IONTOF ITA); pass the number of shots instead", source=source)
+        dead_time_shots = float(shots)
     if dead_time_shots is not None:
         corr_a = dead_time_correct(a, dead_time_shots, name=f"{source} [{tracer}]")  # raises if saturated
         corr_b = dead_time_correct(b, dead_time_shots, name=f"{source} [{other}]")

@@ -92,8 +92,21 @@ def read_hdf5(path: Path, *, pixel_size_um=None, channels=None, lazy=False, sha2
         if absent:
             raise FileFormatError(f"channels {absent} not in file; it has {sorted(ds.data_vars)}", source=path)
         ds = ds[wanted]
-    if pixel_size_um is not None:
-        raise InputError("HDF5 files written by tracerdiff carry their pixel size; do not pass pixel_size_um",
-                         source=path)
+    if pixel_size_um is not None and float(pixel_size_um) != float(ds.attrs["pixel_size_um"]):
+        ds = _override_pixel_size(ds, float(pixel_size_um), path)
     return ds
+
+
+def _override_pixel_size(ds: xr.Dataset, px: float, path: Path) -> xr.Dataset:
+    """Re-grid x/y coordinates to a caller-given pixel size (as other readers let it override)."""
+    if "y" not in ds.dims:
+        raise InputError("a profile's positions are explicit; pixel_size_um cannot override them", source=path)
+    if not (np.isfinite(px) and px > 0):
+        raise InputError(f"pixel size must be positive and finite, got {px!r}", source=path)
+    coords = {d: float(ds[d].values[0]) + px * np.arange(ds.sizes[d]) for d in ("y", "x")}
+    out = ds.assign_coords(coords)
+    for d in ("y", "x"):
+        out[d].attrs = dict(ds[d].attrs)
+    out.attrs["pixel_size_um"] = px
+    return out
 
