@@ -76,6 +76,13 @@ def test_text_matrix(tmp_path, sep):
     np.testing.assert_allclose(ds["y"].values, [0, 2, 4])
 
 
+def test_commented_text_matrix_is_not_mistaken_for_a_vendor_export(tmp_path):
+    path = tmp_path / "m.txt"
+    path.write_text("# 6Li counts, 2 x 5 pixels, field of view 10 um\n1 2 3 4 5\n6 7 8 9 10\n")
+    ds = tio.read(path, pixel_size_um=2.0)
+    assert ds.attrs["format"] == "text_matrix" and ds["counts"].shape == (2, 5)
+
+
 def test_ragged_text_matrix_is_a_format_error(tmp_path):
     path = tmp_path / "m.txt"
     path.write_text("1 2 3\n4 5\n")

@@ -55,12 +55,15 @@ def classify_text(head: bytes) -> str:
     lines = [ln for ln in text.splitlines() if ln.strip()]
     comments = [ln for ln in lines if ln.lstrip().startswith(("#", "%", "//"))]
     data = [ln for ln in lines if not ln.lstrip().startswith(("#", "%", "//"))]
+    tokens = [t for t in re.split(r"[\s,;]+", data[0].strip()) if t] if data else []
+    numeric = bool(tokens) and all(_is_number(t) for t in tokens)
     if comments and any(_SURFACELAB_KEYS.search(c) for c in comments):
-        return "surfacelab"
+        # a vendor export: x y [scan] counts rows, or a profile table; a commented matrix stays a matrix
+        if not numeric or len(tokens) in (3, 4):
+            return "surfacelab"
     if not data:
         return "text_matrix"
-    tokens = [t for t in re.split(r"[\s,;]+", data[0].strip()) if t]
-    if tokens and not all(_is_number(t) for t in tokens):
+    if tokens and not numeric:
         if any(":" in ln or "=" in ln for ln in data[:1]):
             return "surfacelab"  # "key: value" header lines without comment marks
         return "csv_profile"
