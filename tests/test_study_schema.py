@@ -125,3 +125,32 @@ def test_cli_run_fails_before_any_analysis(tmp_path):
 def test_optical_boundary_source_requires_micrographs(tmp_path):
     msg = _error(tmp_path, GOOD + '\n[options]\nboundary_source = "optical"\n')
     assert "measurements.images[0].optical" in msg
+
+
+def test_reference_series_from_csv_file(tmp_path):
+    (tmp_path / "nmr.csv").write_text("temperature_C,D_cm2_s,D_stderr_cm2_s\n22,2.6e-8,0.1e-8\n100,3.0e-7,0.2e-7\n")
+    text = GOOD.replace('points = [{temperature = "22 degC", value = "2.6e-8 cm^2/s"}, '
+                        '{temperature = "100 degC", value = "3e-7 cm^2/s"}]', 'file = "nmr.csv"')
+    s = load_study(_write(tmp_path, text))
+    values = s.reference.series[0].values_si()
+    assert [v for row in values for v in row] == pytest.approx([295.15, 2.6e-12, 1e-13, 373.15, 3e-11, 2e-12])
+
+
+def test_reference_series_needs_points_or_file(tmp_path):
+    text = GOOD.replace('points = [{temperature = "22 degC", value = "2.6e-8 cm^2/s"}, '
+                        '{temperature = "100 degC", value = "3e-7 cm^2/s"}]', "")
+    msg = _error(tmp_path, text)
+    assert "reference.series[0]" in msg and "'points' or 'file'" in msg
+
+
+def test_bad_reference_csv_fails_before_analysis(tmp_path):
+    from tracerdiff.study.runner import run_study
+
+    (tmp_path / "nmr.csv").write_text("temperature_C,D_cm_s\n22,2.6e-8\n")  # cm/s is not a diffusivity
+    text = GOOD.replace('points = [{temperature = "22 degC", value = "2.6e-8 cm^2/s"}, '
+                        '{temperature = "100 degC", value = "3e-7 cm^2/s"}]', 'file = "nmr.csv"')
+    text = text[:text.index("[[measurements.images]]")] + text[text.index("[[reference.series]]"):]
+    with pytest.raises(InputError) as info:
+        run_study(_write(tmp_path, text), tmp_path / "out", quiet=True)
+    assert "nmr.csv" in str(info.value)
+    assert not (tmp_path / "out").exists()

@@ -48,6 +48,7 @@ class RunContext:
     optical: dict = field(default_factory=dict)
     scans: dict = field(default_factory=dict)
     spectra: dict = field(default_factory=dict)
+    reference_values: dict = field(default_factory=dict)
     results: dict = field(default_factory=dict)
     series: dict = field(default_factory=dict)
     fits: dict = field(default_factory=dict)

@@ -72,4 +72,5 @@ def study_input_files(study) -> list[Path]:
         files += [Path(p) for p in (im.li6, im.li7, im.file, im.optical) if p is not None]
     files += [Path(s.file) for s in study.measurements.line_scans]
     files += [Path(s.file) for s in study.reference.impedance]
+    files += [Path(s.file) for s in study.reference.series if s.file is not None]
     return files

@@ -31,7 +31,7 @@ def analyse_reference(ctx: RunContext) -> None:
     rows = []
     for s in series:
         pts = []
-        for t, v, e in s.values_si():
+        for t, v, e in ctx.reference_values[s.name]:
             if s.kind == "d_nmr":
                 m = Measured(v, e, "diffusivity")
                 ctx.add_point("D_NMR", t, m, f"series {s.name}")

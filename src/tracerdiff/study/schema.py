@@ -160,6 +160,8 @@ _SERIES_DIMENSION = {"d_nmr": "diffusivity", "sigma_bulk": "conductivity", "sigm
 class ReferenceSeries(_Strict):
     """Reference data versus temperature: D_NMR, or sigma_bulk / sigma_gb / sigma_total.
 
+    Give ``points`` inline or a CSV ``file`` with units in its header
+    (``temperature_C,D_cm2_s,D_stderr_cm2_s`` or ``temperature_K,sigma_S_cm,sigma_stderr_S_cm``).
     ``sigma_gb`` is the macroscopic (apparent) boundary conductivity L/(R_gb A), the
     quantity impedance papers tabulate; in the brick-layer model it equals
     (l/delta) x the specific boundary conductivity.
@@ -167,12 +169,15 @@ class ReferenceSeries(_Strict):
 
     name: Name
     kind: Literal["d_nmr", "sigma_bulk", "sigma_gb", "sigma_total"]
-    points: list[ReferencePoint] = Field(min_length=1)
+    points: list[ReferencePoint] | None = Field(default=None, min_length=1)
+    file: ExistingFile | None = None
 
     @model_validator(mode="after")
     def _values_have_units(self):
+        if (self.points is None) == (self.file is None):
+            raise ValueError("give either 'points' or 'file'")
         dim = _SERIES_DIMENSION[self.kind]
-        for i, p in enumerate(self.points):
+        for i, p in enumerate(self.points or []):
             for key in ("value", "stderr"):
                 text = getattr(p, key)
                 if text is None:
@@ -186,8 +191,20 @@ class ReferenceSeries(_Strict):
         return self
 
     def values_si(self) -> list[tuple[float, float, float]]:
-        """(T in K, value SI, stderr SI) per point."""
+        """(T in K, value SI, stderr SI) per point; reads ``file`` if given (errors name it)."""
         dim = _SERIES_DIMENSION[self.kind]
+        if self.file is not None:
+            from tracerdiff.io.table import read_series_csv
+
+            q = "D" if self.kind == "d_nmr" else "sigma"
+            cols = read_series_csv(self.file, required=("temperature", q), optional=(f"{q}_stderr",))
+            err = cols.get(f"{q}_stderr", [0.0] * len(cols[q]))
+            out = [(float(t), float(v), float(e)) for t, v, e in zip(cols["temperature"], cols[q], err)]
+            for t, v, e in out:
+                if not (t > 0 and v > 0 and e >= 0):
+                    raise InputError(f"non-positive temperature or value, or negative stderr, at T = {t:g} K",
+                                     source=self.file)
+            return out
         return [(p.temperature, to_si(p.value, dim), 0.0 if p.stderr is None else to_si(p.stderr, dim))
                 for p in self.points]
 

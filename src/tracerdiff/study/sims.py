@@ -30,6 +30,8 @@ def load_data(ctx: RunContext) -> None:
             ctx.optical[im.name] = next(iter(opt.data_vars.values())).values
     for scan in ctx.study.measurements.line_scans:
         ctx.scans[scan.name] = read(scan.file)
+    for series in ctx.study.reference.series:
+        ctx.reference_values[series.name] = series.values_si()
     if ctx.study.reference.impedance:
         from tracerdiff.models.impedance_fit import read_spectrum_csv
         for spec in ctx.study.reference.impedance:
