@@ -7,7 +7,7 @@ import math
 import numpy as np
 from scipy import ndimage as ndi
 
-from tracerdiff.boundaries import profiles, segmentation, step
+from tracerdiff.boundaries import gradients, profiles, segmentation, step
 from tracerdiff.boundaries.result import BoundaryAnalysis, BoundaryStep
 from tracerdiff.boundaries.summary import summarise
 from tracerdiff.errors import InputError
@@ -83,18 +83,6 @@ def _parse_line(line, pixel_size_um: float, origin, default_width_px: float):
     return (x0, y0, x1, y1), width
 
 
-def _binned(s, c, sigma):
-    """Profile for plotting: mean C per whole-pixel bin of s, with its counting error."""
-    if s.size == 0:
-        return np.zeros(0), np.zeros(0), np.zeros(0)
-    k = np.round(s).astype(int)
-    k = np.where(k == 0, np.sign(s).astype(int), k)
-    keys, inv = np.unique(k, return_inverse=True)
-    w = 1.0 / sigma ** 2
-    sw = np.bincount(inv, w)
-    return (np.bincount(inv, s * w) / sw, np.bincount(inv, c * w) / sw, 1.0 / np.sqrt(sw))
-
-
 def _make_step(fit, *, reason, d_bulk, thickness, pixel_size_um, grains, xy_um, length_um, orientation,
                cos, normal, samples, source) -> BoundaryStep:
     m_per_px = pixel_size_um * 1e-6
@@ -106,7 +94,7 @@ def _make_step(fit, *, reason, d_bulk, thickness, pixel_size_um, grains, xy_um, 
         res = dgb_over_delta_from_step(d_bulk, gradient, delta_c, thickness=thickness)
         dgb_over_delta = res.dgb_over_delta
         dgb = res.dgb if res.dgb is not None else dgb
-    prof = _binned(*samples) if samples is not None else (np.zeros(0),) * 3
+    prof = samples if samples is not None else (np.zeros(0),) * 3
     return BoundaryStep(grains=grains, x_um=xy_um[0], y_um=xy_um[1], length_um=length_um,
                         orientation_deg=orientation, flux_angle_deg=float(np.degrees(np.arccos(min(cos, 1.0)))),
                         dgb_over_delta=dgb_over_delta, dgb=dgb, delta_c=delta_c, gradient=gradient,
@@ -116,11 +104,12 @@ def _make_step(fit, *, reason, d_bulk, thickness, pixel_size_um, grains, xy_um, 
 
 
 def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, source_edge: str = "auto",
-                       optical=None, lines=None, width: float | None = None, include_flagged: bool = False,
+                       optical=None, labels=None, lines=None, width: float | None = None, include_flagged: bool = False,
                        exclude_px: float = 3.0, depth_px: float = 20.0, degree: int | str = "auto",
-                       shared_gradient: bool = True, max_flux_angle_deg: float = 70.0,
+                       shared_gradient: bool = True, gradient: str = "combined",
+                       regional_radius_px: float = 24.0, max_flux_angle_deg: float = 70.0,
                        noise_sigmas: float = 2.0, min_depth_px: float = 3.0, smoothing_px: float = 1.0,
-                       edge_threshold: float = 3.0, max_segment_px: float = 40.0) -> BoundaryAnalysis:
+                       merge_z: float = 1.0, h_minimum: float = 0.2, max_segment_px: float = 40.0) -> BoundaryAnalysis:
     """D*gb/delta at every grain boundary of a tracer image (or along user lines).
 
     Parameters
@@ -139,6 +128,9 @@ def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sour
     optical
         Optional etched-surface micrograph (2D array at the SIMS pixel size): boundaries are
         taken from it after registering it to the C map by phase correlation.
+    labels
+        Optional grain label image (ints, 0 = none) of the image's shape, e.g. from EBSD or a
+        previous segmentation; used instead of finding grains.
     lines
         User lines ``"x0,y0,x1,y1[,width]"`` (micrometres) each crossing one boundary (the paper's
         manual path); when given, no automatic detection is done.
@@ -153,16 +145,26 @@ def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sour
         a few pixels, and the step is ~100x the gradient per pixel, so even 1 % leakage biases
         the gradient), fits reach ``depth_px`` into each grain; ``degree="auto"`` uses the
         paper's quadratic where the curvature is significant and a straight line elsewhere.
+    gradient
+        How dC/dn at an automatically found boundary is estimated: ``"local"`` (the paper's
+        fit of the two grains next to it only), ``"regional"`` (grain slopes along the
+        transport direction pooled within ``regional_radius_px`` and projected on the normal,
+        see :mod:`tracerdiff.boundaries.gradients`) or ``"combined"`` (inverse-variance mean of
+        both; the local fit dominates where it is precise). With a regional part, ΔC is
+        refitted with that slope fixed. User lines always use "local".
     max_flux_angle_deg, noise_sigmas
         Flag boundaries whose normal is more than this far from the transport direction,
         and steps smaller than ``noise_sigmas`` standard errors.
-    smoothing_px, edge_threshold, max_segment_px
-        Segmentation controls (see :mod:`tracerdiff.boundaries.segmentation`).
+    smoothing_px, merge_z, h_minimum, max_segment_px
+        Segmentation controls (see :func:`tracerdiff.boundaries.segmentation.segment_grains`);
+        segments longer than ``max_segment_px`` are split.
     """
     d_bulk = positive(d_bulk, "diffusivity", name="d_bulk")
     if thickness is not None:
         thickness = positive(thickness, "length", name="thickness")
     c, err, valid, px, origin, name = _as_fraction(data, pixel_size_um)
+    if gradient not in ("local", "regional", "combined"):
+        raise InputError(f"gradient must be local, regional or combined, got {gradient!r}", source="gradient")
     if degree not in (1, 2, 3, "auto"):
         raise InputError(f"degree must be 1, 2, 3 or 'auto', got {degree!r}", source="degree")
     empty = dict(summary=summarise(np.zeros(0)), labels=np.zeros(c.shape, np.int32), c=c, pixel_size_um=px,
@@ -202,38 +204,80 @@ def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sour
         return _finish(results, empty, include_flagged, "")
 
     shift = None
-    if optical is not None:
+    fine = None
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.shape != c.shape or not np.issubdtype(labels.dtype, np.integer):
+            raise InputError(f"labels must be an integer image of shape {c.shape}, got {labels.dtype} "
+                             f"{labels.shape}", source="labels")
+        labels = np.where(valid, labels, 0).astype(np.int32)
+    elif optical is not None:
         shifted, shift = segmentation.register_optical(optical, cf, ef, valid)
         labels = segmentation.labels_from_optical(shifted)
         labels = np.where(valid, labels, 0).astype(np.int32)
     else:
-        labels = segmentation.segment_grains(cf, ef, valid, smoothing_px=smoothing_px,
-                                             edge_threshold=edge_threshold)
+        labels, fine = segmentation.segment_grains(cf, ef, valid, smoothing_px=smoothing_px, merge_z=merge_z,
+                                                   h_minimum=h_minimum, return_fine=True)
     empty.update(labels=labels, optical_shift_px=shift)
     segments = segmentation.boundary_segments(labels, max_length_px=max_segment_px)
     if not segments:
         return BoundaryAnalysis((), message="no grain boundary with a visible step was found in the C map "
                                 "(one grain only); nothing to analyse", **empty)
-    on_boundary = np.zeros(labels.shape, bool)
-    on_boundary[:-1] |= labels[:-1] != labels[1:]
-    on_boundary[1:] |= labels[:-1] != labels[1:]
-    on_boundary[:, :-1] |= labels[:, :-1] != labels[:, 1:]
-    on_boundary[:, 1:] |= labels[:, :-1] != labels[:, 1:]
+    on_boundary = _on_boundary(labels)
     # Distance from each pixel centre to the nearest boundary line (boundary pixels sit 0.5 px from it).
     distance = ndi.distance_transform_edt(~on_boundary) + 0.5
+    interior = valid & (distance >= exclude_px)
+    if gradient != "local":
+        if fine is None:
+            g_cen, g_slope, g_se = gradients.grain_slopes(cf, ef, labels, interior, src)
+        else:
+            g_cen, g_slope, g_se = gradients.grain_slopes(cf, ef, fine, interior, src)
+        centres = np.array([seg.center for seg in segments], dtype=float)
+        reg_g, reg_se = gradients.regional_slope(centres, g_cen, g_slope, g_se, radius_px=regional_radius_px)
     results = []
-    for seg in segments:
+    for i, seg in enumerate(segments):
         smp = profiles.strip_samples(cf, ef, labels, distance, seg, src, depth_px=depth_px, exclude_px=exclude_px)
         fit = step.fit_step_auto(smp.s, smp.c, smp.sigma, t=smp.t, degree=degree, shared_gradient=shared_gradient,
-                            min_depth_px=min_depth_px)
-        reason = step.quality_reason(fit, normal_cos=smp.normal_cos, min_cos=min_cos, noise_sigmas=noise_sigmas)
+                                 min_depth_px=min_depth_px)
         normal, _ = profiles.oriented_normal(seg.tangent, src)
+        local = fit
+        if gradient != "local" and not fit.reason:
+            g_n, se_n = _chosen_gradient(fit, reg_g[i] * smp.normal_cos, reg_se[i] * smp.normal_cos,
+                                         combine=gradient == "combined")
+            if math.isfinite(g_n) and se_n > 0:
+                fit = step.fit_step_fixed_gradient(smp.s, smp.c, smp.sigma, g_n, se_n, t=smp.t,
+                                                   min_depth_px=min_depth_px)
+        reason = step.quality_reason(fit, normal_cos=smp.normal_cos, min_cos=min_cos, noise_sigmas=noise_sigmas)
+        if not reason and not local.step > noise_sigmas * local.step_se:
+            # A slope borrowed from the neighbourhood can turn local curvature into a spurious
+            # step; a boundary must also show its step with its own free slope.
+            reason = step.REASON_NOISE
         results.append(_make_step(fit, reason=reason, d_bulk=d_bulk, thickness=thickness, pixel_size_um=px,
                                   grains=(smp.downstream, smp.upstream), xy_um=to_um(*seg.center),
                                   length_um=seg.length * px, orientation=seg.orientation_deg,
                                   cos=smp.normal_cos, normal=normal, samples=(smp.s, smp.c, smp.sigma),
                                   source="auto"))
     return _finish(results, empty, include_flagged, "")
+
+
+def _on_boundary(labels: np.ndarray) -> np.ndarray:
+    """Pixels with a 4-neighbour of another label."""
+    on = np.zeros(labels.shape, bool)
+    on[:-1] |= labels[:-1] != labels[1:]
+    on[1:] |= labels[:-1] != labels[1:]
+    on[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+    on[:, 1:] |= labels[:, :-1] != labels[:, 1:]
+    return on
+
+
+def _chosen_gradient(local, g_regional: float, se_regional: float, *, combine: bool) -> tuple[float, float]:
+    """The regional normal gradient, or its inverse-variance mean with the local one."""
+    if not (math.isfinite(g_regional) and se_regional > 0):
+        return (local.gradient, local.gradient_se) if combine else (_NAN, _NAN)
+    if not combine or not (math.isfinite(local.gradient_se) and local.gradient_se > 0):
+        return g_regional, se_regional
+    w_l, w_r = local.gradient_se ** -2, se_regional ** -2
+    return (w_l * local.gradient + w_r * g_regional) / (w_l + w_r), (w_l + w_r) ** -0.5
 
 
 def _finish(results, empty, include_flagged, message) -> BoundaryAnalysis:

@@ -52,6 +52,7 @@ class BoundaryStep:
     normal: tuple[float, float] = (0.0, 1.0)
     coef_down: tuple[float, ...] = ()
     coef_up: tuple[float, ...] = ()
+    # Raw samples across the boundary (s in pixels, C, stderr), binned only when plotted.
     profile_s: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False, repr=False)
     profile_c: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False, repr=False)
     profile_se: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False, repr=False)

@@ -97,11 +97,24 @@ def plot_map(analysis, ax) -> None:
     ax.set_title(f"{len(vals)} accepted of {len(analysis.boundaries)} boundaries")
 
 
+def _binned(s, c, sigma):
+    """Profile for plotting: mean C per whole-pixel bin of s, with its counting error."""
+    if s.size == 0:
+        return np.zeros(0), np.zeros(0), np.zeros(0)
+    k = np.round(s).astype(int)
+    k = np.where(k == 0, np.sign(s).astype(int), k)
+    keys, inv = np.unique(k, return_inverse=True)
+    w = 1.0 / sigma ** 2
+    sw = np.bincount(inv, w)
+    return (np.bincount(inv, s * w) / sw, np.bincount(inv, c * w) / sw, 1.0 / np.sqrt(sw))
+
+
 def plot_fit(step, ax) -> None:
     """One boundary: binned C along the normal with the two polynomial fits."""
     px = step.pixel_size_um
-    if step.profile_s.size:
-        ax.errorbar(step.profile_s * px, step.profile_c, yerr=step.profile_se, fmt="o", ms=3, color="k")
+    bs, bc_, be = _binned(step.profile_s, step.profile_c, step.profile_se)
+    if bs.size:
+        ax.errorbar(bs * px, bc_, yerr=be, fmt="o", ms=3, color="k")
     for coef, sign in ((step.coef_down, -1), (step.coef_up, 1)):
         if not coef:
             continue
