@@ -1,0 +1,135 @@
+"""Boundary analysis against the forward simulator (2D Voronoi, Poisson counts, PSF): known truth.
+
+The exchange is simulated on a domain 400 um taller than the 206-row image and the image is
+the 206 rows next to the solution (a semi-infinite sample, as in the paper, whose field of
+view is a small part of a mm-scale sample). ``synthetic_exchange_image`` simulates only the
+imaged 206 um with a closed top edge; after 59 h that box is nearly saturated (C = 0.90..1.0,
+steps ~0.003 against a per-pixel noise of ~0.006), which no step analysis can resolve.
+Images are 256 px wide instead of 512 to keep the default suite fast (~300 boundaries).
+"""
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+from scipy.stats import spearmanr
+
+from tracerdiff.boundaries import analyse_boundaries
+from tracerdiff.simulate import ExchangeStep, simulate_history, synthetic_sims, voronoi_grains
+
+D_BULK = 2.6e-12  # m^2/s = 2.6e-8 cm^2/s
+G_TRUE = 1.5e-8  # m/s = 1.5e-6 cm/s
+ROWS, EXTRA, WIDTH = 206, 400, 256
+
+
+def _exchange(sigma_ln: float, seed: int):
+    grains = voronoi_grains((ROWS + EXTRA, WIDTH), pixel_size_um=1.0, mean_grain_um=16.0, seed=seed)
+    if sigma_ln > 0:
+        pairs = grains.boundary_pairs()
+        rng = np.random.default_rng([seed, 1])
+        values = G_TRUE * np.exp(sigma_ln * rng.standard_normal(len(pairs)))
+        g = {(int(a), int(b)): float(v) for (a, b), v in zip(pairs, values)}
+    else:
+        g = G_TRUE
+    sim = simulate_history(grains, [ExchangeStep(59 * 3600.0, d_bulk=D_BULK, dgb_over_delta=g)], n_steps=50)
+    c = sim.c[EXTRA:]
+    ds = synthetic_sims(c, pixel_size_um=1.0, counts_per_pixel=3000, psf_sigma_um=0.5, seed=seed)
+    return ds, np.ascontiguousarray(grains.labels[EXTRA:]), g
+
+
+@pytest.fixture(scope="module")
+def uniform():
+    return _exchange(0.0, seed=7)
+
+
+@pytest.fixture(scope="module")
+def lognormal():
+    return _exchange(0.5, seed=8)
+
+
+def _truth_pairs(result, labels, g):
+    """(estimate, truth) for accepted boundaries, truth looked up 4 px either side along the normal."""
+    est, tru = [], []
+    h, w = labels.shape
+    for b in result.accepted:
+        n = np.asarray(b.normal)
+        (xa, ya), (xb, yb) = np.round([b.x_um, b.y_um] - 4 * n).astype(int), np.round([b.x_um, b.y_um] + 4 * n).astype(int)
+        if not (0 <= ya < h and 0 <= yb < h and 0 <= xa < w and 0 <= xb < w):
+            continue
+        la, lb = labels[ya, xa], labels[yb, xb]
+        key = (int(min(la, lb)), int(max(la, lb)))
+        if la != lb and (not isinstance(g, dict) or key in g):
+            est.append(b.dgb_over_delta.value)
+            tru.append(g[key] if isinstance(g, dict) else g)
+    return np.array(est), np.array(tru)
+
+
+def _optical_from(labels, shift, seed=0):
+    """An etched-surface micrograph: dark 1-px grooves at every boundary, moved by ``shift`` (dy, dx)."""
+    on = np.zeros(labels.shape, bool)
+    on[:-1] |= labels[:-1] != labels[1:]
+    on[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+    img = 0.8 - 0.5 * ndi.gaussian_filter(on.astype(float), 0.7)
+    img += 0.03 * np.random.default_rng(seed).standard_normal(labels.shape)
+    return ndi.shift(img, shift, order=1, mode="nearest")
+
+
+def test_median_with_known_grains_within_15_percent(uniform):
+    # Grains given (as from EBSD or a perfect optical segmentation): the median over ~400 accepted
+    # boundaries must be within +-15 % of the uniform truth. Measured: 1.11 (seed 7, 256 px wide);
+    # 0.98 on a 512-px image (seed 0). Per-boundary scatter is large (IQR ~0.8..1.6 of truth), so the
+    # median carries ~5 % statistical error; the rest is the regional-gradient approximation.
+    ds, labels, g = uniform
+    res = analyse_boundaries(ds, d_bulk=D_BULK, labels=labels)
+    assert res.summary.n >= 200
+    assert res.summary.median.value == pytest.approx(G_TRUE, rel=0.15)
+    assert res.summary.geometric_mean.value == pytest.approx(G_TRUE, rel=0.15)
+
+
+def test_optical_micrograph_is_registered_and_used(uniform):
+    # The micrograph is displaced by (3, -5) px; registration must undo it to within a pixel
+    # (the grooves sit half a pixel off the label edges, hence the tolerance), and the analysis
+    # must then find most grains and a median within +-30 % (measured 1.28: sato-ridge
+    # segmentation misses ~10 % of the grains).
+    ds, labels, g = uniform
+    res = analyse_boundaries(ds, d_bulk=D_BULK, optical=_optical_from(labels, (3, -5)))
+    dy, dx = res.optical_shift_px
+    assert abs(dy + 3) < 1.0 and abs(dx - 5) < 1.0
+    assert res.n_grains > 0.8 * len(np.unique(labels))
+    assert res.summary.median.value == pytest.approx(G_TRUE, rel=0.30)
+
+
+@pytest.mark.xfail(strict=True, reason="Done-means item not met: with boundaries found from the C map alone "
+                   "the median is 1.18x truth here and 1.42x on a 512x206 image (seed 0), because the "
+                   "segmentation misses ~10 % of boundaries (mostly near-parallel to the flux) and grains "
+                   "that hide a step have inflated bulk gradients")
+def test_automatic_median_within_15_percent(uniform):
+    ds, labels, g = uniform
+    res = analyse_boundaries(ds, d_bulk=D_BULK)
+    assert res.summary.median.value == pytest.approx(G_TRUE, rel=0.15)
+
+
+def test_automatic_median_within_factor_1_5(uniform):
+    # What the C-map-only path does deliver today (measured 1.18x): a guard against regressions.
+    ds, labels, g = uniform
+    res = analyse_boundaries(ds, d_bulk=D_BULK)
+    assert res.source_edge == "bottom"
+    assert res.summary.n >= 100
+    assert 0.8 * G_TRUE < res.summary.median.value < 1.5 * G_TRUE
+
+
+@pytest.mark.xfail(strict=True, reason="Done-means item not met: Spearman(estimate, truth) is ~0.28 at 3000 "
+                   "counts/px even with the true grains; with 1e7 counts and the paper's local fits it "
+                   "reaches 0.70. The bulk gradient next to one boundary is below the counting noise.")
+def test_lognormal_spearman_at_least_0_7(lognormal):
+    ds, labels, g = lognormal
+    est, tru = _truth_pairs(analyse_boundaries(ds, d_bulk=D_BULK), labels, g)
+    assert spearmanr(est, tru).correlation >= 0.7
+
+
+def test_lognormal_estimates_rank_with_truth(lognormal):
+    # Weaker, met claim: per-boundary estimates are positively rank-correlated with the truth
+    # (measured ~0.28 over ~450 boundaries with the grains given; 0.15 is >3 sigma above zero).
+    ds, labels, g = lognormal
+    est, tru = _truth_pairs(analyse_boundaries(ds, d_bulk=D_BULK, labels=labels), labels, g)
+    assert len(est) >= 200
+    assert spearmanr(est, tru).correlation > 0.15
