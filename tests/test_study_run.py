@@ -171,3 +171,52 @@ def test_unexpected_error_in_one_analysis_fails_only_that_analysis(study, tmp_pa
     assert "TypeError: simulated API change" in results["skipped"]["haven"]
     assert results["analyses"]["cryo_validity"]["status"] == "done"
     assert (tmp_path / "results.json").is_file()
+
+
+def test_png_micrograph_at_another_pixel_size_gives_the_boundaries(tmp_path):
+    # A small simulated image with a 2x finer PNG micrograph: read, resampled, registered, used.
+    import numpy as np
+    import tifffile
+    from skimage import io as skio
+
+    from tracerdiff.simulate import synthetic_exchange_image
+    from tracerdiff.study import synthetic as S
+    from tracerdiff.study.sims import read_optical
+
+    ds, sim = synthetic_exchange_image(shape=(206, 256), d_bulk=S.d_bulk(295.15), dgb_over_delta=S.dgb_over_delta(295.15),
+                                       counts_per_pixel=30000, seed=2)
+    for ch in ("6Li", "7Li"):
+        tifffile.imwrite(tmp_path / f"{ch}.tif", np.asarray(ds[ch].values, dtype=np.uint32))
+    fine = np.kron(S.optical_micrograph(sim.grains.labels, seed=2, shift_px=(2, 1)), np.ones((2, 2), np.uint8))
+    skio.imsave(tmp_path / "optical.png", np.stack([fine] * 3, axis=-1), check_contrast=False)
+    back = read_optical(tmp_path / "optical.png", sims_pixel_um=1.0, optical_pixel_um=0.5)
+    assert back.shape == (206, 256)
+    (tmp_path / "study.toml").write_text(f"""
+[sample]
+material = "LLTO"
+grain_size = "16 um"
+gb_thickness = "0.5 nm"
+li_density = "5e21 cm^-3"
+d_bulk = "{S.d_bulk(295.15) * 1e4:.6e} cm^2/s"
+[[steps]]
+name = "ex"
+kind = "exchange"
+temperature = "22 degC"
+duration = "59 h"
+[[measurements.images]]
+name = "img"
+after = "ex"
+li6 = "6Li.tif"
+li7 = "7Li.tif"
+pixel_size = "1 um"
+optical = "optical.png"
+optical_pixel_size = "0.5 um"
+edge = "bottom"
+""")
+    results = run_study(tmp_path / "study.toml", tmp_path / "out", quiet=True)
+    entry = results["analyses"]["boundary_steps"]["images"]["img"]
+    assert entry["status"] == "done" and entry["boundaries_from"] == "optical micrograph"
+    assert entry["analysis"]["n_accepted"] >= 10
+    truth = S.dgb_over_delta(295.15) * 100  # cm/s
+    median = results["headline"]["dgb_over_delta"]["value"]["value"]
+    assert truth / 2.5 < median < 2.5 * truth  # chain wiring, see test_demo.py for the bound

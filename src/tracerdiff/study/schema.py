@@ -124,6 +124,8 @@ class ImageMeasurement(_Strict):
     file: ExistingFile | None = None
     pixel_size: Length | None = None
     optical: ExistingFile | None = None
+    optical_pixel_size: Length | None = None
+    """Pixel size of the micrograph when it differs from the SIMS pixel size (it is then resampled)."""
     edge: Literal["auto", "top", "bottom", "left", "right"] = "auto"
     """Which side of the field of view the exchanged edge (liquid) is on."""
 

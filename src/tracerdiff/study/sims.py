@@ -26,8 +26,9 @@ def load_data(ctx: RunContext) -> None:
             ds = read_count_pair(im.li6, im.li7, pixel_size_um=px)
         ctx.images[im.name] = ds
         if im.optical is not None:
-            opt = read(im.optical, pixel_size_um=ds.attrs["pixel_size_um"])
-            ctx.optical[im.name] = next(iter(opt.data_vars.values())).values
+            opt_px = None if im.optical_pixel_size is None else im.optical_pixel_size * 1e6
+            ctx.optical[im.name] = read_optical(im.optical, sims_pixel_um=float(ds.attrs["pixel_size_um"]),
+                                                optical_pixel_um=opt_px)
     for scan in ctx.study.measurements.line_scans:
         ctx.scans[scan.name] = read(scan.file)
     for series in ctx.study.reference.series:
@@ -36,6 +37,40 @@ def load_data(ctx: RunContext) -> None:
         from tracerdiff.models.impedance_fit import read_spectrum_csv
         for spec in ctx.study.reference.impedance:
             ctx.spectra[spec.name] = read_spectrum_csv(spec.file)
+
+
+def read_optical(path, *, sims_pixel_um: float, optical_pixel_um: float | None = None):
+    """A micrograph as a 2D grey array at the SIMS pixel size.
+
+    PNG/JPEG/BMP exports of laser microscopes are read with scikit-image (RGB -> grey
+    as the channel mean); anything else through :func:`tracerdiff.io.read`. With
+    ``optical_pixel_um`` differing from the SIMS pixel, the image is resampled
+    (anti-aliased) so one pixel matches one SIMS pixel, as registration needs.
+    """
+    from pathlib import Path
+
+    import numpy as np
+
+    from tracerdiff.errors import FileFormatError
+    from tracerdiff.io import read
+
+    if Path(path).suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"):
+        from skimage import io as skio
+        try:
+            arr = np.asarray(skio.imread(path), dtype=float)
+        except (OSError, ValueError) as exc:
+            raise FileFormatError(f"cannot read the micrograph: {exc}", source=path) from None
+    else:
+        ds = read(path, pixel_size_um=optical_pixel_um or sims_pixel_um)
+        arr = np.asarray(next(iter(ds.data_vars.values())).values, dtype=float)
+    if arr.ndim == 3:
+        arr = arr[..., :3].mean(axis=-1)
+    if arr.ndim != 2:
+        raise FileFormatError(f"a micrograph must be a 2D image, got shape {arr.shape}", source=path)
+    if optical_pixel_um is not None and abs(optical_pixel_um / sims_pixel_um - 1) > 1e-6:
+        from skimage.transform import rescale
+        arr = rescale(arr, optical_pixel_um / sims_pixel_um, anti_aliasing=True, preserve_range=True)
+    return arr
 
 
 def _temperature_label(t: float) -> str:
