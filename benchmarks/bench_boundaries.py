@@ -1,0 +1,81 @@
+"""Benchmark: a 512 x 206 count-image pair analysed end to end by ``tracerdiff.boundaries``.
+
+End to end = read the two TIFFs, isotope fraction, source edge, segmentation, every boundary
+fitted, summary, JSON dict. Target: < 2 s (issue 4). Baselines measured in the same run:
+reading + isotope fraction alone, and the same analysis with the paper's local gradient only.
+The image is a simulated 59 h exchange (Voronoi 16 um grains, 3000 counts/px, PSF 0.5 um) on a
+domain 400 um taller than the field of view; simulating it is not timed.
+
+Run: ``.venv/bin/python benchmarks/bench_boundaries.py [--repeat 3]``; prints one JSON line per method.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+
+def _image(seed: int):
+    from tracerdiff.simulate import ExchangeStep, simulate_history, synthetic_sims, voronoi_grains
+
+    grains = voronoi_grains((206 + 400, 512), pixel_size_um=1.0, mean_grain_um=16.0, seed=seed)
+    sim = simulate_history(grains, [ExchangeStep(59 * 3600.0, d_bulk=2.6e-12, dgb_over_delta=1.5e-8)], n_steps=50)
+    return synthetic_sims(sim.c[400:], pixel_size_um=1.0, counts_per_pixel=3000, psf_sigma_um=0.5, seed=seed)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    from tracerdiff.boundaries import analyse_boundaries
+    from tracerdiff.io import read_count_pair
+    from tracerdiff.isotope import isotope_fraction
+
+    ds = _image(args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        p6, p7 = Path(tmp) / "li6.tif", Path(tmp) / "li7.tif"
+        tifffile.imwrite(p6, ds["6Li"].values.astype(np.uint32))
+        tifffile.imwrite(p7, ds["7Li"].values.astype(np.uint32))
+
+        def load_only():
+            img = read_count_pair(p6, p7, pixel_size_um=1.0)
+            return isotope_fraction(img["6Li"].values, img["7Li"].values)
+
+        def end_to_end(gradient="combined"):
+            img = read_count_pair(p6, p7, pixel_size_um=1.0)
+            return analyse_boundaries(img, d_bulk="2.6e-8 cm^2/s", thickness="0.5 nm", gradient=gradient).to_dict()
+
+        methods = {"load_and_isotope_fraction": load_only, "end_to_end_combined": end_to_end,
+                   "end_to_end_local_only": lambda: end_to_end("local")}
+        best, outputs = {}, {}
+        for name, fn in methods.items():
+            times = []
+            for _ in range(args.repeat):
+                t0 = time.perf_counter()
+                outputs[name] = fn()
+                times.append(time.perf_counter() - t0)
+            best[name] = min(times)
+    full = outputs["end_to_end_combined"]
+    for name, t in best.items():
+        row = {"benchmark": "boundaries_512x206", "method": name, "seconds": round(t, 3),
+               "ratio_vs_load_and_isotope_fraction": round(t / best["load_and_isotope_fraction"], 2),
+               "target_seconds": 2.0, "cpus": os.cpu_count()}
+        if name == "end_to_end_combined":
+            s = full["summary"]["dgb_over_delta"]
+            row.update(n_boundaries=full["n_boundaries"], n_accepted=full["n_accepted"],
+                       median_over_truth=round(s["median"]["value"] / 1.5e-6, 3) if s["median"]["value"] else None,
+                       meets_target=t < 2.0)
+        print(json.dumps(row))
+
+
+if __name__ == "__main__":
+    main()
