@@ -48,6 +48,10 @@ def demo_cmd(out: Path = typer.Option(Path("demo-output"), "--out", help="Output
         return
     for title, rows in summary["tables"]:
         print_comparison(title, rows)
+    for name, note in summary.get("skipped", {}).items():
+        console.print(f"[yellow]not run[/yellow] {name}: {note}", highlight=False)
+    if "study" in summary:
+        console.print(f"study: {summary['study']}   results: {summary['results']}")
     console.print(f"report: {summary['report']}")
 
 

@@ -95,14 +95,16 @@ def run_demo(out: str | Path, *, quiet: bool = False, paper_only: bool = False, 
         box["rows"] = headline_rows(results, truth)
         return [_headline_section(box["rows"]), _chain_section(chain)]
 
-    run_study(study, out, quiet=quiet, title="tracerdiff demo: synthetic LLTO study", extra_sections=extra)
+    results = run_study(study, out, quiet=quiet, title="tracerdiff demo: synthetic LLTO study",
+                        extra_sections=extra)
     rows = box["rows"]
     write_csv_atomic(out / "headline.csv", ["key", "quantity", "ours", "ours_stderr", "unit", "truth", "paper",
                                             "ratio_ours_paper"],
                      [[r["key"], r["quantity"], r["ours"]["value"], r["ours"]["stderr"], r["ours"]["unit"],
                        r["truth"], r["paper"], r["ratio"]] for r in rows])
     tables.append(("Demo headline: synthetic LLTO study (paper parameters) vs truth vs paper", rows))
-    return {"tables": tables, "report": str(report), "results": str(out / "results.json"),
+    return {"tables": tables, "report": str(report), "results": str(out / "results.json"), "study": str(study),
+            "skipped": results["skipped"],
             "truth_consistent": all(r["truth"] is None or _close(r) for r in rows)}
 
 
