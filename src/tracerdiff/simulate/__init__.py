@@ -31,17 +31,20 @@ so ``q = K (C1 - C2)`` with the face conductance per unit area
 
 and the cell equation is ``dC1/dt = sum_faces K (C2 - C1) / h``. Inside a
 grain the middle term is absent (the harmonic mean of the two cells). D1, D2
-are ``e . D . e`` of each cell's grain tensor.
+are ``e . D . e`` of each cell's grain tensor. For rotated (layered, LLTO-like)
+grain tensors the off-diagonal terms ``D_pq`` enter as diagonal links between
+cells sharing a grid vertex inside one grain
+(:func:`tracerdiff.simulate.transport.cross_links`): symmetric and
+conservative, exact second moments, not monotone for strong anisotropy.
 
 Why ``G |n . e|``: the grid draws a boundary of true normal n as a staircase
 of faces, whose total area is ``sum_k |n_k|`` (~4/pi in 2D on average) times
 the true area. A uniform flux density Q along n crosses a face of axis e with
 density ``Q |n . e|``, and the true boundary requires the jump ``Q / G``; so
-``K_gb |n.e| ... `` must satisfy ``Q |n . e| / G_eff = Q / G``, i.e.
-``G_eff = G |n . e|``. Equivalently the staircase's total conductance
+the face must satisfy ``Q |n . e| / G_eff = Q / G``, i.e. ``G_eff = G |n . e|``. Equivalently the staircase's total conductance
 ``sum_faces G |n_k| h^(d-1) = G A sum_k n_k^2 = G A`` equals that of the true
 boundary (area A). Without the weight the staircase conducts ~4/pi too well
-and the simulated D*eff comes out too high. n is the Laguerre bisector normal
+(sqrt 2 at 45 degrees) and the simulated D*eff comes out too high. n is the Laguerre bisector normal
 for Voronoi grains and the smoothed-indicator gradient for label images.
 
 The wetted edge is held at ``C = c_source`` on its outer face (a half-cell
