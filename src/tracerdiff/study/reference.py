@@ -82,7 +82,8 @@ def analyse_impedance(ctx: RunContext, progress=None) -> None:
         d_gb = d_sigma_from_conductivity(fit.sigma_gb_apparent, t, n)
         ctx.add_point("Dσ,bulk", t, d_b, f"impedance {spec.name}")
         ctx.add_point("(l/δ)Dσ,gb", t, d_gb, f"impedance {spec.name}")
-        out["spectra"][spec.name] = {"status": "done", "temperature": Measured(t, 0, "temperature").to_dict(),
+        out["spectra"][spec.name] = {"status": "done", "inputs": [str(spec.file)],
+                                     "temperature": Measured(t, 0, "temperature").to_dict(),
                                      "fit": fit.to_dict(), "d_sigma_bulk": d_b.to_dict(),
                                      "l_over_delta_d_sigma_gb": d_gb.to_dict()}
         rows.append([spec.name, t - 273.15, *fit.r_bulk, *fit.r_gb, *fit.sigma_bulk.to("S/cm"),

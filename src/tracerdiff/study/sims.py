@@ -106,7 +106,8 @@ def _analyse_image(ctx: RunContext, im, out: dict) -> None:
     delta = study.sample.gb_thickness
     step = study.steps[study.step_index(im.after)]
     d_bulk, d_source = ctx.d_bulk_at(step.temperature)
-    entry = {"after_step": step.name, "temperature": Measured(step.temperature, 0, "temperature").to_dict()}
+    entry = {"after_step": step.name, "temperature": Measured(step.temperature, 0, "temperature").to_dict(),
+             "inputs": [str(p) for p in (im.li6, im.li7, im.file, im.optical) if p is not None]}
     if d_bulk is None:
         entry.update(status="skipped", note=d_source)
         out["images"][im.name] = entry
@@ -186,7 +187,8 @@ def analyse_scans(ctx: RunContext, progress=None) -> None:
             except TracerdiffError as exc:
                 erfc["scans"][scan.name] = {"status": "failed", "note": str(exc)}
                 continue
-            erfc["scans"][scan.name] = {"status": "done", "after_step": step.name, "exchange_time":
+            erfc["scans"][scan.name] = {"status": "done", "after_step": step.name, "inputs": [str(scan.file)],
+                                        "exchange_time":
                                         Measured(t_ex, 0, "time").to_dict(),
                                         "temperature": Measured(step.temperature, 0, "temperature").to_dict(),
                                         "fit": fit.to_dict()}
