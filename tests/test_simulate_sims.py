@@ -96,3 +96,18 @@ def test_cli_bad_input_is_one_line_error(tmp_path):
     assert res.stderr.strip().startswith("error:") and "--d-bulk" in res.stderr
     res = runner.invoke(app, ["simulate", "--out", str(tmp_path), "--shape", "20x"])
     assert res.exit_code == 2 and "--shape" in res.stderr
+
+
+def test_exchange_image_cropped_from_a_taller_sample():
+    kwargs = dict(shape=(40, 60), mean_grain_um=10.0, exchange_time_s=10 * 3600.0, seed=2)
+    closed_top, _ = synthetic_exchange_image(**kwargs)
+    ds, result = synthetic_exchange_image(domain_rows=400, **kwargs)
+    assert result.c.shape == (40, 60) == ds["6Li"].shape
+    # Semi-infinite sample: tracer leaks past the field of view, so less stays inside than with
+    # a closed top 40 um above the solution.
+    assert _fraction(ds) < _fraction(closed_top)
+    truth = metadata(ds)["truth"]
+    assert truth["domain_shape"] == [400, 60]
+    pairs = [tuple(b["grains"]) for b in truth["boundaries"]]
+    assert pairs == [tuple(p) for p in result.grains.boundary_pairs().tolist()]
+    assert len(truth["steps"][0]["dgb_over_delta"]) == len(pairs)

@@ -58,6 +58,8 @@ def simulate_cmd(
     psf_sigma: str = typer.Option("0.5um", "--psf-sigma", help="Gaussian beam sigma."),
     yield_variation: float = typer.Option(0.1, "--yield-variation", help="Relative sd of the ion yield."),
     n_steps: int = typer.Option(50, "--n-steps", help="Implicit time steps."),
+    domain_rows: int = typer.Option(0, "--domain-rows",
+                                    help="Simulate a taller sample (rows) and keep the bottom rows (0: image only)."),
     seed: int = typer.Option(0, "--seed", help="Random seed (grains, boundaries, noise)."),
     progress: bool = typer.Option(False, "--progress/--no-progress", help="Show a progress bar."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -86,7 +88,7 @@ def simulate_cmd(
                                           sd_grain_um=sd_um, d_bulk=d, dgb_over_delta=g, dgb_sigma_ln=dgb_sigma_ln,
                                           exchange_time_s=t, counts_per_pixel=counts, psf_sigma_um=psf_um,
                                           yield_variation=yield_variation, n_steps=n_steps, seed=seed,
-                                          progress=progress)
+                                          domain_rows=domain_rows or None, progress=progress)
     out.mkdir(parents=True, exist_ok=True)
     truth = json.loads(ds.attrs["metadata_json"])["truth"]
     files = {}

@@ -113,12 +113,15 @@ def synthetic_exchange_image(*, shape=(206, 512), pixel_size_um: float = 1.0, me
                              dgb_sigma_ln: float = 0.0, exchange_time_s: float = 59 * 3600.0,
                              counts_per_pixel: float = 3000, psf_sigma_um: float = 0.5,
                              yield_variation: float = 0.1, n_steps: int = 50, seed: int = 0,
-                             progress: bool = False):
+                             domain_rows: int | None = None, progress: bool = False):
     """The standard test image: solution at the bottom edge (last row), 6Li diffuses upward.
 
     ``dgb_sigma_ln > 0`` draws each boundary's D*gb/delta from a log-normal with
     median ``dgb_over_delta`` and log-sd ``dgb_sigma_ln`` (values in the truth).
-    SI units (m^2/s, m/s, s); lengths in micrometres.
+    SI units (m^2/s, m/s, s); lengths in micrometres. The top edge of the
+    simulated domain is closed; ``domain_rows`` > ``shape[-2]`` simulates a taller
+    sample and returns its bottom ``shape[-2]`` rows (the field of view near the
+    wetted edge of a mm-sized sample), with the truth restricted to the view.
 
     Returns
     -------
@@ -129,7 +132,12 @@ def synthetic_exchange_image(*, shape=(206, 512), pixel_size_um: float = 1.0, me
 
     if not (np.isfinite(dgb_sigma_ln) and dgb_sigma_ln >= 0):
         raise InputError(f"must be >= 0, got {dgb_sigma_ln!r}", source="dgb_sigma_ln")
-    grains = voronoi_grains(shape, pixel_size_um=pixel_size_um, mean_grain_um=mean_grain_um,
+    shape = tuple(int(v) for v in shape)
+    rows = shape[-2]
+    if domain_rows is not None and (int(domain_rows) != domain_rows or domain_rows < rows):
+        raise InputError(f"must be an integer >= the image's {rows} rows, got {domain_rows!r}", source="domain_rows")
+    sim_shape = shape[:-2] + (int(domain_rows or rows), shape[-1])
+    grains = voronoi_grains(sim_shape, pixel_size_um=pixel_size_um, mean_grain_um=mean_grain_um,
                             sd_grain_um=sd_grain_um, seed=seed)
     if dgb_sigma_ln > 0:
         pairs = grains.boundary_pairs()
@@ -140,7 +148,34 @@ def synthetic_exchange_image(*, shape=(206, 512), pixel_size_um: float = 1.0, me
         gb = dgb_over_delta
     step = ExchangeStep(exchange_time_s, d_bulk=d_bulk, dgb_over_delta=gb, source_edge="bottom")
     result = simulate_history(grains, [step], n_steps=n_steps, progress=progress)
+    if sim_shape != shape:
+        result = _crop_bottom(result, rows)
     truth = dict(result.truth, dgb_sigma_ln=dgb_sigma_ln, dgb_over_delta_median=dgb_over_delta)
     ds = synthetic_sims(result.c, pixel_size_um=pixel_size_um, counts_per_pixel=counts_per_pixel,
                         psf_sigma_um=psf_sigma_um, yield_variation=yield_variation, seed=seed, truth=truth)
     return ds, result
+
+
+def _crop_bottom(result, rows: int):
+    """The bottom ``rows`` rows of a result, with grains and truth restricted to them."""
+    from tracerdiff.simulate.grains import GrainMap
+    from tracerdiff.simulate.history import SimulationResult
+
+    full = result.grains
+    cut = full.shape[-2] - rows
+    view = (Ellipsis, slice(cut, None), slice(None))
+    offset = np.zeros(full.ndim)
+    offset[-2] = cut * full.pixel_size_um
+    grains = GrainMap(full.labels[view], full.pixel_size_um, seeds_um=full.seeds_um - offset,
+                      seed_weights_um2=full.seed_weights_um2, info=dict(full.info))
+    table = grains.boundaries()
+    index = {tuple(b["grains"]): i for i, b in enumerate(result.truth["boundaries"])}
+    keep = [index[(int(a), int(b))] for a, b in table.pairs]
+    truth = json.loads(json.dumps(result.truth))
+    truth["boundaries"] = [dict(truth["boundaries"][i], length_um=float(length))
+                           for i, length in zip(keep, table.length_um)]
+    for step in truth["steps"]:
+        step["dgb_over_delta"] = [step["dgb_over_delta"][i] for i in keep]
+    truth["grains"] = grains.to_dict()
+    truth["domain_shape"] = list(full.shape)
+    return SimulationResult(result.c[view].copy(), grains, truth, tuple(s[view].copy() for s in result.snapshots))
