@@ -9,7 +9,7 @@ from rich.table import Table
 
 from rich.console import Console
 
-from tracerdiff.cli.common import app, console, handle_errors, print_json
+from tracerdiff.cli.common import app, console, err_console, handle_errors, print_json
 
 
 def print_comparison(title: str, rows: list[dict]) -> None:
@@ -65,7 +65,13 @@ def run_cmd(study: Path = typer.Argument(..., help="The study file (TOML)."),
     """Run every analysis the study's data allow and write results, tables, figures and a report."""
     from tracerdiff.study.runner import run_study
 
-    results = run_study(study, out, quiet=quiet or json_out)
+    try:
+        results = run_study(study, out, quiet=quiet or json_out)
+    except KeyboardInterrupt:
+        # Every file is replaced atomically and results.json is written last: no partial files.
+        err_console.print(f"error: interrupted; {out / 'results.json'} was not (re)written", markup=False,
+                          highlight=False)
+        raise typer.Exit(code=130) from None
     if json_out:
         print_json({"headline": results["headline"], "skipped": results["skipped"],
                     "results": str(out / "results.json")})
