@@ -12,8 +12,9 @@ it, and regionally it flows away from the source edge. So:
   parallel to the flux carry almost no step and are often missed by the segmentation; a
   line parallel to d does not cross them, so their hidden steps cannot leak into the slope
   (a plane fit would pick them up and overestimate the gradient several-fold);
-* the regional gradient at a boundary is the precision-weighted, Gaussian-tapered mean of
-  these slopes, taken along d; its normal component is ``g_d (n . d)``.
+* the regional gradient at a boundary is the precision-weighted, Gaussian-tapered median
+  of these slopes (robust to a minority of grains that hide a missed boundary), taken
+  along d; its normal component is ``g_d (n . d)``.
 """
 
 from __future__ import annotations
@@ -80,7 +81,9 @@ def regional_slope(points: np.ndarray, centroid: np.ndarray, slope: np.ndarray, 
     with np.errstate(invalid="ignore", divide="ignore"):
         if robust:
             # Weighted median: grains that hide an undetected boundary have inflated slopes;
-            # as long as they are a minority they cannot move the median far.
+            # while they carry less than half the weight they cannot move the median far.
+            # (Weighting by the taper alone protects better against large merged grains on
+            # noisy images but lets tiny regions bias clean ones by ~7 %.)
             order = np.argsort(g)
             cw = np.cumsum(wts[:, order], axis=1)
             idx = np.minimum((cw < 0.5 * sw[:, None]).sum(1), g.size - 1)

@@ -125,4 +125,4 @@ def plot_fit(step, ax) -> None:
     ax.axvline(0, color="0.5", lw=0.8, ls=":")
     ax.set_xlabel("s along normal (µm), source →")
     ax.set_ylabel("C")
-    ax.set_title(f"{step.label}: {step.dgb_over_delta}", fontsize=8)
+    ax.set_title(f"{step.label}\n{step.dgb_over_delta}", fontsize=8)
