@@ -87,8 +87,11 @@ class GrainMap:
             raise InputError("grain labels must be a non-empty array of non-negative integers", source="labels")
         if not (np.isfinite(self.pixel_size_um) and self.pixel_size_um > 0):
             raise InputError(f"pixel size must be positive, got {self.pixel_size_um!r}", source="pixel_size_um")
-        object.__setattr__(self, "labels", labels.astype(np.int64, copy=False))
+        labels = labels.astype(np.int64, copy=True)
+        labels.flags.writeable = False  # the face-weight cache below relies on it
+        object.__setattr__(self, "labels", labels)
         object.__setattr__(self, "pixel_size_um", float(self.pixel_size_um))
+        object.__setattr__(self, "_weights", {})
 
     @classmethod
     def from_labels(cls, labels, *, pixel_size_um: float,
@@ -145,6 +148,11 @@ class GrainMap:
         return lo, hi, self._face_weights(axis, mask)
 
     def _face_weights(self, axis: int, mask: np.ndarray) -> np.ndarray:
+        if axis not in self._weights:
+            self._weights[axis] = self._compute_face_weights(axis, mask)
+        return self._weights[axis]
+
+    def _compute_face_weights(self, axis: int, mask: np.ndarray) -> np.ndarray:
         lo_lab, hi_lab = _face_labels(self.labels, axis)
         a, b = lo_lab[mask], hi_lab[mask]
         if a.size == 0:

@@ -320,10 +320,13 @@ class _progress:
     def __enter__(self):
         if not self.enabled:
             return lambda: None
+        from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+        # stderr: stdout may carry the CLI's one JSON object.
         self._bar = Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                             TimeElapsedColumn(), TimeRemainingColumn(), transient=True)
+                             TimeElapsedColumn(), TimeRemainingColumn(), transient=True,
+                             console=Console(stderr=True))
         self._bar.__enter__()
         task = self._bar.add_task("simulate", total=self.total)
         return lambda: self._bar.advance(task)
