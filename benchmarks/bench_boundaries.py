@@ -23,11 +23,10 @@ import tifffile
 
 
 def _image(seed: int):
-    from tracerdiff.simulate import ExchangeStep, simulate_history, synthetic_sims, voronoi_grains
+    from tracerdiff.simulate import synthetic_exchange_image
 
-    grains = voronoi_grains((206 + 400, 512), pixel_size_um=1.0, mean_grain_um=16.0, seed=seed)
-    sim = simulate_history(grains, [ExchangeStep(59 * 3600.0, d_bulk=2.6e-12, dgb_over_delta=1.5e-8)], n_steps=50)
-    return synthetic_sims(sim.c[400:], pixel_size_um=1.0, counts_per_pixel=3000, psf_sigma_um=0.5, seed=seed)
+    ds, _ = synthetic_exchange_image(shape=(206, 512), domain_rows=606, seed=seed)
+    return ds
 
 
 def main() -> None:

@@ -1,10 +1,10 @@
 """Boundary analysis against the forward simulator (2D Voronoi, Poisson counts, PSF): known truth.
 
 The exchange is simulated on a domain 400 um taller than the 206-row image and the image is
-the 206 rows next to the solution (a semi-infinite sample, as in the paper, whose field of
-view is a small part of a mm-scale sample). ``synthetic_exchange_image`` simulates only the
-imaged 206 um with a closed top edge; after 59 h that box is nearly saturated (C = 0.90..1.0,
-steps ~0.003 against a per-pixel noise of ~0.006), which no step analysis can resolve.
+the 206 rows next to the solution (``domain_rows``: a semi-infinite sample, as in the paper,
+whose field of view is a small part of a mm-scale sample). Without it the simulator closes the
+top of the imaged 206 um; after 59 h that box is nearly saturated (C = 0.90..1.0, steps ~0.003
+against a per-pixel noise of ~0.006), which no step analysis can resolve.
 Images are 256 px wide instead of 512 to keep the default suite fast (~300 boundaries).
 """
 
@@ -14,7 +14,7 @@ from scipy import ndimage as ndi
 from scipy.stats import spearmanr
 
 from tracerdiff.boundaries import analyse_boundaries
-from tracerdiff.simulate import ExchangeStep, simulate_history, synthetic_sims, voronoi_grains
+from tracerdiff.simulate import synthetic_exchange_image
 
 D_BULK = 2.6e-12  # m^2/s = 2.6e-8 cm^2/s
 G_TRUE = 1.5e-8  # m/s = 1.5e-6 cm/s
@@ -22,18 +22,14 @@ ROWS, EXTRA, WIDTH = 206, 400, 256
 
 
 def _exchange(sigma_ln: float, seed: int):
-    grains = voronoi_grains((ROWS + EXTRA, WIDTH), pixel_size_um=1.0, mean_grain_um=16.0, seed=seed)
+    ds, sim = synthetic_exchange_image(shape=(ROWS, WIDTH), domain_rows=ROWS + EXTRA, d_bulk=D_BULK,
+                                       dgb_over_delta=G_TRUE, dgb_sigma_ln=sigma_ln, counts_per_pixel=3000,
+                                       psf_sigma_um=0.5, seed=seed)
     if sigma_ln > 0:
-        pairs = grains.boundary_pairs()
-        rng = np.random.default_rng([seed, 1])
-        values = G_TRUE * np.exp(sigma_ln * rng.standard_normal(len(pairs)))
-        g = {(int(a), int(b)): float(v) for (a, b), v in zip(pairs, values)}
+        g = {tuple(int(v) for v in b["grains"]): float(b["dgb_over_delta"]) for b in sim.truth["boundaries"]}
     else:
         g = G_TRUE
-    sim = simulate_history(grains, [ExchangeStep(59 * 3600.0, d_bulk=D_BULK, dgb_over_delta=g)], n_steps=50)
-    c = sim.c[EXTRA:]
-    ds = synthetic_sims(c, pixel_size_um=1.0, counts_per_pixel=3000, psf_sigma_um=0.5, seed=seed)
-    return ds, np.ascontiguousarray(grains.labels[EXTRA:]), g
+    return ds, np.ascontiguousarray(sim.grains.labels), g
 
 
 @pytest.fixture(scope="module")
