@@ -184,10 +184,11 @@ def merge_flat_boundaries(labels: np.ndarray, c: np.ndarray, sigma_c: np.ndarray
                 r = np.clip(row, 0, lab.shape[0] - 1)
                 wk = np.where(inside & (lab[r, j] == own), ww[r, j], 0.0)
                 s_pos = np.where(swap, -sign, sign) * (k + 0.5)
-                high = (s_pos > 0).astype(int)
+                high = s_pos > 0
                 ck = cc[r, j]
                 for q, v in enumerate((wk, wk * s_pos, wk * s_pos ** 2, wk * ck, wk * s_pos * ck)):
-                    np.add.at(sums, (5 * high + q, np.arange(i.size)), v)
+                    sums[q] += np.where(high, 0.0, v)
+                    sums[5 + q] += np.where(high, v, 0.0)
         keys_all.append(np.minimum(la, lb).astype(np.int64) * n + np.maximum(la, lb))
         sums_all.append(sums)
     keys = np.concatenate(keys_all)
