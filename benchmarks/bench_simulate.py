@@ -9,7 +9,8 @@ stops iterating at a residual relative to the initial one (tolerance 1e-5 in
 legacy mode), which silently freezes stiff problems; we set tolerance 1e-12.
 
 Prints one JSON line per N: tracerdiff_s, fipy_s, speedup, max_abs_diff.
-Usage: python benchmarks/bench_simulate.py [N ...]   (default 256 512 1024)
+Usage: python benchmarks/bench_simulate.py [N ...] [--no-fipy]   (default 256 512 1024;
+--no-fipy times tracerdiff alone, for its N^2 log N scaling)
 """
 
 from __future__ import annotations
@@ -77,10 +78,13 @@ def fipy_solve(grains, *, tolerance=1e-12):
     return np.asarray(c.value).reshape(n_rows, n_cols), time.perf_counter() - start
 
 
-def main(sizes):
+def main(sizes, *, with_fipy=True):
     for n in sizes:
         grains = voronoi_grains((n, n), pixel_size_um=1.0, mean_grain_um=16.0, seed=0)
         ours, t_ours = tracerdiff_solve(grains)
+        if not with_fipy:  # scaling of tracerdiff alone (e.g. up to N = 2048)
+            print(json.dumps({"N": n, "tracerdiff_s": round(t_ours, 3), "fipy_s": None}), flush=True)
+            continue
         theirs, t_fipy = fipy_solve(grains)
         row = {"N": n, "tracerdiff_s": round(t_ours, 3), "fipy_s": round(t_fipy, 3),
                "speedup": round(t_fipy / t_ours, 1), "max_abs_diff": float(np.abs(ours - theirs).max()),
@@ -92,4 +96,5 @@ def main(sizes):
 
 
 if __name__ == "__main__":
-    main([int(a) for a in sys.argv[1:]] or [256, 512, 1024])
+    args = sys.argv[1:]
+    main([int(a) for a in args if a != "--no-fipy"] or [256, 512, 1024], with_fipy="--no-fipy" not in args)
