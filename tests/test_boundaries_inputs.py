@@ -119,6 +119,21 @@ class TestCli:
         d = json.loads(out.stdout)
         assert len(d["boundaries"]) == 1 and d["boundaries"][0]["y_um"] == pytest.approx(39.5, abs=1.5)
 
+    def test_optical_option_reports_shift(self, tmp_path):
+        # Grooves where the staircase steps are (between rows 7|8, 23|24, ...), drawn 2 rows too low.
+        p6, p7 = self._write(tmp_path, *_staircase())
+        optical = np.full((80, 120), 200.0)
+        for y in (10, 26, 42, 58, 74):
+            optical[y, :] = 60.0
+        tifffile.imwrite(tmp_path / "optical.tif", optical.astype(np.uint8))
+        out = CliRunner().invoke(app, ["boundaries", p6, p7, "--pixel-size", "1um", "--d-bulk", D_BULK,
+                                       "--optical", str(tmp_path / "optical.tif"), "--json"])
+        assert out.exit_code == 0, out.output
+        d = json.loads(out.stdout)
+        # The staircase repeats every 16 rows, so the shift is only defined modulo 16.
+        assert min((d["optical_shift_px"]["dy"] + 2.5) % 16, 16 - (d["optical_shift_px"]["dy"] + 2.5) % 16) < 1.0
+        assert d["summary"]["dgb_over_delta"]["n"] >= 3
+
     @pytest.mark.parametrize("case, args, message", [
         ("shapes", ["--pixel-size", "1um"], "shape"),
         ("zeros", ["--pixel-size", "1um"], "no pixel has any counts"),
