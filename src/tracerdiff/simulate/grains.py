@@ -340,11 +340,13 @@ def voronoi_grains(shape, *, pixel_size_um: float, mean_grain_um: float, sd_grai
 
     Grain diameters are drawn from a log-normal of the given mean and standard
     deviation (``sd_grain_um = 0``: equal sizes), packed as non-overlapping disks
-    (spheres in 3D) of 0.6 x their diameter by random sequential addition, and
-    the grid cells are assigned to the power diagram of those disks, so bigger
-    disks own bigger, still convex grains with planar boundaries. Grain size is
-    the equivalent-circle (sphere) diameter; the measured mean and sd are in
-    ``GrainMap.to_dict()``.
+    (spheres in 3D) of 0.6 x their diameter by random sequential addition
+    (seeds spread like real grain centres), and the grid cells are assigned to a
+    power (Laguerre) diagram whose weights are fitted so each cell's area
+    approaches its drawn size: convex grains with planar boundaries, whose exact
+    normals are known. Grain size is the equivalent-circle (sphere) diameter;
+    ``GrainMap.to_dict()`` reports the measured mean and sd (all grains, and the
+    interior ones not cut by the edge: 16.3 +- 10.4 um for a requested 16 +- 11).
 
     Parameters
     ----------
