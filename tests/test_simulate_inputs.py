@@ -33,6 +33,8 @@ def no_work(monkeypatch):
     (ClosedStep(10.0, d_bulk=1e-12, dgb_over_delta={}), "no value for boundary \\(0, 1\\)"),
     (ClosedStep(10.0, d_bulk=Arrhenius(1e-6, 5e-20), dgb_over_delta=1e-8), "needs temperature_K"),
     (ClosedStep(10.0, d_bulk=1e-12, dgb_over_delta=lambda a, b: float("nan")), "finite"),
+    (ClosedStep(10.0, d_bulk=np.stack([np.eye(2)] * 1) * 1e-12, dgb_over_delta=1e-8), "shape \\(2, 2, 2\\)"),
+    (ClosedStep(10.0, d_bulk=np.stack([np.diag([1e-12, -1e-13])] * 2), dgb_over_delta=1e-8), "positive definite"),
 ])
 def test_bad_step_fails_before_work(no_work, bad_step, message):
     # The bad step comes second: the first (valid) one must not have been run.

@@ -136,10 +136,13 @@ def _plan(grains: GrainMap, step, index: int, pairs: np.ndarray, n_default: int)
                              source="d_bulk")
     else:
         tensors = np.asarray(d_bulk, float)
-        eig = np.linalg.eigvalsh(0.5 * (tensors + np.swapaxes(tensors, -1, -2))) if tensors.ndim == 3 else None
-        if eig is None or not np.all(np.isfinite(eig)) or eig.min() <= 0:
-            raise InputError(f"step {index}: D*bulk tensors must be (n_labels, ndim, ndim) and positive definite",
+        need = (int(grains.labels.max()) + 1, grains.ndim, grains.ndim)
+        if tensors.ndim != 3 or tensors.shape[1:] != need[1:] or tensors.shape[0] < need[0]:
+            raise InputError(f"step {index}: per-grain D*bulk tensors must have shape {need}, got {tensors.shape}",
                              source="d_bulk")
+        eig = np.linalg.eigvalsh(0.5 * (tensors + np.swapaxes(tensors, -1, -2)))
+        if not np.all(np.isfinite(eig)) or eig.min() <= 0:
+            raise InputError(f"step {index}: D*bulk tensors must be positive definite", source="d_bulk")
     gb = step.dgb_over_delta
     if isinstance(gb, Arrhenius):
         gb = _coefficient(gb, step.temperature_K, name="dgb_over_delta", index=index)
