@@ -107,7 +107,7 @@ def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sour
                        optical=None, labels=None, lines=None, width: float | None = None, include_flagged: bool = False,
                        exclude_px: float = 3.0, depth_px: float = 20.0, degree: int | str = "auto",
                        shared_gradient: bool = True, gradient: str = "combined",
-                       regional_radius_px: float = 24.0, max_flux_angle_deg: float = 70.0,
+                       regional_radius_px: float = 24.0, tile_px: float | None = 8.0, max_flux_angle_deg: float = 70.0,
                        noise_sigmas: float = 2.0, min_depth_px: float = 3.0, smoothing_px: float = 1.0,
                        merge_z: float = 1.0, h_minimum: float = 0.2, max_segment_px: float = 40.0) -> BoundaryAnalysis:
     """D*gb/delta at every grain boundary of a tracer image (or along user lines).
@@ -152,6 +152,9 @@ def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sour
         see :mod:`tracerdiff.boundaries.gradients`) or ``"combined"`` (inverse-variance mean of
         both; the local fit dominates where it is precise). With a regional part, ΔC is
         refitted with that slope fixed. User lines always use "local".
+    regional_radius_px, tile_px
+        Taper radius of the regional pooling, and length of the line pieces of the grain slope
+        fits (None: whole lines).
     max_flux_angle_deg, noise_sigmas
         Flag boundaries whose normal is more than this far from the transport direction,
         and steps smaller than ``noise_sigmas`` standard errors.
@@ -204,7 +207,6 @@ def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sour
         return _finish(results, empty, include_flagged, "")
 
     shift = None
-    fine = None
     if labels is not None:
         labels = np.asarray(labels)
         if labels.shape != c.shape or not np.issubdtype(labels.dtype, np.integer):
@@ -216,8 +218,8 @@ def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sour
         labels = segmentation.labels_from_optical(shifted)
         labels = np.where(valid, labels, 0).astype(np.int32)
     else:
-        labels, fine = segmentation.segment_grains(cf, ef, valid, smoothing_px=smoothing_px, merge_z=merge_z,
-                                                   h_minimum=h_minimum, return_fine=True)
+        labels = segmentation.segment_grains(cf, ef, valid, smoothing_px=smoothing_px, merge_z=merge_z,
+                                             h_minimum=h_minimum)
     empty.update(labels=labels, optical_shift_px=shift)
     segments = segmentation.boundary_segments(labels, max_length_px=max_segment_px)
     if not segments:
@@ -228,10 +230,7 @@ def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sour
     distance = ndi.distance_transform_edt(~on_boundary) + 0.5
     interior = valid & (distance >= exclude_px)
     if gradient != "local":
-        if fine is None:
-            g_cen, g_slope, g_se = gradients.grain_slopes(cf, ef, labels, interior, src)
-        else:
-            g_cen, g_slope, g_se = gradients.grain_slopes(cf, ef, fine, interior, src)
+        g_cen, g_slope, g_se = gradients.grain_slopes(cf, ef, labels, interior, src, tile_px=tile_px)
         centres = np.array([seg.center for seg in segments], dtype=float)
         reg_g, reg_se = gradients.regional_slope(centres, g_cen, g_slope, g_se, radius_px=regional_radius_px)
     results = []

@@ -110,7 +110,7 @@ def edge_strength(c: np.ndarray, sigma_c: np.ndarray, *, smoothing_px: float = 1
 
 
 def segment_grains(c: np.ndarray, sigma_c: np.ndarray, valid: np.ndarray, *, smoothing_px: float = 1.0,
-                   h_minimum: float = 0.2, merge_z: float = 1.0, return_fine: bool = False):
+                   h_minimum: float = 0.2, merge_z: float = 1.0) -> np.ndarray:
     """Grain label image (1..n, 0 = no counts): over-segment by watershed, then merge flat boundaries.
 
     Missing a boundary is far worse than inventing one: a grain that hides a step has a
@@ -130,10 +130,6 @@ def segment_grains(c: np.ndarray, sigma_c: np.ndarray, valid: np.ndarray, *, smo
         Depth (in noise units) of the edge-strength minima that seed regions.
     merge_z
         Steps less significant than this are not boundaries.
-    return_fine
-        Also return the watershed regions before merging (over-segmented: every region
-        lies within one grain more often than a merged grain does, which is what the
-        bulk-gradient fits need).
     """
     from skimage import measure, morphology, segmentation
 
@@ -145,12 +141,11 @@ def segment_grains(c: np.ndarray, sigma_c: np.ndarray, valid: np.ndarray, *, smo
     h = h_minimum * max(1.0, float(np.percentile(strength[valid], 10)))
     seeds = measure.label(morphology.h_minima(strength, h) & valid, connectivity=1)
     if seeds.max() == 0:
-        one = np.where(valid, 1, 0).astype(np.int32)
-        return (one, one) if return_fine else one
-    fine = segmentation.watershed(strength, seeds, mask=valid).astype(np.int32)
-    labels = merge_flat_boundaries(fine, cf, sf, merge_z=merge_z)
+        return np.where(valid, 1, 0).astype(np.int32)
+    labels = segmentation.watershed(strength, seeds, mask=valid).astype(np.int32)
+    labels = merge_flat_boundaries(labels, cf, sf, merge_z=merge_z)
     labels, _, _ = segmentation.relabel_sequential(labels)
-    return (labels.astype(np.int32), fine) if return_fine else labels.astype(np.int32)
+    return labels.astype(np.int32)
 
 
 def merge_flat_boundaries(labels: np.ndarray, c: np.ndarray, sigma_c: np.ndarray, *, merge_z: float = 1.0,
