@@ -159,3 +159,77 @@ def test_bare_stderr_takes_the_unit_of_its_value():
     out = run_json("series", "--d-bulk", "2.8e-8 cm^2/s", "--dgb-over-delta", "1.5e-6 cm/s", "--grain-size", "16 um",
                    "--grain-size-sd", "11")
     assert out["inputs"]["grain_size"] == {"value": pytest.approx(16.0), "stderr": pytest.approx(11.0), "unit": "um"}
+
+
+# --- acceptance QA regressions: each bad input exits 2 with one line naming the flag/file.
+GB = ["gb-step", "--d-bulk", "2.6e-8 cm^2/s", "--gradient", "1.1 1/cm"]
+SERIES = ["series", "--d-bulk", "2.8e-8 cm^2/s", "--dgb-over-delta", "1.5e-6 cm/s", "--grain-size", "16 um"]
+NE = ["nernst-einstein", "--temperature", "27 degC", "--carrier-density", "5e21 cm^-3"]
+
+
+@pytest.mark.parametrize("args, fragment", [
+    # C is a fraction in [0, 1]: a jump of 2 is impossible (was accepted, giving 1.43e-8 cm/s)
+    ([*GB, "--step", "2"], "--step: the step in C must satisfy 0 < |step| <= 1"),
+    # a step of 1e-320 made D*gb/delta overflow to inf (was printed as a number / null)
+    ([*GB, "--step", "1e-320"], "overflows"),
+    # errors name the flag, not the model's parameter name
+    ([*GB, "--step", "0.02", "--thickness", "0 nm"], "--thickness: must be positive"),
+    ([*SERIES[:2], "-2.8e-8 cm^2/s", *SERIES[3:]], "--d-bulk: must be positive"),
+    # negative seed crashed numpy's default_rng with a traceback
+    ([*SERIES, "--monte-carlo", "--seed", "-1"], "--seed: must be a non-negative integer"),
+    # 1e11 samples would try to allocate ~3 TB
+    ([*SERIES, "--monte-carlo", "--samples", "100000000000"], "--samples: must be between 100 and"),
+    ([*NE, "--sigma", "0 S/cm"], "--sigma: must be positive"),
+    (["nernst-einstein", "--sigma", "1e-3 S/cm", "--temperature", "0 K", "--carrier-density", "5e21 cm^-3"],
+     "--temperature: must be positive (above absolute zero)"),
+    ([*NE[:4], "-5e21 cm^-3", "--sigma", "1e-3 S/cm"], "--carrier-density: must be positive"),
+])
+def test_more_bad_model_input_gives_one_line_naming_the_flag(args, fragment):
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2, res.stdout
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], res.stderr
+    assert res.stdout == ""
+
+
+def _no_nulls(obj):
+    if isinstance(obj, dict):
+        return all(_no_nulls(v) for v in obj.values())
+    if isinstance(obj, list):
+        return all(_no_nulls(v) for v in obj)
+    return obj is not None
+
+
+def test_json_has_no_null_placeholders_for_absent_results():
+    # without --thickness there is no D*gb: the key is absent rather than null
+    out = run_json(*GB, "--step", "0.02")
+    assert "dgb" not in out and "thickness" not in out["inputs"] and _no_nulls(out)
+    assert is_quantity(out["dgb_over_delta"])
+    lin = run_json(*SERIES)
+    assert "distribution" not in lin and _no_nulls(lin) and is_quantity(lin["d_eff"])
+
+
+def test_haven_negative_conductivity_names_the_file(tmp_path):
+    tracer = write_arrhenius_csv(tmp_path / "tracer.csv")
+    sigma = tmp_path / "sigma.csv"
+    sigma.write_text("temperature_C,sigma_S_cm\n22,1e-3\n100,-2e-2\n")
+    res = runner.invoke(app, ["haven", "--tracer", str(tracer), "--conductivity", str(sigma),
+                              "--carrier-density", "5e21 cm^-3"])
+    assert res.exit_code == 2
+    assert res.stderr.strip() == f"error: {sigma}: sigma must be positive in every row; data row 3 is not"
+
+
+@pytest.mark.parametrize("kind", ["directory", "binary"])
+def test_unreadable_csv_says_why(tmp_path, kind):
+    if kind == "directory":
+        f = tmp_path / "folder.csv"
+        f.mkdir()
+        why = "it is a directory"
+    else:
+        f = tmp_path / "png.csv"
+        f.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff")
+        why = "not UTF-8 text"
+    res = runner.invoke(app, ["arrhenius", str(f)])
+    lines = res.stderr.strip().splitlines()
+    assert res.exit_code == 2 and len(lines) == 1 and str(f) in lines[0] and why in lines[0]
+    assert "Error:" not in lines[0]  # no Python exception class names in the message

@@ -215,3 +215,19 @@ def test_predict_accepts_text_temperature():
     t = np.array([300.0, 400.0, 500.0])
     fit = fit_arrhenius(t, 1e-6 * np.exp(-0.5 * EV / (KB * t)))
     assert fit.predict("-110 degC").value == pytest.approx(fit.predict(163.15).value, rel=1e-12)
+
+
+def test_monte_carlo_refuses_bad_seed_and_sample_count():
+    # numpy's default_rng raised a bare ValueError for negative seeds; 1e11 samples would exhaust memory
+    args = ("2.8e-8 cm^2/s", "1.5e-6 cm/s", "16 um")
+    with pytest.raises(InputError, match="seed"):
+        series_effective_diffusivity(*args, method="montecarlo", seed=-1)
+    with pytest.raises(InputError, match="n_samples"):
+        series_effective_diffusivity(*args, method="montecarlo", n_samples=10**11)
+    # the linear method ignores the Monte Carlo options
+    assert series_effective_diffusivity(*args, seed=-1).method == "linear"
+
+
+def test_gb_step_refuses_an_overflowing_result():
+    with pytest.raises(InputError, match="overflows"):
+        dgb_over_delta_from_step("2.6e-8 cm^2/s", "1.1 1/cm", 1e-320)

@@ -16,16 +16,28 @@ from tracerdiff.units import _NUMBER_UNIT
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object instead of a table.")
 
 
-def measured(text: str, stderr: str | None, dimension: str, *, flag: str) -> Measured:
-    """Parse ``--x VALUE [--x-stderr SD]``; a bare-number SD takes the value's unit."""
+def measured(text: str, stderr: str | None, dimension: str, *, flag: str, positive: bool = False) -> Measured:
+    """Parse ``--x VALUE [--x-stderr SD]``; a bare-number SD takes the value's unit.
+
+    ``positive=True`` refuses values <= 0 here, so the message names the flag
+    rather than the model's parameter.
+    """
     match = _NUMBER_UNIT.match(str(text))
     unit = match.group(2) if match and match.group(2) else None
     default = unit.replace("^", "**") if unit else None
     value = Measured.parse(text, dimension, name=flag, default_unit=None)
+    if positive and not value.value > 0:
+        what = "positive (above absolute zero)" if dimension == "temperature" else "positive"
+        raise InputError(f"must be {what}, got {text!r}", source=flag)
     if stderr is None:
         return value
     sd = Measured.parse(stderr, dimension, name=f"{flag}-stderr", default_unit=default)
     return Measured(value.value, sd.value, dimension)
+
+
+def _present(payload: dict) -> dict:
+    """Drop keys whose value is None (e.g. D*gb without --thickness): absent, not null."""
+    return {k: (_present(v) if isinstance(v, dict) else v) for k, v in payload.items() if v is not None}
 
 
 def _output(title: str, rows: list[tuple[str, object]], payload: dict, as_json: bool) -> None:
@@ -50,16 +62,20 @@ def gb_step_cmd(
 ):
     """D*gb/delta = D*bulk (dC/dy) / dC_gb from the step at one boundary (eqn 3)."""
     from tracerdiff.models import dgb_over_delta_from_step
+    dc = measured(step, step_stderr, "dimensionless", flag="--step")
+    if not 0 < abs(dc.value) <= 1:
+        # C is a fraction in [0, 1], so a jump in it cannot exceed 1 (or be 0: unbounded D*gb/delta)
+        raise InputError(f"the step in C must satisfy 0 < |step| <= 1, got {step!r}", source="--step")
     r = dgb_over_delta_from_step(
-        measured(d_bulk, d_bulk_stderr, "diffusivity", flag="--d-bulk"),
-        measured(gradient, gradient_stderr, "gradient", flag="--gradient"),
-        measured(step, step_stderr, "dimensionless", flag="--step"),
+        measured(d_bulk, d_bulk_stderr, "diffusivity", flag="--d-bulk", positive=True),
+        measured(gradient, gradient_stderr, "gradient", flag="--gradient"), dc,
         thickness=None if thickness is None else measured(thickness, thickness_stderr, "length",
-                                                          flag="--thickness"))
+                                                          flag="--thickness", positive=True))
     rows = [("D*gb/delta", r.dgb_over_delta)] + ([("D*gb", r.dgb)] if r.dgb is not None else [])
-    _output("grain-boundary step", rows, {"dgb_over_delta": r.dgb_over_delta, "dgb": r.dgb,
-                                          "inputs": {"d_bulk": r.d_bulk, "gradient": r.gradient,
-                                                     "step": r.step, "thickness": r.thickness}}, as_json)
+    _output("grain-boundary step", rows, _present({"dgb_over_delta": r.dgb_over_delta, "dgb": r.dgb,
+                                                   "inputs": {"d_bulk": r.d_bulk, "gradient": r.gradient,
+                                                              "step": r.step, "thickness": r.thickness}}),
+            as_json)
 
 
 @app.command("series")
@@ -79,19 +95,25 @@ def series_cmd(
 ):
     """D*eff = 1/(1/D*bulk + 1/(l D*gb/delta)) (series model, eqn 6)."""
     from tracerdiff.models import series_effective_diffusivity
+    from tracerdiff.models.series import MAX_SAMPLES, MIN_SAMPLES
+    if monte_carlo and not MIN_SAMPLES <= samples <= MAX_SAMPLES:
+        raise InputError(f"must be between {MIN_SAMPLES} and {MAX_SAMPLES:g}, got {samples}", source="--samples")
+    if seed < 0:
+        raise InputError(f"must be a non-negative integer, got {seed}", source="--seed")
     r = series_effective_diffusivity(
-        measured(d_bulk, d_bulk_stderr, "diffusivity", flag="--d-bulk"),
-        measured(dgb_over_delta, dgb_over_delta_stderr, "conductance", flag="--dgb-over-delta"),
-        measured(grain_size, grain_size_sd, "length", flag="--grain-size"),
+        measured(d_bulk, d_bulk_stderr, "diffusivity", flag="--d-bulk", positive=True),
+        measured(dgb_over_delta, dgb_over_delta_stderr, "conductance", flag="--dgb-over-delta", positive=True),
+        measured(grain_size, grain_size_sd, "length", flag="--grain-size", positive=True),
         method="montecarlo" if monte_carlo else "linear", n_samples=samples, seed=seed)
     rows = [("D*eff", r.d_eff)]
     if r.distribution is not None:
         d = r.distribution
         rows += [("MC mean", d.mean), ("MC median", d.median), ("MC 16 %", d.p16), ("MC 84 %", d.p84)]
-    _output(f"series model ({r.method})", rows, {"d_eff": r.d_eff, "method": r.method,
-                                                 "distribution": r.distribution,
-                                                 "inputs": {"d_bulk": r.d_bulk, "dgb_over_delta": r.dgb_over_delta,
-                                                            "grain_size": r.grain_size}}, as_json)
+    _output(f"series model ({r.method})", rows, _present({"d_eff": r.d_eff, "method": r.method,
+                                                          "distribution": r.distribution,
+                                                          "inputs": {"d_bulk": r.d_bulk,
+                                                                     "dgb_over_delta": r.dgb_over_delta,
+                                                                     "grain_size": r.grain_size}}), as_json)
 
 
 @app.command("nernst-einstein")
@@ -109,14 +131,14 @@ def nernst_einstein_cmd(
     from tracerdiff.models import conductivity_from_d_sigma, d_sigma_from_conductivity
     if (sigma is None) == (d_sigma is None):
         raise InputError("give exactly one of --sigma and --d-sigma", source="nernst-einstein")
-    t = Measured.parse(temperature, "temperature", name="--temperature")
-    n = Measured.parse(carrier_density, "number_density", name="--carrier-density")
+    t = measured(temperature, None, "temperature", flag="--temperature", positive=True)
+    n = measured(carrier_density, None, "number_density", flag="--carrier-density", positive=True)
     if sigma is not None:
         key, out = "d_sigma", d_sigma_from_conductivity(measured(sigma, sigma_stderr, "conductivity",
-                                                                 flag="--sigma"), t, n)
+                                                                 flag="--sigma", positive=True), t, n)
     else:
         key, out = "sigma", conductivity_from_d_sigma(measured(d_sigma, d_sigma_stderr, "diffusivity",
-                                                               flag="--d-sigma"), t, n)
+                                                               flag="--d-sigma", positive=True), t, n)
     _output("Nernst-Einstein", [(key, out)], {key: out, "temperature": t, "carrier_density": n}, as_json)
 
 
@@ -165,9 +187,14 @@ def haven_cmd(
     """Haven ratio D*/D_sigma: from prefactors at a shared Ea, and pointwise at common temperatures."""
     from tracerdiff.io.table import read_series_csv
     from tracerdiff.models import d_sigma_from_conductivity, fit_arrhenius, haven_ratio, haven_ratio_from_prefactors
-    n = Measured.parse(carrier_density, "number_density", name="--carrier-density")
+    n = measured(carrier_density, None, "number_density", flag="--carrier-density", positive=True)
     tr = read_series_csv(tracer, required=("temperature", "D"), optional=("D_stderr",))
     cd = read_series_csv(conductivity, required=("temperature", "sigma"), optional=("sigma_stderr",))
+    for key, path in (("temperature", conductivity), ("sigma", conductivity)):
+        bad = np.flatnonzero(~(cd[key] > 0))
+        if bad.size:  # checked here so the message names the file, not the model's parameter
+            what = "above absolute zero" if key == "temperature" else "positive"
+            raise InputError(f"{key} must be {what} in every row; data row {bad[0] + 2} is not", source=path)
     sig_sd = cd.get("sigma_stderr", np.zeros_like(cd["sigma"]))
     d_sigma = [d_sigma_from_conductivity(Measured(s, e, "conductivity"), Measured(t, 0.0, "temperature"), n)
                for t, s, e in zip(cd["temperature"], cd["sigma"], sig_sd)]

@@ -101,7 +101,11 @@ def read_series_csv(path: str | Path, *, required: tuple[str, ...] = ("temperatu
             lines = [ln for ln in fh if ln.strip() and not ln.lstrip().startswith("#")]
     except FileNotFoundError:
         raise FileFormatError("file not found", source=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except IsADirectoryError:
+        raise FileFormatError("cannot read the file: it is a directory", source=path) from None
+    except UnicodeDecodeError:
+        raise FileFormatError("cannot read the file: it is not UTF-8 text (binary content)", source=path) from None
+    except OSError as exc:
         raise FileFormatError(f"cannot read the file ({exc.__class__.__name__}: {exc})", source=path) from None
     if not lines:
         raise FileFormatError("the CSV file is empty (no header row)", source=path)

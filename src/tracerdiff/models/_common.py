@@ -68,6 +68,13 @@ def u(m: Measured):
     return float(m.value)
 
 
+class ResultDict:
+    """Mixin giving a result dataclass ``to_dict()`` (display-unit dicts, see :func:`result_dict`)."""
+
+    def to_dict(self) -> dict:
+        return result_dict(self)
+
+
 def result_dict(obj) -> dict:
     """``to_dict`` for result dataclasses: Measured -> display-unit dicts, recursively."""
     out = {}

@@ -23,12 +23,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tracerdiff.errors import InputError
-from tracerdiff.models._common import as_measured, positive, result_dict, u
+from tracerdiff.models._common import ResultDict, as_measured, positive, u
 from tracerdiff.quantity import Measured
 
 
 @dataclass(frozen=True)
-class BrickLayerResult:
+class BrickLayerResult(ResultDict):
     """D*eff with the contributions of the series (slow-boundary) and parallel (fast-boundary) paths."""
 
     d_eff: Measured
@@ -37,21 +37,15 @@ class BrickLayerResult:
     dominant_path: str
     dimensions: int
 
-    def to_dict(self) -> dict:
-        return result_dict(self)
-
 
 @dataclass(frozen=True)
-class RegimeCheck:
+class RegimeCheck(ResultDict):
     """Whether the series model applies: ``ok`` if every flag is True; ``reasons`` explain failures."""
 
     ok: bool
     flags: dict
     reasons: tuple
     factor: float
-
-    def to_dict(self) -> dict:
-        return result_dict(self)
 
 
 def _inputs(d_bulk, d_gb, grain_size, thickness, dimensions):

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tracerdiff.models._common import positive, result_dict, u
+from tracerdiff.models._common import ResultDict, positive, u
 from tracerdiff.quantity import Measured
 
 
 @dataclass(frozen=True)
-class CryoValidity:
+class CryoValidity(ResultDict):
     """diffusion_length = sqrt(2 D t); ``valid`` when it is below ``resolution``; ratio = L / resolution."""
 
     diffusion_length: Measured
@@ -23,9 +23,6 @@ class CryoValidity:
     ratio: Measured
     d: Measured
     imaging_time: Measured
-
-    def to_dict(self) -> dict:
-        return result_dict(self)
 
 
 def cryo_validity(d, imaging_time, resolution) -> CryoValidity:

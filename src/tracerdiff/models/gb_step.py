@@ -15,15 +15,16 @@ magnitudes (1.1 /cm and 0.02), which is also accepted.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from tracerdiff.errors import InputError
-from tracerdiff.models._common import as_measured, positive, result_dict, u
+from tracerdiff.models._common import ResultDict, as_measured, positive, u
 from tracerdiff.quantity import Measured
 
 
 @dataclass(frozen=True)
-class GBStepResult:
+class GBStepResult(ResultDict):
     """D*gb/delta (and D*gb if delta is known) from one boundary.
 
     Attributes
@@ -42,9 +43,6 @@ class GBStepResult:
     gradient: Measured
     step: Measured
     thickness: Measured | None = None
-
-    def to_dict(self) -> dict:
-        return result_dict(self)
 
 
 def dgb_over_delta_from_step(d_bulk, gradient, step, *, thickness=None) -> GBStepResult:
@@ -82,6 +80,8 @@ def dgb_over_delta_from_step(d_bulk, gradient, step, *, thickness=None) -> GBSte
                          source="step")
     g = u(d_bulk) * u(gradient) / u(step)
     dgb_over_delta = Measured.from_ufloat(g, "conductance")
+    if not math.isfinite(dgb_over_delta.value):
+        raise InputError(f"D*gb/delta overflows for step {step} and gradient {gradient}", source="step")
     dgb = None
     if thickness is not None:
         thickness = positive(thickness, "length", name="thickness")

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from tracerdiff.errors import InputError
-from tracerdiff.models._common import positive, result_dict, u
+from tracerdiff.models._common import ResultDict, positive, u
 from tracerdiff.models.arrhenius import EV, KB, ArrheniusFit, weighted_linear_fit
 from tracerdiff.quantity import Measured
 
 
 @dataclass(frozen=True)
-class HavenResult:
+class HavenResult(ResultDict):
     """H_R with how it was obtained.
 
     Attributes
@@ -42,9 +42,6 @@ class HavenResult:
     activation_energy: Measured | None
     tracer_prefactor: Measured
     sigma_prefactor: Measured
-
-    def to_dict(self) -> dict:
-        return result_dict(self)
 
 
 def haven_ratio(d_tracer, d_sigma) -> Measured:

@@ -26,14 +26,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from tracerdiff.errors import FitError, InputError
-from tracerdiff.models._common import as_measured, positive, result_dict, u
+from tracerdiff.models._common import ResultDict, positive, u
 from tracerdiff.quantity import Measured
 
 _METHODS = ("linear", "montecarlo")
 
 
 @dataclass(frozen=True)
-class MonteCarloSummary:
+class MonteCarloSummary(ResultDict):
     """Distribution of a Monte Carlo output (SI units of ``dimension``)."""
 
     mean: Measured
@@ -45,12 +45,9 @@ class MonteCarloSummary:
     n_rejected: int
     seed: int | None
 
-    def to_dict(self) -> dict:
-        return result_dict(self)
-
 
 @dataclass(frozen=True)
-class SeriesResult:
+class SeriesResult(ResultDict):
     """D*eff from the series model (``d_eff``) with the inputs used."""
 
     d_eff: Measured
@@ -61,12 +58,9 @@ class SeriesResult:
     method: str
     distribution: MonteCarloSummary | None = None
 
-    def to_dict(self) -> dict:
-        return result_dict(self)
-
 
 @dataclass(frozen=True)
-class SeriesInverseResult:
+class SeriesInverseResult(ResultDict):
     """D*gb/delta inferred from a measured D*eff with the series model."""
 
     dgb_over_delta: Measured
@@ -76,9 +70,6 @@ class SeriesInverseResult:
     thickness: Measured | None
     method: str
     distribution: MonteCarloSummary | None = None
-
-    def to_dict(self) -> dict:
-        return result_dict(self)
 
 
 def lognormal_samples(m: Measured, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -99,11 +90,21 @@ def _summary(samples: np.ndarray, dimension: str, *, n_rejected: int, seed) -> M
                              int(ok.size), n_rejected, seed)
 
 
-def _check_method(method: str, n_samples: int) -> None:
+#: Monte Carlo sample bounds: below 100 the percentiles are noise; above 10^7 the four
+#: float64 sample arrays alone need > 300 MB.
+MIN_SAMPLES, MAX_SAMPLES = 100, 10_000_000
+
+
+def _check_method(method: str, n_samples: int, seed) -> None:
     if method not in _METHODS:
         raise InputError(f"unknown method {method!r}; use one of {_METHODS}", source="method")
-    if method == "montecarlo" and n_samples < 100:
-        raise InputError(f"n_samples must be at least 100, got {n_samples}", source="n_samples")
+    if method == "montecarlo":
+        if not MIN_SAMPLES <= n_samples <= MAX_SAMPLES:
+            raise InputError(f"must be between {MIN_SAMPLES} and {MAX_SAMPLES:g}, got {n_samples}",
+                             source="n_samples")
+        if seed is not None and not (isinstance(seed, (int, np.integer)) and seed >= 0):
+            # numpy's default_rng accepts only non-negative integer seeds
+            raise InputError(f"must be a non-negative integer or None, got {seed!r}", source="seed")
 
 
 def _deff(db, g, length, delta):
@@ -136,7 +137,7 @@ def series_effective_diffusivity(d_bulk, dgb_over_delta, grain_size, *, thicknes
     n_samples, seed
         Monte Carlo sample count and RNG seed.
     """
-    _check_method(method, n_samples)
+    _check_method(method, n_samples, seed)
     db = positive(d_bulk, "diffusivity", name="d_bulk")
     g = positive(dgb_over_delta, "conductance", name="dgb_over_delta")
     length = positive(grain_size, "length", name="grain_size")
@@ -171,7 +172,7 @@ def dgb_over_delta_from_series(d_eff, d_bulk, grain_size, *, thickness=None, met
     InputError
         Non-positive inputs, or D*eff >= D*bulk.
     """
-    _check_method(method, n_samples)
+    _check_method(method, n_samples, seed)
     deff = positive(d_eff, "diffusivity", name="d_eff")
     db = positive(d_bulk, "diffusivity", name="d_bulk")
     length = positive(grain_size, "length", name="grain_size")
