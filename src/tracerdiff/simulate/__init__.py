@@ -41,11 +41,14 @@ Why ``G |n . e|``: the grid draws a boundary of true normal n as a staircase
 of faces, whose total area is ``sum_k |n_k|`` (~4/pi in 2D on average) times
 the true area. A uniform flux density Q along n crosses a face of axis e with
 density ``Q |n . e|``, and the true boundary requires the jump ``Q / G``; so
-the face must satisfy ``Q |n . e| / G_eff = Q / G``, i.e. ``G_eff = G |n . e|``. Equivalently the staircase's total conductance
+the face must satisfy ``Q |n . e| / G_eff = Q / G``, i.e. ``G_eff = G |n . e|``.
+Equivalently the staircase's total conductance
 ``sum_faces G |n_k| h^(d-1) = G A sum_k n_k^2 = G A`` equals that of the true
 boundary (area A). Without the weight the staircase conducts ~4/pi too well
-(sqrt 2 at 45 degrees) and the simulated D*eff comes out too high. n is the Laguerre bisector normal
-for Voronoi grains and the smoothed-indicator gradient for label images.
+(sqrt 2 at 45 degrees) and the simulated D*eff comes out too high. n is the
+Laguerre bisector normal for Voronoi grains and the smoothed-indicator
+gradient for label images. The jump across each staircase face is then
+``Q / G`` as on the true boundary, so eqn (3) holds locally too.
 
 The wetted edge is held at ``C = c_source`` on its outer face (a half-cell
 conductance ``2 D / h``); a wetted region (mask) holds its cells at c_source.
