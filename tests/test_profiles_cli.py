@@ -88,3 +88,68 @@ def test_short_profile_file_is_refused(tmp_path):
     p.write_text("x_um,C\n0,0.9\n10,0.5\n20,0.1\n")
     res = runner.invoke(app, ["erfc", str(p), "--time", "1h"])
     assert res.exit_code == 2 and "at least 5" in res.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    # was a ZeroDivisionError traceback: the surface-exchange fit drove D to its bound 0 (h = k*/D)
+    # -> now it fits; see test_surface_exchange_with_free_x0_does_not_crash
+    # C fractions held outside [0, 1] were accepted (Cs = 1.5) or gave "did not converge"
+    (["erfc", "{d}/initial.csv", "--time", "110h", "--fix-cs", "1.5"], "fixed Cs = 1.5 lies outside [0, 1]"),
+    (["erfc", "{d}/initial.csv", "--time", "110h", "--fix-c0", "-0.1"], "fixed C0 = -0.1 lies outside [0, 1]"),
+    # an unusable --plot target was a traceback (unknown suffix) or a message about a temp file
+    (["erfc", "{d}/initial.csv", "--time", "110h", "--plot", "{d}/fit.xyz"], "--plot: unknown figure format '.xyz'"),
+    (["erfc", "{d}/initial.csv", "--time", "110h", "--plot", "{d}/no/such/fit.png"], "does not exist"),
+    (["erfc", "{d}", "--time", "110h", "--plot", "{d}"], "--plot"),
+    (["evolve", "{d}/initial.csv", "--then", "0w:{d}/w2.csv"], "--then: the time since the initial profile must be "
+                                                               "positive"),
+    (["evolve", "{d}/initial.csv", "--then", "2w:{d}/w2.csv", "--sample-length", "-5um"],
+     "--sample-length: must be positive"),
+    (["evolve", "{d}/initial.csv", "--then", "2w:{d}/w2.csv", "--sample-start", "3mm", "--sample-end", "1mm"],
+     "must lie beyond its start"),
+])
+def test_more_bad_profile_input_gives_one_error_line(scans, args, message):
+    res = runner.invoke(app, [a.format(d=scans) for a in args])
+    assert res.exit_code == 2, res.stdout
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], res.stderr
+    assert "Traceback" not in res.stderr and res.stdout == ""
+
+
+def test_flat_profiles_are_refused_naming_the_file(tmp_path):
+    p = tmp_path / "flat.csv"
+    p.write_text("x_um,C\n" + "\n".join(f"{10 * i},0.5" for i in range(8)) + "\n")
+    for args in (["erfc", str(p), "--time", "1h"], ["evolve", str(p), "--then", f"2w:{p}"]):
+        res = runner.invoke(app, args)
+        assert res.exit_code == 2 and res.stderr.startswith(f"error: {p}: "), res.stderr
+
+
+@pytest.fixture(scope="module")
+def noisy_initial(tmp_path_factory):
+    """A counting-noise exchange profile (seeded): 110 h at 5.0e-9 cm^2/s, 700 points over 3 mm."""
+    s = exchange_then_closed(d_exchange=5e-13, exchange_time=110 * HOUR, d_closed=3e-13, times=(2 * WEEK,),
+                             x=np.linspace(0, 3e-3, 700), rng=np.random.default_rng(1))
+    path = tmp_path_factory.mktemp("noisy") / "initial.csv"
+    write_profile_csv(s.initial, path)
+    return path
+
+
+def test_surface_exchange_with_free_x0_gives_a_result_not_a_traceback(noisy_initial):
+    # was a ZeroDivisionError traceback: the fit drove D to its bound 0 and h = k*/D divided by it.
+    # erfc-shaped data: k* runs off towards infinity, D stays the erfc value within its (large,
+    # x0-k* degenerate) error; 5 % is the Done-means tolerance for erfc fits with counting noise.
+    res = runner.invoke(app, ["erfc", str(noisy_initial), "--time", "110h", "--surface-exchange", "--json"])
+    assert res.exit_code == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["model"] == "surface_exchange" and is_quantity(out["k_star"])
+    assert out["d_eff"]["value"] == pytest.approx(5.0e-9, rel=0.05)
+
+
+def test_unchanged_noisy_profile_leaves_d_undetermined(noisy_initial):
+    # the same noisy scan as initial and "later" profile: the best D sits on its bound 0 and lmfit has
+    # no error bar. Was reported as D = 5.7e-22 cm^2/s with stderr null; now a one-line FitError.
+    res = runner.invoke(app, ["evolve", str(noisy_initial), "--exchange-time", "110h",
+                              "--then", f"2w:{noisy_initial}", "--json"])
+    assert res.exit_code == 2 and res.stdout == ""
+    assert res.stderr.strip().splitlines() == [f"error: {noisy_initial}: D of step 'closed' is undetermined: the "
+                                               "profiles do not constrain it (no exchange front, or no change "
+                                               "between the profiles)"]

@@ -21,6 +21,23 @@ def _length(text: Optional[str], flag: str) -> Optional[float]:
     return None if text is None else to_si(text, "length", name=flag)
 
 
+def _check_plot_path(path: Optional[Path]) -> None:
+    """Refuse an unusable --plot target before fitting, not after (and not with a traceback)."""
+    if path is None:
+        return
+    from matplotlib.figure import Figure
+
+    if path.is_dir():
+        raise InputError(f"{str(path)!r} is a folder; give a file such as fit.png", source="--plot")
+    formats = Figure().canvas.get_supported_filetypes()
+    if path.suffix.lstrip(".").lower() not in formats:
+        raise InputError(f"unknown figure format {path.suffix!r}; use one of "
+                         f"{', '.join('.' + f for f in sorted(formats))}", source="--plot")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"folder {str(parent)!r} does not exist", source="--plot")
+
+
 def _save_plot(result, path: Path) -> None:
     """Draw ``result.plot`` on a fresh Figure and write it atomically (temp file + os.replace)."""
     from matplotlib.figure import Figure
@@ -60,6 +77,7 @@ def erfc_cmd(
     from tracerdiff.profiles import fit_erfc, read_profile
 
     t = to_si(time, "time", name="--time")
+    _check_plot_path(plot)
     ds = read_profile(profile)
     x_range = None
     if x_min is not None or x_max is not None:
@@ -92,7 +110,11 @@ def _parse_then(text: str) -> tuple[float, Path]:
     when, sep, path = text.partition(":")
     if not sep or not path:
         raise InputError(f"expected TIME:FILE (e.g. '2w:later.csv'), got {text!r}", source="--then")
-    return to_si(when, "time", name="--then"), Path(path)
+    seconds = to_si(when, "time", name="--then")
+    if not seconds > 0:
+        raise InputError(f"the time since the initial profile must be positive, got {when!r} for {path}",
+                         source="--then")
+    return seconds, Path(path)
 
 
 @app.command("evolve")
@@ -123,6 +145,7 @@ def evolve_cmd(
     from tracerdiff.profiles import fit_closed_evolution, profile_data, read_profile
 
     later = [_parse_then(t) for t in then]
+    _check_plot_path(plot)
     t_ex = None if exchange_time is None else to_si(exchange_time, "time", name="--exchange-time")
     ds0 = read_profile(initial)
     later_ds = [(t, read_profile(p)) for t, p in later]
@@ -133,7 +156,10 @@ def evolve_cmd(
         datas = [profile_data(ds0)] + [profile_data(d) for _, d in later_ds]
         a = _length(sample_start, "--sample-start") if sample_start else min(d.x[0] for d in datas)
         if sample_length:
-            b = a + to_si(sample_length, "length", name="--sample-length")
+            span = to_si(sample_length, "length", name="--sample-length")
+            if not span > 0:
+                raise InputError(f"must be positive, got {sample_length!r}", source="--sample-length")
+            b = a + span
         else:
             b = _length(sample_end, "--sample-end") if sample_end else max(d.x[-1] for d in datas)
         extent = (a, b)

@@ -32,7 +32,10 @@ def minimize(residual, params: lmfit.Parameters, *, what: str, source: str = "")
             warnings.simplefilter("ignore", RuntimeWarning)
             result = mini.minimize(method="leastsq", **LEASTSQ_KWS)
     except ValueError as exc:  # NaN in residuals
-        raise FitError(f"{what} fit failed: {exc}", ) from None
+        raise FitError(f"{source + ': ' if source else ''}{what} fit failed: {exc}") from None
+    except ArithmeticError as exc:  # e.g. k*/D with D driven to its bound 0
+        raise FitError(f"{source + ': ' if source else ''}{what} fit failed: the model is undefined at "
+                       f"the parameters tried ({type(exc).__name__})") from None
     if not result.success:
         raise FitError(f"{source + ': ' if source else ''}{what} fit did not converge ({result.message})")
     result.minimizer = mini
@@ -47,6 +50,18 @@ def measured(result, name: str, dimension: str) -> Measured:
         return Measured(p.value * factor, 0.0, dimension)
     err = p.stderr if p.stderr is not None and math.isfinite(p.stderr) else math.nan
     return Measured(p.value * factor, err * factor, dimension)
+
+
+def determined(m: Measured, *, what: str, source: str = "") -> Measured:
+    """``m`` if the fit determined it (a finite positive value with a finite stderr); FitError otherwise.
+
+    A NaN standard error means the data do not constrain the parameter (flat or unchanged
+    profiles): reporting a number then would be silent nonsense.
+    """
+    if not (math.isfinite(m.value) and m.value > 0 and math.isfinite(m.stderr)):
+        raise FitError(f"{source + ': ' if source else ''}{what} is undetermined: the profiles do not "
+                       "constrain it (no exchange front, or no change between the profiles)")
+    return m
 
 
 def profile_chi2(result, name: str):

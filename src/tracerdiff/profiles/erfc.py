@@ -129,13 +129,21 @@ def fit_erfc(profile, time: float, *, fix_x0: float | None = None, fix_c_s: floa
     data = _in_range(profile_data(profile), x_range)
     if not (math.isfinite(time) and time > 0):
         raise InputError(f"exchange time must be positive, got {time!r} s", source="time")
+    for label, held in (("Cs", fix_c_s), ("C0", fix_c_0)):
+        if held is not None and not 0.0 <= held <= 1.0:  # also refuses NaN
+            raise InputError(f"fixed {label} = {held!r} lies outside [0, 1] (C is an isotope fraction)",
+                             source=data.source)
+    if fix_x0 is not None and not math.isfinite(fix_x0):
+        raise InputError(f"fixed x0 = {fix_x0!r} is not a finite position", source=data.source)
     x_um = data.x / F.UM
     weights = np.ones_like(data.c) if data.weights is None else data.weights
-    params = _guess(x_um, data.c, time, fix_x0=fix_x0, fix_c_s=fix_c_s, fix_c_0=fix_c_0)
+    params = _guess(x_um, data.c, time, fix_x0=fix_x0, fix_c_s=fix_c_s, fix_c_0=fix_c_0, source=data.source)
     if surface_exchange:
         d0 = params["d"].value
         # start where surface and diffusion resistances are equal: h sqrt(D t) = 1
         params.add("k", value=d0 / math.sqrt(d0 * time), min=0.0)
+        # h = k/D: keep D off exactly 0, which lmfit's bound transform can reach
+        params["d"].set(min=d0 * 1e-12)
     if sample_end is not None:
         if surface_exchange:
             raise InputError("the finite-sample solution is available for the erfc model only; drop "
@@ -170,8 +178,9 @@ def fit_erfc(profile, time: float, *, fix_x0: float | None = None, fix_c_s: floa
         args = (x_um[used], data.c[used], weights[used])
         result = F.minimize(lambda p, a=args: residual(p, *a), params, what=what, source=data.source)
         params = result.params
+    d_eff = F.determined(F.measured(result, "d", "diffusivity"), what="D", source=data.source)
     ci = F.confidence_interval(result, "d", "diffusivity") if conf_int else None
-    return ErfcFit(d_eff=F.measured(result, "d", "diffusivity"), c_s=F.measured(result, "c_s", "dimensionless"),
+    return ErfcFit(d_eff=d_eff, c_s=F.measured(result, "c_s", "dimensionless"),
                    c_0=F.measured(result, "c_0", "dimensionless"), x0=F.measured(result, "x0", "length"),
                    time=Measured(float(time), 0.0, "time"), chi2_red=F.chi2_reduced(result),
                    n_points=int(used.sum()), model=kind, sample_end=sample_end,
@@ -191,7 +200,7 @@ def _in_range(data: ProfileData, x_range) -> ProfileData:
     return ProfileData(data.x[keep], data.c[keep], err, data.source)
 
 
-def _guess(x_um, c, time, *, fix_x0, fix_c_s, fix_c_0) -> lmfit.Parameters:
+def _guess(x_um, c, time, *, fix_x0, fix_c_s, fix_c_0, source: str = "") -> lmfit.Parameters:
     """Starting values from the plateaus and the half-height position of a median-smoothed profile."""
     n = c.size
     edge = max(3, n // 10)
@@ -201,7 +210,7 @@ def _guess(x_um, c, time, *, fix_x0, fix_c_s, fix_c_0) -> lmfit.Parameters:
     head = smooth[:edge]
     c_s = float(head[np.argmax(np.abs(head - c_0))]) if fix_c_s is None else fix_c_s
     if abs(c_s - c_0) < 1e-9:
-        raise FitError("profile is flat: no exchange front to fit (Cs = C0)")
+        raise FitError(f"{source + ': ' if source else ''}profile is flat: no exchange front to fit (Cs = C0)")
     norm = (smooth - c_0) / (c_s - c_0)
     if fix_x0 is None:
         below = np.flatnonzero(norm < 0.95)

@@ -159,8 +159,11 @@ def fit_closed_evolution(initial, later: Sequence, *, exchange_time: float | Non
     if sample_extent is None:
         sample_extent = (min(d.x[0] for d in [init, *datas]), max(d.x[-1] for d in [init, *datas]))
     a, b = (float(v) for v in sample_extent)
+    if not (math.isfinite(a) and math.isfinite(b) and b > a):
+        raise InputError(f"the sample end ({b * 1e6:g} um) must lie beyond its start ({a * 1e6:g} um)",
+                         source="sample_extent")
     for d in [init, *datas]:
-        if b <= a or d.x[0] < a - 1e-12 or d.x[-1] > b + 1e-12:
+        if d.x[0] < a - 1e-12 or d.x[-1] > b + 1e-12:
             raise InputError(f"positions [{d.x[0] * 1e6:g}, {d.x[-1] * 1e6:g}] um lie outside the sample "
                              f"[{a * 1e6:g}, {b * 1e6:g}] um", source=d.source or "profile")
     initial_fit = None
@@ -213,7 +216,8 @@ def fit_closed_evolution(initial, later: Sequence, *, exchange_time: float | Non
                         what="closed-evolution", source=init.source)
     if result.nfree <= 0:
         raise FitError("closed-evolution fit has no degrees of freedom")
-    d = {lab: F.measured(result, names[lab], "diffusivity") for lab in labels}
+    d = {lab: F.determined(F.measured(result, names[lab], "diffusivity"), what=f"D of step {lab!r}",
+                           source=init.source) for lab in labels}
     ci = {lab: (F.confidence_interval(result, names[lab], "diffusivity") if conf_int else None)
           for lab in labels}
     return EvolutionFit(d=d, d_ci95=ci, chi2_red=F.chi2_reduced(result), n_points=int(sum(len(x) for x in datas)),
@@ -231,7 +235,8 @@ def _later_items(later) -> list[LaterProfile]:
                 raise InputError("later profiles must be LaterProfile or (time_s, profile[, step]) tuples")
             it = LaterProfile(*it)
         if not (isinstance(it.time, (int, float)) and math.isfinite(it.time) and it.time > 0):
-            raise InputError(f"time of a later profile must be a positive number of seconds, got {it.time!r}")
+            raise InputError("the time of each later profile since the initial one must be a positive "
+                             f"number of seconds, got {it.time!r}")
         items.append(it)
     if not items:
         raise InputError("at least one later profile is needed to fit the closed evolution")
