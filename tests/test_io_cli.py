@@ -57,3 +57,66 @@ def test_bad_file_is_one_line_error(tmp_path):
     assert result.exit_code == 2
     assert result.stderr.startswith("error: ") and "bad.tif" in result.stderr
     assert "Traceback" not in result.output
+
+
+# --- acceptance QA regressions
+
+
+def _one_error_line(result) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def test_inspect_counts_non_finite_pixels_instead_of_printing_nan(tmp_path):
+    # was min = max = sum = NaN (JSON null) for a float image with one NaN pixel
+    np.save(tmp_path / "f.npy", np.array([[1.0, np.nan], [2.0, 3.0]]))
+    result = RUNNER.invoke(app, ["inspect", str(tmp_path / "f.npy"), "--json"])
+    assert result.exit_code == 0, result.output
+    ch = json.loads(result.stdout)["channels"]["counts"]
+    assert (ch["min"], ch["max"], ch["sum"], ch["non_finite"]) == (1.0, 3.0, 6.0, 1)
+    table = RUNNER.invoke(app, ["inspect", str(tmp_path / "f.npy")])
+    assert table.exit_code == 0 and "nan" not in table.stdout.lower() and "1 NaN/infinite" in table.stderr
+
+
+def test_inspect_lazy_stack_statistics_match_numpy(tmp_path):
+    stack = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    stack[1, 2, 3] = np.inf
+    np.save(tmp_path / "s.npy", stack)
+    result = RUNNER.invoke(app, ["inspect", str(tmp_path / "s.npy"), "--json"])
+    ch = json.loads(result.stdout)["channels"]["counts"]
+    finite = stack[np.isfinite(stack)]
+    assert (ch["min"], ch["max"], ch["sum"], ch["non_finite"]) == (finite.min(), finite.max(), finite.sum(), 1)
+
+
+def test_reader_errors_name_the_file_once(tmp_path):
+    # was "m.npz: NumPy .npz: m.npz: channels have different shapes ..."
+    np.savez(tmp_path / "m.npz", **{"6Li": np.ones((4, 4)), "7Li": np.ones((5, 5))})
+    line = _one_error_line(RUNNER.invoke(app, ["inspect", str(tmp_path / "m.npz")]))
+    assert line.count("m.npz") == 1 and "different shapes" in line
+
+
+def test_pixel_size_and_channels_options_are_checked_by_flag(tmp_path):
+    np.save(tmp_path / "a.npy", SIX[0])
+    for value in ("-1", "0", "nan", "inf"):
+        line = _one_error_line(RUNNER.invoke(app, ["inspect", str(tmp_path / "a.npy"), "--pixel-size-um", value]))
+        assert line.startswith("error: --pixel-size-um: must be a positive number")
+    line = _one_error_line(RUNNER.invoke(app, ["inspect", str(tmp_path / "a.npy"), "--channels", ","]))
+    assert line.startswith("error: --channels: no channel names")
+
+
+def test_convert_refuses_bad_outputs_before_writing(tmp_path):
+    np.save(tmp_path / "a.npy", SIX[0])
+    src = str(tmp_path / "a.npy")
+    # HDF5 written under a .txt name used to succeed silently
+    line = _one_error_line(RUNNER.invoke(app, ["convert", src, str(tmp_path / "a.txt"), "--pixel-size-um", "1"]))
+    assert "name it with one of .h5" in line
+    # a folder named like a file: was an OSError about the temporary file
+    (tmp_path / "dir.h5").mkdir()
+    line = _one_error_line(RUNNER.invoke(app, ["convert", src, str(tmp_path / "dir.h5"), "--pixel-size-um", "1"]))
+    assert "output is a folder" in line
+    # no pixel size: the hint names the CLI flag, not the Python keyword
+    line = _one_error_line(RUNNER.invoke(app, ["convert", src, str(tmp_path / "a.h5")]))
+    assert line == f"error: {src}: the file does not record a pixel size: pass --pixel-size-um"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy", "dir.h5"]  # nothing else written

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import typer
 
-from tracerdiff.cli.common import app, console, handle_errors, print_json
+from tracerdiff.cli.common import app, console, err_console, handle_errors, print_json
 from tracerdiff.errors import InputError
 
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object instead of a table.")
@@ -17,8 +18,23 @@ CHANNELS_OPT = typer.Option(None, "--channels", help="Comma-separated channels t
 STACK_OPT = typer.Option(False, "--stack", help="Keep scans/planes as a depth stack instead of summing them.")
 
 
+#: Output suffixes of ``convert`` (what :func:`tracerdiff.io.write` produces: NetCDF4/HDF5).
+OUTPUT_SUFFIXES = (".h5", ".hdf5", ".nc")
+
+
 def _channels(text: str | None):
-    return None if not text else [c.strip() for c in text.split(",") if c.strip()]
+    if text is None:
+        return None
+    names = [c.strip() for c in text.split(",") if c.strip()]
+    if not names:
+        raise InputError(f"no channel names in {text!r}; give e.g. '6Li,7Li'", source="--channels")
+    return names
+
+
+def _pixel_size(value: float | None) -> float | None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise InputError(f"must be a positive number of micrometres, got {value!r}", source="--pixel-size-um")
+    return value
 
 
 def _read_for_inspection(path: Path, pixel_size_um, channels, stack):
@@ -47,10 +63,11 @@ def summarise(path: Path, *, pixel_size_um: float | None = None, channels=None, 
                                 else None),
            "channels": {}}
     for name, var in ds.data_vars.items():
-        values = var.data
-        lo, hi, total = (float(np.asarray(v)) for v in _reduce(values))
+        lo, hi, total, bad = (float(np.asarray(v)) for v in _reduce(var.data))
+        # min/max/sum over finite pixels; non-finite ones are counted, so no NaN reaches the output
         out["channels"][name] = {"dtype": str(var.dtype), "shape": list(var.shape), "mass_u": masses.get(name),
-                                 "min": lo, "max": hi, "sum": total}
+                                 "min": lo if bad < var.size else None, "max": hi if bad < var.size else None,
+                                 "sum": total, "non_finite": int(bad)}
     if ds.attrs.get("reader_warnings"):
         out["reader_warnings"] = ds.attrs["reader_warnings"]
     for key in ("scans", "primary_shots_per_pixel", "fov_um", "raster_um", "polarity"):
@@ -60,12 +77,23 @@ def summarise(path: Path, *, pixel_size_um: float | None = None, channels=None, 
 
 
 def _reduce(values):
-    if hasattr(values, "dask"):
+    """(min, max, sum) over finite values and the number of non-finite ones (dask: one pass)."""
+    lazy = hasattr(values, "dask")
+    if values.dtype.kind not in "fc":  # integer counts are always finite
+        stats = (values.min(), values.max(), values.sum(dtype=np.float64), 0)
+    else:
+        if lazy:
+            import dask.array as lib
+        else:
+            lib = np
+        finite = lib.isfinite(values)
+        stats = (lib.where(finite, values, np.inf).min(), lib.where(finite, values, -np.inf).max(),
+                 lib.where(finite, values, 0).sum(dtype=np.float64), (~finite).sum())
+    if lazy:
         import dask
 
-        return dask.compute(values.min(), values.max(), values.sum(dtype=np.float64))
-    arr = np.asarray(values)
-    return arr.min(), arr.max(), arr.sum(dtype=np.float64)
+        return dask.compute(*stats)
+    return stats
 
 
 def _masses(meta: dict) -> dict:
@@ -87,7 +115,7 @@ def inspect_cmd(file: Path = typer.Argument(..., help="Raw or converted data fil
                 pixel_size_um: Optional[float] = PIXEL_OPT, channels: Optional[str] = CHANNELS_OPT,
                 stack: bool = STACK_OPT, as_json: bool = JSON_OPT):
     """Print what a file holds: format, channels, masses, shape, pixel size, counts range."""
-    info = summarise(file, pixel_size_um=pixel_size_um, channels=_channels(channels), stack=stack)
+    info = summarise(file, pixel_size_um=_pixel_size(pixel_size_um), channels=_channels(channels), stack=stack)
     if as_json:
         print_json(info)
         return
@@ -100,9 +128,14 @@ def inspect_cmd(file: Path = typer.Argument(..., help="Raw or converted data fil
     for col in ("channel", "mass (u)", "dtype", "shape", "min", "max", "sum"):
         table.add_column(col)
     for name, c in info["channels"].items():
+        lo, hi = ("-" if v is None else f"{v:.6g}" for v in (c["min"], c["max"]))
         table.add_row(name, "" if c["mass_u"] is None else f"{c['mass_u']:.3f}", c["dtype"], str(c["shape"]),
-                      f"{c['min']:.6g}", f"{c['max']:.6g}", f"{c['sum']:.6g}")
+                      lo, hi, f"{c['sum']:.6g}")
     console.print(table)
+    for name, c in info["channels"].items():
+        if c["non_finite"]:
+            err_console.print(f"warning: channel {name} has {c['non_finite']} NaN/infinite pixel(s), left out of "
+                          "min/max/sum", markup=False)
 
 
 @app.command("convert")
@@ -116,7 +149,16 @@ def convert_cmd(file: Path = typer.Argument(..., help="Raw data file (read-only)
 
     if out.resolve() == file.resolve():
         raise InputError("output would overwrite the input file", source=out)
-    ds = read(file, pixel_size_um=pixel_size_um, channels=_channels(channels), lazy=True, stack=stack)
+    if out.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise InputError(f"the output is HDF5/NetCDF4: name it with one of {', '.join(OUTPUT_SUFFIXES)}",
+                         source=out)
+    try:
+        ds = read(file, pixel_size_um=_pixel_size(pixel_size_um), channels=_channels(channels), lazy=True,
+                  stack=stack)
+    except InputError as exc:
+        if pixel_size_um is None and "does not record a pixel size" in str(exc):
+            raise InputError("the file does not record a pixel size: pass --pixel-size-um", source=file) from None
+        raise
     write(ds, out)
     info = {"input": str(file), "output": str(out), "format": ds.attrs.get("format"),
             "sha256": ds.attrs.get("sha256"), "channels": list(ds.data_vars),

@@ -42,15 +42,21 @@ def write(ds: xr.Dataset, path: str | Path) -> Path:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise InputError("output folder does not exist", source=path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    if path.is_dir():
+        raise InputError("output is a folder; give a file name such as image.h5", source=path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise InputError(f"cannot write in the output folder ({exc.strerror or exc})", source=path) from None
     os.close(fd)
     try:
         ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
         os.replace(tmp, path)
-    except BaseException:
+    except OSError as exc:  # e.g. disk full: name the output, not the temporary file
+        raise InputError(f"cannot write the output ({exc.strerror or exc})", source=path) from None
+    finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise
     return path
 
 
