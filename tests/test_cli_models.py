@@ -233,3 +233,17 @@ def test_unreadable_csv_says_why(tmp_path, kind):
     lines = res.stderr.strip().splitlines()
     assert res.exit_code == 2 and len(lines) == 1 and str(f) in lines[0] and why in lines[0]
     assert "Error:" not in lines[0]  # no Python exception class names in the message
+
+
+def test_two_point_arrhenius_without_stderr_says_why_errors_are_missing(tmp_path):
+    # two points fix Ea exactly (hand value: ln(D2/D1) kB / (1/T1 - 1/T2)) but leave no degrees of
+    # freedom: stderr is JSON null; that must be explained on stderr, not left silent
+    f = tmp_path / "two.csv"
+    f.write_text("temperature_K,D_cm2_s\n300,1e-9\n400,1e-7\n")
+    res = runner.invoke(app, ["arrhenius", str(f), "--json"])
+    assert res.exit_code == 0
+    out = json.loads(res.stdout)
+    expect = math.log(100.0) * KB / (1 / 300 - 1 / 400) / EV
+    assert out["activation_energy"]["value"] == pytest.approx(expect, rel=1e-12)
+    assert out["activation_energy"]["stderr"] is None and out["stderr_source"].startswith("unknown")
+    assert res.stderr.startswith(f"warning: {f}: 2 points and no D_stderr column") and "no standard error" in res.stderr

@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 import typer
 
-from tracerdiff.cli.common import app, handle_errors, print_json, print_table
+from tracerdiff.cli.common import app, err_console, handle_errors, print_json, print_table
 from tracerdiff.errors import InputError
 from tracerdiff.quantity import Measured
 from tracerdiff.units import _NUMBER_UNIT
@@ -149,6 +149,14 @@ def _fit_file(path: Path, *, name: str):
     return fit_arrhenius(data["temperature"], data["D"], data.get("D_stderr"), name=name)
 
 
+def _warn_if_no_stderr(fit) -> None:
+    """Say why Ea/D0 have no standard error (JSON null, table nan) instead of leaving it silent."""
+    if fit.stderr_source.startswith("unknown"):
+        err_console.print(f"warning: {fit.name}: {fit.n_points} points and no D_stderr column leave no degrees "
+                          "of freedom, so Ea and D0 have no standard error; add D_stderr or more temperatures",
+                          markup=False, highlight=False, soft_wrap=True)
+
+
 def _fit_rows(fit, prefix: str = "") -> list[tuple[str, object]]:
     return [(f"{prefix}Ea", fit.activation_energy), (f"{prefix}D0", fit.prefactor),
             (f"{prefix}points", str(fit.n_points)), (f"{prefix}reduced chi2", fit.reduced_chi2)]
@@ -163,6 +171,7 @@ def arrhenius_cmd(
 ):
     """Weighted Arrhenius fit ln D = ln D0 - Ea/(kB T): Ea (eV), D0, covariance."""
     fit = _fit_file(file, name=str(file))
+    _warn_if_no_stderr(fit)
     payload = fit.to_dict()
     rows = _fit_rows(fit)
     if at is not None:

@@ -181,6 +181,7 @@ def _split(line: str, delimiter: str | None) -> list[str]:
 
 
 def guess_delimiter(lines: list[str]) -> str | None:
+    """Tab, comma or semicolon if every one of the first 20 lines has it, else None (whitespace)."""
     sample = lines[: min(len(lines), 20)]
     for d in ("\t", ",", ";"):
         if all(d in ln for ln in sample):
@@ -235,6 +236,7 @@ def split_header(col: str) -> tuple[str, str | None]:
 
 
 def length_factor_um(unit: str | None) -> float | None:
+    """Micrometres per ``unit`` (``"mm"`` -> 1000), or None if it is not a known length unit."""
     return None if unit is None else _LENGTH_TO_UM.get(unit.strip().lower())
 
 

@@ -111,6 +111,7 @@ class ArrheniusFit:
 
     @property
     def ln_prefactor(self) -> float:
+        """ln D0 with D0 in SI units (the fitted intercept)."""
         return math.log(self.prefactor.value)
 
     def _ln_predict(self, temperature_k):

@@ -117,4 +117,5 @@ def interval_1d(chi2_of, result, name: str, dimension: str, *, level: float = 0.
 
 
 def chi2_reduced(result) -> float:
+    """Reduced chi-square of a fit; NaN when it has no degrees of freedom."""
     return float(result.redchi) if result.nfree > 0 else math.nan

@@ -59,6 +59,7 @@ class DiffusivitySeries:
 
     @property
     def temperatures_k(self) -> list[float]:
+        """Temperatures of the points, K, in the order added."""
         return [p.temperature_k for p in self.points]
 
     def arrhenius(self, *, weighted: bool = True):

@@ -89,6 +89,7 @@ class CosineSeries:
 
     @property
     def length(self) -> float:
+        """Sample length b - a, m."""
         return self.b - self.a
 
     @property
@@ -110,6 +111,7 @@ class CosineSeries:
         return np.cos(np.outer(np.asarray(x, dtype=float) - self.a, w))
 
     def damping(self, n_modes: int, tau: float) -> np.ndarray:
+        """exp(-w_k^2 tau) for k < n_modes: how much of each mode is left after tau = integral of D dt."""
         w = np.arange(n_modes) * (math.pi / self.length)
         return np.exp(-w * w * tau)
 
