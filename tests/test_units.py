@@ -105,3 +105,11 @@ def test_measured_ufloat_round_trip():
 def test_temperature_to_dict_keeps_kelvin():
     t = Measured.parse("27 degC", "temperature")
     assert t.to_dict() == {"value": pytest.approx(300.15), "stderr": 0.0, "unit": "K"}
+
+
+@pytest.mark.parametrize("text", ["2.6e-8 cm^2/s)", "2.6e-8 #*,K", "2.6e-8 U7e/0:'", "2.6e-8 9T.B)"])
+def test_malformed_unit_text_is_an_input_error_not_a_crash(text):
+    # pint's tokenizer/evaluator raised TokenError, AssertionError and ZeroDivisionError for these
+    # (found by random unit strings); the CLI showed a traceback
+    with pytest.raises(InputError, match="--d-bulk"):
+        to_si(text, "diffusivity", name="--d-bulk")

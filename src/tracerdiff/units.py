@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import tokenize
 from functools import lru_cache
 
 import pint
@@ -58,8 +59,10 @@ def _parse(text: str, *, name: str) -> pint.Quantity:
         unit = "1" + unit
     try:
         return Q_(float(number), unit) if unit else Q_(float(number))
+    # pint parses units with Python's tokenizer and evaluator: malformed text such as "cm)" or
+    # "#*" surfaces as TokenError, AssertionError or ZeroDivisionError rather than a pint error
     except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError, AttributeError,
-            TypeError, ValueError, SyntaxError) as exc:
+            TypeError, ValueError, SyntaxError, tokenize.TokenError, AssertionError, ArithmeticError) as exc:
         raise InputError(f"unknown unit {unit!r} in {text!r} ({exc.__class__.__name__})", source=name) from None
 
 
