@@ -85,3 +85,24 @@ def test_other_text_layouts_go_through_the_general_reader(tmp_path):
     d = profile_data(read_profile(p))
     np.testing.assert_allclose(d.c, [0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
     np.testing.assert_allclose(d.x, np.arange(6) * 5e-6)
+
+
+def test_semicolon_csv_goes_through_the_general_reader(tmp_path):
+    # ';'-separated .csv (spreadsheet export): was refused with "unknown length unit 'um;C'"
+    p = _write(tmp_path / "semi.csv", "x_um;C\n" + "\n".join(f"{10 * i};{0.9 - 0.1 * i}" for i in range(6)))
+    d = profile_data(read_profile(p))
+    np.testing.assert_allclose(d.x, np.arange(6) * 10e-6)
+    np.testing.assert_allclose(d.c, 0.9 - 0.1 * np.arange(6))
+
+
+def test_bad_csv_keeps_the_plain_csv_message(tmp_path):
+    # the general reader cannot take it either: the message explains the CSV convention
+    with pytest.raises(FileFormatError, match="every row needs a number"):
+        read_profile(_write(tmp_path / "c.csv", "x_um,C\n1,abc\n"))
+
+
+def test_an_image_file_is_not_taken_for_a_profile(tmp_path):
+    # was "the file does not record a pixel size: pass pixel_size_um", which erfc/evolve have no option for
+    np.save(tmp_path / "img.npy", np.ones((4, 5)))
+    with pytest.raises(FileFormatError, match="holds an image, not a line profile"):
+        read_profile(tmp_path / "img.npy")

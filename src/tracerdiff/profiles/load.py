@@ -93,18 +93,26 @@ def read_profile_csv(path: str | Path) -> xr.Dataset:
 def read_profile(path: str | Path) -> xr.Dataset:
     """Read a line scan: plain CSV (:func:`read_profile_csv`) or, for other files, any format
     :func:`tracerdiff.io.read` knows (vendor line-scan exports), then validate it as a profile."""
+    from tracerdiff.io import read
+
     path = Path(path)
+    csv_error = None
     if path.suffix.lower() in (".csv", ".txt", ".tsv", ".dat", ""):
         try:
             return read_profile_csv(path)
-        except FileFormatError:
-            if path.suffix.lower() == ".csv":
-                raise
+        except FileFormatError as exc:
+            csv_error = exc
     try:
-        from tracerdiff.io import read
-    except ImportError:  # the general reader is optional here
-        raise FileFormatError("not a profile CSV (header 'x_um,I6Li,I7Li' or 'x_um,C')", source=path) from None
-    ds = read(path)
+        ds = read(path)
+    except InputError as exc:
+        if csv_error is not None and path.suffix.lower() == ".csv":
+            # a .csv the general reader cannot take either (it does take ';'-separated ones):
+            # the plain-CSV message says what the convention is
+            raise csv_error from None
+        if "does not record a pixel size" in str(exc):  # TIFF, text matrix, .npy: images
+            raise FileFormatError("holds an image, not a line profile; give a line scan such as a CSV "
+                                  "with columns x_um,I6Li,I7Li or x_um,C", source=path) from None
+        raise
     if tuple(ds.dims) != ("x",) and set(ds.dims) != {"x"}:
         raise FileFormatError(f"expected a line profile along x, got dimensions {dict(ds.sizes)}", source=path)
     check_profile(ds)
