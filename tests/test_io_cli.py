@@ -120,3 +120,15 @@ def test_convert_refuses_bad_outputs_before_writing(tmp_path):
     line = _one_error_line(RUNNER.invoke(app, ["convert", src, str(tmp_path / "a.h5")]))
     assert line == f"error: {src}: the file does not record a pixel size: pass --pixel-size-um"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy", "dir.h5"]  # nothing else written
+
+
+def test_inspect_json_leaves_out_what_the_file_does_not_record(tmp_path):
+    # pixel size, field of view and masses were JSON null; now absent and listed under "unknown"
+    np.save(tmp_path / "a.npy", SIX[0])
+    info = json.loads(RUNNER.invoke(app, ["inspect", str(tmp_path / "a.npy"), "--json"]).stdout)
+    assert "pixel_size_um" not in info and "mass_u" not in info["channels"]["counts"]
+    assert info["unknown"] == ["pixel_size_um", "field_of_view_um", "channels.counts.mass_u"]
+    known = json.loads(RUNNER.invoke(app, ["inspect", str(tmp_path / "a.npy"), "--json",
+                                           "--pixel-size-um", "0.5"]).stdout)
+    assert known["pixel_size_um"] == 0.5 and known["field_of_view_um"] == [1.0, 1.0]  # 2 x 2 pixels of 0.5 um
+    assert "null" not in json.dumps(known)

@@ -49,7 +49,11 @@ def _read_for_inspection(path: Path, pixel_size_um, channels, stack):
 
 
 def summarise(path: Path, *, pixel_size_um: float | None = None, channels=None, stack: bool = False) -> dict:
-    """What a file holds: format, shape, pixel size, channels with dtype/masses/counts range."""
+    """What a file holds: format, shape, pixel size, channels with dtype/masses/counts range.
+
+    What the file does not record (pixel size, masses) is left out rather than set to None,
+    and listed under ``"unknown"``.
+    """
     from tracerdiff.io import metadata
 
     ds, known = _read_for_inspection(path, pixel_size_um, channels, stack)
@@ -68,6 +72,12 @@ def summarise(path: Path, *, pixel_size_um: float | None = None, channels=None, 
         out["channels"][name] = {"dtype": str(var.dtype), "shape": list(var.shape), "mass_u": masses.get(name),
                                  "min": lo if bad < var.size else None, "max": hi if bad < var.size else None,
                                  "sum": total, "non_finite": int(bad)}
+    unknown = [k for k, v in out.items() if v is None]
+    unknown += [f"channels.{n}.{k}" for n, c in out["channels"].items() for k, v in c.items() if v is None]
+    out = {k: v for k, v in out.items() if v is not None}
+    out["channels"] = {n: {k: v for k, v in c.items() if v is not None} for n, c in out["channels"].items()}
+    if unknown:
+        out["unknown"] = unknown
     if ds.attrs.get("reader_warnings"):
         out["reader_warnings"] = ds.attrs["reader_warnings"]
     for key in ("scans", "primary_shots_per_pixel", "fov_um", "raster_um", "polarity"):
@@ -121,15 +131,15 @@ def inspect_cmd(file: Path = typer.Argument(..., help="Raw or converted data fil
         return
     from rich.table import Table
 
-    px = info["pixel_size_um"]
+    px = info.get("pixel_size_um")
     console.print(f"{info['file']}  [{info['format']}]  dims {info['dims']}  pixel size "
                   f"{'unknown (pass --pixel-size-um)' if px is None else f'{px:.4g} um'}", markup=False)
     table = Table(title="channels")
     for col in ("channel", "mass (u)", "dtype", "shape", "min", "max", "sum"):
         table.add_column(col)
     for name, c in info["channels"].items():
-        lo, hi = ("-" if v is None else f"{v:.6g}" for v in (c["min"], c["max"]))
-        table.add_row(name, "" if c["mass_u"] is None else f"{c['mass_u']:.3f}", c["dtype"], str(c["shape"]),
+        lo, hi = ("-" if v is None else f"{v:.6g}" for v in (c.get("min"), c.get("max")))
+        table.add_row(name, "" if c.get("mass_u") is None else f"{c['mass_u']:.3f}", c["dtype"], str(c["shape"]),
                       lo, hi, f"{c['sum']:.6g}")
     console.print(table)
     for name, c in info["channels"].items():
