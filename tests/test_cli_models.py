@@ -247,3 +247,15 @@ def test_two_point_arrhenius_without_stderr_says_why_errors_are_missing(tmp_path
     assert out["activation_energy"]["value"] == pytest.approx(expect, rel=1e-12)
     assert out["activation_energy"]["stderr"] is None and out["stderr_source"].startswith("unknown")
     assert res.stderr.startswith(f"warning: {f}: 2 points and no D_stderr column") and "no standard error" in res.stderr
+
+
+def test_haven_without_common_temperatures_says_so(tmp_path):
+    # tracer at 22/100/200/300 C, conductivity at other temperatures: the pointwise list is empty,
+    # which used to pass silently
+    tracer = write_arrhenius_csv(tmp_path / "tracer.csv")
+    sigma = tmp_path / "sigma.csv"
+    sigma.write_text("temperature_C,sigma_S_cm\n50,1e-3\n150,1e-2\n250,5e-2\n")
+    res = runner.invoke(app, ["haven", "--tracer", str(tracer), "--conductivity", str(sigma),
+                              "--carrier-density", "5e21 cm^-3", "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["pointwise"] == []
+    assert res.stderr.startswith("warning: no temperature appears in both")

@@ -219,6 +219,9 @@ def haven_cmd(
             d_t = Measured(tr["D"][i], tr["D_stderr"][i] if "D_stderr" in tr else 0.0, "diffusivity")
             pointwise.append({"temperature": Measured(float(t), 0.0, "temperature"), "d_tracer": d_t,
                               "d_sigma": d_sigma[j[0]], "haven_ratio": haven_ratio(d_t, d_sigma[j[0]])})
+    if not pointwise:
+        err_console.print(f"warning: no temperature appears in both {tracer} and {conductivity} (to 1e-6 K), so "
+                          "there are no pointwise Haven ratios", markup=False, highlight=False, soft_wrap=True)
     payload = {"haven_ratio": h.haven_ratio, "method": h.method, "activation_energy": h.activation_energy,
                "tracer_prefactor": h.tracer_prefactor, "sigma_prefactor": h.sigma_prefactor,
                "pointwise": pointwise, "tracer_fit": tracer_fit, "sigma_fit": sigma_fit}
