@@ -253,3 +253,17 @@ def test_lazy_stack_never_holds_the_whole_file(tmp_path, monkeypatch, kind):
     assert total[0, 0] == 3 * 512
     assert opened < 4 * 1024**2, f"opening allocated {opened / 1e6:.1f} MB"  # the file is 16 MiB
     assert peak < 8 * 1024**2, f"summing allocated {peak / 1e6:.1f} MB"
+
+
+@pytest.mark.parametrize("frames", [3, 4])
+def test_three_or_four_frame_stack_saved_as_planar_rgb_gets_a_fix_it_message(tmp_path, frames):
+    # tifffile.imwrite(path, (3|4, y, x) array) stores separate-plane RGB(A), not 3/4 pages (with only a
+    # DeprecationWarning); the old message ("expected ... a (pages, y, x) stack") described the file the
+    # user thought they had. Written here explicitly as what that default produces.
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, np.zeros((frames, 8, 8), np.uint16), photometric="rgb", planarconfig="separate",
+                     extrasamples=("unassalpha",) if frames == 4 else None)
+    with pytest.raises(FileFormatError, match="separate-plane colour image, not as a depth stack.*minisblack"):
+        tio.read(path, pixel_size_um=1.0)
+    tifffile.imwrite(path, np.zeros((frames, 8, 8), np.uint16), photometric="minisblack")
+    assert tio.read(path, pixel_size_um=1.0).sizes["z"] == frames

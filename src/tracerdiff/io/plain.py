@@ -88,6 +88,11 @@ def read_tiff(path: Path, *, pixel_size_um=None, channels=None, lazy=False, sha2
         if stacked:
             shape = (len(tf.series),) + shape
         colour = series.axes.endswith("S") and len(shape) == 3 and shape[-1] in (3, 4) and not stacked
+        if series.axes.startswith("S") and len(shape) == 3 and shape[0] in (3, 4):
+            # tifffile.imwrite stores a (3|4, y, x) array this way unless told photometric="minisblack"
+            raise FileFormatError(f"TIFF stores {shape[0]} planes of {shape[1]} x {shape[2]} as one separate-plane "
+                                  "colour image, not as a depth stack; re-save the stack with "
+                                  "photometric='minisblack' (one page per frame) or as .npy", source=path)
         if len(shape) not in (2, 3) or ("S" in series.axes and not colour):  # "S": samples per pixel
             raise FileFormatError(f"TIFF holds an array of shape {shape} (axes {series.axes}); expected (y, x) "
                                   "counts, a (pages, y, x) stack or an RGB(A) micrograph", source=path)
