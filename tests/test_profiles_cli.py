@@ -153,3 +153,18 @@ def test_unchanged_noisy_profile_leaves_d_undetermined(noisy_initial):
     assert res.stderr.strip().splitlines() == [f"error: {noisy_initial}: D of step 'closed' is undetermined: the "
                                                "profiles do not constrain it (no exchange front, or no change "
                                                "between the profiles)"]
+
+
+def test_unwritable_plot_folder_is_one_line_naming_the_figure(scans, tmp_path, monkeypatch):
+    # as root the permission bits cannot be used to provoke this; fail the temp-file creation instead.
+    # Was "error: [Errno 13] Permission denied: '/.../tmpab12cd.png'" (the temporary name).
+    import tracerdiff.cli.profiles_cmds as cmds
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(cmds.tempfile, "mkstemp", refuse)
+    fig = tmp_path / "fit.png"
+    res = runner.invoke(app, ["erfc", str(scans / "initial.csv"), "--time", "110h", "--plot", str(fig)])
+    assert res.exit_code == 2
+    assert res.stderr.strip() == f"error: {fig}: cannot write the figure there (Permission denied)"

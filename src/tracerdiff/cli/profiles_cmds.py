@@ -45,11 +45,16 @@ def _save_plot(result, path: Path) -> None:
     fig = Figure(figsize=(7, 5))
     result.plot(fig.add_subplot())
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", suffix=path.suffix)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", suffix=path.suffix)
+    except OSError as exc:
+        raise InputError(f"cannot write the figure there ({exc.strerror or exc})", source=path) from None
     os.close(fd)
     try:
         fig.savefig(tmp, bbox_inches="tight")
         os.replace(tmp, path)
+    except OSError as exc:  # name the figure, not the temporary file
+        raise InputError(f"cannot write the figure ({exc.strerror or exc})", source=path) from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
