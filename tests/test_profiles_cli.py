@@ -100,8 +100,9 @@ def test_short_profile_file_is_refused(tmp_path):
     (["erfc", "{d}/initial.csv", "--time", "110h", "--plot", "{d}/fit.xyz"], "--plot: unknown figure format '.xyz'"),
     (["erfc", "{d}/initial.csv", "--time", "110h", "--plot", "{d}/no/such/fit.png"], "does not exist"),
     (["erfc", "{d}", "--time", "110h", "--plot", "{d}"], "--plot"),
-    (["evolve", "{d}/initial.csv", "--then", "0w:{d}/w2.csv"], "--then: the time since the initial profile must be "
-                                                               "positive"),
+    (["evolve", "{d}/initial.csv", "--then", "0w:{d}/w2.csv"], "--then: must be positive, got '0w' (in '0w:"),
+    (["erfc", "{d}/initial.csv", "--time", "-5h"], "--time: must be positive, got '-5h'"),
+    (["evolve", "{d}/initial.csv", "--exchange-time", "0h", "--then", "2w:{d}/w2.csv"], "--exchange-time: must be"),
     (["evolve", "{d}/initial.csv", "--then", "2w:{d}/w2.csv", "--sample-length", "-5um"],
      "--sample-length: must be positive"),
     (["evolve", "{d}/initial.csv", "--then", "2w:{d}/w2.csv", "--sample-start", "3mm", "--sample-end", "1mm"],

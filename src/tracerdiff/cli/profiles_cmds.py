@@ -21,6 +21,14 @@ def _length(text: Optional[str], flag: str) -> Optional[float]:
     return None if text is None else to_si(text, "length", name=flag)
 
 
+def _duration(text: str, flag: str) -> float:
+    """A positive time in s; checked here so the message names the flag."""
+    seconds = to_si(text, "time", name=flag)
+    if not seconds > 0:
+        raise InputError(f"must be positive, got {text!r}", source=flag)
+    return seconds
+
+
 def _check_plot_path(path: Optional[Path]) -> None:
     """Refuse an unusable --plot target before fitting, not after (and not with a traceback)."""
     if path is None:
@@ -81,7 +89,7 @@ def erfc_cmd(
     """D*eff from an exchange profile: (C - C0)/(Cs - C0) = erfc((x - x0)/(2 sqrt(D t))) (eqn 4)."""
     from tracerdiff.profiles import fit_erfc, read_profile
 
-    t = to_si(time, "time", name="--time")
+    t = _duration(time, "--time")
     _check_plot_path(plot)
     ds = read_profile(profile)
     x_range = None
@@ -115,11 +123,10 @@ def _parse_then(text: str) -> tuple[float, Path]:
     when, sep, path = text.partition(":")
     if not sep or not path:
         raise InputError(f"expected TIME:FILE (e.g. '2w:later.csv'), got {text!r}", source="--then")
-    seconds = to_si(when, "time", name="--then")
-    if not seconds > 0:
-        raise InputError(f"the time since the initial profile must be positive, got {when!r} for {path}",
-                         source="--then")
-    return seconds, Path(path)
+    try:
+        return _duration(when, "--then"), Path(path)
+    except InputError as exc:
+        raise InputError(f"{exc} (in {text!r})") from None
 
 
 @app.command("evolve")
@@ -151,7 +158,7 @@ def evolve_cmd(
 
     later = [_parse_then(t) for t in then]
     _check_plot_path(plot)
-    t_ex = None if exchange_time is None else to_si(exchange_time, "time", name="--exchange-time")
+    t_ex = None if exchange_time is None else _duration(exchange_time, "--exchange-time")
     ds0 = read_profile(initial)
     later_ds = [(t, read_profile(p)) for t, p in later]
     extent = None
