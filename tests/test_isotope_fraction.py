@@ -90,3 +90,9 @@ def test_normalised_maps_natural_to_zero_and_enriched_to_one():
 def test_bad_counts(i6, i7, match):
     with pytest.raises(InputError, match=match):
         isotope_fraction(i6, i7, name="scan.txt")
+
+
+def test_non_numeric_counts_are_an_input_error():
+    # np.asarray(..., dtype=float) raised a bare ValueError
+    with pytest.raises(InputError, match="scan.csv: counts must be numbers"):
+        isotope_fraction("a", "b", name="scan.csv")

@@ -131,3 +131,11 @@ def test_isotope_map_dead_time_auto_uses_reader_metadata(tmp_path):
     np.testing.assert_array_equal(auto["C"].values, explicit["C"].values)
     with pytest.raises(InputError, match="primary_shots_per_pixel"):
         isotope_map(_image([[1]], [[1]]), dead_time_shots="auto")
+
+
+def test_bad_bin_factor_names_the_file():
+    ds = make_image({"6Li": np.full((4, 4), 10), "7Li": np.full((4, 4), 90)}, 1.0, source_path="map.tif")
+    with pytest.raises(InputError, match=r"map\.tif: bin factor must be a positive integer"):
+        isotope_map(ds, bin=0)
+    with pytest.raises(InputError, match=r"map\.tif: bin factor 10 is larger than the image"):
+        isotope_map(ds, bin=10)

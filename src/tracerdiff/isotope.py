@@ -67,8 +67,11 @@ def isotope_fraction(counts_6: np.ndarray | float, counts_7: np.ndarray | float,
     InputError
         Negative or non-finite counts, or mismatched shapes.
     """
-    i6 = np.asarray(counts_6, dtype=float)
-    i7 = np.asarray(counts_7, dtype=float)
+    try:
+        i6 = np.asarray(counts_6, dtype=float)
+        i7 = np.asarray(counts_7, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError("counts must be numbers or numeric arrays", source=name) from None
     if i6.shape != i7.shape:
         raise InputError(f"6Li and 7Li counts have different shapes {i6.shape} and {i7.shape}", source=name)
     if not (np.all(np.isfinite(i6)) and np.all(np.isfinite(i7))):
@@ -212,7 +215,10 @@ def isotope_map(ds, *, tracer: str = "6Li", other: str = "7Li", bin: int = 1, ma
         else:
             raise InputError(f"mask of shape {mask.shape} fits neither the image {a.shape[-2:]} nor the binned "
                              "image", source=source)
-    a, b, var_a, var_b = (bin_counts(v, bin) for v in (a, b, var_a, var_b))
+    try:
+        a, b, var_a, var_b = (bin_counts(v, bin) for v in (a, b, var_a, var_b))
+    except InputError as exc:
+        raise InputError(str(exc), source=source) from None
     frac = isotope_fraction(a, b, name=str(source))
     total = a + b
     valid = frac.valid.copy()
