@@ -113,3 +113,13 @@ def test_malformed_unit_text_is_an_input_error_not_a_crash(text):
     # (found by random unit strings); the CLI showed a traceback
     with pytest.raises(InputError, match="--d-bulk"):
         to_si(text, "diffusivity", name="--d-bulk")
+
+
+def test_unit_hints_use_display_notation():
+    # the hints showed pint's 'cm**2/s' and "is not a dimensionless (expected units like a pure number)"
+    with pytest.raises(InputError, match=r"expected units like cm\^2/s\)$"):
+        to_si("2.6e-8 cm", "diffusivity", name="--d-bulk")
+    with pytest.raises(InputError, match=r"--step: '0.02 cm' is not a pure number$"):
+        to_si("0.02 cm", "dimensionless", name="--step")
+    with pytest.raises(InputError, match=r"give one, e.g. '2.6e-8 cm\^2/s'$"):
+        to_si("2.6e-8", "diffusivity", name="--d-bulk")

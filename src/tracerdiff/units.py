@@ -91,7 +91,7 @@ def to_si(value: str | float | pint.Quantity, dimension: str, *, default_unit: s
         q = value
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         if default_unit is None and dimension != "dimensionless":
-            raise InputError(f"{value!r} has no unit; give one, e.g. '{value} {DIMENSIONS[dimension][1]}'",
+            raise InputError(f"{value!r} has no unit; give one, e.g. '{value} {display_unit(dimension)}'",
                              source=name)
         q = Q_(float(value), default_unit or "")
     else:
@@ -100,16 +100,16 @@ def to_si(value: str | float | pint.Quantity, dimension: str, *, default_unit: s
         if match and match.group(2) == "" and default_unit is not None:
             text = f"{match.group(1)} {default_unit}"
         elif match and match.group(2) == "" and dimension != "dimensionless":
-            raise InputError(f"{value!r} has no unit; give one, e.g. '{value} {DIMENSIONS[dimension][1]}'",
+            raise InputError(f"{value!r} has no unit; give one, e.g. '{value} {display_unit(dimension)}'",
                              source=name)
         q = _parse(text, name=name)
     target = _si_unit(dimension)
     try:
         out = float(q.to(target).magnitude)
     except pint.errors.DimensionalityError:
-        raise InputError(f"{value!r} is not a {dimension.replace('_', ' ')} "
-                         f"(expected units like {DIMENSIONS[dimension][1] or 'a pure number'})",
-                         source=name) from None
+        expected = (f"a {dimension.replace('_', ' ')} (expected units like {display_unit(dimension)})"
+                    if dimension != "dimensionless" else "a pure number")
+        raise InputError(f"{value!r} is not {expected}", source=name) from None
     if not math.isfinite(out):
         raise InputError(f"{value!r} is not a finite number", source=name)
     return out
