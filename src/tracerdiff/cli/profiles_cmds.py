@@ -157,6 +157,14 @@ def evolve_cmd(
     from tracerdiff.profiles import fit_closed_evolution, profile_data, read_profile
 
     later = [_parse_then(t) for t in then]
+    times = [t for t, _ in later]
+    if any(t1 <= t0 for t0, t1 in zip(times, times[1:])):
+        raise InputError("give the later profiles in order of strictly increasing time since the initial one; "
+                         f"got {', '.join(then)}", source="--then")
+    if initial_model not in ("erfc", "data", "auto"):
+        raise InputError(f"must be 'erfc', 'data' or 'auto', got {initial_model!r}", source="--initial")
+    if initial_model == "erfc" and exchange_time is None:
+        raise InputError("'erfc' (start from the fitted exchange profile) needs --exchange-time", source="--initial")
     _check_plot_path(plot)
     t_ex = None if exchange_time is None else _duration(exchange_time, "--exchange-time")
     ds0 = read_profile(initial)
@@ -174,6 +182,9 @@ def evolve_cmd(
             b = a + span
         else:
             b = _length(sample_end, "--sample-end") if sample_end else max(d.x[-1] for d in datas)
+        if not b > a:
+            raise InputError(f"the sample end ({b * 1e6:g} um) must lie beyond its start ({a * 1e6:g} um)",
+                             source="--sample-end")
         extent = (a, b)
     r = fit_closed_evolution(ds0, later_ds, exchange_time=t_ex, initial_model=initial_model,
                              sample_extent=extent, fix_x0=_length(fix_x0, "--fix-x0"),
