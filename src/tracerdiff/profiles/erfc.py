@@ -56,6 +56,8 @@ class ErfcFit:
     sample_end: float | None = None
     source: str = ""
     data: ProfileData | None = field(default=None, repr=False, compare=False)
+    #: (free parameter names, covariance matrix) in fit units (um, um^2/s); () if unknown.
+    covariance: tuple = field(default=(), repr=False, compare=False)
 
     def predict(self, x) -> np.ndarray:
         """Fitted C at positions ``x`` (m); C = Cs below x0."""
@@ -185,7 +187,9 @@ def fit_erfc(profile, time: float, *, fix_x0: float | None = None, fix_c_s: floa
                    time=Measured(float(time), 0.0, "time"), chi2_red=F.chi2_reduced(result),
                    n_points=int(used.sum()), model=kind, sample_end=sample_end,
                    k_star=F.measured(result, "k", "conductance") if surface_exchange else None,
-                   d_eff_ci95=ci, source=data.source, data=data)
+                   d_eff_ci95=ci, source=data.source, data=data,
+                   covariance=() if result.covar is None else
+                   (tuple(result.var_names), tuple(map(tuple, np.asarray(result.covar, dtype=float)))))
 
 
 def _in_range(data: ProfileData, x_range) -> ProfileData:
