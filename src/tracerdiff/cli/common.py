@@ -82,7 +82,8 @@ def print_table(title: str, rows: list[tuple[str, object]]) -> None:
     for name, q in rows:
         if isinstance(q, Measured):
             v, s = q.to()
-            table.add_row(name, f"{v:.4g}", f"{s:.2g}", q.unit)
+            err = f"{s:.2g}" if math.isfinite(s) else "unknown"
+            table.add_row(name, f"{v:.4g}", err, q.unit)
         else:
             table.add_row(name, f"{q:.4g}" if isinstance(q, float) else str(q), "", "")
     console.print(table)
