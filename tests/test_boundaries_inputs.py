@@ -134,6 +134,26 @@ class TestCli:
         assert min((d["optical_shift_px"]["dy"] + 2.5) % 16, 16 - (d["optical_shift_px"]["dy"] + 2.5) % 16) < 1.0
         assert d["summary"]["dgb_over_delta"]["n"] >= 3
 
+    def test_rgb_optical_uses_all_colour_channels(self, tmp_path):
+        # io.read returns an RGB TIFF as channels R/G/B. The grooves here are dark in green and
+        # blue only (red is flat): reading the first channel alone would see a uniform image
+        # and fail ("uniform"); the grey mean of R, G, B shows them.
+        from tracerdiff.cli.boundaries_cmds import _read_optical
+
+        p6, p7 = self._write(tmp_path, *_staircase())
+        rgb = np.full((80, 120, 3), 200, np.uint8)
+        for y in (10, 26, 42, 58, 74):
+            rgb[y, :, 1:] = 20
+        tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb")
+        grey = _read_optical(tmp_path / "rgb.tif", 1.0)
+        assert grey.shape == (80, 120)
+        assert grey[10, 0] == pytest.approx((200 + 20 + 20) / 3) and grey[11, 0] == pytest.approx(200)
+        out = CliRunner().invoke(app, ["boundaries", p6, p7, "--pixel-size", "1um", "--d-bulk", D_BULK,
+                                       "--optical", str(tmp_path / "rgb.tif"), "--json"])
+        assert out.exit_code == 0, out.output
+        d = json.loads(out.stdout)
+        assert min((d["optical_shift_px"]["dy"] + 2.5) % 16, 16 - (d["optical_shift_px"]["dy"] + 2.5) % 16) < 1.0
+
     @pytest.mark.parametrize("case, args, message", [
         ("shapes", ["--pixel-size", "1um"], "shape"),
         ("zeros", ["--pixel-size", "1um"], "no pixel has any counts"),

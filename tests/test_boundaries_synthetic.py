@@ -96,29 +96,30 @@ def test_optical_micrograph_is_registered_and_used(uniform):
     assert res.summary.median.value == pytest.approx(G_TRUE, rel=0.30)
 
 
-@pytest.mark.xfail(strict=True, reason="Done-means item not met: with boundaries found from the C map alone "
-                   "the median is 1.59x truth here and 1.75/1.91/1.49x on 512x206 images (seeds 0/3/5): "
-                   "the segmentation misses ~10 % of boundaries (mostly near-parallel to the flux) and "
-                   "grains that hide a step have inflated bulk gradients")
 def test_automatic_median_within_15_percent(uniform):
-    ds, labels, g = uniform
-    res = analyse_boundaries(ds, d_bulk=D_BULK)
-    assert res.summary.median.value == pytest.approx(G_TRUE, rel=0.15)
-
-
-def test_automatic_median_known_upward_bias(uniform):
-    # What the C-map-only path delivers today (measured 1.59x, biased UP by missed boundaries):
-    # a regression guard that also fails if the bias grows past 3x or flips sign.
+    # Boundaries found from the C map alone: median over the accepted ones within +-15 % of the
+    # uniform truth. Measured 0.87 here (seed 7, 256 px; 0.90 with the true grains). On 512 x 206
+    # images, seeds 0-5: 1.08/0.92/0.86/1.27/1.01/0.88 (true grains: 0.97/1.04/1.17/1.27/0.98/0.92),
+    # so 5 of 6 within 15 %; seed 3 is off by as much with the TRUE grains: the remaining error
+    # is the estimator's image-to-image scatter (noise of the pooled bulk gradient, ~+-13 %), not
+    # segmentation. This seed-pinned test is therefore a regression guard with little margin.
+    # Before the over-segmenting defaults the same images gave 1.59 here and 1.49-1.93 (missed
+    # boundaries hid their steps in the grain-slope fits).
     ds, labels, g = uniform
     res = analyse_boundaries(ds, d_bulk=D_BULK)
     assert res.source_edge == "bottom"
-    assert res.summary.n >= 100
-    assert 1.0 * G_TRUE < res.summary.median.value < 3.0 * G_TRUE
+    assert res.summary.n >= 200
+    assert res.summary.median.value == pytest.approx(G_TRUE, rel=0.15)
 
 
-@pytest.mark.xfail(strict=True, reason="Done-means item not met: Spearman(estimate, truth) is ~0.3 at 3000 "
-                   "counts/px even with the true grains; with 1e7 counts and the paper's local fits it "
-                   "reaches 0.70. The bulk gradient next to one boundary is below the counting noise.")
+@pytest.mark.xfail(strict=True, reason="Done-means item not met, and not reachable at 3000 counts/px: "
+                   "measured 0.21 here (0.29 with the true grains; seed 9 at 512 px: 0.12/0.15). Oracle "
+                   "on these images (true grains): noise-free gradient and step give 0.85-0.86; a "
+                   "noise-free LOCAL gradient with the measured noisy steps only 0.68-0.74; a gradient "
+                   "known to 10/20/30 % with noisy steps 0.67-0.72/0.62-0.68/0.56-0.62; any regional "
+                   "(pooled) gradient, even noise-free, 0.47-0.52 (the flux through a boundary grows "
+                   "with its G). The local gradient at one boundary has a ~230 % error at 3000 counts, "
+                   "the combined one ~95 %.")
 def test_lognormal_spearman_at_least_0_7(lognormal):
     ds, labels, g = lognormal
     est, tru = _truth_pairs(analyse_boundaries(ds, d_bulk=D_BULK), labels, g)

@@ -25,8 +25,13 @@ def _read_optical(path: Path, pixel_size_um: float) -> np.ndarray:
     from tracerdiff.io import read
 
     ds = read(path, pixel_size_um=pixel_size_um)
+    colour = [c for c in ("R", "G", "B") if c in ds.data_vars]
+    if colour:
+        # An RGB(A) micrograph comes back as channels R/G/B(/A): grey = mean of the colour
+        # channels (alpha is not brightness).
+        return np.mean([np.asarray(ds[c].values, dtype=float) for c in colour], axis=0)
     arr = np.asarray(next(iter(ds.data_vars.values())).values, dtype=float)
-    if arr.ndim == 3:  # colour planes or frames: average to grey
+    if arr.ndim == 3:  # frames: average to grey
         arr = arr.mean(axis=0)
     return arr
 
