@@ -8,8 +8,9 @@ dominated by it. The flux that crosses a boundary, however, is carried by the bu
 it, and regionally it flows away from the source edge. So:
 
 * each grain gets the slope of C along the transport direction d (towards the source),
-  fitted with a separate intercept for every piece (``tile_px`` long) of every pixel line
-  parallel to d. Pieces are a fixed grid, not data-driven regions: regions cut along the
+  fitted with a separate intercept for every unbroken run of the grain's pixels on every
+  pixel line parallel to d, runs also cut every ``tile_px`` pixels. The cuts are the grain's
+  edges and a fixed grid, not data-driven regions: regions cut along the
   gradient-magnitude map select low-gradient patches and bias the slope strongly downward
   (even below zero on 3000-count images). Boundaries nearly
   parallel to the flux carry almost no step and are often missed by the segmentation; a

@@ -4,11 +4,28 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
 from tracerdiff.boundaries.summary import BoundarySummary, plot_fit, plot_map
 from tracerdiff.quantity import Measured
+
+
+@lru_cache(maxsize=None)
+def _display(dimension: str) -> tuple[float, str]:
+    """(SI -> display factor, display unit) of a dimension, from Measured.to_dict itself."""
+    probe = Measured(1.0, 1.0, dimension).to_dict()
+    return probe["value"], probe["unit"]
+
+
+def _measured_dict(m: Measured) -> dict:
+    """``m.to_dict()`` without a unit-registry call per value (thousands per image; the
+    dimensions used here -- conductance, diffusivity, gradient, dimensionless -- convert by a
+    factor)."""
+    factor, unit = _display(m.dimension)
+    clean = lambda x: float(x) * factor if math.isfinite(x) else None  # noqa: E731
+    return {"value": clean(m.value), "stderr": clean(m.stderr), "unit": unit}
 
 
 @dataclass(frozen=True)
@@ -74,8 +91,8 @@ class BoundaryStep:
         return {"grains": list(self.grains), "x_um": self.x_um, "y_um": self.y_um,
                 "length_um": self.length_um, "orientation_deg": self.orientation_deg,
                 "flux_angle_deg": self.flux_angle_deg,
-                "dgb_over_delta": self.dgb_over_delta.to_dict(), "dgb": self.dgb.to_dict(),
-                "delta_c": self.delta_c.to_dict(), "gradient": self.gradient.to_dict(),
+                "dgb_over_delta": _measured_dict(self.dgb_over_delta), "dgb": _measured_dict(self.dgb),
+                "delta_c": _measured_dict(self.delta_c), "gradient": _measured_dict(self.gradient),
                 "accepted": bool(self.accepted), "reason": self.reason, "source": self.source}
 
     def plot(self, ax) -> None:
