@@ -29,7 +29,7 @@ def _exchange(sigma_ln: float, seed: int):
         g = {tuple(int(v) for v in b["grains"]): float(b["dgb_over_delta"]) for b in sim.truth["boundaries"]}
     else:
         g = G_TRUE
-    return ds, np.ascontiguousarray(sim.grains.labels), g
+    return ds, np.ascontiguousarray(sim.grains.labels), g, np.asarray(sim.c, dtype=float)
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def test_median_with_known_grains_within_15_percent(uniform):
     # scatters by ~15 %, so this seed-pinned test is a regression guard, not a guarantee.
     # The geometric mean sits lower (0.72 here): the per-boundary distribution has a long low
     # tail (small positive gradient estimates).
-    ds, labels, g = uniform
+    ds, labels, g, _ = uniform
     res = analyse_boundaries(ds, d_bulk=D_BULK, labels=labels)
     assert res.summary.n >= 200
     assert res.summary.median.value == pytest.approx(G_TRUE, rel=0.15)
@@ -88,7 +88,7 @@ def test_optical_micrograph_is_registered_and_used(uniform):
     # (the grooves sit half a pixel off the label edges, hence the tolerance), and the analysis
     # must then find most grains and a median within +-30 % (measured 0.89; the sato-ridge
     # segmentation misses ~10 % of the grains).
-    ds, labels, g = uniform
+    ds, labels, g, _ = uniform
     res = analyse_boundaries(ds, d_bulk=D_BULK, optical=_optical_from(labels, (3, -5)))
     dy, dx = res.optical_shift_px
     assert abs(dy + 3) < 1.0 and abs(dx - 5) < 1.0
@@ -105,7 +105,7 @@ def test_automatic_median_within_15_percent(uniform):
     # segmentation. This seed-pinned test is therefore a regression guard with little margin.
     # Before the over-segmenting defaults the same images gave 1.59 here and 1.49-1.93 (missed
     # boundaries hid their steps in the grain-slope fits).
-    ds, labels, g = uniform
+    ds, labels, g, _ = uniform
     res = analyse_boundaries(ds, d_bulk=D_BULK)
     assert res.source_edge == "bottom"
     assert res.summary.n >= 200
@@ -121,7 +121,7 @@ def test_automatic_median_within_15_percent(uniform):
                    "with its G). The local gradient at one boundary has a ~230 % error at 3000 counts, "
                    "the combined one ~95 %.")
 def test_lognormal_spearman_at_least_0_7(lognormal):
-    ds, labels, g = lognormal
+    ds, labels, g, _ = lognormal
     est, tru = _truth_pairs(analyse_boundaries(ds, d_bulk=D_BULK), labels, g)
     assert spearmanr(est, tru).correlation >= 0.7
 
@@ -129,7 +129,32 @@ def test_lognormal_spearman_at_least_0_7(lognormal):
 def test_lognormal_estimates_rank_with_truth(lognormal):
     # Weaker, met claim: per-boundary estimates are positively rank-correlated with the truth
     # (measured ~0.3 over ~400 boundaries with the grains given; 0.15 is >3 sigma above zero).
-    ds, labels, g = lognormal
+    ds, labels, g, _ = lognormal
     est, tru = _truth_pairs(analyse_boundaries(ds, d_bulk=D_BULK, labels=labels), labels, g)
     assert len(est) >= 200
     assert spearmanr(est, tru).correlation > 0.15
+
+
+def test_spearman_ceiling_at_3000_counts(lognormal):
+    # Why Spearman >= 0.7 is out of reach at 3000 counts/px (true grains, so no segmentation error):
+    # * noise-free C, local fits: the estimator ranks the boundaries well (measured 0.86);
+    # * noise-free LOCAL gradient but the step dC fitted on the noisy image: 0.74 -- the counting
+    #   noise of dC alone nearly uses up the margin, so the gradient would have to be known to
+    #   ~10 % per boundary (0.72), while its local fit has a ~230 % error at 3000 counts;
+    # * any pooled (regional) gradient, even noise-free: 0.52 -- the flux through a boundary grows
+    #   with its own G, so a neighbourhood flux compresses the ranking.
+    # Tolerances: +-0.06 around the measured values (Spearman over ~500 boundaries has a standard
+    # error of ~0.03), so the bounds below fail if the estimator or the simulator changes.
+    ds, labels, g, clean = lognormal
+    kw = dict(d_bulk=D_BULK, pixel_size_um=1.0, source_edge="bottom", labels=labels, include_flagged=True)
+    clean_local = analyse_boundaries(clean, gradient="local", **kw).boundaries
+    clean_regional = analyse_boundaries(clean, gradient="regional", **kw).boundaries
+    noisy_local = analyse_boundaries(ds, gradient="local", **kw).boundaries
+    rows = [(g[tuple(sorted(a.grains))], a.gradient.value, a.delta_c.value, b.delta_c.value, r.dgb_over_delta.value)
+            for a, b, r in zip(clean_local, noisy_local, clean_regional)
+            if a.accepted and r.accepted and tuple(sorted(a.grains)) in g]
+    truth, grad, dc_clean, dc_noisy, g_regional = np.array(rows).T
+    assert len(truth) >= 300
+    assert spearmanr(grad / dc_clean, truth).correlation > 0.80
+    assert spearmanr(grad / dc_noisy, truth).correlation < 0.80
+    assert spearmanr(g_regional, truth).correlation < 0.60
