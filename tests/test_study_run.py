@@ -220,3 +220,49 @@ edge = "bottom"
     truth = S.dgb_over_delta(295.15) * 100  # cm/s
     median = results["headline"]["dgb_over_delta"]["value"]["value"]
     assert truth / 2.5 < median < 2.5 * truth  # chain wiring, see test_demo.py for the bound
+
+
+def test_outputs_have_ordinary_permissions(first_run):
+    # mkstemp makes 0600 files; outputs were unreadable to the group (e.g. a shared results folder).
+    out, _ = first_run
+    expected = 0o666 & ~atomic._UMASK
+    for name in ("results.json", "report.html", "figures/arrhenius.png", "tables/arrhenius_fits.csv"):
+        assert (out / name).stat().st_mode & 0o777 == expected, name
+
+
+def test_temporaries_of_a_crashed_run_are_removed_by_the_next_run(study, tmp_path):
+    # A SIGKILL between mkstemp and os.replace cannot clean up; the next run into the folder does.
+    (tmp_path / "figures").mkdir()
+    stale = [tmp_path / ".results.json.k2j4h1.tmp", tmp_path / "figures" / ".arrhenius.png.x8a1.tmp"]
+    for p in stale:
+        p.write_text("half-written")
+    keep = tmp_path / "notes.tmp"  # not a name the atomic writer makes: left alone
+    keep.write_text("mine")
+    run_study(study, tmp_path, quiet=True)
+    assert not any(p.exists() for p in stale)
+    assert keep.read_text() == "mine"
+    json.loads((tmp_path / "results.json").read_text())
+
+
+def test_sigterm_is_a_clean_interrupt(tmp_path):
+    import signal
+
+    import typer
+
+    from tracerdiff.cli.study_cmds import _interruptible
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(typer.Exit) as info:
+        with _interruptible(tmp_path / "results.json"):
+            os.kill(os.getpid(), signal.SIGTERM)
+    assert info.value.exit_code == 130
+    assert signal.getsignal(signal.SIGTERM) is before  # handler restored
+
+
+def test_report_tabulates_reference_points_and_nernst_einstein(first_run):
+    # The two sections were headings with no numbers.
+    html = (first_run[0] / "report.html").read_text()
+    ref = html[html.index("Reference series (NMR, conductivity)"):html.index("Nernst–Einstein diffusivities")]
+    assert "Reference points" in ref and "d_nmr" in ref and "cm^2/s" in ref
+    ne = html[html.index("Nernst–Einstein diffusivities"):html.index("Impedance spectra")]
+    assert "Dσ = σ kB T / (n q²)" in ne and "sigma_bulk" in ne

@@ -154,3 +154,65 @@ def test_bad_reference_csv_fails_before_analysis(tmp_path):
         run_study(_write(tmp_path, text), tmp_path / "out", quiet=True)
     assert "nmr.csv" in str(info.value)
     assert not (tmp_path / "out").exists()
+
+
+# --- QA regressions: every way issue 6 names to break a study file fails at load, naming the key ---
+
+def test_temperature_above_3000_k_is_out_of_range(tmp_path):
+    # 20000 degC passed the > 0 K check and ran every analysis; no solid electrolyte survives 3000 K.
+    msg = _error(tmp_path, GOOD.replace('temperature = "22 degC"\nduration', 'temperature = "20000 degC"\nduration'))
+    assert "steps[0].temperature" in msg and "out of range" in msg and "study.toml" in msg
+
+
+def test_reference_csv_temperature_out_of_range_names_the_file(tmp_path):
+    (tmp_path / "nmr.csv").write_text("temperature_C,D_cm2_s\n22,2.6e-8\n20000,3.0e-7\n")
+    text = GOOD.replace('points = [{temperature = "22 degC", value = "2.6e-8 cm^2/s"}, '
+                        '{temperature = "100 degC", value = "3e-7 cm^2/s"}]', 'file = "nmr.csv"')
+    s = load_study(_write(tmp_path, text))
+    with pytest.raises(InputError, match=r"nmr\.csv: temperature outside"):
+        s.reference.series[0].values_si()
+
+
+def test_folder_instead_of_file_says_so(tmp_path):
+    (tmp_path / "sub").mkdir()
+    msg = _error(tmp_path, GOOD.replace('li7 = "a7.tif"', 'li7 = "sub"'))
+    assert "measurements.images[0].li7" in msg and "is a folder, not a file" in msg
+
+
+@pytest.mark.parametrize("text, key", [
+    (GOOD.replace('material = "LLTO"', "material = 5"), "sample.material"),
+    (GOOD.replace('grain_size = "16 um"', "grain_size = [16]"), "sample.grain_size"),
+    (GOOD.replace('kind = "exchange"', 'kind = "exchnage"'), "steps[0].kind"),
+    (GOOD.replace('name = "img"', 'name = "img"\nedge = 3'), "measurements.images[0].edge"),
+    ("", "sample: required key is missing"),
+    (GOOD.replace('[[measurements.images]]', '[[steps]]\nname = "ex"\nkind = "storage"\n'
+                  'temperature = "22 degC"\nduration = "1 h"\n\n[[measurements.images]]'), "duplicate step names"),
+])
+def test_wrong_types_empty_file_and_duplicate_steps_name_the_key(tmp_path, text, key):
+    assert key in _error(tmp_path, text)
+
+
+def test_binary_study_file_is_a_file_format_error(tmp_path):
+    from tracerdiff.errors import FileFormatError
+
+    p = tmp_path / "study.toml"
+    p.write_bytes(b"\xff\xfe\x00binary")
+    with pytest.raises(FileFormatError, match="study.toml: not a valid TOML file"):
+        load_study(p)
+
+
+@pytest.mark.parametrize("change", [
+    ('li7 = "a7.tif"', 'li7 = "missing.tif"'), ('grain_size = "16 um"', 'grain_size = "16 s"'),
+    ('duration = "59 h"', 'duration = "-59 h"'), ('edge', 'edge'), ('after = "ex"', 'after = "nope"'),
+    ('temperature = "22 degC"\nduration', 'temperature = "1e5 K"\nduration'),
+])
+def test_cli_every_broken_study_one_line_no_traceback_nothing_written(tmp_path, change):
+    text = GOOD.replace(*change) if change[0] != "edge" else GOOD.replace('material = "LLTO"',
+                                                                          'material = "LLTO"\ncolour = "red"')
+    study = _write(tmp_path, text)
+    res = CliRunner().invoke(app, ["run", str(study), "--out", str(tmp_path / "out"), "--quiet"])
+    assert res.exit_code != 0
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "study.toml" in lines[0], res.stderr
+    assert "Traceback" not in res.output
+    assert not (tmp_path / "out").exists()

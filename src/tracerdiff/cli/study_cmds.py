@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 from pathlib import Path
 
 import typer
-from rich.table import Table
-
 from rich.console import Console
+from rich.table import Table
 
 from tracerdiff.cli.common import app, console, err_console, handle_errors, print_json
 
@@ -32,6 +33,32 @@ def print_comparison(title: str, rows: list[dict]) -> None:
     Console(width=max(console.width, 110)).print(table)
 
 
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _interruptible(results_path: Path):
+    """Ctrl-C or SIGTERM: one error line and exit code 130 instead of a traceback.
+
+    Every output is replaced atomically and ``results.json`` is written last, so an
+    interrupted run leaves complete files only and no ``results.json``. SIGTERM is turned
+    into the same clean exit (its default would skip the temporary-file cleanup).
+    """
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    except ValueError:  # not the main thread (embedded use): leave signals alone
+        previous = None
+    try:
+        yield
+    except KeyboardInterrupt:
+        err_console.print(f"error: interrupted; {results_path} was not written", markup=False, highlight=False)
+        raise typer.Exit(code=130) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
 @app.command("demo")
 @handle_errors
 def demo_cmd(out: Path = typer.Option(Path("demo-output"), "--out", help="Output folder."),
@@ -42,7 +69,8 @@ def demo_cmd(out: Path = typer.Option(Path("demo-output"), "--out", help="Output
     """Run the bundled LLTO example and print the headline table next to the paper's values."""
     from tracerdiff.study.demo import run_demo
 
-    summary = run_demo(out, quiet=quiet or json_out, paper_only=paper_only)
+    with _interruptible(out / "results.json"):
+        summary = run_demo(out, quiet=quiet or json_out, paper_only=paper_only)
     if json_out:
         print_json(summary)
         return
@@ -65,13 +93,8 @@ def run_cmd(study: Path = typer.Argument(..., help="The study file (TOML)."),
     """Run every analysis the study's data allow and write results, tables, figures and a report."""
     from tracerdiff.study.runner import run_study
 
-    try:
+    with _interruptible(out / "results.json"):
         results = run_study(study, out, quiet=quiet or json_out)
-    except KeyboardInterrupt:
-        # Every file is replaced atomically and results.json is written last: no partial files.
-        err_console.print(f"error: interrupted; {out / 'results.json'} was not (re)written", markup=False,
-                          highlight=False)
-        raise typer.Exit(code=130) from None
     if json_out:
         print_json({"headline": results["headline"], "skipped": results["skipped"],
                     "results": str(out / "results.json")})

@@ -85,6 +85,10 @@ class ImpedanceFit:
         ax.legend(fontsize=7)
 
 
+# Six circuit parameters (two R, Q, alpha); twice as many points leaves the fit determined by the data.
+MIN_SPECTRUM_POINTS = 12
+
+
 def circuit_impedance(frequency_hz, r1, q1, a1, r2, q2, a2) -> np.ndarray:
     """Z of (R1‖CPE1)(R2‖CPE2); CPE impedance 1/(Q (j omega)^alpha)."""
     w = 2 * np.pi * np.asarray(frequency_hz, dtype=float)
@@ -139,8 +143,9 @@ def fit_impedance(frequency_hz, z, *, thickness: float, area: float, name: str =
     """
     f = np.asarray(frequency_hz, dtype=float)
     z = np.asarray(z, dtype=complex)
-    if f.shape != z.shape or f.ndim != 1 or f.size < 12:
-        raise InputError(f"need matching 1D frequency and impedance arrays with >= 12 points, got {f.shape}",
+    if f.shape != z.shape or f.ndim != 1 or f.size < MIN_SPECTRUM_POINTS:
+        raise InputError(f"need matching 1D frequency and impedance arrays with >= {MIN_SPECTRUM_POINTS} points, "
+                         f"got {f.shape}",
                          source=name)
     if not (np.all(np.isfinite(f)) and np.all(np.isfinite(z)) and np.all(f > 0)):
         raise InputError("frequencies must be positive and impedances finite", source=name)
@@ -250,6 +255,9 @@ def read_spectrum_csv(path) -> tuple[np.ndarray, np.ndarray]:
         raise FileFormatError("expected three numeric columns: frequency_Hz, Z_real_ohm, Z_imag_ohm",
                               source=path)
     f, zr, zi = data[:, 0], data[:, 1], data[:, 2]
+    if f.size < MIN_SPECTRUM_POINTS or not np.all(f > 0):
+        raise FileFormatError(f"need >= {MIN_SPECTRUM_POINTS} rows with positive frequencies to fit two arcs, "
+                              f"got {f.size} rows", source=path)
     if np.median(zi) > 0:  # file stores -Z''
         zi = -zi
     return f, zr + 1j * zi

@@ -17,17 +17,24 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
+# mkstemp creates 0600 files; outputs are ordinary files, so give them the mode open() would (0666 & ~umask).
+# The umask can only be read by setting it; done once at import, before any thread writes.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+_TEMP_SUFFIX = ".tmp"
+
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temp file + fsync + os.replace)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         # Interrupted (including KeyboardInterrupt): drop the partial temp file, keep the old target.
@@ -37,6 +44,22 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
             pass
         raise
     return path
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete temporary files a killed writer left in ``folder`` (recursively); return them.
+
+    A crash (SIGKILL, power loss) between ``mkstemp`` and ``os.replace`` cannot clean up
+    after itself, so the next run into the same folder does. Only names this module
+    makes (``.<target>.<random>.tmp``) are touched.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = [p for p in folder.rglob(f".*{_TEMP_SUFFIX}") if p.is_file() and p.name.count(".") >= 3]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

@@ -55,7 +55,15 @@ def build_report(ctx: RunContext, results: dict) -> list[Section]:
 
 
 def _add_tables(key: str, res: dict, sec: Section) -> None:
-    if key == "arrhenius":
+    if key == "reference_series":
+        rows = [[name, s["kind"], p["temperature"]["value"] - 273.15, *_mv(p.get("D_NMR") or p.get("sigma"))]
+                for name, s in res.get("series", {}).items() for p in s["points"]]
+        sec.tables.append(("Reference points", ["series", "kind", "T (°C)", "value", "± stderr", "unit"], rows))
+    elif key == "nernst_einstein":
+        rows = [[p["series"], p["kind"], p["temperature_K"] - 273.15, *_mv(p["d_sigma"])]
+                for p in res.get("points", [])]
+        sec.tables.append(("Dσ = σ kB T / (n q²)", ["source", "from", "T (°C)", "Dσ", "± stderr", "unit"], rows))
+    elif key == "arrhenius":
         rows = []
         for name, s in res.get("series", {}).items():
             if s.get("status") == "done":

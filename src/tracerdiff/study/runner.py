@@ -8,7 +8,8 @@ of each image -> erfc and closed-evolution fits of the line scans ->
 ratio, cryo validity -> outputs.
 
 Outputs (all written atomically; ``results.json`` last, so its presence means
-the run completed): ``figures/*.png``, ``tables/*.csv``, ``report.html``,
+the run completed; temporary files a killed run left behind are removed when
+the next run starts): ``figures/*.png``, ``tables/*.csv``, ``report.html``,
 ``results.json``. Nothing time- or host-dependent is recorded, so re-running on
 the same inputs gives byte-identical ``results.json``.
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from tracerdiff import __version__
 from tracerdiff.cli.common import jsonable
-from tracerdiff.report.atomic import write_csv_atomic, write_json_atomic, write_text_atomic
+from tracerdiff.report.atomic import remove_stale_temporaries, write_csv_atomic, write_json_atomic, write_text_atomic
 from tracerdiff.report.html import render_html
 from tracerdiff.study import derived, reference, sims
 from tracerdiff.study.context import RunContext
@@ -76,6 +77,7 @@ def run_study(study_path: str | Path, out: str | Path, *, quiet: bool = False, t
     ctx = RunContext(study=study, study_path=study_path, out=out)
     sims.load_data(ctx)  # every file read before any analysis: bad data fail here
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)
     provenance = collect_provenance(study_path, study, study_input_files(study))
     with _progress(quiet) as task:
         _guarded(ctx, "reference_series", reference.analyse_reference, ctx)

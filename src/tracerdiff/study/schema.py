@@ -18,11 +18,12 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
                       model_validator)
 
 from tracerdiff.errors import InputError
-from tracerdiff.units import to_si, ureg
+from tracerdiff.units import DIMENSIONS, to_si, ureg
 
 
-def _unit_field(dimension: str, *, minimum: float | None = None, strict_min: bool = True):
-    """An annotated float parsed from text with a unit; optional lower bound (in SI)."""
+def _unit_field(dimension: str, *, minimum: float | None = None, strict_min: bool = True,
+                maximum: float | None = None, why_max: str = ""):
+    """An annotated float parsed from text with a unit; optional bounds (in SI)."""
 
     def parse(value):
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
@@ -34,13 +35,14 @@ def _unit_field(dimension: str, *, minimum: float | None = None, strict_min: boo
         if minimum is not None and (out <= minimum if strict_min else out < minimum):
             raise ValueError(f"{value!r} must be {'>' if strict_min else '>='} {minimum:g} "
                              f"(it is a {dimension.replace('_', ' ')})")
+        if maximum is not None and out > maximum:
+            raise ValueError(f"{value!r} is out of range: above {maximum:g} {DIMENSIONS[dimension][0]} {why_max}")
         return out
 
     return Annotated[float, BeforeValidator(parse)]
 
 
 def _example_unit(dimension: str) -> str:
-    from tracerdiff.units import DIMENSIONS
     return DIMENSIONS[dimension][1].replace("**", "^")
 
 
@@ -61,6 +63,8 @@ def _existing_file(value: str, info: ValidationInfo) -> Path:
     base = Path((info.context or {}).get("base_dir", "."))
     path = Path(value)
     path = path if path.is_absolute() else base / path
+    if path.is_dir():
+        raise ValueError(f"{str(path)!r} is a folder, not a file")
     if not path.is_file():
         raise ValueError(f"file not found: {str(path)!r}")
     return path.resolve()
@@ -69,7 +73,10 @@ def _existing_file(value: str, info: ValidationInfo) -> Path:
 Length = _unit_field("length", minimum=0.0)
 LengthNonNeg = _unit_field("length", minimum=0.0, strict_min=False)
 Duration = _unit_field("time", minimum=0.0)
-Temperature = _unit_field("temperature", minimum=0.0)
+# No solid electrolyte survives 3000 K; a larger value is a typo (e.g. a unit slip), not an experiment.
+MAX_TEMPERATURE_K = 3000.0
+Temperature = _unit_field("temperature", minimum=0.0, maximum=MAX_TEMPERATURE_K,
+                          why_max="(no solid electrolyte survives it; check the value and unit)")
 Diffusivity = _unit_field("diffusivity", minimum=0.0)
 DiffusivityNonNeg = _unit_field("diffusivity", minimum=0.0, strict_min=False)
 NumberDensity = _unit_field("number_density", minimum=0.0)
@@ -203,8 +210,9 @@ class ReferenceSeries(_Strict):
             err = cols.get(f"{q}_stderr", [0.0] * len(cols[q]))
             out = [(float(t), float(v), float(e)) for t, v, e in zip(cols["temperature"], cols[q], err)]
             for t, v, e in out:
-                if not (t > 0 and v > 0 and e >= 0):
-                    raise InputError(f"non-positive temperature or value, or negative stderr, at T = {t:g} K",
+                if not (0 < t <= MAX_TEMPERATURE_K and v > 0 and e >= 0):
+                    raise InputError(f"temperature outside (0, {MAX_TEMPERATURE_K:g}] K, non-positive value, or "
+                                     f"negative stderr, at T = {t:g} K",
                                      source=self.file)
             return out
         return [(p.temperature, to_si(p.value, dim), 0.0 if p.stderr is None else to_si(p.stderr, dim))

@@ -7,36 +7,80 @@ the package providing it is importable, and otherwise records ``status:
 
 from __future__ import annotations
 
+import contextlib
 import math
 
-from tracerdiff.errors import TracerdiffError
+from tracerdiff.errors import InputError, TracerdiffError
 from tracerdiff.quantity import Measured
 from tracerdiff.study.context import RunContext
 
 
 def load_data(ctx: RunContext) -> None:
-    """Read every image, micrograph, scan and spectrum before any analysis (bad files fail here)."""
-    from tracerdiff.io import read, read_count_pair
+    """Read and check every image, micrograph, scan and spectrum before any analysis.
 
-    for im in ctx.study.measurements.images:
+    Raises
+    ------
+    InputError
+        A data file is unreadable or unusable; the message names the study file, the key and the data file.
+    """
+    from tracerdiff.io import read, read_count_pair
+    try:
+        from tracerdiff.profiles.load import check_profile
+    except ImportError:  # the line-scan analyses are skipped then, so their checks are moot
+        check_profile = None
+
+    for i, im in enumerate(ctx.study.measurements.images):
         px = None if im.pixel_size is None else im.pixel_size * 1e6
-        if im.file is not None:
-            ds = read(im.file, pixel_size_um=px)
-        else:
-            ds = read_count_pair(im.li6, im.li7, pixel_size_um=px)
+        with _naming(ctx, f"measurements.images[{i}]"):
+            ds = read(im.file, pixel_size_um=px) if im.file is not None else read_count_pair(
+                im.li6, im.li7, pixel_size_um=px)
         ctx.images[im.name] = ds
         if im.optical is not None:
             opt_px = None if im.optical_pixel_size is None else im.optical_pixel_size * 1e6
-            ctx.optical[im.name] = read_optical(im.optical, sims_pixel_um=float(ds.attrs["pixel_size_um"]),
-                                                optical_pixel_um=opt_px)
-    for scan in ctx.study.measurements.line_scans:
-        ctx.scans[scan.name] = read(scan.file)
-    for series in ctx.study.reference.series:
-        ctx.reference_values[series.name] = series.values_si()
+            with _naming(ctx, f"measurements.images[{i}].optical"):
+                ctx.optical[im.name] = read_optical(im.optical, sims_pixel_um=float(ds.attrs["pixel_size_um"]),
+                                                    optical_pixel_um=opt_px)
+                _check_same_field(ctx.optical[im.name].shape, _image_shape(ds), im.optical)
+    for i, scan in enumerate(ctx.study.measurements.line_scans):
+        with _naming(ctx, f"measurements.line_scans[{i}].file"):
+            ctx.scans[scan.name] = read(scan.file)
+            if check_profile is not None:  # too few points etc. must fail now, not mid-run
+                check_profile(ctx.scans[scan.name])
+    for i, series in enumerate(ctx.study.reference.series):
+        with _naming(ctx, f"reference.series[{i}].file"):
+            ctx.reference_values[series.name] = series.values_si()
     if ctx.study.reference.impedance:
         from tracerdiff.models.impedance_fit import read_spectrum_csv
-        for spec in ctx.study.reference.impedance:
-            ctx.spectra[spec.name] = read_spectrum_csv(spec.file)
+        for i, spec in enumerate(ctx.study.reference.impedance):
+            with _naming(ctx, f"reference.impedance[{i}].file"):
+                ctx.spectra[spec.name] = read_spectrum_csv(spec.file)
+
+
+@contextlib.contextmanager
+def _naming(ctx: RunContext, key: str):
+    """Prefix a data file's error with the study file and key, so the user knows which entry to fix."""
+    try:
+        yield
+    except InputError as exc:
+        raise type(exc)(f"{key}: {exc}", source=ctx.study_path) from None
+
+
+def _image_shape(ds) -> tuple[int, int]:
+    return tuple(int(ds.sizes[d]) for d in ("y", "x"))
+
+
+def _check_same_field(optical_shape, sims_shape, path) -> None:
+    """Refuse a micrograph that does not cover the SIMS field of view.
+
+    Boundaries are matched by shifting the micrograph a few pixels; a micrograph much
+    smaller or larger than the image (wrong file, wrong ``optical_pixel_size``) would be
+    padded or cropped silently. Resampling may round by a pixel, hence the tolerance.
+    """
+    tolerance = [max(2, round(0.02 * n)) for n in sims_shape]
+    if any(abs(a - b) > tol for a, b, tol in zip(optical_shape, sims_shape, tolerance)):
+        raise InputError(f"the micrograph has {optical_shape[0]} x {optical_shape[1]} pixels at the SIMS pixel size "
+                         f"but the SIMS image has {sims_shape[0]} x {sims_shape[1]}; they must show the same field "
+                         "of view (check the file and 'optical_pixel_size')", source=path)
 
 
 def read_optical(path, *, sims_pixel_um: float, optical_pixel_um: float | None = None):
