@@ -61,6 +61,7 @@ class ImpedanceFit:
     parameters: tuple[float, ...]
 
     def to_dict(self) -> dict:
+        """JSON-safe dict; resistances and capacitances as {value, stderr, unit} in ohm and F."""
         out = result_dict(self)
         for key, unit in (("r_bulk", "ohm"), ("r_gb", "ohm"), ("c_bulk", "F"), ("c_gb", "F")):
             v, s = getattr(self, key)
@@ -72,7 +73,7 @@ class ImpedanceFit:
         """Impedance of the fitted circuit at ``frequency_hz``."""
         return circuit_impedance(frequency_hz, *self.parameters)
 
-    def plot(self, ax, frequency_hz=None, z=None) -> None:
+    def plot(self, ax, *, frequency_hz=None, z=None) -> None:
         """Nyquist plot of the data (if given) and the fitted circuit."""
         f = np.logspace(-2, 8, 400) if frequency_hz is None else np.asarray(frequency_hz)
         zf = self.model_impedance(np.logspace(np.log10(f.min()), np.log10(f.max()), 400))

@@ -19,8 +19,10 @@ class SeriesPoint:
     origin: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class Figure:
+    """A rendered figure: the report section it belongs to, its file stem, PNG bytes, caption."""
+
     section: str
     name: str
     png: bytes
@@ -57,13 +59,16 @@ class RunContext:
     objects: dict = field(default_factory=dict)
 
     def add_point(self, series: str, temperature: float, value: Measured, origin: str) -> None:
+        """Add a point (T in K, SI value) to an Arrhenius series."""
         self.series.setdefault(series, []).append(SeriesPoint(float(temperature), value, origin))
 
     def skip(self, analysis: str, note: str) -> dict:
+        """Record ``analysis`` as skipped with the reason ``note``; returns its result entry."""
         self.results[analysis] = {"status": "skipped", "note": note}
         return self.results[analysis]
 
     def add_figure(self, section: str, name: str, fig, caption: str) -> None:
+        """Write ``fig`` to ``figures/<name>.png`` (atomically) and keep its PNG for the report."""
         from tracerdiff.report.atomic import write_png_atomic
 
         png = write_png_atomic(self.out / "figures" / f"{name}.png", fig)

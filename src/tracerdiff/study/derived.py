@@ -15,7 +15,7 @@ SERIES_STYLE = {"D_NMR": "C0", "Dσ,bulk": "C1", "Dσ,total": "C7", "D*eff": "C2
                 "(l/δ)Dσ,gb": "C4"}
 
 
-def fit_series(ctx: RunContext, names=None) -> None:
+def fit_series(ctx: RunContext, *, names=None) -> None:
     """Arrhenius fit of every series with >= 2 distinct temperatures (weighted when all stderrs are known)."""
     from tracerdiff.models import fit_arrhenius
 

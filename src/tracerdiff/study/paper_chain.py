@@ -34,13 +34,16 @@ class ChainRow:
 
     @property
     def ours_display(self) -> float:
+        """Our value in the paper's unit."""
         return self.ours.to(self.unit)[0]
 
     @property
     def ratio(self) -> float:
+        """Ours / paper."""
         return self.ours_display / self.paper
 
     def to_dict(self) -> dict:
+        """JSON-safe row; ``ours`` as {value, stderr, unit} in the paper's unit."""
         return {"quantity": self.quantity, "ours": self.ours.to_dict(self.unit), "paper": self.paper,
                 "ratio": self.ratio, "note": self.note}
 

@@ -56,7 +56,7 @@ def analyse_reference(ctx: RunContext) -> None:
     ctx.tables["reference_series"] = (["series", "kind", "temperature_C", "value", "stderr", "unit"], rows)
 
 
-def analyse_impedance(ctx: RunContext, progress=None) -> None:
+def analyse_impedance(ctx: RunContext, *, progress=None) -> None:
     """Fit every spectrum to (R‖CPE)(R‖CPE), brick-layer conversion, Nernst-Einstein into the Dσ series."""
     from tracerdiff.models import d_sigma_from_conductivity
     from tracerdiff.models.impedance_fit import fit_impedance
@@ -117,7 +117,7 @@ def analyse_impedance(ctx: RunContext, progress=None) -> None:
         for i, (spec, fit) in enumerate(fits):
             ax = fig.add_subplot(rows_n, cols, i + 1)
             f, z = ctx.spectra[spec.name]
-            fit.plot(ax, f, z)
+            fit.plot(ax, frequency_hz=f, z=z)
             ax.set_title(f"{spec.name}, {spec.temperature - 273.15:g} °C", fontsize=9)
         ctx.add_figure("impedance", "impedance_nyquist", fig,
                        "Impedance spectra (Nyquist) with the fitted (R‖CPE)(R‖CPE) circuit.")

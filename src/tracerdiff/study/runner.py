@@ -82,11 +82,12 @@ def run_study(study_path: str | Path, out: str | Path, *, quiet: bool = False, t
     with _progress(quiet) as task:
         _guarded(ctx, "reference_series", reference.analyse_reference, ctx)
         _guarded(ctx, "impedance", reference.analyse_impedance, ctx,
-                 task("impedance fits", len(study.reference.impedance)))
+                 progress=task("impedance fits", len(study.reference.impedance)))
         _guarded(ctx, "arrhenius", derived.fit_series, ctx, names=("D_NMR",))
         _guarded(ctx, "boundary_steps", sims.analyse_images, ctx,
-                 task("boundary steps", len(study.measurements.images)))
-        _guarded(ctx, "erfc", sims.analyse_scans, ctx, task("line-scan fits", len(study.measurements.line_scans)))
+                 progress=task("boundary steps", len(study.measurements.images)))
+        _guarded(ctx, "erfc", sims.analyse_scans, ctx,
+                 progress=task("line-scan fits", len(study.measurements.line_scans)))
         _guarded(ctx, "gb_from_deff", derived.gb_from_deff, ctx)
         _guarded(ctx, "arrhenius", derived.fit_series, ctx)
         _guarded(ctx, "series_model", derived.series_comparison, ctx)

@@ -280,4 +280,5 @@ class Study(_Strict):
         return self
 
     def step_index(self, name: str) -> int:
+        """Position of the step called ``name`` in the history."""
         return [s.name for s in self.steps].index(name)

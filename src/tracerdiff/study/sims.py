@@ -121,7 +121,7 @@ def _temperature_label(t: float) -> str:
     return f"{t - 273.15:g} degC"
 
 
-def analyse_images(ctx: RunContext, progress=None) -> None:
+def analyse_images(ctx: RunContext, *, progress=None) -> None:
     """D*gb/delta at every boundary of every image (eqns 2-3), D*bulk at the image's step temperature."""
     study = ctx.study
     if not study.measurements.images:
@@ -205,7 +205,7 @@ def _exchange_run(study, index: int) -> float:
     return t
 
 
-def analyse_scans(ctx: RunContext, progress=None) -> None:
+def analyse_scans(ctx: RunContext, *, progress=None) -> None:
     """erfc fits of scans taken right after exchange; closed evolution of later scans from them."""
     study = ctx.study
     scans = sorted(study.measurements.line_scans, key=lambda s: study.step_index(s.after))
