@@ -1,6 +1,7 @@
 """tracerdiff run: outputs, atomic writes, reproducibility, and analyses skipped when a piece is missing."""
 
 import builtins
+import math
 import json
 import os
 import shutil
@@ -266,3 +267,39 @@ def test_report_tabulates_reference_points_and_nernst_einstein(first_run):
     assert "Reference points" in ref and "d_nmr" in ref and "cm^2/s" in ref
     ne = html[html.index("Nernst–Einstein diffusivities"):html.index("Impedance spectra")]
     assert "Dσ = σ kB T / (n q²)" in ne and "sigma_bulk" in ne
+
+
+def _fit_series_of(values, rel_err=0.01):
+    from tracerdiff.quantity import Measured
+    from tracerdiff.study.context import RunContext
+    from tracerdiff.study.derived import fit_series
+
+    ctx = RunContext(study=None, study_path=None, out=None)
+    for t, v in values:
+        ctx.add_point("D", t, Measured(v, rel_err * v, "diffusivity"), "test")
+    fit_series(ctx)
+    return ctx.fits["D"], ctx.results["arrhenius"]["series"]["D"]
+
+
+def test_arrhenius_errors_widen_with_scatter_beyond_the_stated_errors():
+    # D*eff of a bulk/boundary series is not Arrhenius: on the demo, reduced chi2 ~ 24, and the
+    # extrapolated D*eff(-110 degC) claimed 2 % while being 1.8x off the truth. With scatter beyond
+    # the stated errors the covariance is scaled by reduced chi2 (Birge ratio); never narrowed.
+    from tracerdiff.models import fit_arrhenius
+
+    kb = 8.617333262e-5
+    temps = [300.0, 400.0, 500.0]
+    law = [1e-6 * math.exp(-0.5 / (kb * t)) for t in temps]
+    scattered = [(t, d * f) for t, d, f in zip(temps, law, (1.0, 1.1, 1.0))]  # 10 % off with 1 % errors
+    fit, entry = _fit_series_of(scattered)
+    absolute = fit_arrhenius(temps, [v for _, v in scattered], [0.01 * v for _, v in scattered])
+    assert entry["errors_scaled_by_sqrt_reduced_chi2"] is True and absolute.reduced_chi2 > 1
+    assert fit.activation_energy.value == pytest.approx(absolute.activation_energy.value, rel=1e-12)
+    assert fit.activation_energy.stderr == pytest.approx(
+        absolute.activation_energy.stderr * math.sqrt(absolute.reduced_chi2), rel=1e-9)
+    # Scatter within the errors: left as stated (reduced chi2 < 1 never shrinks them).
+    tidy = [(t, d * f) for t, d, f in zip(temps, law, (1.0, 1.001, 1.0))]
+    fit, entry = _fit_series_of(tidy)
+    absolute = fit_arrhenius(temps, [v for _, v in tidy], [0.01 * v for _, v in tidy])
+    assert entry["errors_scaled_by_sqrt_reduced_chi2"] is False
+    assert fit.activation_energy.stderr == pytest.approx(absolute.activation_energy.stderr, rel=1e-12)
