@@ -303,3 +303,15 @@ def test_arrhenius_errors_widen_with_scatter_beyond_the_stated_errors():
     absolute = fit_arrhenius(temps, [v for _, v in tidy], [0.01 * v for _, v in tidy])
     assert entry["errors_scaled_by_sqrt_reduced_chi2"] is False
     assert fit.activation_energy.stderr == pytest.approx(absolute.activation_energy.stderr, rel=1e-12)
+
+
+def test_output_folder_that_is_a_file_is_one_clear_line(study, tmp_path):
+    # Was: 'error: [Errno 17] File exists: ...' (run) naming neither the option nor the problem.
+    target = tmp_path / "results"
+    target.write_text("not a folder")
+    for args in (["run", str(study), "--out", str(target), "--quiet"], ["demo", "--out", str(target), "--quiet"]):
+        res = CliRunner().invoke(app, args)
+        lines = [line for line in res.stderr.splitlines() if line.strip()]
+        assert res.exit_code == 2 and len(lines) == 1, res.output
+        assert "output folder exists as a file" in lines[0] and str(target) in lines[0]
+    assert target.read_text() == "not a folder"

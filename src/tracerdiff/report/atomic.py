@@ -46,6 +46,26 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     return path
 
 
+def make_output_folder(path: str | Path) -> Path:
+    """Create the output folder (and parents); a clear error if it is a file or cannot be made.
+
+    Raises
+    ------
+    InputError
+        ``path`` exists and is not a folder, or the system refuses to create it.
+    """
+    from tracerdiff.errors import InputError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError("the output folder exists as a file; give a folder name", source=path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the output folder ({exc.strerror})", source=path) from None
+    return path
+
+
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     """Delete temporary files a killed writer left in ``folder`` (recursively); return them.
 

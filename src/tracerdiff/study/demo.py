@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 
 from tracerdiff.report import Section, write_csv_atomic
+from tracerdiff.report.atomic import make_output_folder
 from tracerdiff.study.paper_chain import paper_chain, paper_values
 
 #: Headline key -> (paper value in display units, note). None: the paper gives no number.
@@ -76,8 +77,7 @@ def run_demo(out: str | Path, *, quiet: bool = False, paper_only: bool = False, 
     from tracerdiff.study.runner import run_study
     from tracerdiff.study.synthetic import write_synthetic_study
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_output_folder(out)
     chain = [r.to_dict() for r in paper_chain()]
     write_csv_atomic(out / "paper_chain.csv", ["quantity", "ours", "ours_stderr", "unit", "paper", "ratio", "note"],
                      [[r["quantity"], r["ours"]["value"], r["ours"]["stderr"], r["ours"]["unit"], r["paper"],

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tracerdiff import __version__
 from tracerdiff.cli.common import jsonable
-from tracerdiff.report.atomic import remove_stale_temporaries, write_csv_atomic, write_json_atomic, write_text_atomic
+from tracerdiff.report.atomic import make_output_folder, remove_stale_temporaries, write_csv_atomic, write_json_atomic, write_text_atomic
 from tracerdiff.report.html import render_html
 from tracerdiff.study import derived, reference, sims
 from tracerdiff.study.context import RunContext
@@ -76,7 +76,7 @@ def run_study(study_path: str | Path, out: str | Path, *, quiet: bool = False, t
     out = Path(out)
     ctx = RunContext(study=study, study_path=study_path, out=out)
     sims.load_data(ctx)  # every file read before any analysis: bad data fail here
-    out.mkdir(parents=True, exist_ok=True)
+    make_output_folder(out)
     remove_stale_temporaries(out)
     provenance = collect_provenance(study_path, study, study_input_files(study))
     with _progress(quiet) as task:
