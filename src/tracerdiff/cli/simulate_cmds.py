@@ -7,6 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from typing import Optional
+
 import typer
 
 from tracerdiff.cli.common import app, handle_errors, print_json, print_table
@@ -58,8 +60,11 @@ def simulate_cmd(
     psf_sigma: str = typer.Option("0.5um", "--psf-sigma", help="Gaussian beam sigma."),
     yield_variation: float = typer.Option(0.1, "--yield-variation", help="Relative sd of the ion yield."),
     n_steps: int = typer.Option(50, "--n-steps", help="Implicit time steps."),
-    domain_rows: int = typer.Option(0, "--domain-rows",
-                                    help="Simulate a taller sample (rows) and keep the bottom rows (0: image only)."),
+    domain_rows: Optional[int] = typer.Option(
+        None, "--domain-rows",
+        help="Rows of the simulated sample; the image keeps the rows at the source. Default: three times the "
+             "image height, i.e. a sample much taller than the field of view as in the paper (a closed box of "
+             "the image's own height saturates within hours). Give the image's rows for a closed box."),
     seed: int = typer.Option(0, "--seed", help="Random seed (grains, boundaries, noise)."),
     progress: bool = typer.Option(False, "--progress/--no-progress", help="Show a progress bar."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -88,7 +93,8 @@ def simulate_cmd(
                                           sd_grain_um=sd_um, d_bulk=d, dgb_over_delta=g, dgb_sigma_ln=dgb_sigma_ln,
                                           exchange_time_s=t, counts_per_pixel=counts, psf_sigma_um=psf_um,
                                           yield_variation=yield_variation, n_steps=n_steps, seed=seed,
-                                          domain_rows=domain_rows or None, progress=progress)
+                                          domain_rows=3 * grid[-2] if domain_rows is None else domain_rows,
+                                          progress=progress)
     out.mkdir(parents=True, exist_ok=True)
     truth = json.loads(ds.attrs["metadata_json"])["truth"]
     files = {}
