@@ -72,7 +72,10 @@ def _as_fraction(data, pixel_size_um):
 
 
 def _parse_line(line, pixel_size_um: float, origin, default_width_px: float):
-    vals = [float(v) for v in (line.split(",") if isinstance(line, str) else line)]
+    try:
+        vals = [float(v) for v in (line.split(",") if isinstance(line, str) else line)]
+    except (TypeError, ValueError):
+        vals = []  # letters or empty fields: same message as a wrong count
     if len(vals) not in (4, 5) or not all(math.isfinite(v) for v in vals):
         raise InputError(f"a line is x0,y0,x1,y1[,width] in micrometres, got {line!r}", source="line")
     x0, y0, x1, y1 = ((vals[0] - origin[1]) / pixel_size_um, (vals[1] - origin[0]) / pixel_size_um,
@@ -81,6 +84,19 @@ def _parse_line(line, pixel_size_um: float, origin, default_width_px: float):
     if not width > 0:
         raise InputError(f"line width must be positive, got {line!r}", source="line")
     return (x0, y0, x1, y1), width
+
+
+def _optical_size_note(optical_shape, image_shape) -> str:
+    """"" or why the optical image does not match the SIMS field; InputError if it covers too little."""
+    o, c = tuple(optical_shape[:2]), tuple(image_shape)
+    if o == c:
+        return ""
+    if len(o) < 2 or o[0] < c[0] / 2 or o[1] < c[1] / 2:
+        # Padded with its median, most of the field would have no boundaries at all.
+        raise InputError(f"the optical image ({' x '.join(map(str, o))} px) covers less than half of the "
+                         f"SIMS field ({c[0]} x {c[1]} px); it must have the SIMS pixel size", source="optical")
+    return (f"optical image {o[0]} x {o[1]} px cropped/padded to the SIMS field {c[0]} x {c[1]} px "
+            "(it must have the SIMS pixel size)")
 
 
 def _make_step(fit, *, reason, d_bulk, thickness, pixel_size_um, grains, xy_um, length_um, orientation,
@@ -220,9 +236,10 @@ def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sour
                                       grains=(0, 0), xy_um=to_um(*cross), length_um=w * px,
                                       orientation=float(np.degrees(np.arctan2(-e[0], -e[1])) % 180.0), cos=cos,
                                       normal=e, samples=(pos[keep] - x_b, pc[keep], pe[keep]), source="line"))
-        return _finish(results, empty, include_flagged, "")
+        return _finish(results, empty, include_flagged)
 
     shift = None
+    note = ""
     from_c_map = labels is None and optical is None
     if labels is not None:
         labels = np.asarray(labels)
@@ -231,6 +248,7 @@ def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sour
                              f"{labels.shape}", source="labels")
         labels = np.where(valid, labels, 0).astype(np.int32)
     elif optical is not None:
+        note = _optical_size_note(np.shape(optical), c.shape)
         shifted, shift = segmentation.register_optical(optical, cf, ef, valid)
         labels = segmentation.labels_from_optical(shifted)
         labels = np.where(valid, labels, 0).astype(np.int32)
@@ -241,7 +259,7 @@ def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sour
     segments = segmentation.boundary_segments(labels, max_length_px=max_segment_px)
     if not segments:
         return BoundaryAnalysis((), message="no grain boundary with a visible step was found in the C map "
-                                "(one grain only); nothing to analyse", **empty)
+                                "(one grain only); nothing to analyse" + (f"; {note}" if note else ""), **empty)
     on_boundary = _on_boundary(labels)
     # Distance from each pixel centre to the nearest boundary line (boundary pixels sit 0.5 px from it).
     distance = ndi.distance_transform_edt(~on_boundary) + 0.5
@@ -287,7 +305,7 @@ def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sour
                                   length_um=seg.length * px, orientation=seg.orientation_deg,
                                   cos=smp.normal_cos, normal=normal, samples=(smp.s, smp.c, smp.sigma),
                                   source="auto"))
-    return _finish(results, empty, include_flagged, "")
+    return _finish(results, empty, include_flagged, note)
 
 
 def _on_boundary(labels: np.ndarray) -> np.ndarray:
@@ -310,11 +328,14 @@ def _chosen_gradient(local, g_regional: float, se_regional: float, *, combine: b
     return (w_l * local.gradient + w_r * g_regional) / (w_l + w_r), (w_l + w_r) ** -0.5
 
 
-def _finish(results, empty, include_flagged, message) -> BoundaryAnalysis:
+def _finish(results, empty, include_flagged, note: str = "") -> BoundaryAnalysis:
+    """The analysis of ``results``; ``note`` (e.g. about the optical image) is kept in the message."""
     chosen = [b.dgb_over_delta.value for b in results if b.accepted or include_flagged]
     summary = summarise(np.array(chosen, dtype=float))
-    if not message and summary.n == 0:
+    message = ""
+    if summary.n == 0:
         message = (f"none of the {len(results)} boundaries passed the quality checks "
                    "(see each boundary's reason)") if results else "no boundary analysed"
+    message = "; ".join(m for m in (message, note) if m)
     empty = {k: v for k, v in empty.items() if k != "summary"}
     return BoundaryAnalysis(tuple(results), summary=summary, message=message, **empty)

@@ -167,6 +167,12 @@ class BoundaryAnalysis:
         plot_map(self, fig.add_subplot(grid[0, :]))
         for i, step in enumerate(examples):
             step.plot(fig.add_subplot(grid[1, i]))
+        if not examples:
+            # Say why the fit panel is empty instead of leaving a blank space.
+            ax = fig.add_subplot(grid[1, 0])
+            ax.axis("off")
+            ax.text(0.5, 0.5, "no accepted boundary to show" + (f":\n{self.message}" if self.message else ""),
+                    ha="center", va="center", wrap=True, transform=ax.transAxes)
         return fig
 
 

@@ -253,6 +253,9 @@ def register_optical(optical: np.ndarray, c: np.ndarray, sigma_c: np.ndarray, va
     if img.ndim != 2:
         raise InputError(f"the optical image must be 2D (grey) or RGB, got shape {np.shape(optical)}",
                          source="optical")
+    if not np.ptp(img) > 0:
+        # Checked here: phase correlation of a flat image only warns and returns a meaningless shift.
+        raise InputError("the optical image is uniform: no grain boundaries to find", source="optical")
     fitted = np.full(c.shape, float(np.median(img)))
     h, w = min(img.shape[0], c.shape[0]), min(img.shape[1], c.shape[1])
     fitted[:h, :w] = img[:h, :w]

@@ -80,7 +80,11 @@ def plot_map(analysis, ax) -> None:
               extent=(-0.5 * px, (w - 0.5) * px, (h - 0.5) * px, -0.5 * px))
     vals = [b.dgb_over_delta.to()[0] for b in analysis.boundaries if b.accepted]
     vals = [v for v in vals if math.isfinite(v) and v > 0]
-    norm = colors.LogNorm(min(vals), max(vals)) if len(vals) > 1 and min(vals) < max(vals) else None
+    norm = None
+    if vals:
+        # One value (or all equal) still gets a colour bar: a factor-2 range around it.
+        lo, hi = (min(vals), max(vals)) if min(vals) < max(vals) else (vals[0] / 2, vals[0] * 2)
+        norm = colors.LogNorm(lo, hi)
     cmap = "viridis"
     mappable = ScalarMappable(norm=norm, cmap=cmap)
     for b in analysis.boundaries:

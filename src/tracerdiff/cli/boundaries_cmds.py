@@ -9,7 +9,7 @@ import numpy as np
 import typer
 
 from tracerdiff.cli.common import app, console, handle_errors, print_json, print_table
-from tracerdiff.errors import InputError
+from tracerdiff.errors import FileFormatError, InputError
 from tracerdiff.quantity import Measured
 from tracerdiff.units import to_si
 
@@ -21,9 +21,38 @@ def _pixel_size_um(text: str) -> float:
     return value
 
 
+# Micrographs often come as ordinary photos, which tracerdiff.io (count-image formats) does not read.
+_PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+# analyse_boundaries names its keyword arguments in errors; on the command line, name the flag.
+_FLAG_OF_KEY = {"line": "--line", "source_edge": "--source-edge", "d_bulk": "--d-bulk",
+                "thickness": "--thickness", "optical": "--optical", "width": "--width"}
+
+
+def _positive(text: str, dimension: str, flag: str) -> Measured:
+    value = Measured.parse(text, dimension, name=flag)
+    if not value.value > 0:
+        raise InputError(f"must be positive, got {text!r}", source=flag)
+    return value
+
+
+def _read_photo(path: Path) -> np.ndarray:
+    """Grey image of a PNG/JPEG/... micrograph (alpha dropped, colour channels averaged)."""
+    from matplotlib import image as mpimg
+
+    if not path.is_file():
+        raise FileFormatError("file does not exist" if not path.exists() else "not a regular file", source=path)
+    try:
+        arr = np.asarray(mpimg.imread(path), dtype=float)
+    except Exception as exc:  # Pillow raises many types for broken files
+        raise FileFormatError(f"cannot read the image ({exc})", source=path) from None
+    return arr[..., :3].mean(axis=-1) if arr.ndim == 3 else arr
+
+
 def _read_optical(path: Path, pixel_size_um: float) -> np.ndarray:
     from tracerdiff.io import read
 
+    if path.suffix.lower() in _PHOTO_SUFFIXES:
+        return _read_photo(path)
     ds = read(path, pixel_size_um=pixel_size_um)
     colour = [c for c in ("R", "G", "B") if c in ds.data_vars]
     if colour:
@@ -59,13 +88,23 @@ def boundaries_cmd(
     from tracerdiff.io import read_count_pair
 
     px = _pixel_size_um(pixel_size)
-    d = Measured.parse(d_bulk, "diffusivity", name="--d-bulk")
-    delta = Measured.parse(thickness, "length", name="--thickness") if thickness is not None else None
+    d = _positive(d_bulk, "diffusivity", "--d-bulk")
+    delta = _positive(thickness, "length", "--thickness") if thickness is not None else None
     w = to_si(width, "length", name="--width", default_unit="um") * 1e6 if width is not None else None
+    if w is not None and not w > 0:
+        raise InputError(f"must be positive, got {width!r}", source="--width")
+    if figure is not None and figure.is_dir():
+        # Checked before the (seconds-long) analysis rather than failing at the end.
+        raise InputError(f"{str(figure)!r} is a directory; give a file name such as map.png", source="--figure")
     ds = read_count_pair(li6, li7, pixel_size_um=px)
     opt = _read_optical(optical, px) if optical is not None else None
-    result = analyse_boundaries(ds, d_bulk=d, thickness=delta, source_edge=source_edge, optical=opt,
-                                lines=line or None, width=w, include_flagged=include_flagged)
+    try:
+        result = analyse_boundaries(ds, d_bulk=d, thickness=delta, source_edge=source_edge.strip().lower(),
+                                    optical=opt, lines=line or None, width=w, include_flagged=include_flagged)
+    except InputError as exc:
+        if exc.source not in _FLAG_OF_KEY:
+            raise
+        raise type(exc)(str(exc)[len(exc.source) + 2:], source=_FLAG_OF_KEY[exc.source]) from None
     if figure is not None:
         from tracerdiff.report.atomic import write_png_atomic
 

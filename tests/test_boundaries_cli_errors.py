@@ -1,0 +1,146 @@
+"""Review regressions: every bad ``tracerdiff boundaries`` input is one error line naming its
+flag (exit 2, no traceback), and the odd-but-valid inputs work or are explained."""
+
+import json
+
+import matplotlib
+import numpy as np
+import pytest
+import tifffile
+from matplotlib import image as mpimg
+from typer.testing import CliRunner
+
+from tracerdiff.boundaries import analyse_boundaries
+from tracerdiff.cli import app
+from tracerdiff.io.image import make_image
+
+matplotlib.use("Agg")
+D_BULK = "2.6e-8 cm^2/s"
+GROOVE_ROWS = (10, 26, 42, 58, 74)  # the staircase's steps (7|8, 23|24, ...) drawn 2 rows too low
+
+
+def _staircase(shape=(80, 120), counts=20000, seed=0):
+    """Horizontal boundaries every 16 px, step 0.03, gradient 2e-4 /px, source at the bottom."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(shape[0], dtype=float)[:, None] * np.ones((1, shape[1]))
+    c = 0.2 + 2e-4 * y + 0.03 * np.floor((y + 8) / 16)
+    i6 = rng.binomial(counts, c)
+    return i6, counts - i6
+
+
+def _grooves(shape=(80, 120)):
+    img = np.full(shape, 200.0)
+    for y in GROOVE_ROWS:
+        if y < shape[0]:
+            img[y, :] = 60.0
+    return img
+
+
+@pytest.fixture
+def pair(tmp_path):
+    i6, i7 = _staircase()
+    p6, p7 = tmp_path / "li6.tif", tmp_path / "li7.txt"
+    tifffile.imwrite(p6, np.asarray(i6, dtype=np.uint32))
+    np.savetxt(p7, i7, fmt="%d")
+    return str(p6), str(p7)
+
+
+def _run(pair, *args):
+    return CliRunner().invoke(app, ["boundaries", *pair, "--pixel-size", "1um", "--d-bulk", D_BULK, *args])
+
+
+def _optical_file(tmp_path, kind):
+    if kind == "small":
+        path = tmp_path / "small.tif"
+        tifffile.imwrite(path, _grooves((30, 50)).astype(np.uint8))
+    elif kind == "uniform":
+        path = tmp_path / "flat.tif"
+        tifffile.imwrite(path, np.full((80, 120), 200, np.uint8))
+    else:
+        path = tmp_path / "broken.png"
+        path.write_text("not an image")
+    return str(path)
+
+
+@pytest.mark.parametrize("args, flag, words", [
+    (["--line", "a,b,c,d"], "--line", "x0,y0,x1,y1"),  # was a ValueError traceback
+    (["--line", "1,2,3"], "--line", "x0,y0,x1,y1"),
+    (["--line", "10,10,10,500"], "--line", "leaves the image"),
+    (["--line", "60,40,60,40"], "--line", "shorter than"),
+    (["--line", "60,25,60,55,-2"], "--line", "width must be positive"),
+    (["--source-edge", "sideways"], "--source-edge", "auto, top"),
+    (["--d-bulk", "-1 cm^2/s"], "--d-bulk", "positive"),  # was named 'd_bulk'
+    (["--thickness", "-1 nm"], "--thickness", "positive"),
+    (["--width", "0um"], "--width", "positive"),  # was silently ignored
+    (["--optical", "small"], "--optical", "covers less than half"),  # was padded silently
+    (["--optical", "uniform"], "--optical", "uniform"),  # phase correlation warned first
+    (["--optical", "broken"], "broken.png", "cannot read"),
+    (["--figure", "DIR"], "--figure", "directory"),  # was an OSError after the whole analysis
+])
+def test_bad_flag_is_one_line_naming_it(pair, tmp_path, args, flag, words):
+    args = list(args)
+    if args[0] == "--optical":
+        args[1] = _optical_file(tmp_path, args[1])
+    if args[0] == "--figure":
+        args[1] = str(tmp_path)
+    out = _run(pair, *args)
+    assert out.exit_code == 2, out.output
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), out.stderr
+    assert flag in lines[0] and words in lines[0]
+
+
+def test_source_edge_is_case_insensitive(pair):
+    out = _run(pair, "--source-edge", "Bottom", "--json")
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["source_edge"] == "bottom"
+
+
+def test_png_rgb_optical_is_read(pair, tmp_path):
+    # tracerdiff.io reads count-image formats only; micrographs are often PNG photos (RGBA).
+    grey = _grooves() / 255.0
+    mpimg.imsave(tmp_path / "optical.png", np.dstack([grey, grey, grey]))
+    out = _run(pair, "--optical", str(tmp_path / "optical.png"), "--json")
+    assert out.exit_code == 0, out.output
+    d = json.loads(out.stdout)
+    # The staircase repeats every 16 rows, so the shift is only defined modulo 16.
+    dy = d["optical_shift_px"]["dy"] + 2.5
+    assert min(dy % 16, 16 - dy % 16) < 1.0
+    assert d["summary"]["dgb_over_delta"]["n"] >= 3
+
+
+def test_larger_optical_is_cropped_and_said_so(pair, tmp_path):
+    tifffile.imwrite(tmp_path / "big.tif", _grooves((90, 130)).astype(np.uint8))
+    out = _run(pair, "--optical", str(tmp_path / "big.tif"), "--json")
+    assert out.exit_code == 0, out.output
+    assert "90 x 130 px cropped/padded" in json.loads(out.stdout)["message"]
+
+
+def _reject_constant(name):
+    raise AssertionError(f"{name} in JSON output")
+
+
+def test_json_has_no_nan_and_issue_keys(pair):
+    # Flagged boundaries have NaN D*gb/delta inside; JSON must carry null, never NaN/Infinity.
+    out = _run(pair, "--json")
+    assert out.exit_code == 0, out.output
+    d = json.loads(out.stdout, parse_constant=_reject_constant)
+    assert set(d["summary"]["dgb_over_delta"]) >= {"median", "mean", "geometric_mean", "n"}
+    keys = {"grains", "x_um", "y_um", "dgb_over_delta", "dgb", "delta_c", "gradient", "accepted", "reason"}
+    assert all(keys <= set(b) for b in d["boundaries"]) and d["boundaries"]
+
+
+def test_figure_of_one_line_has_colour_bar():
+    # One accepted value used to give no colour scale: the line was drawn grey, no colour bar.
+    ds = make_image(dict(zip(("6Li", "7Li"), _staircase())), 1.0)
+    res = analyse_boundaries(ds, d_bulk=D_BULK, lines=["60,25,60,55,9"])
+    assert len(res.accepted) == 1
+    fig = res.plot()
+    assert any(ax.get_ylabel().startswith("D*gb/δ (cm/s)") for ax in fig.axes)
+
+
+def test_figure_of_empty_result_explains_itself():
+    ds = make_image({"6Li": np.full((40, 50), 300), "7Li": np.full((40, 50), 2700)}, 1.0)
+    res = analyse_boundaries(ds, d_bulk=D_BULK)
+    texts = [t.get_text() for ax in res.plot().axes for t in ax.texts]
+    assert any("no accepted boundary" in t and res.message in t for t in texts)
