@@ -248,7 +248,7 @@ def series_figure(ctx: RunContext) -> None:
         return
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6.5, 4), layout="constrained")
+    fig = Figure(figsize=(6.5, 1.2 + 0.45 * sum(1 + len(m) for _, _, m, _ in preds)), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     labels, vals, errs, colours = [], [], [], []
     for t, pred, measured, image in preds:
@@ -257,7 +257,7 @@ def series_figure(ctx: RunContext) -> None:
         errs.append(pred.to()[1])
         colours.append("C3")
         for p in measured:
-            labels.append(p.origin.replace(" of ", "\n").replace(" (", "\n("))
+            labels.append(p.origin.replace(" of ", "\n").replace(" (", "\n(").replace(" degC", " °C"))
             vals.append(p.value.to()[0])
             errs.append(p.value.to()[1])
             colours.append("C2")
@@ -268,5 +268,6 @@ def series_figure(ctx: RunContext) -> None:
     ax.set_xscale("log")
     ax.set_xlabel("D*eff (cm²/s)")
     ax.invert_yaxis()
+    ax.set_title("series model (red) vs measured D*eff (green), ± 1 sd", fontsize=9)
     ctx.add_figure("series_model", "series_model", fig,
                    "Series-model D*eff (red, from D*gb/δ, D*bulk and l ± sd) against measured D*eff (green).")
