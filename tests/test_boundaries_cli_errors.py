@@ -144,3 +144,13 @@ def test_figure_of_empty_result_explains_itself():
     res = analyse_boundaries(ds, d_bulk=D_BULK)
     texts = [t.get_text() for ax in res.plot().axes for t in ax.texts]
     assert any("no accepted boundary" in t and res.message in t for t in texts)
+
+
+def test_wrong_source_edge_is_pointed_out():
+    # The staircase's tracer comes from the bottom; with "top" every step has the wrong sign
+    # and is flagged, and the message now says why instead of only "none passed".
+    ds = make_image(dict(zip(("6Li", "7Li"), _staircase())), 1.0)
+    res = analyse_boundaries(ds, d_bulk=D_BULK, source_edge="top")
+    assert res.summary.n == 0
+    assert "points to the bottom edge, not the given top edge" in res.message
+    assert "not the given" not in analyse_boundaries(ds, d_bulk=D_BULK, source_edge="bottom").message

@@ -86,6 +86,18 @@ def _parse_line(line, pixel_size_um: float, origin, default_width_px: float):
     return (x0, y0, x1, y1), width
 
 
+def _source_edge_note(source_edge: str, c: np.ndarray, valid: np.ndarray) -> str:
+    """"" or a warning that the given source edge contradicts the large-scale C trend."""
+    try:
+        trend = segmentation.detect_source_edge(c, valid)
+    except InputError:
+        return ""  # no clear trend: nothing to contradict
+    if trend == source_edge:
+        return ""
+    # With the wrong edge every step has the wrong sign and is flagged; say so once, up front.
+    return f"the large-scale C trend points to the {trend} edge, not the given {source_edge} edge"
+
+
 def _optical_size_note(optical_shape, image_shape) -> str:
     """"" or why the optical image does not match the SIMS field; InputError if it covers too little."""
     o, c = tuple(optical_shape[:2]), tuple(image_shape)
@@ -202,6 +214,7 @@ def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sour
         raise InputError(f"gradient must be local, regional or combined, got {gradient!r}", source="gradient")
     if degree not in (1, 2, 3, "auto"):
         raise InputError(f"degree must be 1, 2, 3 or 'auto', got {degree!r}", source="degree")
+    note = ""  # a remark kept in the result's message (source edge, optical image size)
     empty = dict(summary=summarise(np.zeros(0)), labels=np.zeros(c.shape, np.int32), c=c, pixel_size_um=px,
                  include_flagged=include_flagged)
     if source_edge == "auto":
@@ -212,6 +225,8 @@ def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sour
     elif source_edge not in segmentation.EDGE_DIRECTIONS:
         raise InputError(f"source edge must be auto, top, bottom, left or right, got {source_edge!r}",
                          source="source_edge")
+    else:
+        note = _source_edge_note(source_edge, c, valid)
     empty["source_edge"] = source_edge
     src = segmentation.EDGE_DIRECTIONS[source_edge]
     cf = segmentation.fill_invalid(c, valid)
@@ -236,10 +251,9 @@ def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sour
                                       grains=(0, 0), xy_um=to_um(*cross), length_um=w * px,
                                       orientation=float(np.degrees(np.arctan2(-e[0], -e[1])) % 180.0), cos=cos,
                                       normal=e, samples=(pos[keep] - x_b, pc[keep], pe[keep]), source="line"))
-        return _finish(results, empty, include_flagged)
+        return _finish(results, empty, include_flagged, note)
 
     shift = None
-    note = ""
     from_c_map = labels is None and optical is None
     if labels is not None:
         labels = np.asarray(labels)
@@ -248,7 +262,7 @@ def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sour
                              f"{labels.shape}", source="labels")
         labels = np.where(valid, labels, 0).astype(np.int32)
     elif optical is not None:
-        note = _optical_size_note(np.shape(optical), c.shape)
+        note = "; ".join(m for m in (note, _optical_size_note(np.shape(optical), c.shape)) if m)
         shifted, shift = segmentation.register_optical(optical, cf, ef, valid)
         labels = segmentation.labels_from_optical(shifted)
         labels = np.where(valid, labels, 0).astype(np.int32)
