@@ -79,3 +79,32 @@ def test_bad_input():
     f, z = _spectrum()
     with pytest.raises(InputError):
         fit_impedance(f, z, thickness=-1.0, area=A)
+
+
+def test_one_arc_spectrum_is_a_fit_error_not_a_boundary_value():
+    # Was: R_gb = 6e-7 ohm and a 'specific boundary conductivity' with a 10 % error from a spectrum
+    # that has no boundary arc at all.
+    from tracerdiff.errors import FitError
+
+    f = np.logspace(8, -1, 60)
+    z = circuit_impedance(f, 400.0, _q(400.0, 1e-10, 0.9), 0.9, 1e-12, 1e-12, 0.9)  # second arc absent
+    with pytest.raises(FitError, match="only one arc is resolved"):
+        fit_impedance(f, z, thickness=L, area=A)
+
+
+def test_pure_resistor_is_a_fit_error_not_an_overflow():
+    from tracerdiff.errors import FitError
+
+    f = np.logspace(8, -1, 60)
+    with pytest.raises(FitError, match="two arcs"):  # was a bare OverflowError from math.exp
+        fit_impedance(f, np.full(f.size, 400.0 + 0j), thickness=L, area=A)
+
+
+def test_read_spectrum_csv_refuses_too_few_rows(tmp_path):
+    from tracerdiff.errors import FileFormatError
+
+    p = tmp_path / "short.csv"
+    p.write_text("frequency_Hz,Z_real_ohm,Z_imag_ohm\n" + "".join(f"{10.0 ** k},{100 + k},-{k + 1}\n"
+                                                                  for k in range(5)))
+    with pytest.raises(FileFormatError, match=r"short\.csv: need >= 12 rows"):
+        read_spectrum_csv(p)

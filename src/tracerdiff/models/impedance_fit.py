@@ -88,6 +88,8 @@ class ImpedanceFit:
 
 # Six circuit parameters (two R, Q, alpha); twice as many points leaves the fit determined by the data.
 MIN_SPECTRUM_POINTS = 12
+# An arc below 0.1 % of the total resistance is not resolvable next to the other (noise is ~0.5 %).
+MIN_ARC_FRACTION = 1e-3
 
 
 def circuit_impedance(frequency_hz, r1, q1, a1, r2, q2, a2) -> np.ndarray:
@@ -152,13 +154,21 @@ def fit_impedance(frequency_hz, z, *, thickness: float, area: float, name: str =
         raise InputError("frequencies must be positive and impedances finite", source=name)
     if not (thickness > 0 and area > 0):
         raise InputError("thickness and area must be positive", source=name)
-    x, cov = _least_squares_fit(f, z, _initial_guess(f, z))
+    try:
+        x, cov = _least_squares_fit(f, z, _initial_guess(f, z))
+    except (ArithmeticError, ValueError) as exc:  # exp overflow / log of 0 on spectra without arcs
+        raise FitError(f"equivalent-circuit fit failed ({exc}); does the spectrum show two arcs?") from None
     # Bulk is the arc with the smaller time constant (higher frequency): ln tau = (ln R + ln Q)/alpha.
     if (x[0] + x[1]) / x[2] > (x[3] + x[4]) / x[5]:
         perm = [3, 4, 5, 0, 1, 2]
         x, cov = x[perm], cov[np.ix_(perm, perm)]
     if not np.all(np.isfinite(x)):
         raise FitError("the fit returned non-finite parameters")
+    r_small, r_total = math.exp(min(x[0], x[3])), math.exp(x[0]) + math.exp(x[3])
+    if r_small < MIN_ARC_FRACTION * r_total:
+        # One arc fitted twice: the other R collapses to ~0 and its brick-layer numbers mean nothing.
+        raise FitError(f"only one arc is resolved (the other has R = {r_small:.3g} ohm, < "
+                       f"{MIN_ARC_FRACTION:.1%} of the total {r_total:.3g} ohm); a bulk and a boundary arc are needed")
     p = np.array([math.exp(x[0]), math.exp(x[1]), x[2], math.exp(x[3]), math.exp(x[4]), x[5]])
     zfit = circuit_impedance(f, *p)
     rel_rms = float(np.sqrt(np.mean(np.abs((zfit - z) / np.abs(z)) ** 2)))
