@@ -14,18 +14,12 @@ from tracerdiff.boundaries import analyse_boundaries
 from tracerdiff.cli import app
 from tracerdiff.io.image import make_image
 
+# Horizontal boundaries every 16 px, step 0.03, gradient 2e-4 /px, source at the bottom.
+from test_boundaries_inputs import _staircase  # tests/ is on sys.path under pytest
+
 matplotlib.use("Agg")
 D_BULK = "2.6e-8 cm^2/s"
 GROOVE_ROWS = (10, 26, 42, 58, 74)  # the staircase's steps (7|8, 23|24, ...) drawn 2 rows too low
-
-
-def _staircase(shape=(80, 120), counts=20000, seed=0):
-    """Horizontal boundaries every 16 px, step 0.03, gradient 2e-4 /px, source at the bottom."""
-    rng = np.random.default_rng(seed)
-    y = np.arange(shape[0], dtype=float)[:, None] * np.ones((1, shape[1]))
-    c = 0.2 + 2e-4 * y + 0.03 * np.floor((y + 8) / 16)
-    i6 = rng.binomial(counts, c)
-    return i6, counts - i6
 
 
 def _grooves(shape=(80, 120)):

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tracerdiff.errors import InputError
+
 #: Reasons a boundary is flagged (shown to the user; excluded from summaries by default).
 REASON_SHORT = "grain too short to fit"
 REASON_NOISE = "step below noise"
@@ -89,6 +91,37 @@ def _wls(aw: np.ndarray, cw: np.ndarray):
     return coef, cov, float(resid @ resid)
 
 
+def _short_side(s: np.ndarray, down: np.ndarray, *, min_samples: int, min_depth_px: float) -> bool:
+    """Whether either side has fewer than ``min_samples`` samples or spans less than ``min_depth_px``."""
+    # `or` short-circuits, so ptp never sees an empty side.
+    return any(side.sum() < min_samples or np.ptp(s[side]) < min_depth_px for side in (down, ~down))
+
+
+def _t_columns(t: np.ndarray | None, down: np.ndarray) -> list[np.ndarray]:
+    """Per-side linear terms along the boundary, when both sides span some t (else none)."""
+    if t is None:
+        return []
+    t = np.asarray(t, dtype=float)
+    up = ~down
+    return [t * down, t * up] if np.ptp(t[down]) > 0 and np.ptp(t[up]) > 0 else []
+
+
+def _fit_columns(cols: list[np.ndarray], target: np.ndarray, sigma: np.ndarray):
+    """Weighted fit of ``target`` on ``cols``: (coef, cov, chi2_red, dof) or None if singular.
+
+    The covariance is inflated by the reduced chi-square when that exceeds 1 (scatter beyond
+    counting statistics, e.g. from the PSF or unresolved structure)."""
+    design = np.column_stack(cols)
+    w = 1.0 / sigma
+    solved = _wls(design * w[:, None], target * w)
+    if solved is None:
+        return None
+    coef, cov, chi2 = solved
+    dof = max(target.size - design.shape[1], 1)
+    chi2_red = chi2 / dof
+    return coef, cov * max(1.0, chi2_red), chi2_red, dof
+
+
 def _failed(reason: str, n_down: int, n_up: int) -> StepFit:
     nan = float("nan")
     return StepFit(nan, nan, nan, nan, (), (), n_down, n_up, nan, reason)
@@ -121,9 +154,8 @@ def fit_step(s: np.ndarray, c: np.ndarray, sigma: np.ndarray, *, t: np.ndarray |
     down = s < 0
     up = ~down
     n_down, n_up = int(down.sum()), int(up.sum())
-    for side in (down, up):
-        if side.sum() < degree + 2 or np.ptp(s[side]) < min_depth_px:
-            return _failed(REASON_SHORT, n_down, n_up)
+    if _short_side(s, down, min_samples=degree + 2, min_depth_px=min_depth_px):
+        return _failed(REASON_SHORT, n_down, n_up)
 
     # Columns: [a_down, a_up, b (shared) | b_down, b_up, higher powers per side, t terms per side]
     cols = [down.astype(float), up.astype(float)]
@@ -133,21 +165,10 @@ def fit_step(s: np.ndarray, c: np.ndarray, sigma: np.ndarray, *, t: np.ndarray |
         cols += [s * down, s * up]
     for p in range(2, degree + 1):
         cols += [s ** p * down, s ** p * up]
-    if t is not None:
-        t = np.asarray(t, dtype=float)
-        if np.ptp(t[down]) > 0 and np.ptp(t[up]) > 0:
-            cols += [t * down, t * up]
-    design = np.column_stack(cols)
-    w = 1.0 / sigma
-    aw = design * w[:, None]
-    cw = c * w
-    solved = _wls(aw, cw)
+    solved = _fit_columns(cols + _t_columns(t, down), c, sigma)
     if solved is None:  # e.g. all samples of a side at one s: the slope is undefined
         return _failed(REASON_SHORT, n_down, n_up)
-    coef, cov, chi2 = solved
-    dof = max(c.size - design.shape[1], 1)
-    chi2_red = chi2 / dof
-    cov = cov * max(1.0, chi2_red)
+    coef, cov, chi2_red, dof = solved
 
     step = coef[1] - coef[0]
     step_var = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
@@ -175,7 +196,7 @@ def fit_step_auto(s: np.ndarray, c: np.ndarray, sigma: np.ndarray, *, t: np.ndar
     """
     if degree != "auto":
         if degree not in (1, 2, 3):
-            raise ValueError(f"degree must be 1, 2, 3 or 'auto', got {degree!r}")
+            raise InputError(f"degree must be 1, 2, 3 or 'auto', got {degree!r}", source="degree")
         return fit_step(s, c, sigma, t=t, degree=int(degree), shared_gradient=shared_gradient,
                         min_depth_px=min_depth_px)
     lin = fit_step(s, c, sigma, t=t, degree=1, shared_gradient=shared_gradient, min_depth_px=min_depth_px)
@@ -201,26 +222,14 @@ def fit_step_fixed_gradient(s: np.ndarray, c: np.ndarray, sigma: np.ndarray, gra
     down = s < 0
     up = ~down
     n_down, n_up = int(down.sum()), int(up.sum())
-    for side in (down, up):
-        if side.sum() < 3 or np.ptp(s[side]) < min_depth_px:
-            return _failed(REASON_SHORT, n_down, n_up)
-    cols = [down.astype(float), up.astype(float)]
-    if t is not None:
-        t = np.asarray(t, dtype=float)
-        if np.ptp(t[down]) > 0 and np.ptp(t[up]) > 0:
-            cols += [t * down, t * up]
-    design = np.column_stack(cols)
-    w = 1.0 / sigma
-    aw = design * w[:, None]
-    cw = (c - gradient * s) * w
-    solved = _wls(aw, cw)
+    if _short_side(s, down, min_samples=3, min_depth_px=min_depth_px):
+        return _failed(REASON_SHORT, n_down, n_up)
+    cols = [down.astype(float), up.astype(float)] + _t_columns(t, down)
+    solved = _fit_columns(cols, c - gradient * s, sigma)
     if solved is None:
         return _failed(REASON_SHORT, n_down, n_up)
-    coef, cov, chi2 = solved
-    dof = max(c.size - design.shape[1], 1)
-    chi2_red = chi2 / dof
-    cov = cov * max(1.0, chi2_red)
-    w2 = w ** 2
+    coef, cov, chi2_red, dof = solved
+    w2 = (1.0 / sigma) ** 2
     lever = np.sum(w2[up] * s[up]) / np.sum(w2[up]) - np.sum(w2[down] * s[down]) / np.sum(w2[down])
     step_var = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1] + lever ** 2 * gradient_se ** 2
     return StepFit(float(coef[1] - coef[0]), float(np.sqrt(step_var)), float(gradient), float(gradient_se),
