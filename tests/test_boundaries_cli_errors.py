@@ -148,3 +148,22 @@ def test_wrong_source_edge_is_pointed_out():
     assert res.summary.n == 0
     assert "points to the bottom edge, not the given top edge" in res.message
     assert "not the given" not in analyse_boundaries(ds, d_bulk=D_BULK, source_edge="bottom").message
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--width", "5um"], "applies to --line only"),  # was silently ignored without --line
+    (["--figure", "map.pdf"], "PNG"),  # PNG bytes used to be written under any name
+])
+def test_flags_that_would_be_ignored_or_misused(pair, tmp_path, args, words):
+    if args[0] == "--figure":
+        args = ["--figure", str(tmp_path / args[1])]
+    out = _run(pair, *args)
+    assert out.exit_code == 2 and words in out.stderr and args[0] in out.stderr
+    assert not (tmp_path / "map.pdf").exists()
+
+
+def test_one_line_as_text_is_one_line():
+    # A bare string used to be iterated character by character ("got '6'").
+    ds = make_image(dict(zip(("6Li", "7Li"), _staircase())), 1.0)
+    res = analyse_boundaries(ds, d_bulk=D_BULK, lines="60,25,60,55,9")
+    assert len(res.boundaries) == 1 and res.boundaries[0].y_um == pytest.approx(39.5, abs=1.5)

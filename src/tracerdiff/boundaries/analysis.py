@@ -72,6 +72,7 @@ def _as_fraction(data, pixel_size_um):
 
 
 def _parse_line(line, pixel_size_um: float, origin, default_width_px: float):
+    """((x0, y0, x1, y1) in pixels, width in pixels) from "x0,y0,x1,y1[,width]" in micrometres."""
     try:
         vals = [float(v) for v in (line.split(",") if isinstance(line, str) else line)]
     except (TypeError, ValueError):
@@ -113,6 +114,7 @@ def _optical_size_note(optical_shape, image_shape) -> str:
 
 def _make_step(fit, *, reason, d_bulk, thickness, pixel_size_um, grains, xy_um, length_um, orientation,
                cos, normal, samples, source) -> BoundaryStep:
+    """A BoundaryStep from a step fit in pixel units: SI gradient, eqn 3 where step and gradient are > 0."""
     m_per_px = pixel_size_um * 1e-6
     gradient = Measured(fit.gradient / m_per_px, fit.gradient_se / m_per_px, "gradient")
     delta_c = Measured(fit.step, fit.step_se, "dimensionless")
@@ -234,6 +236,8 @@ def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sour
     min_cos = math.cos(math.radians(max_flux_angle_deg))
     to_um = lambda x, y: (origin[1] + x * px, origin[0] + y * px)  # noqa: E731
 
+    if isinstance(lines, str):  # one line given as text, not a list of them
+        lines = [lines]
     if lines:
         results = []
         for line in lines:

@@ -76,6 +76,7 @@ class BoundaryStep:
 
     @property
     def label(self) -> str:
+        """Short name for plots: the grain pair, or where a user line crosses the step."""
         if self.source == "line":
             return f"line at ({self.x_um:.0f}, {self.y_um:.0f}) µm"
         return f"grains {self.grains[0]}|{self.grains[1]}"
@@ -88,6 +89,7 @@ class BoundaryStep:
         return ((self.x_um - half * tx, self.y_um - half * ty), (self.x_um + half * tx, self.y_um + half * ty))
 
     def to_dict(self) -> dict:
+        """JSON-ready fields; Measured values as {"value", "stderr", "unit"} (null when undefined)."""
         return {"grains": list(self.grains), "x_um": self.x_um, "y_um": self.y_um,
                 "length_um": self.length_um, "orientation_deg": self.orientation_deg,
                 "flux_angle_deg": self.flux_angle_deg,
@@ -134,13 +136,16 @@ class BoundaryAnalysis:
 
     @property
     def accepted(self) -> tuple[BoundaryStep, ...]:
+        """The boundaries that passed every quality check."""
         return tuple(b for b in self.boundaries if b.accepted)
 
     @property
     def n_grains(self) -> int:
+        """Number of distinct grain labels (0 on the line path)."""
         return int(np.unique(self.labels[self.labels > 0]).size)
 
     def to_dict(self) -> dict:
+        """The issue's JSON schema ("summary", "boundaries") plus counts, flag reasons and provenance."""
         reasons: dict[str, int] = {}
         for b in self.boundaries:
             if not b.accepted:

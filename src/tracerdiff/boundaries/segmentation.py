@@ -47,6 +47,7 @@ class BoundarySegment:
 
     @property
     def normal(self) -> tuple[float, float]:
+        """Unit normal (x, y): the tangent turned by +90 degrees."""
         return (-self.tangent[1], self.tangent[0])
 
     @property
@@ -54,7 +55,8 @@ class BoundarySegment:
         """Angle of the boundary line from the image x axis, degrees in [0, 180)."""
         return float(np.degrees(np.arctan2(-self.tangent[1], self.tangent[0])) % 180.0)
 
-    def to_dict(self, pixel_size_um: float = 1.0) -> dict:
+    def to_dict(self, *, pixel_size_um: float = 1.0) -> dict:
+        """Position and extent in micrometres (pixel centres at integer multiples of the pixel size)."""
         return {"grains": list(self.grains), "x_um": self.center[0] * pixel_size_um,
                 "y_um": self.center[1] * pixel_size_um, "length_um": self.length * pixel_size_um,
                 "orientation_deg": self.orientation_deg, "n_pixels": self.n_pixels}

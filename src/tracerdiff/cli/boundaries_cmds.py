@@ -93,9 +93,15 @@ def boundaries_cmd(
     w = to_si(width, "length", name="--width", default_unit="um") * 1e6 if width is not None else None
     if w is not None and not w > 0:
         raise InputError(f"must be positive, got {width!r}", source="--width")
+    if w is not None and not line:
+        raise InputError("applies to --line only (automatic segments are averaged over their length)",
+                         source="--width")
+    # Checked before the (seconds-long) analysis rather than failing at the end.
     if figure is not None and figure.is_dir():
-        # Checked before the (seconds-long) analysis rather than failing at the end.
         raise InputError(f"{str(figure)!r} is a directory; give a file name such as map.png", source="--figure")
+    if figure is not None and figure.suffix.lower() != ".png":
+        raise InputError(f"the figure is written as PNG; give a .png file name, got {str(figure)!r}",
+                         source="--figure")
     ds = read_count_pair(li6, li7, pixel_size_um=px)
     opt = _read_optical(optical, px) if optical is not None else None
     try:
