@@ -315,3 +315,38 @@ def test_output_folder_that_is_a_file_is_one_clear_line(study, tmp_path):
         assert res.exit_code == 2 and len(lines) == 1, res.output
         assert "output folder exists as a file" in lines[0] and str(target) in lines[0]
     assert target.read_text() == "not a folder"
+
+
+def test_arrhenius_status_done_when_only_later_series_fit(tmp_path):
+    # Without D_NMR the first (D_NMR-only) pass marked arrhenius "skipped", and the D*eff fit of the
+    # second pass left it so: the headline showed Ea of D*eff while 'skipped' said no series was fitted.
+    src = write_synthetic_study(tmp_path / "s", seed=3, image=False)
+    text = src.read_text()
+    start = text.index("[[reference.series]]")
+    end = text.index("[[", start + 5)
+    src.write_text(text[:start] + text[end:])  # drop the D_NMR series
+    results = run_study(src, tmp_path / "out", quiet=True)
+    assert "D_NMR" not in results["analyses"]["arrhenius"]["series"]
+    assert results["analyses"]["arrhenius"]["status"] == "done"
+    assert "arrhenius" not in results["skipped"] and "ea_eff" in results["headline"]
+
+
+def test_images_without_d_bulk_say_why_in_the_skip_note(tmp_path):
+    from tracerdiff.study.context import RunContext
+    from tracerdiff.study.load import load_study
+    from tracerdiff.study.sims import analyse_images
+
+    import numpy as np
+    import tifffile
+
+    for name, level in (("a6.tif", 100), ("a7.tif", 900)):
+        tifffile.imwrite(tmp_path / name, np.full((20, 30), level, dtype=np.uint16))
+    (tmp_path / "study.toml").write_text(
+        '[sample]\nmaterial = "x"\ngrain_size = "16 um"\ngb_thickness = "0.5 nm"\nli_density = "5e21 cm^-3"\n'
+        '[[steps]]\nname = "ex"\nkind = "exchange"\ntemperature = "22 degC"\nduration = "1 h"\n'
+        '[[measurements.images]]\nname = "img"\nafter = "ex"\nli6 = "a6.tif"\nli7 = "a7.tif"\npixel_size = "1 um"\n')
+    ctx = RunContext(study=load_study(tmp_path / "study.toml"), study_path=tmp_path / "study.toml", out=tmp_path)
+    analyse_images(ctx)
+    note = ctx.results["boundary_steps"]["note"]
+    assert ctx.results["boundary_steps"]["status"] == "skipped"
+    assert "img: no D*bulk at 22 degC" in note and "sample.d_bulk" in note  # was only "see each image's note"

@@ -139,7 +139,8 @@ def analyse_images(ctx: RunContext, *, progress=None) -> None:
             progress()
     done = [e for e in out["images"].values() if e.get("status") == "done"]
     if not done:
-        out.update(status="skipped", note="no image gave an accepted boundary (see each image's note)")
+        reasons = "; ".join(f"{name}: {e.get('note', '')}" for name, e in out["images"].items())
+        out.update(status="skipped", note=f"no image gave an accepted boundary ({reasons})")
     ctx.results["boundary_steps"] = out
 
 
