@@ -76,6 +76,8 @@ def analyse_impedance(ctx: RunContext, *, progress=None) -> None:
             fit = fit_impedance(f, z, thickness=spec.thickness, area=spec.area, name=spec.name)
         except TracerdiffError as exc:
             out["spectra"][spec.name] = {"status": "failed", "note": str(exc)}
+            if progress is not None:  # a failed fit is still a finished step of the bar
+                progress()
             continue
         t = spec.temperature
         d_b = d_sigma_from_conductivity(fit.sigma_bulk, t, n)
