@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from tracerdiff.boundaries import analyse_boundaries
 from tracerdiff.cli import app
+from tracerdiff.errors import InputError
 from tracerdiff.io.image import make_image
 
 # Horizontal boundaries every 16 px, step 0.03, gradient 2e-4 /px, source at the bottom.
@@ -167,3 +168,27 @@ def test_one_line_as_text_is_one_line():
     ds = make_image(dict(zip(("6Li", "7Li"), _staircase())), 1.0)
     res = analyse_boundaries(ds, d_bulk=D_BULK, lines="60,25,60,55,9")
     assert len(res.boundaries) == 1 and res.boundaries[0].y_um == pytest.approx(39.5, abs=1.5)
+
+
+def test_api_odd_inputs_are_errors_or_work():
+    i6, i7 = _staircase()
+    c = i6 / (i6 + i7)
+    with pytest.raises(InputError, match="2D image"):  # was an AxisError from the noise estimate
+        analyse_boundaries(c[0], d_bulk=D_BULK, pixel_size_um=1.0)
+    with pytest.raises(InputError, match="^width: line width"):  # was blamed on the line text
+        analyse_boundaries(c, d_bulk=D_BULK, pixel_size_um=1.0, lines=["60,25,60,55"], width=0)
+    # Text pixel sizes work as on the command line (were "not a number").
+    assert analyse_boundaries(c, d_bulk=D_BULK, pixel_size_um="1 um").summary.n >= 3
+    res = analyse_boundaries(c, d_bulk=D_BULK, pixel_size_um=1.0, labels=np.ones(c.shape, int))
+    assert res.boundaries == () and "the given labels" in res.message  # said "the C map"
+
+
+def test_optical_with_nan_pixels_is_used():
+    # NaN pixels (no data) used to make the whole micrograph look "uniform".
+    ds = make_image(dict(zip(("6Li", "7Li"), _staircase())), 1.0)
+    optical = _grooves()
+    optical[:, :10] = np.nan
+    res = analyse_boundaries(ds, d_bulk=D_BULK, optical=optical)
+    assert res.summary.n >= 3
+    with pytest.raises(InputError, match="no finite pixel"):
+        analyse_boundaries(ds, d_bulk=D_BULK, optical=np.full((80, 120), np.nan))

@@ -15,6 +15,7 @@ from tracerdiff.isotope import IsotopeFraction, isotope_fraction
 from tracerdiff.models import dgb_over_delta_from_step
 from tracerdiff.models._common import positive
 from tracerdiff.quantity import Measured
+from tracerdiff.units import to_si
 
 _NAN = math.nan
 
@@ -45,6 +46,8 @@ def _as_fraction(data, pixel_size_um):
     if pixel_size_um is None:
         raise InputError("pixel size is required (e.g. pixel_size_um=1.0)", source="pixel_size")
     try:
+        if isinstance(pixel_size_um, str):  # text with a unit, as on the command line
+            pixel_size_um = to_si(pixel_size_um, "length", default_unit="um", name="pixel_size") * 1e6
         pixel_size_um = float(pixel_size_um)
     except (TypeError, ValueError):
         raise InputError(f"pixel size {pixel_size_um!r} is not a number", source="pixel_size") from None
@@ -56,6 +59,8 @@ def _as_fraction(data, pixel_size_um):
         err = np.where(valid, np.ma.getdata(data.stderr), _NAN)
     else:
         c = np.asarray(data, dtype=float)
+        if c.ndim != 2:  # checked before the row differences below need two axes
+            raise InputError(f"boundary analysis needs a 2D image, got shape {c.shape}", source=name)
         valid = np.isfinite(c)
         # No counts given: estimate the (uniform) noise from neighbour differences, robustly.
         d = np.diff(np.where(valid, c, np.nan), axis=1)
@@ -65,7 +70,8 @@ def _as_fraction(data, pixel_size_um):
     if c.ndim != 2:
         raise InputError(f"boundary analysis needs a 2D image, got shape {c.shape}", source=name)
     if not valid.any():
-        raise InputError("no pixel has any counts (all-zero or empty images): nothing to analyse", source=name)
+        raise InputError("no pixel has any counts or a finite C (all-zero, empty or all-NaN image): "
+                         "nothing to analyse", source=name)
     if valid.sum() < 64:
         raise InputError(f"only {int(valid.sum())} pixels have counts; too few to analyse", source=name)
     return c, err, valid, pixel_size_um, origin, name
@@ -211,6 +217,13 @@ def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sour
     d_bulk = positive(d_bulk, "diffusivity", name="d_bulk")
     if thickness is not None:
         thickness = positive(thickness, "length", name="thickness")
+    if width is not None:
+        try:
+            width = float(width)
+        except (TypeError, ValueError):
+            width = _NAN
+        if not (math.isfinite(width) and width > 0):
+            raise InputError("line width must be a positive number of micrometres", source="width")
     c, err, valid, px, origin, name = _as_fraction(data, pixel_size_um)
     if gradient not in ("local", "regional", "combined"):
         raise InputError(f"gradient must be local, regional or combined, got {gradient!r}", source="gradient")
@@ -259,6 +272,7 @@ def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sour
 
     shift = None
     from_c_map = labels is None and optical is None
+    labels_given = labels
     if labels is not None:
         labels = np.asarray(labels)
         if labels.shape != c.shape or not np.issubdtype(labels.dtype, np.integer):
@@ -276,7 +290,8 @@ def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sour
     empty.update(labels=labels, optical_shift_px=shift)
     segments = segmentation.boundary_segments(labels, max_length_px=max_segment_px)
     if not segments:
-        return BoundaryAnalysis((), message="no grain boundary with a visible step was found in the C map "
+        where = "the C map" if from_c_map else ("the optical image" if labels_given is None else "the given labels")
+        return BoundaryAnalysis((), message=f"no grain boundary with a visible step was found in {where} "
                                 "(one grain only); nothing to analyse" + (f"; {note}" if note else ""), **empty)
     on_boundary = _on_boundary(labels)
     # Distance from each pixel centre to the nearest boundary line (boundary pixels sit 0.5 px from it).

@@ -255,6 +255,11 @@ def register_optical(optical: np.ndarray, c: np.ndarray, sigma_c: np.ndarray, va
     if img.ndim != 2:
         raise InputError(f"the optical image must be 2D (grey) or RGB, got shape {np.shape(optical)}",
                          source="optical")
+    finite = np.isfinite(img)
+    if not finite.any():
+        raise InputError("the optical image has no finite pixel", source="optical")
+    if not finite.all():  # no data there (e.g. outside a stitched field): neutral grey, no grooves
+        img = np.where(finite, img, np.median(img[finite]))
     if not np.ptp(img) > 0:
         # Checked here: phase correlation of a flat image only warns and returns a meaningless shift.
         raise InputError("the optical image is uniform: no grain boundaries to find", source="optical")
