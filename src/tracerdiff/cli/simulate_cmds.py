@@ -6,11 +6,11 @@ import json
 import os
 import tempfile
 from pathlib import Path
-
 from typing import Optional
 
 import typer
 
+from tracerdiff import __version__
 from tracerdiff.cli.common import app, handle_errors, print_json, print_table
 from tracerdiff.errors import InputError
 from tracerdiff.units import to_si
@@ -18,6 +18,34 @@ from tracerdiff.units import to_si
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
+
+
+#: API parameter -> the flag a CLI user typed, so that errors name what the user can change.
+_FLAGS = {"shape": "--shape", "pixel_size_um": "--pixel-size", "mean_grain_um": "--grain-size",
+          "sd_grain_um": "--grain-size-sd", "d_bulk": "--d-bulk", "dgb_over_delta": "--dgb-over-delta",
+          "dgb_sigma_ln": "--dgb-sigma-ln", "duration_s": "--exchange-time", "counts_per_pixel": "--counts",
+          "psf_sigma_um": "--psf-sigma", "yield_variation": "--yield-variation", "n_steps": "--n-steps",
+          "domain_rows": "--domain-rows"}
+
+
+def _check_out(out: Path) -> None:
+    """Refuse, before any work, an ``--out`` that is a file or cannot be created or written."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} exists and is not a directory", source="--out")
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"cannot create {out}: {existing} is not a directory", source="--out")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write in {existing} (permission denied)", source="--out")
+
+
+def _make_out(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # e.g. a read-only or virtual file system that os.access cannot foresee
+        raise InputError(f"cannot create {out}: {exc.strerror or exc}", source="--out") from None
 
 
 def _parse_shape(text: str) -> tuple[int, ...]:
@@ -87,16 +115,30 @@ def simulate_cmd(
                               ("--exchange-time", t, exchange_time)):
         if value <= 0:
             raise InputError(f"must be positive, got {text!r}", source=name)
-    if out.exists() and not out.is_dir():
-        raise InputError("exists and is not a directory", source=str(out))
-    ds, result = synthetic_exchange_image(shape=grid, pixel_size_um=pixel_um, mean_grain_um=mean_um,
-                                          sd_grain_um=sd_um, d_bulk=d, dgb_over_delta=g, dgb_sigma_ln=dgb_sigma_ln,
-                                          exchange_time_s=t, counts_per_pixel=counts, psf_sigma_um=psf_um,
-                                          yield_variation=yield_variation, n_steps=n_steps, seed=seed,
-                                          domain_rows=3 * grid[-2] if domain_rows is None else domain_rows,
-                                          progress=progress)
-    out.mkdir(parents=True, exist_ok=True)
+    if n_steps < 1:  # also checked by the simulator; named here as the user typed it
+        raise InputError(f"must be a positive integer, got {n_steps}", source="--n-steps")
+    if domain_rows is None:
+        domain_rows = 3 * grid[-2]
+    _check_out(out)
+    try:
+        ds, result = synthetic_exchange_image(
+            shape=grid, pixel_size_um=pixel_um, mean_grain_um=mean_um, sd_grain_um=sd_um, d_bulk=d,
+            dgb_over_delta=g, dgb_sigma_ln=dgb_sigma_ln, exchange_time_s=t, counts_per_pixel=counts,
+            psf_sigma_um=psf_um, yield_variation=yield_variation, n_steps=n_steps, seed=seed,
+            domain_rows=domain_rows, progress=progress)
+    except InputError as exc:
+        if exc.source not in _FLAGS:
+            raise
+        raise InputError(str(exc)[len(exc.source) + 2:], source=_FLAGS[exc.source]) from None
+    _make_out(out)
     truth = json.loads(ds.attrs["metadata_json"])["truth"]
+    # Provenance: the command as typed (units included) and the package version that ran it.
+    truth["tracerdiff_version"] = __version__
+    truth["command"] = {"shape": shape, "pixel_size": pixel_size, "grain_size": grain_size,
+                        "grain_size_sd": grain_size_sd, "d_bulk": d_bulk, "dgb_over_delta": dgb_over_delta,
+                        "dgb_sigma_ln": dgb_sigma_ln, "exchange_time": exchange_time, "counts": counts,
+                        "psf_sigma": psf_sigma, "yield_variation": yield_variation, "n_steps": n_steps,
+                        "domain_rows": domain_rows, "seed": seed}
     files = {}
     resolution = (1e4 / pixel_um, 1e4 / pixel_um)  # pixels per cm
     for channel in ("6Li", "7Li"):

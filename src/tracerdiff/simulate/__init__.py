@@ -59,10 +59,11 @@ Units: SI inside (m, s; D in m^2/s, G in m/s); lengths of grids and images in
 micrometres, as everywhere in tracerdiff.
 """
 
-from tracerdiff.simulate.grains import BoundaryTable, GrainMap, voronoi_grains
+from tracerdiff.simulate.grains import BoundaryTable, GrainMap
 from tracerdiff.simulate.history import ClosedStep, ExchangeStep, SimulationResult, simulate_history
 from tracerdiff.simulate.sims import synthetic_exchange_image, synthetic_sims
 from tracerdiff.simulate.transport import Arrhenius, layered_tensors
+from tracerdiff.simulate.voronoi import voronoi_grains
 
 __all__ = ["GrainMap", "BoundaryTable", "voronoi_grains", "ExchangeStep", "ClosedStep", "SimulationResult",
            "simulate_history", "synthetic_sims", "synthetic_exchange_image", "Arrhenius", "layered_tensors"]

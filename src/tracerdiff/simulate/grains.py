@@ -22,12 +22,52 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
-from scipy.spatial import cKDTree
 
 from tracerdiff.errors import InputError
 
 #: Gaussian width (pixels) used to estimate boundary normals of label images.
 NORMAL_SMOOTHING_PX = 2.0
+
+#: Labels are packed in pairs into one int64 key (``a * 2**31 + b``), so they must stay below 2**31.
+MAX_LABEL = 2 ** 31 - 1
+
+
+def check_shape(shape, *, source: str = "shape") -> tuple[int, ...]:
+    """``shape`` as a tuple of 2 or 3 positive integers, or an :class:`InputError` naming ``source``."""
+    try:
+        values = tuple(np.atleast_1d(np.asarray(shape)).tolist())
+        ok = all(float(v) == int(v) for v in values)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or len(values) not in (2, 3) or min(int(v) for v in values) < 1:
+        raise InputError(f"shape must be 2 or 3 positive integers, got {shape!r}", source=source)
+    return tuple(int(v) for v in values)
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the kernel reports as available (Linux ``MemAvailable``), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_memory(need_bytes: float, *, what: str, source: str = "shape") -> None:
+    """Refuse up front a job whose estimated peak memory exceeds what is available.
+
+    Running out of memory half-way kills the process (or the machine) with no
+    message; an estimate that is off by a factor 2 still catches the grids that
+    cannot work.
+    """
+    available = available_memory_bytes()
+    if available is not None and need_bytes > available:
+        raise InputError(f"{what} needs about {need_bytes / 1e9:.1f} GB of memory but only "
+                         f"{available / 1e9:.1f} GB is available; use a smaller grid or larger cells",
+                         source=source)
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,24 +125,56 @@ class GrainMap:
             raise InputError(f"grain labels must be integers, got dtype {labels.dtype}", source="labels")
         if labels.size == 0 or labels.min() < 0:
             raise InputError("grain labels must be a non-empty array of non-negative integers", source="labels")
-        if not (np.isfinite(self.pixel_size_um) and self.pixel_size_um > 0):
-            raise InputError(f"pixel size must be positive, got {self.pixel_size_um!r}", source="pixel_size_um")
+        if labels.max() > MAX_LABEL:
+            raise InputError(f"largest grain label {labels.max()} exceeds {MAX_LABEL}; renumber the grains "
+                             "(skimage.segmentation.relabel_sequential)", source="labels")
+        check_memory(8.0 * labels.max(), what=f"a grain table up to label {labels.max()}", source="labels")
+        try:
+            pixel = float(self.pixel_size_um)
+        except (TypeError, ValueError):
+            pixel = math.nan
+        if not (np.isfinite(pixel) and pixel > 0):
+            raise InputError(f"pixel size must be a positive number of micrometres, got {self.pixel_size_um!r}",
+                             source="pixel_size_um")
         labels = labels.astype(np.int64, copy=True)
         labels.flags.writeable = False  # the face-weight cache below relies on it
         object.__setattr__(self, "labels", labels)
-        object.__setattr__(self, "pixel_size_um", float(self.pixel_size_um))
+        object.__setattr__(self, "pixel_size_um", pixel)
         object.__setattr__(self, "_weights", {})
 
     @classmethod
-    def from_labels(cls, labels, *, pixel_size_um: float,
-                    normal_smoothing_px: float = NORMAL_SMOOTHING_PX) -> "GrainMap":
+    def from_labels(cls, labels, *, pixel_size_um: float, normal_smoothing_px: float = NORMAL_SMOOTHING_PX,
+                    boundary_label: int | None = None) -> "GrainMap":
         """Wrap a user label image (segmented micrograph, EBSD map).
 
-        Boundary normals are estimated from the smoothed grain indicators
-        (Gaussian of ``normal_smoothing_px`` pixels).
+        Every label value, 0 included, is a grain: the boundaries are the faces
+        between cells of different labels. Segmentations that draw boundaries
+        (or background) as their own class, often 0, must say so with
+        ``boundary_label``; otherwise that class is simulated as one thin,
+        connected grain threading through the whole map.
+
+        Parameters
+        ----------
+        labels
+            Non-negative integer array ``(y, x)`` or ``(z, y, x)``; labels need not be consecutive.
+        pixel_size_um
+            Cell edge, micrometres.
+        normal_smoothing_px
+            Gaussian width (pixels) of the smoothed grain indicators whose
+            gradients estimate the boundary normals.
+        boundary_label
+            A label that marks boundary pixels rather than a grain: those cells
+            are given to the nearest grain (``skimage.segmentation.expand_labels``).
         """
-        return cls(np.asarray(labels), pixel_size_um, info={"source": "labels",
-                                                             "normal_smoothing_px": float(normal_smoothing_px)})
+        if not (np.isfinite(normal_smoothing_px) and normal_smoothing_px > 0):
+            raise InputError(f"must be a positive number of pixels, got {normal_smoothing_px!r}",
+                             source="normal_smoothing_px")
+        labels = np.asarray(labels)
+        info = {"source": "labels", "normal_smoothing_px": float(normal_smoothing_px)}
+        if boundary_label is not None:
+            labels = _absorb_boundary_class(labels, int(boundary_label))
+            info["boundary_label"] = int(boundary_label)
+        return cls(labels, pixel_size_um, info=info)
 
     # ----------------------------------------------------------------- basics
     @property
@@ -124,11 +196,7 @@ class GrainMap:
     def grain_sizes_um(self) -> np.ndarray:
         """Equivalent-circle (2D) or equivalent-sphere (3D) diameter of each grain, um."""
         counts = np.bincount(self.labels.ravel())
-        counts = counts[counts > 0].astype(float)
-        cell = self.pixel_size_um ** self.ndim
-        if self.ndim == 2:
-            return np.sqrt(4.0 * counts * cell / math.pi)
-        return np.cbrt(6.0 * counts * cell / math.pi)
+        return self._equivalent_diameters(counts[counts > 0])
 
     # -------------------------------------------------------------- boundaries
     def boundary_faces(self, axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -197,16 +265,20 @@ class GrainMap:
             target[on_g] += sign[on_g][:, None] * face_grad[on_g]
         return acc
 
-    def boundaries(self) -> BoundaryTable:
-        """All boundaries: grain pairs, face counts and true lengths (areas)."""
-        keys, weights = [], []
+    def _boundary_face_keys(self, *, weights: bool):
+        """Pair key of every boundary face (all axes), and the faces' weights if asked for."""
+        keys, face_weights = [], []
         for axis in range(self.ndim):
             lo_lab, hi_lab = _face_labels(self.labels, axis)
             mask = lo_lab != hi_lab
             keys.append(_pair_key(lo_lab[mask], hi_lab[mask]))
-            weights.append(self._face_weights(axis, mask))
-        key = np.concatenate(keys)
-        w = np.concatenate(weights)
+            if weights:
+                face_weights.append(self._face_weights(axis, mask))
+        return np.concatenate(keys), (np.concatenate(face_weights) if weights else None)
+
+    def boundaries(self) -> BoundaryTable:
+        """All boundaries: grain pairs, face counts and true lengths (areas)."""
+        key, w = self._boundary_face_keys(weights=True)
         uniq, inverse = np.unique(key, return_inverse=True)
         n_faces = np.bincount(inverse, minlength=uniq.size)
         length = np.bincount(inverse, weights=w, minlength=uniq.size) * self.pixel_size_um ** (self.ndim - 1)
@@ -214,12 +286,8 @@ class GrainMap:
 
     def boundary_pairs(self) -> np.ndarray:
         """``(n, 2)`` array of the grain pairs that share a boundary (``a < b``)."""
-        keys = []
-        for axis in range(self.ndim):
-            lo_lab, hi_lab = _face_labels(self.labels, axis)
-            mask = lo_lab != hi_lab
-            keys.append(_pair_key(lo_lab[mask], hi_lab[mask]))
-        return _unpack_key(np.unique(np.concatenate(keys)))
+        key, _ = self._boundary_face_keys(weights=False)
+        return _unpack_key(np.unique(key))
 
     def interior_grain_sizes_um(self) -> np.ndarray:
         """Equivalent diameters of the grains that do not touch the grid edge (not cut off)."""
@@ -228,7 +296,10 @@ class GrainMap:
                                              for k in range(self.ndim) for i in (0, -1)]))
         counts = np.bincount(labels.ravel())
         keep = np.setdiff1d(np.flatnonzero(counts), touching)
-        volume = counts[keep].astype(float) * self.pixel_size_um ** self.ndim
+        return self._equivalent_diameters(counts[keep])
+
+    def _equivalent_diameters(self, cell_counts: np.ndarray) -> np.ndarray:
+        volume = cell_counts.astype(float) * self.pixel_size_um ** self.ndim
         return np.sqrt(4.0 * volume / math.pi) if self.ndim == 2 else np.cbrt(6.0 * volume / math.pi)
 
     def to_dict(self) -> dict:
@@ -268,128 +339,28 @@ def _face_lo_index(shape: tuple[int, ...], axis: int) -> np.ndarray:
     return index[tuple(lo)]
 
 
-# ------------------------------------------------------------------ Voronoi
-def _lognormal_diameters(rng: np.random.Generator, n: int, mean: float, sd: float) -> np.ndarray:
-    if sd == 0:
-        return np.full(n, mean)
-    s2 = math.log1p((sd / mean) ** 2)
-    return rng.lognormal(math.log(mean) - s2 / 2, math.sqrt(s2), size=n)
+def _absorb_boundary_class(labels: np.ndarray, boundary_label: int) -> np.ndarray:
+    """Give the cells of ``boundary_label`` to the nearest grain."""
+    from skimage.segmentation import expand_labels
+
+    if labels.ndim not in (2, 3) or not np.issubdtype(labels.dtype, np.integer):
+        return labels  # GrainMap reports the problem
+    marked = labels == boundary_label
+    if marked.all():
+        raise InputError(f"every cell has the boundary label {boundary_label}; there are no grains",
+                         source="boundary_label")
+    if not marked.any():
+        return labels
+    # expand_labels grows labels > 0 into the zeros: shift grains up by one, boundary cells to 0.
+    shifted = np.where(marked, 0, labels.astype(np.int64) + 1)
+    grown = expand_labels(shifted, distance=float(max(labels.shape)) * labels.ndim)
+    return grown - 1
 
 
-def _pack_disks(rng: np.random.Generator, radii: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                tries: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Random sequential addition of non-overlapping disks/spheres, largest first."""
-    order = np.argsort(radii)[::-1]
-    ndim = lo.size
-    placed = np.empty((radii.size, ndim))
-    placed_r = np.empty(radii.size)
-    n_placed, tree, n_tree = 0, None, 0
-    r_max = float(radii.max())
-    for i in order:
-        r = radii[i]
-        cand = lo + rng.random((tries, ndim)) * (hi - lo)
-        ok = np.ones(tries, bool)
-        if tree is not None:
-            hits = tree.query_ball_point(cand, r + r_max)
-            cand_idx = np.repeat(np.arange(tries), [len(h) for h in hits])
-            if cand_idx.size:
-                other = np.fromiter((j for h in hits for j in h), dtype=np.int64, count=cand_idx.size)
-                d = np.linalg.norm(placed[other] - cand[cand_idx], axis=1)
-                ok[cand_idx[d < r + placed_r[other]]] = False
-        if n_placed > n_tree:
-            d = np.linalg.norm(cand[:, None, :] - placed[None, n_tree:n_placed], axis=-1)
-            ok &= ~np.any(d < r + placed_r[None, n_tree:n_placed], axis=1)
-        good = np.flatnonzero(ok)
-        if good.size == 0:
-            continue  # jammed: drop this grain; the measured sizes are reported in the truth
-        placed[n_placed], placed_r[n_placed] = cand[good[0]], r
-        n_placed += 1
-        if n_placed - n_tree >= 64:
-            tree, n_tree = cKDTree(placed[:n_placed]), n_placed
-    return placed[:n_placed], placed_r[:n_placed]
+def __getattr__(name):
+    # voronoi_grains lived here before the Voronoi generator moved to its own module.
+    if name == "voronoi_grains":
+        from tracerdiff.simulate.voronoi import voronoi_grains
 
-
-def _power_owner(points: np.ndarray, centres: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Index of the power-diagram cell owning each point (lifting trick: one KD-tree query)."""
-    lift = np.sqrt(weights.max() - weights)
-    tree = cKDTree(np.column_stack([centres, lift]))
-    _, owner = tree.query(np.column_stack([points, np.zeros(len(points))]), workers=-1)
-    return owner
-
-
-def _fit_weights(centres: np.ndarray, target: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                 weights: np.ndarray, *, step: float, iterations: int = 25) -> np.ndarray:
-    """Adjust power weights so that cell volumes approach ``target`` (on a coarse grid)."""
-    axes = [np.arange(a + step / 2, b, step) for a, b in zip(lo, hi)]
-    points = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, lo.size)
-    cell = step ** lo.size
-    target = target * (len(points) * cell / target.sum())
-    ndim = lo.size
-    for _ in range(iterations):
-        volume = np.bincount(_power_owner(points, centres, weights), minlength=len(centres)) * cell
-        # d(volume)/d(weight) = sum over faces of area / (2 * seed distance): ~1.7 for a
-        # hexagon in 2D, ~2.4 V**(1/3) in 3D; a damped Newton-like step.
-        scale = 1.7 if ndim == 2 else 2.4 * np.cbrt(np.maximum(target, volume))
-        weights = weights + 0.7 * (target - volume) / scale
-    return weights
-
-
-def voronoi_grains(shape, *, pixel_size_um: float, mean_grain_um: float, sd_grain_um: float = 0.0,
-                   seed: int = 0) -> GrainMap:
-    """Laguerre (weighted Voronoi) polycrystal with a log-normal grain-size distribution.
-
-    Grain diameters are drawn from a log-normal of the given mean and standard
-    deviation (``sd_grain_um = 0``: equal sizes), packed as non-overlapping disks
-    (spheres in 3D) of 0.6 x their diameter by random sequential addition
-    (seeds spread like real grain centres), and the grid cells are assigned to a
-    power (Laguerre) diagram whose weights are fitted so each cell's area
-    approaches its drawn size: convex grains with planar boundaries, whose exact
-    normals are known. Grain size is the equivalent-circle (sphere) diameter;
-    ``GrainMap.to_dict()`` reports the measured mean and sd (all grains, and the
-    interior ones not cut by the edge: 16.3 +- 10.4 um for a requested 16 +- 11).
-
-    Parameters
-    ----------
-    shape
-        ``(ny, nx)`` or ``(nz, ny, nx)`` cells.
-    pixel_size_um, mean_grain_um, sd_grain_um
-        Cell size and grain-size distribution, micrometres.
-    seed
-        Random seed; the same inputs give the same map.
-    """
-    shape = tuple(int(s) for s in np.atleast_1d(shape))
-    if len(shape) not in (2, 3) or min(shape) < 1:
-        raise InputError(f"shape must be 2 or 3 positive integers, got {shape}", source="shape")
-    for name, v in (("pixel_size_um", pixel_size_um), ("mean_grain_um", mean_grain_um)):
-        if not (np.isfinite(v) and v > 0):
-            raise InputError(f"must be a positive number, got {v!r}", source=name)
-    if not (np.isfinite(sd_grain_um) and sd_grain_um >= 0):
-        raise InputError(f"must be a non-negative number, got {sd_grain_um!r}", source="sd_grain_um")
-    if mean_grain_um < 2 * pixel_size_um:
-        raise InputError(f"mean grain size {mean_grain_um} um is smaller than two cells of {pixel_size_um} um; "
-                         "grains must span several cells (use a finer pixel size)", source="mean_grain_um")
-    ndim = len(shape)
-    rng = np.random.default_rng(seed)
-    extent = np.asarray(shape, float) * pixel_size_um
-    margin = min(mean_grain_um + 2 * sd_grain_um, 4 * mean_grain_um)
-    lo, hi = np.full(ndim, -0.5 * pixel_size_um - margin), extent - 0.5 * pixel_size_um + margin
-    volume = float(np.prod(hi - lo))
-    cv2 = (sd_grain_um / mean_grain_um) ** 2
-    # E[D^2] = mean^2 (1 + cv^2) for any distribution; E[D^3] = mean^3 (1 + cv^2)^3 for a log-normal.
-    mean_grain_volume = math.pi / 4 * mean_grain_um ** 2 * (1 + cv2) if ndim == 2 else \
-        math.pi / 6 * mean_grain_um ** 3 * (1 + cv2) ** 3
-    n = max(1, int(round(volume / mean_grain_volume)))
-    if n > 5_000_000:
-        raise InputError(f"{n} grains is too many for this grid; use bigger grains", source="mean_grain_um")
-    radii = 0.3 * _lognormal_diameters(rng, n, mean_grain_um, sd_grain_um)
-    centres, radii = _pack_disks(rng, radii, lo, hi)
-    diameters = radii / 0.3
-    target = math.pi / 4 * diameters ** 2 if ndim == 2 else math.pi / 6 * diameters ** 3
-    weights = _fit_weights(centres, target, lo, hi, radii ** 2, step=mean_grain_um / 6)
-    grid = np.indices(shape, dtype=float).reshape(ndim, -1).T * pixel_size_um
-    owner = _power_owner(grid, centres, weights)
-    used, labels = np.unique(owner, return_inverse=True)
-    info = {"source": "voronoi", "method": "laguerre-rsa", "mean_grain_um": float(mean_grain_um),
-            "sd_grain_um": float(sd_grain_um), "seed": int(seed)}
-    return GrainMap(labels.reshape(shape).astype(np.int64), pixel_size_um, seeds_um=centres[used],
-                    seed_weights_um2=weights[used], info=info)
+        return voronoi_grains
+    raise AttributeError(name)

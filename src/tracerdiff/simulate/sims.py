@@ -39,6 +39,35 @@ def _yield_field(rng: np.random.Generator, shape: tuple[int, ...], variation: fl
     return np.broadcast_to(field, shape)
 
 
+#: Mean counts per pixel above this are refused: real SIMS pixels hold ~1e2..1e5 counts, and the
+#: CLI's uint32 TIFFs must hold the brightest pixel (yield up to ~6x the mean) with room to spare.
+MAX_COUNTS_PER_PIXEL = 1e8
+
+
+def _check_sims_parameters(*, pixel_size_um, natural_fraction, enriched_fraction, counts_per_pixel, psf_sigma_um,
+                           yield_variation, dead_time_s, dwell_time_s) -> None:
+    """Raise :class:`InputError` naming the first bad parameter of :func:`synthetic_sims`."""
+    # name: (value, low, low inclusive, high (exclusive))
+    checks = {"pixel_size_um": (pixel_size_um, 0, False, np.inf),
+              "counts_per_pixel": (counts_per_pixel, 0, False, MAX_COUNTS_PER_PIXEL * (1 + 1e-12)),
+              "psf_sigma_um": (psf_sigma_um, 0, True, np.inf),
+              # A relative sd >= 1 would make the Gaussian yield field negative over a large area.
+              "yield_variation": (yield_variation, 0, True, 1.0),
+              "dwell_time_s": (dwell_time_s, 0, False, np.inf)}
+    for name, (value, low, inclusive, high) in checks.items():
+        ok = isinstance(value, (int, float, np.integer, np.floating)) and np.isfinite(value) and \
+            (value >= low if inclusive else value > low) and value < high
+        if not ok:
+            bound = f"{'>=' if inclusive else '>'} {low}" + (f" and < {high:g}" if np.isfinite(high) else "")
+            raise InputError(f"must be a number {bound}, got {value!r}", source=name)
+    for name, value in (("natural_fraction", natural_fraction), ("enriched_fraction", enriched_fraction)):
+        if not (isinstance(value, (int, float, np.integer, np.floating)) and 0 <= value <= 1):
+            raise InputError(f"must be an atom fraction in [0, 1], got {value!r}", source=name)
+    if dead_time_s is not None and not (isinstance(dead_time_s, (int, float, np.integer, np.floating))
+                                        and np.isfinite(dead_time_s) and dead_time_s >= 0):
+        raise InputError(f"must be >= 0 seconds, got {dead_time_s!r}", source="dead_time_s")
+
+
 def synthetic_sims(c, *, pixel_size_um: float, natural_fraction: float = 0.0759, enriched_fraction: float = 0.95,
                    counts_per_pixel: float = 3000, psf_sigma_um: float = 0.5, yield_variation: float = 0.1,
                    dead_time_s: float | None = None, dwell_time_s: float = PAPER_DWELL_S, seed: int = 0,
@@ -54,11 +83,11 @@ def synthetic_sims(c, *, pixel_size_um: float, natural_fraction: float = 0.0759,
     natural_fraction, enriched_fraction
         6Li atom fractions at C = 0 and C = 1.
     counts_per_pixel
-        Mean total (6Li + 7Li) counts per pixel before noise.
+        Mean total (6Li + 7Li) counts per pixel before noise, at most ``MAX_COUNTS_PER_PIXEL``.
     psf_sigma_um
         Gaussian beam sigma, micrometres (0: no blur).
     yield_variation
-        Relative standard deviation of the smooth ion-yield field.
+        Relative standard deviation of the smooth ion-yield field, in [0, 1).
     dead_time_s, dwell_time_s
         Non-paralysable detector dead time (None: ideal detector) and dwell per pixel.
     seed
@@ -71,20 +100,16 @@ def synthetic_sims(c, *, pixel_size_um: float, natural_fraction: float = 0.0759,
     xarray.Dataset
         Channels ``"6Li"``, ``"7Li"`` (int64 counts), format ``"synthetic"``.
     """
-    c = np.asarray(c, float)
+    try:
+        c = np.asarray(c, float)
+    except (TypeError, ValueError):
+        raise InputError("c must be a numeric array", source="c") from None
     if c.ndim not in (2, 3) or c.size == 0 or not np.all(np.isfinite(c)):
         raise InputError(f"c must be a finite 2D or 3D array, got shape {c.shape}", source="c")
-    checks = {"pixel_size_um": (pixel_size_um, 0, False), "counts_per_pixel": (counts_per_pixel, 0, False),
-              "psf_sigma_um": (psf_sigma_um, 0, True), "yield_variation": (yield_variation, 0, True),
-              "dwell_time_s": (dwell_time_s, 0, False)}
-    for name, (value, low, inclusive) in checks.items():
-        if not (np.isfinite(value) and (value >= low if inclusive else value > low)):
-            raise InputError(f"must be {'>=' if inclusive else '>'} {low}, got {value!r}", source=name)
-    for name, value in (("natural_fraction", natural_fraction), ("enriched_fraction", enriched_fraction)):
-        if not (0 <= value <= 1):
-            raise InputError(f"must be an atom fraction in [0, 1], got {value!r}", source=name)
-    if dead_time_s is not None and not (np.isfinite(dead_time_s) and dead_time_s >= 0):
-        raise InputError(f"must be >= 0 seconds, got {dead_time_s!r}", source="dead_time_s")
+    _check_sims_parameters(pixel_size_um=pixel_size_um, natural_fraction=natural_fraction,
+                           enriched_fraction=enriched_fraction, counts_per_pixel=counts_per_pixel,
+                           psf_sigma_um=psf_sigma_um, yield_variation=yield_variation, dead_time_s=dead_time_s,
+                           dwell_time_s=dwell_time_s)
 
     rng = np.random.default_rng(seed)
     f6 = natural_fraction + (enriched_fraction - natural_fraction) * c
@@ -127,16 +152,28 @@ def synthetic_exchange_image(*, shape=(206, 512), pixel_size_um: float = 1.0, me
     -------
     (xarray.Dataset, SimulationResult)
     """
-    from tracerdiff.simulate.grains import voronoi_grains
-    from tracerdiff.simulate.history import ExchangeStep, simulate_history
+    from tracerdiff.simulate.grains import check_memory, check_shape
+    from tracerdiff.simulate.history import ExchangeStep, memory_estimate_bytes, simulate_history
+    from tracerdiff.simulate.voronoi import voronoi_grains
 
-    if not (np.isfinite(dgb_sigma_ln) and dgb_sigma_ln >= 0):
+    # Everything is checked before the (possibly long) grain generation and solve.
+    if not (isinstance(dgb_sigma_ln, (int, float, np.integer, np.floating)) and np.isfinite(dgb_sigma_ln)
+            and dgb_sigma_ln >= 0):
         raise InputError(f"must be >= 0, got {dgb_sigma_ln!r}", source="dgb_sigma_ln")
-    shape = tuple(int(v) for v in shape)
+    shape = check_shape(shape)
     rows = shape[-2]
-    if domain_rows is not None and (int(domain_rows) != domain_rows or domain_rows < rows):
+    if domain_rows is not None and (not isinstance(domain_rows, (int, np.integer)) or domain_rows < rows):
         raise InputError(f"must be an integer >= the image's {rows} rows, got {domain_rows!r}", source="domain_rows")
+    if not isinstance(n_steps, (int, np.integer)) or isinstance(n_steps, bool) or n_steps < 1:
+        raise InputError(f"must be a positive integer, got {n_steps!r}", source="n_steps")
+    _check_sims_parameters(pixel_size_um=pixel_size_um, natural_fraction=0.0759, enriched_fraction=0.95,
+                           counts_per_pixel=counts_per_pixel, psf_sigma_um=psf_sigma_um,
+                           yield_variation=yield_variation, dead_time_s=None, dwell_time_s=PAPER_DWELL_S)
     sim_shape = shape[:-2] + (int(domain_rows or rows), shape[-1])
+    n_cells = int(np.prod(sim_shape))
+    check_memory(memory_estimate_bytes(n_cells, solver="splu" if len(shape) == 2 else "amg"),
+                 what=f"simulating {'x'.join(map(str, sim_shape))} cells" +
+                      (f" ({sim_shape[-2]} domain rows)" if sim_shape != shape else ""))
     grains = voronoi_grains(sim_shape, pixel_size_um=pixel_size_um, mean_grain_um=mean_grain_um,
                             sd_grain_um=sd_grain_um, seed=seed)
     if dgb_sigma_ln > 0:

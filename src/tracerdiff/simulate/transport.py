@@ -44,7 +44,7 @@ def layered_tensors(grains: GrainMap, *, d_fast: float, d_slow: float, seed: int
     uniform random angle; in 3D the slow axis (layer normal) is a random unit
     vector. Returns ``(max_label + 1, ndim, ndim)`` for ``simulate_history(d_bulk=...)``.
     """
-    if not (d_fast > 0 and d_slow > 0):
+    if not (np.isfinite(d_fast) and np.isfinite(d_slow) and d_fast > 0 and d_slow > 0):
         raise InputError(f"diffusivities must be positive, got {d_fast!r}, {d_slow!r}", source="d_bulk")
     rng = np.random.default_rng(seed)
     n = int(grains.labels.max()) + 1
@@ -126,8 +126,16 @@ def boundary_conductances(grains: GrainMap, dgb_over_delta, pairs: np.ndarray) -
     if isinstance(dgb_over_delta, Mapping):
         key = _pair_key(pairs[:, 0], pairs[:, 1])
         given = {}
-        for (a, b), g in dgb_over_delta.items():
-            given[int(_pair_key(np.asarray([a]), np.asarray([b]))[0])] = g
+        for pair, g in dgb_over_delta.items():
+            try:
+                a, b = (int(v) for v in pair)
+            except (TypeError, ValueError):
+                raise InputError(f"keys must be grain-label pairs (a, b), got {pair!r}",
+                                 source="dgb_over_delta") from None
+            k = int(_pair_key(np.asarray([a]), np.asarray([b]))[0])
+            if k in given:  # (a, b) and (b, a) name the same boundary
+                raise InputError(f"boundary ({min(a, b)}, {max(a, b)}) is given twice", source="dgb_over_delta")
+            given[k] = g
         existing = set(key.tolist())
         extra = [k for k in given if k not in existing]
         if extra:
@@ -139,17 +147,31 @@ def boundary_conductances(grains: GrainMap, dgb_over_delta, pairs: np.ndarray) -
             a, b = divmod(missing[0], int(1 << 31))
             raise InputError(f"no value for boundary ({a}, {b}) ({len(missing)} of {len(key)} boundaries "
                              "missing)", source="dgb_over_delta")
-        values = np.asarray([given[k] for k in key.tolist()], float)
+        values = _as_floats([given[k] for k in key.tolist()])
     elif callable(dgb_over_delta):
-        values = np.asarray([dgb_over_delta(int(a), int(b)) for a, b in pairs], float)
+        values = []
+        for a, b in pairs:
+            try:
+                values.append(dgb_over_delta(int(a), int(b)))
+            except Exception as exc:  # the user's function: say which boundary it failed on
+                raise InputError(f"the function failed for boundary ({a}, {b}): {type(exc).__name__}: {exc}",
+                                 source="dgb_over_delta") from exc
+        values = _as_floats(values)
     else:
-        values = np.full(len(pairs), float(dgb_over_delta))
+        values = _as_floats(np.full(len(pairs), dgb_over_delta, dtype=object))
     bad = ~np.isfinite(values) | (values < 0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise InputError(f"D*gb/delta must be finite and >= 0, got {values[i]!r} for boundary "
                          f"({pairs[i, 0]}, {pairs[i, 1]})", source="dgb_over_delta")
     return values
+
+
+def _as_floats(values) -> np.ndarray:
+    try:
+        return np.asarray(values, float).reshape(-1)
+    except (TypeError, ValueError):
+        raise InputError("D*gb/delta values must be numbers (m/s)", source="dgb_over_delta") from None
 
 
 def _harmonic_series(*resistances: np.ndarray) -> np.ndarray:
