@@ -234,14 +234,15 @@ def test_outputs_have_ordinary_permissions(first_run):
 def test_temporaries_of_a_crashed_run_are_removed_by_the_next_run(study, tmp_path):
     # A SIGKILL between mkstemp and os.replace cannot clean up; the next run into the folder does.
     (tmp_path / "figures").mkdir()
-    stale = [tmp_path / ".results.json.k2j4h1.tmp", tmp_path / "figures" / ".arrhenius.png.x8a1.tmp"]
+    stale = [tmp_path / ".results.json.k2j4h1_q.tmp", tmp_path / "figures" / ".arrhenius.png.x8a1zz9p.tmp"]
     for p in stale:
         p.write_text("half-written")
-    keep = tmp_path / "notes.tmp"  # not a name the atomic writer makes: left alone
-    keep.write_text("mine")
+    keep = [tmp_path / "notes.tmp", tmp_path / ".my.notes.tmp"]  # not names the atomic writer makes
+    for p in keep:
+        p.write_text("mine")
     run_study(study, tmp_path, quiet=True)
     assert not any(p.exists() for p in stale)
-    assert keep.read_text() == "mine"
+    assert all(p.read_text() == "mine" for p in keep)
     json.loads((tmp_path / "results.json").read_text())
 
 

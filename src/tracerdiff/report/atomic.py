@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -22,6 +23,8 @@ from typing import Iterable, Sequence
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 _TEMP_SUFFIX = ".tmp"
+# mkstemp's names: prefix ".<target>." + 8 random characters from [a-z0-9_] + suffix.
+_TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}" + re.escape(_TEMP_SUFFIX))
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
@@ -71,12 +74,12 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
 
     A crash (SIGKILL, power loss) between ``mkstemp`` and ``os.replace`` cannot clean up
     after itself, so the next run into the same folder does. Only names this module
-    makes (``.<target>.<random>.tmp``) are touched.
+    makes (``.<target>.<8 random characters>.tmp``) are touched.
     """
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    stale = [p for p in folder.rglob(f".*{_TEMP_SUFFIX}") if p.is_file() and p.name.count(".") >= 3]
+    stale = [p for p in folder.rglob(f".*{_TEMP_SUFFIX}") if p.is_file() and _TEMP_NAME.fullmatch(p.name)]
     for p in stale:
         p.unlink(missing_ok=True)
     return stale
