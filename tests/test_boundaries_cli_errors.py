@@ -192,3 +192,13 @@ def test_optical_with_nan_pixels_is_used():
     assert res.summary.n >= 3
     with pytest.raises(InputError, match="no finite pixel"):
         analyse_boundaries(ds, d_bulk=D_BULK, optical=np.full((80, 120), np.nan))
+
+
+def test_table_lists_flag_reasons(pair):
+    # The table used to show only how many were accepted, not why the rest were not.
+    out = _run(pair)
+    assert out.exit_code == 0, out.output
+    d = json.loads(_run(pair, "--json").stdout)
+    assert d["flagged"]  # the staircase has flagged segments (image-edge pieces, noise)
+    for reason, n in d["flagged"].items():
+        assert f"flagged: {reason}" in out.stdout

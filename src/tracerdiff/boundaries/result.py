@@ -140,20 +140,25 @@ class BoundaryAnalysis:
         return tuple(b for b in self.boundaries if b.accepted)
 
     @property
+    def flag_counts(self) -> dict[str, int]:
+        """How many boundaries were flagged for each reason, most frequent first."""
+        counts: dict[str, int] = {}
+        for b in self.boundaries:
+            if not b.accepted:
+                counts[b.reason] = counts.get(b.reason, 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+    @property
     def n_grains(self) -> int:
         """Number of distinct grain labels (0 on the line path)."""
         return int(np.unique(self.labels[self.labels > 0]).size)
 
     def to_dict(self) -> dict:
         """The issue's JSON schema ("summary", "boundaries") plus counts, flag reasons and provenance."""
-        reasons: dict[str, int] = {}
-        for b in self.boundaries:
-            if not b.accepted:
-                reasons[b.reason] = reasons.get(b.reason, 0) + 1
         out = {"summary": self.summary.to_dict(),
                "boundaries": [b.to_dict() for b in self.boundaries],
                "n_grains": self.n_grains, "n_boundaries": len(self.boundaries),
-               "n_accepted": len(self.accepted), "flagged": reasons,
+               "n_accepted": len(self.accepted), "flagged": self.flag_counts,
                "source_edge": self.source_edge, "pixel_size_um": self.pixel_size_um,
                "include_flagged": self.include_flagged, "message": self.message}
         if self.optical_shift_px is not None:

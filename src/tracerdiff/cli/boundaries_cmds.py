@@ -74,11 +74,13 @@ def boundaries_cmd(
     d_bulk: str = typer.Option(..., "--d-bulk", help="Bulk tracer diffusivity, e.g. '2.6e-8 cm^2/s'."),
     thickness: Optional[str] = typer.Option(None, "--thickness", help="Boundary thickness, e.g. '0.5 nm'."),
     source_edge: str = typer.Option("auto", "--source-edge", help="auto, top, bottom, left or right."),
-    optical: Optional[Path] = typer.Option(None, "--optical", help="Etched-surface micrograph at the SIMS "
-                                           "pixel size; boundaries are taken from it after registration."),
+    optical: Optional[Path] = typer.Option(None, "--optical", help="Etched-surface micrograph (TIFF, PNG, "
+                                           "JPEG, ...) at the SIMS pixel size; boundaries are taken from it "
+                                           "after registration."),
     line: Optional[List[str]] = typer.Option(None, "--line", help="x0,y0,x1,y1[,width] in um across one "
                                              "boundary (repeatable); replaces automatic detection."),
-    width: Optional[str] = typer.Option(None, "--width", help="Default averaging width of --line, e.g. '5um'."),
+    width: Optional[str] = typer.Option(None, "--width", help="Default averaging width of --line, e.g. "
+                                        "'5um' (default 5 pixels)."),
     include_flagged: bool = typer.Option(False, "--include-flagged", help="Summarise flagged boundaries too."),
     figure: Optional[Path] = typer.Option(None, "--figure", help="Write the map + example fits as PNG."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
@@ -121,6 +123,7 @@ def boundaries_cmd(
     s = result.summary
     rows = [("boundaries analysed", str(len(result.boundaries))), ("accepted", str(len(result.accepted))),
             ("source edge", result.source_edge)]
+    rows += [(f"flagged: {reason}", str(n)) for reason, n in result.flag_counts.items()]
     if result.optical_shift_px is not None:
         rows.append(("optical shift (dy, dx) px", "{:.1f}, {:.1f}".format(*result.optical_shift_px)))
     if s.n:
