@@ -44,6 +44,12 @@ def _yield_field(rng: np.random.Generator, shape: tuple[int, ...], variation: fl
 MAX_COUNTS_PER_PIXEL = 1e8
 
 
+def _is_whole(value) -> bool:
+    """An integer, or a float with an integral value (50.0 steps is fine; '50' and 2.5 are not)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+        and np.isfinite(value) and int(value) == value
+
+
 def _check_sims_parameters(*, pixel_size_um, natural_fraction, enriched_fraction, counts_per_pixel, psf_sigma_um,
                            yield_variation, dead_time_s, dwell_time_s) -> None:
     """Raise :class:`InputError` naming the first bad parameter of :func:`synthetic_sims`."""
@@ -162,14 +168,15 @@ def synthetic_exchange_image(*, shape=(206, 512), pixel_size_um: float = 1.0, me
         raise InputError(f"must be >= 0, got {dgb_sigma_ln!r}", source="dgb_sigma_ln")
     shape = check_shape(shape)
     rows = shape[-2]
-    if domain_rows is not None and (not isinstance(domain_rows, (int, np.integer)) or domain_rows < rows):
+    if domain_rows is not None and not (_is_whole(domain_rows) and domain_rows >= rows):
         raise InputError(f"must be an integer >= the image's {rows} rows, got {domain_rows!r}", source="domain_rows")
-    if not isinstance(n_steps, (int, np.integer)) or isinstance(n_steps, bool) or n_steps < 1:
+    if not (_is_whole(n_steps) and n_steps >= 1):
         raise InputError(f"must be a positive integer, got {n_steps!r}", source="n_steps")
     _check_sims_parameters(pixel_size_um=pixel_size_um, natural_fraction=0.0759, enriched_fraction=0.95,
                            counts_per_pixel=counts_per_pixel, psf_sigma_um=psf_sigma_um,
                            yield_variation=yield_variation, dead_time_s=None, dwell_time_s=PAPER_DWELL_S)
     sim_shape = shape[:-2] + (int(domain_rows or rows), shape[-1])
+    n_steps = int(n_steps)
     n_cells = int(np.prod(sim_shape))
     check_memory(memory_estimate_bytes(n_cells, solver="splu" if len(shape) == 2 else "amg"),
                  what=f"simulating {'x'.join(map(str, sim_shape))} cells" +
