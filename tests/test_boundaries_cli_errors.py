@@ -202,3 +202,21 @@ def test_table_lists_flag_reasons(pair):
     assert d["flagged"]  # the staircase has flagged segments (image-edge pieces, noise)
     for reason, n in d["flagged"].items():
         assert f"flagged: {reason}" in out.stdout
+
+
+def test_figure_is_written_atomically_with_provenance(pair, tmp_path, monkeypatch):
+    import tracerdiff.report.atomic as atomic
+
+    titles = []
+    real = atomic.figure_png_bytes
+
+    def spy(fig, **kw):
+        titles.append(fig.get_suptitle())
+        return real(fig, **kw)
+
+    monkeypatch.setattr(atomic, "figure_png_bytes", spy)
+    out = _run(pair, "--figure", str(tmp_path / "map.png"))
+    assert out.exit_code == 0, out.output
+    assert (tmp_path / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(tmp_path.glob(".*.tmp"))  # the temporary file was renamed, not left behind
+    assert "li6.tif + li7.txt" in titles[0] and "sha256" in titles[0] and "2.6e-08 cm^2/s" in titles[0]

@@ -8,6 +8,7 @@ from typing import List, Optional
 import numpy as np
 import typer
 
+from tracerdiff import __version__
 from tracerdiff.cli.common import app, console, handle_errors, print_json, print_table
 from tracerdiff.errors import FileFormatError, InputError
 from tracerdiff.quantity import Measured
@@ -116,7 +117,12 @@ def boundaries_cmd(
     if figure is not None:
         from tracerdiff.report.atomic import write_png_atomic
 
-        write_png_atomic(figure, result.plot())
+        fig = result.plot()
+        # Provenance on the figure itself: which files (by hash) and which D*bulk made it.
+        hashes = " | ".join(h[:12] for h in str(ds.attrs.get("sha256", "")).split(" | ") if h)
+        fig.suptitle(f"tracerdiff {__version__} boundaries: {li6.name} + {li7.name} (sha256 {hashes}), "
+                     f"D*bulk {d.to_dict()['value']:.3g} {d.to_dict()['unit']}, {px:g} µm/px", fontsize=7)
+        write_png_atomic(figure, fig)
     if as_json:
         print_json(result.to_dict())
         return
