@@ -11,7 +11,7 @@ import xarray as xr
 
 from tracerdiff.errors import FileFormatError, InputError
 from tracerdiff.io._base import check_readable, sha256_file, wrap_errors
-from tracerdiff.io.detect import sniff
+from tracerdiff.io.detect import extension_format, sniff
 from tracerdiff.io.image import LI6, LI7, make_image
 
 # format name -> (module, function, human name); vendor modules import lazily.
@@ -74,10 +74,20 @@ def read(path: str | Path, *, pixel_size_um: float | None = None, channels=None,
     # Hash in a thread while the reader parses (hashlib releases the GIL on large blocks).
     with ThreadPoolExecutor(max_workers=1) as pool:
         digest = pool.submit(sha256_file, p)
-        with wrap_errors(p, human, caught_warnings=notes):
-            reader = getattr(importlib.import_module(module), func)
-            extra = {"stack": stack} if fmt in _STACKABLE else {}
-            ds = reader(p, pixel_size_um=pixel_size_um, channels=channels, lazy=lazy, sha256="", **extra)
+        try:
+            with wrap_errors(p, human, caught_warnings=notes):
+                reader = getattr(importlib.import_module(module), func)
+                extra = {"stack": stack} if fmt in _STACKABLE else {}
+                ds = reader(p, pixel_size_um=pixel_size_um, channels=channels, lazy=lazy, sha256="", **extra)
+        except FileFormatError as exc:
+            claimed = extension_format(p)
+            if format is None and claimed not in (None, "text", fmt):
+                # A mislabelled file: say that first, or the user is puzzled by a text-parser message
+                # about their ".tif".
+                detail = str(exc).removeprefix(f"{exc.source}: ") if exc.source else str(exc)
+                raise FileFormatError(f"is not a {claimed} file (its bytes lack the {claimed} signature); "
+                                      f"read as {human} instead: {detail}", source=p) from None
+            raise
         if fmt != "hdf5":  # our own HDF5 files carry the raw file's provenance: keep it
             ds.attrs["sha256"] = digest.result()
         else:

@@ -70,6 +70,11 @@ def classify_text(head: bytes) -> str:
     return "text_matrix"
 
 
+def extension_format(path: str | Path) -> str | None:
+    """The reader a file's extension suggests (``None`` for unknown extensions)."""
+    return _EXTENSIONS.get(Path(path).suffix.lower())
+
+
 def sniff(path: str | Path) -> str:
     """Name of the reader for ``path``: magic bytes first, then structure, then extension.
 
