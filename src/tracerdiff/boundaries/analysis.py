@@ -106,16 +106,19 @@ def _source_edge_note(source_edge: str, c: np.ndarray, valid: np.ndarray) -> str
 
 
 def _optical_size_note(optical_shape, image_shape) -> str:
-    """"" or why the optical image does not match the SIMS field; InputError if it covers too little."""
+    """"" or why the optical image does not match the SIMS field; InputError if it covers too little.
+
+    Sizes are given as width x height in pixels, as in the line messages."""
     o, c = tuple(optical_shape[:2]), tuple(image_shape)
     if o == c:
         return ""
+    size = lambda shape: " x ".join(map(str, shape[::-1])) + " px"  # noqa: E731
     if len(o) < 2 or o[0] < c[0] / 2 or o[1] < c[1] / 2:
         # Padded with its median, most of the field would have no boundaries at all.
-        raise InputError(f"the optical image ({' x '.join(map(str, o))} px) covers less than half of the "
-                         f"SIMS field ({c[0]} x {c[1]} px); it must have the SIMS pixel size", source="optical")
-    return (f"optical image {o[0]} x {o[1]} px cropped/padded to the SIMS field {c[0]} x {c[1]} px "
-            "(it must have the SIMS pixel size)")
+        raise InputError(f"the optical image ({size(o)}) covers less than half of the SIMS field "
+                         f"({size(c)}, width x height); it must have the SIMS pixel size", source="optical")
+    return (f"optical image {size(o)} cropped/padded to the SIMS field {size(c)} (width x height; "
+            "it must have the SIMS pixel size)")
 
 
 def _make_step(fit, *, reason, d_bulk, thickness, pixel_size_um, grains, xy_um, length_um, orientation,
