@@ -192,3 +192,28 @@ def test_cli_outputs_round_trip_with_full_provenance(tmp_path):
     assert json.loads(image.attrs["metadata_json"])["truth"]["seed"] == 4
     res = RUNNER.invoke(app, ["inspect", str(out / "7Li.tif"), "--json"])
     assert res.exit_code == 0 and json.loads(res.stdout)["pixel_size_um"] == pytest.approx(1.0)
+
+
+def test_arrhenius_laws_are_checked_and_recorded_in_the_truth():
+    from tracerdiff.simulate import Arrhenius
+
+    for args, name in (((-1e-6, 1e-19), "prefactor"), ((1e-6, "0.5 eV"), "activation_energy_J"),
+                       ((float("nan"), 1e-19), "prefactor")):
+        with pytest.raises(InputError, match=name):
+            Arrhenius(*args)
+    with pytest.raises(InputError, match="overflows"):
+        Arrhenius(1.0, -1e-15).at(300.0)
+    with pytest.raises(InputError, match="temperature"):
+        Arrhenius(1.0, 1e-19).at("300 K")
+    law = Arrhenius(1e-6, 8e-20)
+    result = simulate_history(THREE, [ExchangeStep(1.0, d_bulk=law, dgb_over_delta=1e-8, temperature_K=400.0),
+                                      ClosedStep(1.0, **GOOD)])
+    first, second = result.truth["steps"]
+    assert first["arrhenius"] == {"d_bulk": {"prefactor_si": 1e-6, "activation_energy_J": 8e-20}}
+    assert first["d_bulk"] == pytest.approx(law.at(400.0)) and "arrhenius" not in second
+
+
+def test_result_to_dict_is_a_copy():
+    result = simulate_history(THREE, [ClosedStep(1.0, **GOOD)])
+    result.to_dict()["steps"].clear()
+    assert len(result.truth["steps"]) == 1

@@ -32,6 +32,11 @@ NORMAL_SMOOTHING_PX = 2.0
 MAX_LABEL = 2 ** 31 - 1
 
 
+def is_real_number(value) -> bool:
+    """A real scalar (int, float, numpy number; not bool, str, None or an array)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
 def check_shape(shape, *, source: str = "shape") -> tuple[int, ...]:
     """``shape`` as a tuple of 2 or 3 positive integers, or an :class:`InputError` naming ``source``."""
     try:
@@ -179,18 +184,22 @@ class GrainMap:
     # ----------------------------------------------------------------- basics
     @property
     def ndim(self) -> int:
+        """2 or 3."""
         return self.labels.ndim
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """Grid shape in cells, ``(y, x)`` or ``(z, y, x)``."""
         return tuple(self.labels.shape)
 
     @property
     def grain_ids(self) -> np.ndarray:
+        """Sorted labels present in the map."""
         return np.unique(self.labels)
 
     @property
     def n_grains(self) -> int:
+        """Number of distinct labels (grains)."""
         return int(self.grain_ids.size)
 
     def grain_sizes_um(self) -> np.ndarray:
@@ -211,7 +220,7 @@ class GrainMap:
         """
         lo_lab, hi_lab = _face_labels(self.labels, axis)
         mask = lo_lab != hi_lab
-        lo = _face_lo_index(self.shape, axis)[mask]
+        lo = face_lo_index(self.shape, axis)[mask]
         hi = lo + int(np.prod(self.shape[axis + 1:]))
         return lo, hi, self._face_weights(axis, mask)
 
@@ -331,7 +340,7 @@ def _face_labels(labels: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]
     return labels[tuple(lo)], labels[tuple(hi)]
 
 
-def _face_lo_index(shape: tuple[int, ...], axis: int) -> np.ndarray:
+def face_lo_index(shape: tuple[int, ...], axis: int) -> np.ndarray:
     """Flat index of the low-side cell of every face along ``axis`` (face-array shape)."""
     index = np.arange(int(np.prod(shape))).reshape(shape)
     lo = [slice(None)] * len(shape)

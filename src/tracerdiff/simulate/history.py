@@ -23,16 +23,16 @@ has a Richardson estimate of 9e-6, far below SIMS counting noise (~1e-2).
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 from dataclasses import KW_ONLY, dataclass, field
 
 import numpy as np
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
 from tracerdiff import __version__
 from tracerdiff.errors import InputError
-from tracerdiff.simulate.grains import GrainMap, check_memory
+from tracerdiff.simulate.grains import GrainMap, check_memory, is_real_number
+from tracerdiff.simulate.stepping import advance, single_thread_blas
 from tracerdiff.simulate.transport import (Arrhenius, assemble, axis_diffusivities, boundary_conductances,
                                            edge_cells)
 
@@ -106,12 +106,8 @@ class SimulationResult:
     snapshots: tuple = field(default=())
 
     def to_dict(self) -> dict:
-        return self.truth
-
-
-def _is_real(value) -> bool:
-    """A real number (not a string, None or array): the checks below compare it directly."""
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+        """The truth record (a copy: the result stays unchanged)."""
+        return copy.deepcopy(self.truth)
 
 
 def memory_estimate_bytes(n_cells: int, *, solver: str) -> float:
@@ -133,7 +129,7 @@ def _plan(grains: GrainMap, step, index: int, pairs: np.ndarray, n_default: int)
     if not isinstance(step, (ExchangeStep, ClosedStep)):
         raise InputError(f"step {index} is a {type(step).__name__}, not an ExchangeStep or ClosedStep",
                          source="steps")
-    if not _is_real(step.duration_s) or not (np.isfinite(step.duration_s) and step.duration_s > 0):
+    if not is_real_number(step.duration_s) or not (np.isfinite(step.duration_s) and step.duration_s > 0):
         raise InputError(f"step {index}: duration must be a positive number of seconds, got {step.duration_s!r}",
                          source="duration_s")
     n = n_default if step.n_steps is None else step.n_steps
@@ -141,7 +137,7 @@ def _plan(grains: GrainMap, step, index: int, pairs: np.ndarray, n_default: int)
         raise InputError(f"step {index}: n_steps must be a positive integer, got {n!r}", source="n_steps")
     d_bulk = _coefficient(step.d_bulk, step.temperature_K, name="d_bulk", index=index)
     if np.ndim(d_bulk) == 0:
-        if not _is_real(d_bulk) or not (np.isfinite(d_bulk) and d_bulk > 0):
+        if not is_real_number(d_bulk) or not (np.isfinite(d_bulk) and d_bulk > 0):
             raise InputError(f"step {index}: D*bulk must be a positive diffusivity (m^2/s), got {d_bulk!r}",
                              source="d_bulk")
     else:
@@ -162,10 +158,12 @@ def _plan(grains: GrainMap, step, index: int, pairs: np.ndarray, n_default: int)
     elif isinstance(gb, dict):
         gb = {k: _coefficient(v, step.temperature_K, name="dgb_over_delta", index=index) for k, v in gb.items()}
     g_pairs = boundary_conductances(grains, gb, pairs)
+    laws = {name: law.to_dict() for name, law in (("d_bulk", step.d_bulk), ("dgb_over_delta", step.dgb_over_delta))
+            if isinstance(law, Arrhenius)}
     plan = {"kind": "closed", "duration_s": float(step.duration_s), "n_steps": int(n), "d_bulk": d_bulk,
-            "g_pairs": g_pairs, "temperature_K": step.temperature_K, "source": None, "edges": []}
+            "g_pairs": g_pairs, "temperature_K": step.temperature_K, "source": None, "edges": [], "laws": laws}
     if isinstance(step, ExchangeStep):
-        if not _is_real(step.c_source) or not np.isfinite(step.c_source):
+        if not is_real_number(step.c_source) or not np.isfinite(step.c_source):
             raise InputError(f"step {index}: c_source must be finite, got {step.c_source!r}", source="c_source")
         plan.update(kind="exchange", c_source=float(step.c_source))
         if isinstance(step.source_edge, str):
@@ -182,62 +180,6 @@ def _plan(grains: GrainMap, step, index: int, pairs: np.ndarray, n_default: int)
             plan["source"] = mask.ravel()
             plan["edge_name"] = "mask"
     return plan
-
-
-class _Factor:
-    """Solve ``M x = r`` repeatedly for one matrix: SuperLU (reused) or pyamg."""
-
-    def __init__(self, matrix: sp.csr_matrix, kind: str, *, refine: bool = False):
-        self.kind, self.refine, self._matrix = kind, refine, matrix
-        if kind == "splu":
-            # M is SPD and diagonally dominant: a symmetric ordering and no pivoting.
-            self._lu = spla.splu(matrix.tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
-                                 options={"SymmetricMode": True})
-        else:
-            import pyamg
-
-            # Classical (Ruge-Stuben) AMG copes with the weak boundary links far better than
-            # smoothed aggregation here (11 vs 56 CG iterations to 1e-13 on a 3D polycrystal).
-            self._ml = pyamg.ruge_stuben_solver(matrix.tocsr())
-
-    def solve(self, rhs: np.ndarray, guess: np.ndarray) -> np.ndarray:
-        if self.kind == "splu":
-            x = self._lu.solve(rhs)
-            if self.refine:  # one step of iterative refinement: residual to round-off level
-                x += self._lu.solve(rhs - self._matrix @ x)
-            return x
-        return self._ml.solve(rhs, x0=guess, tol=1e-13, accel="cg", maxiter=200)
-
-
-def _single_thread_blas():
-    """Krylov dot products on one thread: multi-threaded BLAS on short vectors only spins
-    (4x slower AMG on a shared 2-core machine). No-op without threadpoolctl."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
-
-
-def _advance(matrix, source, c, dt, n, *, scheme, solver, tick):
-    # Closed steps must conserve tracer to round-off: refine the LU solves there.
-    refine = not np.any(source)
-    identity = sp.identity(matrix.shape[0], format="csr")
-    if scheme == "backward-euler":
-        factor = _Factor((identity + dt * matrix).tocsr(), solver, refine=refine)
-        for _ in range(n):
-            c = factor.solve(c + dt * source, c)
-            tick()
-        return c
-    gamma = 2.0 - math.sqrt(2.0)
-    a = 0.5 * gamma * dt  # == (1 - gamma) / (2 - gamma) * dt: both stages share one matrix
-    factor = _Factor((identity + a * matrix).tocsr(), solver, refine=refine)
-    w_mid, w_old = 1.0 / (gamma * (2.0 - gamma)), (1.0 - gamma) ** 2 / (gamma * (2.0 - gamma))
-    for _ in range(n):
-        mid = factor.solve(c - a * (matrix @ c) + gamma * dt * source, c)  # trapezoidal stage
-        c = factor.solve(w_mid * mid - w_old * c + a * source, mid)  # BDF2 stage
-        tick()
-    return c
 
 
 def _json_coefficient(value):
@@ -313,7 +255,7 @@ def simulate_history(grains: GrainMap, steps, *, c_initial=0.0, n_steps: int = 5
 
     total = sum(p["n_steps"] for p in plans) * (1.5 if estimate_error else 1.0)
     snapshots, error_estimate = [], 0.0
-    blas = _single_thread_blas() if solver == "amg" else contextlib.nullcontext()
+    blas = single_thread_blas() if solver == "amg" else contextlib.nullcontext()
     with _progress(progress, int(total)) as tick, blas:
         for plan in plans:
             d_axes = axis_diffusivities(grains, plan["d_bulk"])
@@ -324,10 +266,10 @@ def simulate_history(grains: GrainMap, steps, *, c_initial=0.0, n_steps: int = 5
                 c[plan["source"]] = plan["c_source"]
             dt = plan["duration_s"] / plan["n_steps"]
             start = c[free]
-            c_free = _advance(matrix, source, start, dt, plan["n_steps"], scheme=scheme, solver=solver, tick=tick)
+            c_free = advance(matrix, source, start, dt, plan["n_steps"], scheme=scheme, solver=solver, tick=tick)
             if estimate_error:
                 coarse_n = plan["n_steps"] // 2
-                coarse = _advance(matrix, source, start, plan["duration_s"] / coarse_n, coarse_n, scheme=scheme,
+                coarse = advance(matrix, source, start, plan["duration_s"] / coarse_n, coarse_n, scheme=scheme,
                                   solver=solver, tick=tick)
                 order = 2 if scheme == "tr-bdf2" else 1
                 ratio = (plan["n_steps"] / coarse_n) ** order - 1.0  # Richardson: 3 for halving, 2nd order
@@ -374,6 +316,8 @@ def _truth(grains: GrainMap, plans: list[dict], pairs: np.ndarray, c_initial, sc
         entry = {"kind": p["kind"], "duration_s": p["duration_s"], "n_steps": p["n_steps"],
                  "temperature_K": p["temperature_K"], "d_bulk": _json_coefficient(p["d_bulk"]),
                  "dgb_over_delta": [float(g) for g in p["g_pairs"]]}
+        if p["laws"]:
+            entry["arrhenius"] = p["laws"]
         if p["kind"] == "exchange":
             entry.update(source_edge=p["edge_name"], c_source=p["c_source"])
         steps.append(entry)

@@ -23,6 +23,7 @@ from scipy import ndimage
 
 from tracerdiff.errors import InputError
 from tracerdiff.io.image import make_image
+from tracerdiff.simulate.grains import is_real_number
 
 #: ToF-SIMS dwell per pixel in the paper: 5 h for 512 x 206 pixels.
 PAPER_DWELL_S = 5 * 3600 / (512 * 206)
@@ -46,8 +47,7 @@ MAX_COUNTS_PER_PIXEL = 1e8
 
 def _is_whole(value) -> bool:
     """An integer, or a float with an integral value (50.0 steps is fine; '50' and 2.5 are not)."""
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
-        and np.isfinite(value) and int(value) == value
+    return is_real_number(value) and np.isfinite(value) and int(value) == value
 
 
 def _check_sims_parameters(*, pixel_size_um, natural_fraction, enriched_fraction, counts_per_pixel, psf_sigma_um,
@@ -61,16 +61,16 @@ def _check_sims_parameters(*, pixel_size_um, natural_fraction, enriched_fraction
               "yield_variation": (yield_variation, 0, True, 1.0),
               "dwell_time_s": (dwell_time_s, 0, False, np.inf)}
     for name, (value, low, inclusive, high) in checks.items():
-        ok = isinstance(value, (int, float, np.integer, np.floating)) and np.isfinite(value) and \
+        ok = is_real_number(value) and np.isfinite(value) and \
             (value >= low if inclusive else value > low) and value < high
         if not ok:
             bound = f"{'>=' if inclusive else '>'} {low}" + (f" and < {high:g}" if np.isfinite(high) else "")
             raise InputError(f"must be a number {bound}, got {value!r}", source=name)
     for name, value in (("natural_fraction", natural_fraction), ("enriched_fraction", enriched_fraction)):
-        if not (isinstance(value, (int, float, np.integer, np.floating)) and 0 <= value <= 1):
+        if not (is_real_number(value) and 0 <= value <= 1):
             raise InputError(f"must be an atom fraction in [0, 1], got {value!r}", source=name)
-    if dead_time_s is not None and not (isinstance(dead_time_s, (int, float, np.integer, np.floating))
-                                        and np.isfinite(dead_time_s) and dead_time_s >= 0):
+    if dead_time_s is not None and not (is_real_number(dead_time_s) and np.isfinite(dead_time_s)
+                                        and dead_time_s >= 0):
         raise InputError(f"must be >= 0 seconds, got {dead_time_s!r}", source="dead_time_s")
 
 
@@ -163,8 +163,7 @@ def synthetic_exchange_image(*, shape=(206, 512), pixel_size_um: float = 1.0, me
     from tracerdiff.simulate.voronoi import voronoi_grains
 
     # Everything is checked before the (possibly long) grain generation and solve.
-    if not (isinstance(dgb_sigma_ln, (int, float, np.integer, np.floating)) and np.isfinite(dgb_sigma_ln)
-            and dgb_sigma_ln >= 0):
+    if not (is_real_number(dgb_sigma_ln) and np.isfinite(dgb_sigma_ln) and dgb_sigma_ln >= 0):
         raise InputError(f"must be >= 0, got {dgb_sigma_ln!r}", source="dgb_sigma_ln")
     shape = check_shape(shape)
     rows = shape[-2]

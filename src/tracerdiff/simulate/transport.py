@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tracerdiff.errors import InputError
-from tracerdiff.simulate.grains import GrainMap, _pair_key
+from tracerdiff.simulate.grains import GrainMap, _pair_key, face_lo_index, is_real_number
 
 BOLTZMANN_J_K = 1.380649e-23
 
@@ -28,12 +28,25 @@ class Arrhenius:
     prefactor: float
     activation_energy_J: float
 
+    def __post_init__(self):
+        for name in ("prefactor", "activation_energy_J"):
+            value = getattr(self, name)
+            if not (is_real_number(value) and np.isfinite(value)):
+                raise InputError(f"must be a finite number (SI units), got {value!r}", source=name)
+        if self.prefactor <= 0:
+            raise InputError(f"must be positive, got {self.prefactor!r}", source="prefactor")
+
     def at(self, temperature_K: float) -> float:
-        if not (np.isfinite(temperature_K) and temperature_K > 0):
+        """The coefficient at ``temperature_K`` (kelvin)."""
+        if not (is_real_number(temperature_K) and np.isfinite(temperature_K) and temperature_K > 0):
             raise InputError(f"temperature must be positive kelvin, got {temperature_K!r}", source="temperature_K")
-        return float(self.prefactor * math.exp(-self.activation_energy_J / (BOLTZMANN_J_K * temperature_K)))
+        try:
+            return float(self.prefactor * math.exp(-self.activation_energy_J / (BOLTZMANN_J_K * temperature_K)))
+        except OverflowError:  # a large negative activation energy
+            raise InputError(f"{self} overflows at {temperature_K} K", source="activation_energy_J") from None
 
     def to_dict(self) -> dict:
+        """JSON-safe parameters (SI)."""
         return {"prefactor_si": self.prefactor, "activation_energy_J": self.activation_energy_J}
 
 
@@ -213,7 +226,7 @@ def assemble(grains: GrainMap, d_axes: list[np.ndarray], pairs: np.ndarray, g_pa
     rows, cols, vals = [], [], []
     for axis in range(grains.ndim):
         stride = int(np.prod(shape[axis + 1:]))
-        lo_all = _lo_index(shape, axis)
+        lo_all = face_lo_index(shape, axis).ravel()
         d = d_axes[axis]
         lo_lab = labels.ravel()[lo_all]
         hi_lab = labels.ravel()[lo_all + stride]
@@ -245,13 +258,6 @@ def assemble(grains: GrainMap, d_axes: list[np.ndarray], pairs: np.ndarray, g_pa
     free = np.flatnonzero(~source)
     coupling = np.asarray(-full[free][:, np.flatnonzero(source)].sum(axis=1)).ravel()
     return full[free][:, free].tocsr(), edge[free] + coupling, free
-
-
-def _lo_index(shape: tuple[int, ...], axis: int) -> np.ndarray:
-    index = np.arange(int(np.prod(shape))).reshape(shape)
-    lo = [slice(None)] * len(shape)
-    lo[axis] = slice(None, -1)
-    return index[tuple(lo)].ravel()
 
 
 def edge_cells(shape: tuple[int, ...], edge: str) -> tuple[np.ndarray, int]:

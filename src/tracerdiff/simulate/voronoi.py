@@ -8,7 +8,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from tracerdiff.errors import InputError
-from tracerdiff.simulate.grains import GrainMap, check_memory, check_shape
+from tracerdiff.simulate.grains import GrainMap, check_memory, check_shape, is_real_number
 
 
 def _lognormal_diameters(rng: np.random.Generator, n: int, mean: float, sd: float) -> np.ndarray:
@@ -101,9 +101,9 @@ def voronoi_grains(shape, *, pixel_size_um: float, mean_grain_um: float, sd_grai
     """
     shape = check_shape(shape)
     for name, v in (("pixel_size_um", pixel_size_um), ("mean_grain_um", mean_grain_um)):
-        if not (isinstance(v, (int, float, np.number)) and np.isfinite(v) and v > 0):
+        if not (is_real_number(v) and np.isfinite(v) and v > 0):
             raise InputError(f"must be a positive number, got {v!r}", source=name)
-    if not (isinstance(sd_grain_um, (int, float, np.number)) and np.isfinite(sd_grain_um) and sd_grain_um >= 0):
+    if not (is_real_number(sd_grain_um) and np.isfinite(sd_grain_um) and sd_grain_um >= 0):
         raise InputError(f"must be a non-negative number, got {sd_grain_um!r}", source="sd_grain_um")
     # Cell coordinates, lifted KD-tree points and owners: ~100 bytes per cell at the peak.
     check_memory(100.0 * math.prod(shape), what=f"a {'x'.join(map(str, shape))} grain map")
