@@ -220,3 +220,10 @@ def test_figure_is_written_atomically_with_provenance(pair, tmp_path, monkeypatc
     assert (tmp_path / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob(".*.tmp"))  # the temporary file was renamed, not left behind
     assert "li6.tif + li7.txt" in titles[0] and "sha256" in titles[0] and "2.6e-08 cm^2/s" in titles[0]
+
+
+def test_line_errors_quote_the_line_as_typed():
+    # At 0.5 um/px the profile code reports pixel coordinates (200,...) the user never typed.
+    ds = make_image(dict(zip(("6Li", "7Li"), _staircase())), 0.5)
+    with pytest.raises(InputError, match=r"^line: '30,-5,30,20' \(µm\), in pixels: .*leaves the image"):
+        analyse_boundaries(ds, d_bulk=D_BULK, lines=["30,-5,30,20"])

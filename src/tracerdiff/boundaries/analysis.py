@@ -258,9 +258,15 @@ def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sour
         results = []
         for line in lines:
             xy, w = _parse_line(line, px, origin, 5.0 if width is None else width / px)
-            pos, pc, pe, cos = profiles.line_samples(cf, ef, xy, src, width_px=w)
-            x_b, fit = profiles.locate_step(pos, pc, pe, exclude_px=exclude_px, degree=degree,
-                                            shared_gradient=shared_gradient, min_depth_px=min_depth_px)
+            try:
+                pos, pc, pe, cos = profiles.line_samples(cf, ef, xy, src, width_px=w)
+                x_b, fit = profiles.locate_step(pos, pc, pe, exclude_px=exclude_px, degree=degree,
+                                                shared_gradient=shared_gradient, min_depth_px=min_depth_px)
+            except InputError as exc:
+                # The profile code speaks in pixels; name the line as the user wrote it (micrometres).
+                detail = str(exc)[len(exc.source) + 2:] if exc.source else str(exc)
+                raise InputError(f"{line!r} (µm), in pixels: {detail}",
+                                 source="line") from None
             e = np.array([xy[2] - xy[0], xy[3] - xy[1]]) / math.hypot(xy[2] - xy[0], xy[3] - xy[1])
             start = np.array(xy[:2]) if e @ np.asarray(src) >= 0 else np.array(xy[2:])
             e = e if e @ np.asarray(src) >= 0 else -e
