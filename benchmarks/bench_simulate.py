@@ -97,4 +97,7 @@ def main(sizes, *, with_fipy=True):
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    main([int(a) for a in args if a != "--no-fipy"] or [256, 512, 1024], with_fipy="--no-fipy" not in args)
+    sizes = [a for a in args if a != "--no-fipy"]
+    if not all(a.isdigit() and int(a) >= 32 for a in sizes):  # 16 um grains need room
+        sys.exit(f"usage: {sys.argv[0]} [N ...] [--no-fipy]  (N: integers >= 32), got {' '.join(args)}")
+    main([int(a) for a in sizes] or [256, 512, 1024], with_fipy="--no-fipy" not in args)

@@ -190,8 +190,10 @@ def test_cli_outputs_round_trip_with_full_provenance(tmp_path):
     six = tio.read(out / "6Li.tif")
     assert np.array_equal(np.asarray(six[list(six.data_vars)[0]].values), image["6Li"].values)
     assert json.loads(image.attrs["metadata_json"])["truth"]["seed"] == 4
-    res = RUNNER.invoke(app, ["inspect", str(out / "7Li.tif"), "--json"])
-    assert res.exit_code == 0 and json.loads(res.stdout)["pixel_size_um"] == pytest.approx(1.0)
+    for name in ("7Li.tif", "c_true.tif"):  # c_true.tif had no pixel size
+        res = RUNNER.invoke(app, ["inspect", str(out / name), "--json"])
+        assert res.exit_code == 0 and json.loads(res.stdout)["pixel_size_um"] == pytest.approx(1.0)
+    assert summary["domain_rows"] == 60 and summary["seed"] == 4
 
 
 def test_arrhenius_laws_are_checked_and_recorded_in_the_truth():

@@ -16,6 +16,7 @@ from tracerdiff.errors import InputError
 from tracerdiff.units import to_si
 
 
+# The process umask can only be read by setting it; read once at import, restored at once.
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
@@ -148,7 +149,9 @@ def simulate_cmd(
             metadata={"axes": "YX" if ds[c].ndim == 2 else "ZYX", "channel": c, "pixel_size_um": pixel_um}))
         files[channel] = str(path)
     path = out / "c_true.tif"
-    _atomic_write(path, lambda tmp: tifffile.imwrite(tmp, result.c.astype(np.float32)))
+    _atomic_write(path, lambda tmp: tifffile.imwrite(
+        tmp, result.c.astype(np.float32), resolution=resolution, resolutionunit="CENTIMETER",
+        metadata={"axes": "YX" if result.c.ndim == 2 else "ZYX", "channel": "C", "pixel_size_um": pixel_um}))
     files["c_true"] = str(path)
     path = out / "image.h5"
     _atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
@@ -158,7 +161,8 @@ def simulate_cmd(
     files["truth"] = str(path)
     summary = {"files": files, "shape": list(grid), "n_grains": result.grains.n_grains,
                "n_boundaries": len(truth["boundaries"]), "mean_c": float(result.c.mean()),
-               "d_bulk_m2_s": d, "dgb_over_delta_m_s": g, "exchange_time_s": t}
+               "d_bulk_m2_s": d, "dgb_over_delta_m_s": g, "exchange_time_s": t, "domain_rows": domain_rows,
+               "seed": seed}
     if as_json:
         print_json(summary)
     else:
