@@ -137,6 +137,10 @@ def test_single_grain_label_image_has_no_boundaries_and_is_plain_diffusion():
     (["--shape", "0x5"], "--shape"),
     (["--shape", "abc"], "--shape"),
     (["--shape", "10x10x10x10"], "--shape"),
+    (["--seed", "-1"], "--seed"),  # was a numpy traceback
+    (["--dgb-sigma-ln", "50"], "--dgb-sigma-ln"),
+    # A pixel size slip (1e-9 um): the 0.5 um beam became a 5e8-pixel kernel (MemoryError).
+    (["--pixel-size", "1e-9um"], "--psf-sigma"),
 ])
 def test_cli_errors_name_the_flag_and_leave_nothing_behind(tmp_path, args, flag):
     res = _simulate(tmp_path, *args)

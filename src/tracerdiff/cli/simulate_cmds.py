@@ -26,7 +26,7 @@ _FLAGS = {"shape": "--shape", "pixel_size_um": "--pixel-size", "mean_grain_um": 
           "sd_grain_um": "--grain-size-sd", "d_bulk": "--d-bulk", "dgb_over_delta": "--dgb-over-delta",
           "dgb_sigma_ln": "--dgb-sigma-ln", "duration_s": "--exchange-time", "counts_per_pixel": "--counts",
           "psf_sigma_um": "--psf-sigma", "yield_variation": "--yield-variation", "n_steps": "--n-steps",
-          "domain_rows": "--domain-rows"}
+          "domain_rows": "--domain-rows", "seed": "--seed"}
 
 
 def _check_out(out: Path) -> None:
@@ -83,18 +83,18 @@ def simulate_cmd(
     grain_size_sd: str = typer.Option("0 um", "--grain-size-sd", help="Grain-size standard deviation."),
     d_bulk: str = typer.Option("2.6e-8 cm^2/s", "--d-bulk", help="Bulk tracer diffusivity D*bulk."),
     dgb_over_delta: str = typer.Option("1.5e-6 cm/s", "--dgb-over-delta", help="Boundary conductance D*gb/delta."),
-    dgb_sigma_ln: float = typer.Option(0.0, "--dgb-sigma-ln", help="Log-normal spread of D*gb/delta per boundary."),
+    dgb_sigma_ln: float = typer.Option(0.0, "--dgb-sigma-ln", help="Log-normal spread (log-sd, 0..10) of D*gb/delta per boundary."),
     exchange_time: str = typer.Option("59h", "--exchange-time", help="Time in contact with the solution."),
-    counts: float = typer.Option(3000.0, "--counts", help="Mean total counts per pixel."),
+    counts: float = typer.Option(3000.0, "--counts", help="Mean total counts per pixel (at most 1e8)."),
     psf_sigma: str = typer.Option("0.5um", "--psf-sigma", help="Gaussian beam sigma."),
-    yield_variation: float = typer.Option(0.1, "--yield-variation", help="Relative sd of the ion yield."),
+    yield_variation: float = typer.Option(0.1, "--yield-variation", help="Relative sd of the ion yield, in [0, 1)."),
     n_steps: int = typer.Option(50, "--n-steps", help="Implicit time steps."),
     domain_rows: Optional[int] = typer.Option(
         None, "--domain-rows",
         help="Rows of the simulated sample; the image keeps the rows at the source. Default: three times the "
              "image height, i.e. a sample much taller than the field of view as in the paper (a closed box of "
              "the image's own height saturates within hours). Give the image's rows for a closed box."),
-    seed: int = typer.Option(0, "--seed", help="Random seed (grains, boundaries, noise)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed, >= 0 (grains, boundaries, noise)."),
     progress: bool = typer.Option(False, "--progress/--no-progress", help="Show a progress bar."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ):

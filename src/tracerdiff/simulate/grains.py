@@ -37,6 +37,13 @@ def is_real_number(value) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
+def check_seed(seed) -> int:
+    """A random seed: a non-negative integer (what ``numpy.random.default_rng`` accepts)."""
+    if not (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0):
+        raise InputError(f"must be a non-negative integer, got {seed!r}", source="seed")
+    return int(seed)
+
+
 def check_shape(shape, *, source: str = "shape") -> tuple[int, ...]:
     """``shape`` as a tuple of 2 or 3 positive integers, or an :class:`InputError` naming ``source``."""
     try:

@@ -23,7 +23,7 @@ from scipy import ndimage
 
 from tracerdiff.errors import InputError
 from tracerdiff.io.image import make_image
-from tracerdiff.simulate.grains import is_real_number
+from tracerdiff.simulate.grains import check_seed, is_real_number
 
 #: ToF-SIMS dwell per pixel in the paper: 5 h for 512 x 206 pixels.
 PAPER_DWELL_S = 5 * 3600 / (512 * 206)
@@ -45,14 +45,19 @@ def _yield_field(rng: np.random.Generator, shape: tuple[int, ...], variation: fl
 MAX_COUNTS_PER_PIXEL = 1e8
 
 
+#: Largest log-normal spread of D*gb/delta per boundary accepted by :func:`synthetic_exchange_image`.
+MAX_DGB_SIGMA_LN = 10.0
+
+
 def _is_whole(value) -> bool:
     """An integer, or a float with an integral value (50.0 steps is fine; '50' and 2.5 are not)."""
     return is_real_number(value) and np.isfinite(value) and int(value) == value
 
 
-def _check_sims_parameters(*, pixel_size_um, natural_fraction, enriched_fraction, counts_per_pixel, psf_sigma_um,
-                           yield_variation, dead_time_s, dwell_time_s) -> None:
+def _check_sims_parameters(*, shape, pixel_size_um, natural_fraction, enriched_fraction, counts_per_pixel,
+                           psf_sigma_um, yield_variation, dead_time_s, dwell_time_s, seed) -> None:
     """Raise :class:`InputError` naming the first bad parameter of :func:`synthetic_sims`."""
+    check_seed(seed)
     # name: (value, low, low inclusive, high (exclusive))
     checks = {"pixel_size_um": (pixel_size_um, 0, False, np.inf),
               "counts_per_pixel": (counts_per_pixel, 0, False, MAX_COUNTS_PER_PIXEL * (1 + 1e-12)),
@@ -72,6 +77,11 @@ def _check_sims_parameters(*, pixel_size_um, natural_fraction, enriched_fraction
     if dead_time_s is not None and not (is_real_number(dead_time_s) and np.isfinite(dead_time_s)
                                         and dead_time_s >= 0):
         raise InputError(f"must be >= 0 seconds, got {dead_time_s!r}", source="dead_time_s")
+    # The Gaussian kernel spans 8 sigma: a beam far wider than the image is a unit slip
+    # (e.g. a pixel size in m given as um) and would allocate a kernel of that many pixels.
+    if psf_sigma_um / pixel_size_um > max(shape[-2:]):
+        raise InputError(f"beam sigma {psf_sigma_um:g} um is {psf_sigma_um / pixel_size_um:.3g} pixels of "
+                         f"{pixel_size_um:g} um, wider than the {shape[-2]}x{shape[-1]} image", source="psf_sigma_um")
 
 
 def synthetic_sims(c, *, pixel_size_um: float, natural_fraction: float = 0.0759, enriched_fraction: float = 0.95,
@@ -112,10 +122,10 @@ def synthetic_sims(c, *, pixel_size_um: float, natural_fraction: float = 0.0759,
         raise InputError("c must be a numeric array", source="c") from None
     if c.ndim not in (2, 3) or c.size == 0 or not np.all(np.isfinite(c)):
         raise InputError(f"c must be a finite 2D or 3D array, got shape {c.shape}", source="c")
-    _check_sims_parameters(pixel_size_um=pixel_size_um, natural_fraction=natural_fraction,
+    _check_sims_parameters(shape=c.shape, pixel_size_um=pixel_size_um, natural_fraction=natural_fraction,
                            enriched_fraction=enriched_fraction, counts_per_pixel=counts_per_pixel,
                            psf_sigma_um=psf_sigma_um, yield_variation=yield_variation, dead_time_s=dead_time_s,
-                           dwell_time_s=dwell_time_s)
+                           dwell_time_s=dwell_time_s, seed=seed)
 
     rng = np.random.default_rng(seed)
     f6 = natural_fraction + (enriched_fraction - natural_fraction) * c
@@ -147,8 +157,8 @@ def synthetic_exchange_image(*, shape=(206, 512), pixel_size_um: float = 1.0, me
                              domain_rows: int | None = None, progress: bool = False):
     """The standard test image: solution at the bottom edge (last row), 6Li diffuses upward.
 
-    ``dgb_sigma_ln > 0`` draws each boundary's D*gb/delta from a log-normal with
-    median ``dgb_over_delta`` and log-sd ``dgb_sigma_ln`` (values in the truth).
+    ``dgb_sigma_ln > 0`` (at most ``MAX_DGB_SIGMA_LN``) draws each boundary's D*gb/delta
+    from a log-normal with median ``dgb_over_delta`` and log-sd ``dgb_sigma_ln`` (values in the truth).
     SI units (m^2/s, m/s, s); lengths in micrometres. The top edge of the
     simulated domain is closed; ``domain_rows`` > ``shape[-2]`` simulates a taller
     sample and returns its bottom ``shape[-2]`` rows (the field of view near the
@@ -163,17 +173,18 @@ def synthetic_exchange_image(*, shape=(206, 512), pixel_size_um: float = 1.0, me
     from tracerdiff.simulate.voronoi import voronoi_grains
 
     # Everything is checked before the (possibly long) grain generation and solve.
-    if not (is_real_number(dgb_sigma_ln) and np.isfinite(dgb_sigma_ln) and dgb_sigma_ln >= 0):
-        raise InputError(f"must be >= 0, got {dgb_sigma_ln!r}", source="dgb_sigma_ln")
+    # Above ~10 (a factor 2e4 per sd) draws overflow to inf long before they mean anything.
+    if not (is_real_number(dgb_sigma_ln) and 0 <= dgb_sigma_ln <= MAX_DGB_SIGMA_LN):
+        raise InputError(f"must be between 0 and {MAX_DGB_SIGMA_LN:g}, got {dgb_sigma_ln!r}", source="dgb_sigma_ln")
     shape = check_shape(shape)
     rows = shape[-2]
     if domain_rows is not None and not (_is_whole(domain_rows) and domain_rows >= rows):
         raise InputError(f"must be an integer >= the image's {rows} rows, got {domain_rows!r}", source="domain_rows")
     if not (_is_whole(n_steps) and n_steps >= 1):
         raise InputError(f"must be a positive integer, got {n_steps!r}", source="n_steps")
-    _check_sims_parameters(pixel_size_um=pixel_size_um, natural_fraction=0.0759, enriched_fraction=0.95,
+    _check_sims_parameters(shape=shape, pixel_size_um=pixel_size_um, natural_fraction=0.0759, enriched_fraction=0.95,
                            counts_per_pixel=counts_per_pixel, psf_sigma_um=psf_sigma_um,
-                           yield_variation=yield_variation, dead_time_s=None, dwell_time_s=PAPER_DWELL_S)
+                           yield_variation=yield_variation, dead_time_s=None, dwell_time_s=PAPER_DWELL_S, seed=seed)
     sim_shape = shape[:-2] + (int(domain_rows or rows), shape[-1])
     n_steps = int(n_steps)
     n_cells = int(np.prod(sim_shape))

@@ -8,7 +8,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from tracerdiff.errors import InputError
-from tracerdiff.simulate.grains import GrainMap, check_memory, check_shape, is_real_number
+from tracerdiff.simulate.grains import GrainMap, check_memory, check_seed, check_shape, is_real_number
 
 
 def _lognormal_diameters(rng: np.random.Generator, n: int, mean: float, sd: float) -> np.ndarray:
@@ -100,6 +100,7 @@ def voronoi_grains(shape, *, pixel_size_um: float, mean_grain_um: float, sd_grai
         Random seed; the same inputs give the same map.
     """
     shape = check_shape(shape)
+    seed = check_seed(seed)
     for name, v in (("pixel_size_um", pixel_size_um), ("mean_grain_um", mean_grain_um)):
         if not (is_real_number(v) and np.isfinite(v) and v > 0):
             raise InputError(f"must be a positive number, got {v!r}", source=name)
