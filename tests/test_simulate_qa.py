@@ -223,3 +223,18 @@ def test_result_to_dict_is_a_copy():
     result = simulate_history(THREE, [ClosedStep(1.0, **GOOD)])
     result.to_dict()["steps"].clear()
     assert len(result.truth["steps"]) == 1
+
+
+def test_wetted_region_is_recorded_and_result_plots():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    mask = np.zeros(THREE.shape, bool)
+    mask[-1, :3] = True
+    result = simulate_history(THREE, [ExchangeStep(100.0, source_edge=mask, **GOOD)])
+    assert result.truth["steps"][0]["source_edge"] == "mask" and result.truth["steps"][0]["source_cells"] == 3
+    ax = Figure().add_subplot()
+    assert result.plot(ax) is ax and len(ax.images) == 1
+    assert ax.images[0].get_array().shape == THREE.shape

@@ -13,6 +13,10 @@ interface conductance by ``w`` so that the staircase conducts like the true
 boundary (see the package docstring). For Voronoi/Laguerre grains ``n`` is the
 exact bisector normal (``seed_b - seed_a``); for user label images it is the
 gradient of a Gaussian-smoothed grain indicator.
+
+Every label, 0 included, is a grain. Segmentations that mark boundary pixels or
+background with a label of their own pass it as
+``GrainMap.from_labels(..., boundary_label=0)``.
 """
 
 from __future__ import annotations

@@ -109,6 +109,31 @@ class SimulationResult:
         """The truth record (a copy: the result stays unchanged)."""
         return copy.deepcopy(self.truth)
 
+    def plot(self, ax, *, cmap: str = "viridis"):
+        """Draw the final C (the middle z-slice of a 3D run) with grain boundaries in white.
+
+        Parameters
+        ----------
+        ax
+            A matplotlib Axes.
+        cmap
+            Colour map of C.
+        """
+        c = self.c if self.c.ndim == 2 else self.c[self.c.shape[0] // 2]
+        labels = self.grains.labels if self.grains.ndim == 2 else self.grains.labels[self.c.shape[0] // 2]
+        h = self.grains.pixel_size_um
+        extent = (-h / 2, (c.shape[1] - 0.5) * h, (c.shape[0] - 0.5) * h, -h / 2)  # row 0 at the top
+        image = ax.imshow(c, cmap=cmap, vmin=0.0, vmax=max(1.0, float(c.max())), extent=extent)
+        edges = np.zeros(labels.shape, bool)
+        edges[:-1] |= labels[:-1] != labels[1:]
+        edges[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+        ax.contour(edges.astype(float), levels=[0.5], colors="white", linewidths=0.5, extent=extent,
+                   origin="upper")
+        ax.set_xlabel("x (um)")
+        ax.set_ylabel("y (um)")
+        ax.figure.colorbar(image, ax=ax, label="C (normalised tracer fraction)")
+        return ax
+
 
 def memory_estimate_bytes(n_cells: int, *, solver: str) -> float:
     """Peak memory of a run, from measured peaks (2D LU 1.4 kB/cell at 1024^2, 3D AMG 0.75 kB/cell)."""
@@ -320,6 +345,8 @@ def _truth(grains: GrainMap, plans: list[dict], pairs: np.ndarray, c_initial, sc
             entry["arrhenius"] = p["laws"]
         if p["kind"] == "exchange":
             entry.update(source_edge=p["edge_name"], c_source=p["c_source"])
+            if p["source"] is not None:  # a wetted region: enough to tell two regions apart
+                entry["source_cells"] = int(p["source"].sum())
         steps.append(entry)
     first = plans[0]
     g = first["g_pairs"]
