@@ -238,3 +238,17 @@ def test_wetted_region_is_recorded_and_result_plots():
     ax = Figure().add_subplot()
     assert result.plot(ax) is ax and len(ax.images) == 1
     assert ax.images[0].get_array().shape == THREE.shape
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: GrainMap(THREE.labels, 1.0, seeds_um=np.zeros((2, 2))), "seeds_um: must have one row"),
+    (lambda: simulate_history(THREE, [ClosedStep(1.0, **GOOD)], c_initial="a"), "c_initial"),
+    # Without an Arrhenius law the temperature was stored unchecked ('hot' in the truth).
+    (lambda: simulate_history(THREE, [ClosedStep(1.0, temperature_K="hot", **GOOD)]), "temperature must be"),
+    # A bare list was silently matched to boundary_pairs() order.
+    (lambda: simulate_history(THREE, [ClosedStep(1.0, d_bulk=1e-12, dgb_over_delta=[1e-8, 1e-8])]),
+     "mapping or a callable"),
+])
+def test_more_bad_api_input(call, message):
+    with pytest.raises(InputError, match=message):
+        call()

@@ -152,6 +152,14 @@ class GrainMap:
         if not (np.isfinite(pixel) and pixel > 0):
             raise InputError(f"pixel size must be a positive number of micrometres, got {self.pixel_size_um!r}",
                              source="pixel_size_um")
+        n_labels = int(labels.max()) + 1
+        for name, columns in (("seeds_um", (labels.ndim,)), ("seed_weights_um2", ())):
+            value = getattr(self, name)
+            # A cropped map keeps the full seed table, so rows >= labels (not ==).
+            if value is not None and (np.ndim(value) != 1 + len(columns) or np.shape(value)[1:] != columns
+                                      or len(value) < n_labels):
+                raise InputError(f"must have one row {'of ' + str(columns[0]) + ' coordinates ' if columns else ''}"
+                                 f"per label 0..{n_labels - 1}, got shape {np.shape(value)}", source=name)
         labels = labels.astype(np.int64, copy=True)
         labels.flags.writeable = False  # the face-weight cache below relies on it
         object.__setattr__(self, "labels", labels)

@@ -160,6 +160,10 @@ def _plan(grains: GrainMap, step, index: int, pairs: np.ndarray, n_default: int)
     n = n_default if step.n_steps is None else step.n_steps
     if int(n) != n or n < 1:
         raise InputError(f"step {index}: n_steps must be a positive integer, got {n!r}", source="n_steps")
+    if step.temperature_K is not None and not (is_real_number(step.temperature_K)
+                                               and np.isfinite(step.temperature_K) and step.temperature_K > 0):
+        raise InputError(f"step {index}: temperature must be positive kelvin, got {step.temperature_K!r}",
+                         source="temperature_K")
     d_bulk = _coefficient(step.d_bulk, step.temperature_K, name="d_bulk", index=index)
     if np.ndim(d_bulk) == 0:
         if not is_real_number(d_bulk) or not (np.isfinite(d_bulk) and d_bulk > 0):
@@ -270,7 +274,10 @@ def simulate_history(grains: GrainMap, steps, *, c_initial=0.0, n_steps: int = 5
                  what=f"simulating {'x'.join(map(str, grains.shape))} cells with {solver}")
     pairs = grains.boundary_pairs()
     plans = [_plan(grains, s, i, pairs, n_steps) for i, s in enumerate(steps)]
-    c = np.asarray(c_initial, float)
+    try:
+        c = np.asarray(c_initial, float)
+    except (TypeError, ValueError):
+        c = np.full(1, np.nan)  # reported below
     if c.ndim == 0:
         c = np.full(grains.shape, float(c))
     if c.shape != grains.shape or not np.all(np.isfinite(c)):

@@ -170,8 +170,11 @@ def boundary_conductances(grains: GrainMap, dgb_over_delta, pairs: np.ndarray) -
                 raise InputError(f"the function failed for boundary ({a}, {b}): {type(exc).__name__}: {exc}",
                                  source="dgb_over_delta") from exc
         values = _as_floats(values)
-    else:
+    elif np.ndim(dgb_over_delta) == 0:
         values = _as_floats(np.full(len(pairs), dgb_over_delta, dtype=object))
+    else:  # a bare sequence would silently depend on the order of boundary_pairs()
+        raise InputError("give one number, an Arrhenius law, a {(a, b): value} mapping or a callable(a, b), "
+                         f"not a {type(dgb_over_delta).__name__}", source="dgb_over_delta")
     bad = ~np.isfinite(values) | (values < 0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
