@@ -164,6 +164,16 @@ def test_cli_out_that_cannot_be_a_folder(tmp_path):
         assert res.exit_code == 2 and res.stderr.startswith("error: --out:") and message in res.stderr
 
 
+def test_cli_out_without_write_permission_is_refused_before_work(tmp_path, monkeypatch):
+    # Root ignores permission bits, so the check itself is exercised through os.access.
+    import tracerdiff.cli.simulate_cmds as cmds
+
+    monkeypatch.setattr(cmds.os, "access", lambda path, mode: False)
+    res = RUNNER.invoke(app, ["simulate", "--out", str(tmp_path / "new" / "out"), "--shape", "20x24"])
+    assert res.exit_code == 2 and res.stderr.startswith(f"error: --out: cannot write in {tmp_path}")
+    assert not (tmp_path / "new").exists()
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only folder")
 def test_cli_out_not_writable(tmp_path):
     locked = tmp_path / "locked"

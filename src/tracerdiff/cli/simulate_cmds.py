@@ -98,7 +98,11 @@ def simulate_cmd(
     progress: bool = typer.Option(False, "--progress/--no-progress", help="Show a progress bar."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ):
-    """Simulate an exchange and write 6Li/7Li count images (TIFF, HDF5) plus truth.json."""
+    """Simulate an exchange and write 6Li/7Li count images (TIFF, HDF5) plus truth.json.
+
+    Every file is replaced atomically and truth.json is written last, so a folder
+    whose truth.json is older than its images holds an interrupted run.
+    """
     import numpy as np
     import tifffile
 
