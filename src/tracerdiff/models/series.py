@@ -107,6 +107,24 @@ def _check_method(method: str, n_samples: int, seed) -> None:
             raise InputError(f"must be a non-negative integer or None, got {seed!r}", source="seed")
 
 
+def _propagate(model, inputs, delta, value, dimension: str, *, method: str, n_samples: int, seed):
+    """Standard error of ``model(*inputs, delta)`` at ``value``: first order, or log-normal Monte Carlo.
+
+    Monte Carlo draws without a positive result (no solution of the model) are dropped and
+    counted, so the summary says how much of the input distribution had no answer.
+    """
+    if method == "linear":
+        lin = model(*(u(m) for m in inputs), None if delta is None else u(delta))
+        return Measured(float(value), float(getattr(lin, "std_dev", 0.0)), dimension), None
+    rng = np.random.default_rng(seed)
+    draws = [lognormal_samples(m, n_samples, rng) for m in inputs]
+    ds = None if delta is None else lognormal_samples(delta, n_samples, rng)
+    samples = model(*draws, ds)
+    bad = ~(samples > 0)
+    dist = _summary(np.where(bad, np.nan, samples), dimension, n_rejected=int(bad.sum()), seed=seed)
+    return Measured(float(value), dist.sd.value, dimension), dist
+
+
 def _deff(db, g, length, delta):
     # works on floats, ufloats and arrays alike
     if delta is None:
@@ -142,20 +160,9 @@ def series_effective_diffusivity(d_bulk, dgb_over_delta, grain_size, *, thicknes
     g = positive(dgb_over_delta, "conductance", name="dgb_over_delta")
     length = positive(grain_size, "length", name="grain_size")
     delta = None if thickness is None else positive(thickness, "length", name="thickness")
-    dv = None if delta is None else delta.value
-    value = _deff(db.value, g.value, length.value, dv)
-    du = None if delta is None else u(delta)
-    lin = _deff(u(db), u(g), u(length), du)
-    dist = None
-    if method == "linear":
-        d_eff = Measured(float(value), float(getattr(lin, "std_dev", 0.0)), "diffusivity")
-    else:
-        rng = np.random.default_rng(seed)
-        draws = [lognormal_samples(m, n_samples, rng) for m in (db, g, length)]
-        ds = None if delta is None else lognormal_samples(delta, n_samples, rng)
-        samples = _deff(*draws, ds)
-        dist = _summary(samples, "diffusivity", n_rejected=0, seed=seed)
-        d_eff = Measured(float(value), dist.sd.value, "diffusivity")
+    value = _deff(db.value, g.value, length.value, None if delta is None else delta.value)
+    d_eff, dist = _propagate(_deff, (db, g, length), delta, value, "diffusivity", method=method,
+                             n_samples=n_samples, seed=seed)
     return SeriesResult(d_eff, db, g, length, delta, method, dist)
 
 
@@ -185,18 +192,6 @@ def dgb_over_delta_from_series(d_eff, d_bulk, grain_size, *, thickness=None, met
     if not value > 0:
         raise InputError("D*eff is too close to D*bulk for this thickness: no positive D*gb/delta",
                          source="d_eff")
-    du = None if delta is None else u(delta)
-    lin = _inverse(u(deff), u(db), u(length), du)
-    dist = None
-    if method == "linear":
-        g = Measured(float(value), float(getattr(lin, "std_dev", 0.0)), "conductance")
-    else:
-        rng = np.random.default_rng(seed)
-        draws = [lognormal_samples(m, n_samples, rng) for m in (deff, db, length)]
-        ds = None if delta is None else lognormal_samples(delta, n_samples, rng)
-        samples = _inverse(*draws, ds)
-        bad = ~(samples > 0)
-        samples = np.where(bad, np.nan, samples)
-        dist = _summary(samples, "conductance", n_rejected=int(bad.sum()), seed=seed)
-        g = Measured(float(value), dist.sd.value, "conductance")
+    g, dist = _propagate(_inverse, (deff, db, length), delta, value, "conductance", method=method,
+                         n_samples=n_samples, seed=seed)
     return SeriesInverseResult(g, deff, db, length, delta, method, dist)
