@@ -120,6 +120,9 @@ class BoundaryAnalysis:
         Edge the tracer came from ("top", "bottom", "left", "right").
     optical_shift_px
         (dy, dx) translation applied to the optical image, or None.
+    population
+        Whole-image inversion only: the estimated log-normal population of D*gb/delta
+        (median, log-sd) that regularises the per-boundary values; None otherwise.
     message
         Why the result is empty or partial ("" otherwise).
     """
@@ -133,6 +136,7 @@ class BoundaryAnalysis:
     optical_shift_px: tuple[float, float] | None = None
     include_flagged: bool = False
     message: str = ""
+    population: dict | None = None
 
     @property
     def accepted(self) -> tuple[BoundaryStep, ...]:
@@ -161,6 +165,8 @@ class BoundaryAnalysis:
                "n_accepted": len(self.accepted), "flagged": self.flag_counts,
                "source_edge": self.source_edge, "pixel_size_um": self.pixel_size_um,
                "include_flagged": self.include_flagged, "message": self.message}
+        if self.population is not None:
+            out["population"] = dict(self.population)
         if self.optical_shift_px is not None:
             out["optical_shift_px"] = {"dy": self.optical_shift_px[0], "dx": self.optical_shift_px[1]}
         return out

@@ -83,6 +83,10 @@ def boundaries_cmd(
     width: Optional[str] = typer.Option(None, "--width", help="Default averaging width of --line, e.g. "
                                         "'5um' (default 5 pixels)."),
     include_flagged: bool = typer.Option(False, "--include-flagged", help="Summarise flagged boundaries too."),
+    method: str = typer.Option("steps", "--method", help="steps: the paper's step fit at each boundary (fast); "
+                               "inversion: a grain-network model fitted to the whole image with a log-normal "
+                               "population prior (slower, much better per-boundary values)."),
+    psf: str = typer.Option("0um", "--psf", help="Gaussian beam sigma for --method inversion, e.g. '0.5um'."),
     figure: Optional[Path] = typer.Option(None, "--figure", help="Write the map + example fits as PNG."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
 ):
@@ -105,11 +109,26 @@ def boundaries_cmd(
     if figure is not None and figure.suffix.lower() != ".png":
         raise InputError(f"the figure is written as PNG; give a .png file name, got {str(figure)!r}",
                          source="--figure")
+    method = method.strip().lower()
+    if method not in ("steps", "inversion"):
+        raise InputError(f"must be steps or inversion, got {method!r}", source="--method")
+    if method == "inversion" and line:
+        raise InputError("--line is the step method's manual path; drop --method inversion or the lines",
+                         source="--line")
+    psf_um = to_si(psf, "length", name="--psf", default_unit="um") * 1e6
+    if not psf_um >= 0:
+        raise InputError(f"must be >= 0, got {psf!r}", source="--psf")
     ds = read_count_pair(li6, li7, pixel_size_um=px)
     opt = _read_optical(optical, px) if optical is not None else None
     try:
-        result = analyse_boundaries(ds, d_bulk=d, thickness=delta, source_edge=source_edge.strip().lower(),
-                                    optical=opt, lines=line or None, width=w, include_flagged=include_flagged)
+        if method == "inversion":
+            from tracerdiff.inversion import invert_boundaries
+
+            result = invert_boundaries(ds, d_bulk=d, thickness=delta, source_edge=source_edge.strip().lower(),
+                                       optical=opt, psf_sigma_um=psf_um, include_flagged=include_flagged)
+        else:
+            result = analyse_boundaries(ds, d_bulk=d, thickness=delta, source_edge=source_edge.strip().lower(),
+                                        optical=opt, lines=line or None, width=w, include_flagged=include_flagged)
     except InputError as exc:
         if exc.source not in _FLAG_OF_KEY:
             raise
@@ -130,6 +149,9 @@ def boundaries_cmd(
     rows = [("boundaries analysed", str(len(result.boundaries))), ("accepted", str(len(result.accepted))),
             ("source edge", result.source_edge)]
     rows += [(f"flagged: {reason}", str(n)) for reason, n in result.flag_counts.items()]
+    if result.population is not None:
+        rows.append(("population median D*gb/delta", f"{result.population['median']['value']:.3g} "
+                     f"{result.population['median']['unit']}, log-sd {result.population['log_sd']:.2f}"))
     if result.optical_shift_px is not None:
         rows.append(("optical shift (dy, dx) px", "{:.1f}, {:.1f}".format(*result.optical_shift_px)))
     if s.n:

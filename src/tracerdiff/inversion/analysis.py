@@ -1,0 +1,297 @@
+"""``invert_boundaries``: D*gb/delta of every boundary fitted to every pixel of a tracer image.
+
+Units: SI inside (m, s, m/s); positions in micrometres as in :mod:`tracerdiff.boundaries`.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+
+from tracerdiff.boundaries import inputs, segmentation
+from tracerdiff.boundaries.result import BoundaryAnalysis, BoundaryStep
+from tracerdiff.boundaries.summary import summarise
+from tracerdiff.errors import InputError
+from tracerdiff.inversion.network import WindowModel
+from tracerdiff.inversion.windows import estimate_population, fit_window, posterior, window_grid
+from tracerdiff.models._common import positive
+from tracerdiff.quantity import Measured
+from tracerdiff.simulate.grains import GrainMap
+from tracerdiff.simulate.stepping import single_thread_blas
+
+REASON_UNDETERMINED = "not determined by the image (posterior log-sd above the limit)"
+REASON_NO_DATA = "the image alone does not constrain it (edge of the field, or too short)"
+
+_NAN = math.nan
+
+
+def _to_canonical(a: np.ndarray, edge: str) -> np.ndarray:
+    """``a`` turned so the source edge is row 0 (a flip or a transpose: the physics is unchanged)."""
+    return {"top": a, "bottom": a[::-1], "left": a.T, "right": a.T[::-1]}[edge]
+
+
+def invert_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, source_edge: str = "auto",
+                      labels=None, optical=None, psf_sigma_um: float = 0.0, window_px: int = 96,
+                      stride_px: int = 64, max_log_sd: float = 0.4, max_data_log_sd: float = 1.0,
+                      population_sigma: float | None = None, n_passes: int = 3, workers: int | None = None,
+                      include_flagged: bool = False) -> BoundaryAnalysis:
+    """Per-boundary D*gb/delta from the whole image with the quasi-steady network model.
+
+    The image is cut into overlapping windows; in each, C is modelled as the steady field of a
+    grain network (bulk D*bulk, boundary conductances G) with a smooth depth-dependent
+    dC/dt and fitted edge values (see :mod:`tracerdiff.inversion.network`), and ln G of all
+    boundaries are fitted jointly to every pixel (Poisson-weighted least squares) under a
+    log-normal population prior whose median and spread are estimated from the image
+    (see :mod:`tracerdiff.inversion.windows`). Each boundary is reported from the window
+    whose centre is nearest to it.
+
+    Parameters
+    ----------
+    data, d_bulk, thickness, pixel_size_um, source_edge, optical, include_flagged
+        As in :func:`tracerdiff.boundaries.analyse_boundaries`. The image edge named by
+        ``source_edge`` must be the exchanged surface.
+    labels
+        Grain labels (ints, 0 = no grain) of the image's shape; without labels and optical
+        image the grains are segmented from the C map (less reliable: spurious and missed
+        boundaries bias the population).
+    psf_sigma_um
+        Gaussian beam sigma used to blur the model before comparing it with the data.
+    window_px, stride_px
+        Window size and spacing, pixels (each boundary is reported from a window in which it
+        lies at least ``(window_px - stride_px) / 2`` from the edges, when the image allows).
+    max_log_sd, max_data_log_sd
+        A boundary is accepted when its posterior sd of ln G is below ``max_log_sd`` and
+        the sd from its own data alone (others fixed) is below ``max_data_log_sd``.
+    population_sigma
+        Fix the log-sd of the population prior instead of estimating it (a large value,
+        e.g. 5, gives nearly unregularised estimates).
+    n_passes
+        Nonlinear passes over the windows, each followed by re-estimating the population.
+    workers
+        Processes fitting windows in parallel (default: the CPUs available, at most 8; 1: none).
+
+    Returns
+    -------
+    BoundaryAnalysis
+        One entry per grain pair (source "inversion"), D*gb/delta with stderr = value x posterior
+        log-sd; ``population`` holds the estimated median and log-sd.
+    """
+    d_bulk = positive(d_bulk, "diffusivity", name="d_bulk")
+    if thickness is not None:
+        thickness = positive(thickness, "length", name="thickness")
+    for name, value, lo in (("window_px", window_px, 16), ("stride_px", stride_px, 8), ("n_passes", n_passes, 1)):
+        if not (isinstance(value, (int, np.integer)) and value >= lo):
+            raise InputError(f"must be an integer >= {lo}, got {value!r}", source=name)
+    if stride_px > window_px:
+        raise InputError(f"must not exceed window_px ({window_px}), got {stride_px}", source="stride_px")
+    for name, value in (("psf_sigma_um", psf_sigma_um), ("max_log_sd", max_log_sd), ("max_data_log_sd", max_data_log_sd)):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            raise InputError(f"must be a finite number >= 0, got {value!r}", source=name)
+    if population_sigma is not None and not (isinstance(population_sigma, (int, float)) and population_sigma > 0):
+        raise InputError(f"must be a positive number, got {population_sigma!r}", source="population_sigma")
+    if workers is None:
+        workers = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)
+    c, err, valid, px, origin, _ = inputs.as_fraction(data, pixel_size_um)
+    empty = dict(labels=np.zeros(c.shape, np.int32), c=c, pixel_size_um=px, include_flagged=include_flagged)
+    if source_edge == "auto":
+        try:
+            source_edge = segmentation.detect_source_edge(c, valid)
+        except InputError as exc:
+            return BoundaryAnalysis((), summary=summarise(np.zeros(0)), source_edge="unknown",
+                                    message=f"{exc}; no boundary analysed", **empty)
+    elif source_edge not in segmentation.EDGE_DIRECTIONS:
+        raise InputError(f"source edge must be auto, top, bottom, left or right, got {source_edge!r}",
+                         source="source_edge")
+    cf, ef = segmentation.fill_invalid(c, valid), segmentation.fill_invalid(err, valid)
+    shift = None
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.shape != c.shape or not np.issubdtype(labels.dtype, np.integer):
+            raise InputError(f"labels must be an integer image of shape {c.shape}, got {labels.dtype} "
+                             f"{labels.shape}", source="labels")
+    elif optical is not None:
+        shifted, shift = segmentation.register_optical(optical, cf, ef, valid)
+        labels = segmentation.labels_from_optical(shifted)
+    else:
+        labels = segmentation.segment_grains(cf, ef, valid, smoothing_px=2.0, merge_z=0.0, h_minimum=0.05)
+    labels = np.where(valid, labels, 0).astype(np.int64)
+    empty.update(labels=labels.astype(np.int32), optical_shift_px=shift, source_edge=source_edge)
+
+    fits, owned, hyper = _fit_all(cf, ef, valid, labels, source_edge=source_edge, px=px,
+                                       d_bulk=d_bulk.value, psf_px=psf_sigma_um / px, window_px=window_px,
+                                       stride_px=stride_px, population_sigma=population_sigma, n_passes=n_passes,
+                                       workers=workers)
+    if fits is None:
+        return BoundaryAnalysis((), summary=summarise(np.zeros(0)), message="one grain only: no boundary to fit",
+                                **empty)
+    mu, sigma = hyper["mu"], hyper["sigma"]
+    geometry = {seg.grains: seg for seg in segmentation.boundary_segments(labels, min_length_px=0.0,
+                                                                          max_length_px=math.inf)}
+    src = np.asarray(segmentation.EDGE_DIRECTIONS[source_edge])
+    rel_d = d_bulk.stderr / d_bulk.value if d_bulk.stderr > 0 else 0.0
+    results = []
+    for fit, own in zip(fits, owned):
+        if own.size == 0:
+            continue
+        mean, cov = posterior(fit, mu, sigma)
+        for i in own:
+            pair = (int(fit.pairs[i, 0]), int(fit.pairs[i, 1]))
+            seg = geometry.get(pair)
+            if seg is None or 0 in pair:
+                continue
+            sd = math.sqrt(max(cov[i, i], 0.0))
+            data_sd = 1.0 / math.sqrt(fit.information[i, i]) if fit.information[i, i] > 0 else math.inf
+            reason = "" if sd < max_log_sd and data_sd < max_data_log_sd else \
+                (REASON_NO_DATA if data_sd >= max_data_log_sd else REASON_UNDETERMINED)
+            results.append(_boundary_step(fit, i, mean[i], cov, sd, rel_d, seg=seg, src=src, px=px, origin=origin,
+                                          d_bulk=d_bulk, thickness=thickness, reason=reason))
+    results.sort(key=lambda b: (b.y_um, b.x_um))
+    chosen = [b.dgb_over_delta.value for b in results if b.accepted or include_flagged]
+    summary = summarise(np.array(chosen, dtype=float))
+    message = "" if summary.n else f"none of the {len(results)} boundaries is determined by the image"
+    population = {"median": Measured(math.exp(mu), _NAN, "conductance").to_dict(), "log_sd": sigma,
+                  "estimated": population_sigma is None}
+    return BoundaryAnalysis(tuple(results), summary=summary, message=message, population=population, **empty)
+
+
+def _boundary_step(fit, i, theta, cov, sd, rel_d, *, seg, src, px, origin, d_bulk, thickness, reason) -> BoundaryStep:
+    """The reported quantities of boundary ``i`` of a window fit (model step and gradient included)."""
+    g = math.exp(theta)
+    g_se = g * math.sqrt(sd ** 2 + rel_d ** 2)
+    step = float(fit.step[i])
+    a = fit.step_jacobian[i]
+    step_se = math.sqrt(max(float(a @ cov @ a), 0.0))
+    # Flux law in the model: D dC/dn = G dC, so ln(dC/dn) = theta + ln(dC) - ln D.
+    grad = g * step / d_bulk.value
+    b = a / step if step > 0 else np.zeros_like(a)
+    b = b.copy()
+    b[i] += 1.0
+    grad_se = grad * math.sqrt(max(float(b @ cov @ b), 0.0) + rel_d ** 2)
+    dgb = Measured(_NAN, _NAN, "diffusivity")
+    if thickness is not None:
+        rel_t = thickness.stderr / thickness.value if thickness.stderr > 0 else 0.0
+        dgb = Measured(g * thickness.value, g * thickness.value * math.hypot(g_se / g, rel_t), "diffusivity")
+    normal = np.asarray(seg.normal)
+    cos = abs(float(normal @ src))
+    if normal @ src < 0:
+        normal = -normal
+    return BoundaryStep(grains=seg.grains, x_um=origin[1] + seg.center[0] * px, y_um=origin[0] + seg.center[1] * px,
+                        length_um=seg.length * px, orientation_deg=seg.orientation_deg,
+                        flux_angle_deg=float(np.degrees(np.arccos(min(cos, 1.0)))),
+                        dgb_over_delta=Measured(g, g_se, "conductance"), dgb=dgb,
+                        delta_c=Measured(step, step_se, "dimensionless"),
+                        gradient=Measured(grad, grad_se, "gradient"),
+                        accepted=not reason, reason=reason, source="inversion", pixel_size_um=px,
+                        normal=(float(normal[0]), float(normal[1])))
+
+
+def _face_weight_maps(labels: np.ndarray, px: float) -> tuple[np.ndarray, np.ndarray]:
+    """|n.e| of the faces between rows and between columns (1 off boundaries), from smoothed normals."""
+    grains = GrainMap.from_labels(labels, pixel_size_um=px)
+    maps = []
+    for axis in (0, 1):
+        lo_lab = labels[:-1] if axis == 0 else labels[:, :-1]
+        hi_lab = labels[1:] if axis == 0 else labels[:, 1:]
+        w = np.ones(lo_lab.shape)
+        w[lo_lab != hi_lab] = grains.boundary_faces(axis)[2]
+        maps.append(w)
+    return maps[0], maps[1]
+
+
+def _fit_all(c, err, valid, labels, *, source_edge, px, d_bulk, psf_px, window_px, stride_px, population_sigma,
+             n_passes, workers):
+    """Window fits after ``n_passes`` passes; (None, None, None) when the image has one grain."""
+    c, err, valid, lab = (np.ascontiguousarray(_to_canonical(a, source_edge)) for a in (c, err, valid, labels))
+    if np.unique(lab).size < 2:
+        return None, None, None
+    w_rows, w_cols = _face_weight_maps(lab, px)
+    ny, nx = c.shape
+    h = px * 1e-6
+    size_y, size_x = min(window_px, ny), min(window_px, nx)
+    windows = [(y0, x0) for y0 in window_grid(ny, size_y, stride_px) for x0 in window_grid(nx, size_x, stride_px)]
+    models = []
+    for y0, x0 in windows:
+        sl = (slice(y0, y0 + size_y), slice(x0, x0 + size_x))
+        models.append(WindowModel(c[sl], err[sl], valid[sl], lab[sl],
+                                  (w_rows[y0:y0 + size_y - 1, x0:x0 + size_x], w_cols[y0:y0 + size_y, x0:x0 + size_x - 1]),
+                                  h=h, d_bulk=d_bulk, psf_px=psf_px, at_source=y0 == 0))
+    owned = _ownership(models, windows, lab, (size_y, size_x))
+    mu = _initial_median(models, d_bulk=d_bulk, h=h)
+    sigma = population_sigma if population_sigma is not None else 1.0
+    theta = {}
+    fits = []
+    for p in range(n_passes):
+        jobs = [dict(mu=mu, sigma=sigma, theta0=np.array([theta.get((int(a), int(b)), mu) for a, b in m.pairs]),
+                     max_iter=6 if p == 0 else 3) for m in models]
+        fits = _map_windows(models, jobs, workers)
+        for fit, own in zip(fits, owned):
+            theta.update({(int(fit.pairs[i, 0]), int(fit.pairs[i, 1])): float(fit.theta[i]) for i in own})
+        if p < n_passes - 1:
+            mu, sigma = estimate_population(fits, owned, mu=mu, sigma=sigma, fixed_sigma=population_sigma)
+    return fits, owned, {"mu": mu, "sigma": sigma}
+
+
+_MODELS: list = []  # the windows of the running inversion, shared with forked workers
+
+
+def _fit_one(args):
+    index, job = args
+    with single_thread_blas():
+        return fit_window(_MODELS[index], **job)
+
+
+def _map_windows(models, jobs, workers: int):
+    """Fit every window, in ``workers`` forked processes when > 1 (windows are independent)."""
+    global _MODELS
+    _MODELS = models
+    try:
+        if workers > 1 and len(models) > 1 and "fork" in multiprocessing.get_all_start_methods():
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+                return list(pool.map(_fit_one, enumerate(jobs)))
+        return [_fit_one(item) for item in enumerate(jobs)]
+    finally:
+        _MODELS = []
+
+
+def _ownership(models, windows, labels, size) -> list[np.ndarray]:
+    """For each window, the indices of the boundaries it reports: those whose centroid is nearest its centre."""
+    ny, nx = labels.shape
+    pts, keys = [], []
+    for axis in (0, 1):
+        a, b = (labels[:-1], labels[1:]) if axis == 0 else (labels[:, :-1], labels[:, 1:])
+        r, col = np.nonzero(a != b)
+        pts.append(np.column_stack([r + 0.5 * (axis == 0), col + 0.5 * (axis == 1)]))
+        keys.append(np.stack([np.minimum(a, b)[a != b], np.maximum(a, b)[a != b]], axis=1))
+    pts, keys = np.concatenate(pts), np.concatenate(keys)
+    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+    inv = np.asarray(inv).ravel()
+    cnt = np.bincount(inv).astype(float)
+    centroid = np.column_stack([np.bincount(inv, pts[:, 0]) / cnt, np.bincount(inv, pts[:, 1]) / cnt])
+    centres = np.array([(y0 + size[0] / 2, x0 + size[1] / 2) for y0, x0 in windows])
+    lookup = {(int(a), int(b)): k for k, (a, b) in enumerate(uniq)}
+    best = np.full(len(uniq), -1)
+    best_d = np.full(len(uniq), np.inf)
+    for w, model in enumerate(models):
+        idx = np.array([lookup[(int(a), int(b))] for a, b in model.pairs], dtype=int)
+        if idx.size == 0:
+            continue
+        d = np.max(np.abs(centroid[idx] - centres[w]), axis=1)
+        better = d < best_d[idx]
+        best[idx[better]], best_d[idx[better]] = w, d[better]
+    owned = []
+    for w, model in enumerate(models):
+        idx = np.array([lookup[(int(a), int(b))] for a, b in model.pairs], dtype=int)
+        owned.append(np.flatnonzero(best[idx] == w) if idx.size else np.zeros(0, int))
+    return owned
+
+
+def _initial_median(models, *, d_bulk: float, h: float) -> float:
+    """ln G of the best uniform conductance on the window with the most boundaries (a coarse scan)."""
+    model = max(models, key=lambda m: m.n_params)
+    grid = math.log(d_bulk / h) + np.linspace(-12.0, 0.0, 13)
+    chi2 = [model.solve(np.full(model.n_params, g)).chi2 for g in grid]
+    return float(grid[int(np.argmin(chi2))])

@@ -1,0 +1,174 @@
+"""Forward model of the inversion: the quasi-steady grain network on one window of the image.
+
+Units: SI inside (m, s, m/s); C is the measured isotope fraction (dimensionless); the pixel
+size ``h`` is in metres; ``theta`` is ln(D*gb/delta / (m/s)) per boundary.
+
+Why quasi-steady: a 16 um grain relaxes in L^2/D*bulk ~ 100 s, and through its boundaries
+in L/(D*gb/delta) ~ 20 min, while the exchange lasts days. On the scale of a window C
+therefore satisfies ``div(D grad C) = dC/dt`` with dC/dt a smooth function of depth, which is
+fitted as a polynomial, like the values outside the window's edges (piecewise linear along
+each grain's stretch of edge) and the exchanged surface's value. All of these enter C
+linearly, so for given conductances they are solved for exactly (variable projection).
+Face conductances follow the simulator: 1/K = h/D + 1/(G |n.e|), |n.e| from the boundary
+normal, so staircased boundaries are not counted ~4/pi too long.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+from scipy import ndimage as ndi
+
+
+@dataclass(frozen=True)
+class WindowState:
+    """The model at one set of conductances: factorised operator, field and residuals."""
+
+    lu: object
+    trans: np.ndarray  # face conductance / cell volume, 1/s
+    basis_q: np.ndarray  # orthonormal basis of the weighted nuisance solutions at observed pixels, (n_obs, m)
+    c_model: np.ndarray  # fitted field, flat (n_cells,)
+    residual: np.ndarray  # (model - data) at observed pixels
+    chi2: float
+
+
+class WindowModel:
+    """Quasi-steady network model of one image window (row 0 next to the source when ``at_source``).
+
+    Parameters
+    ----------
+    c, sigma, valid
+        Isotope fraction, its standard error and the mask of observed pixels, (ny, nx).
+    labels
+        Grain labels of the window (any integers; different labels = a boundary).
+    face_weights
+        ``(w_rows, w_cols)``: |n.e| of the faces between rows (ny-1, nx) and columns (ny, nx-1);
+        1 where no boundary.
+    h, d_bulk, psf_px
+        Pixel size (m), bulk diffusivity (m^2/s), Gaussian PSF sigma in pixels (0: none).
+    at_source
+        Row 0 borders the exchanged surface (one fitted Dirichlet value) instead of an open edge.
+    """
+
+    def __init__(self, c, sigma, valid, labels, face_weights, *, h: float, d_bulk: float, psf_px: float,
+                 at_source: bool):
+        ny, nx = c.shape
+        self.shape = (ny, nx)
+        self.h, self.d = float(h), float(d_bulk)
+        self.psf_px = float(psf_px)
+        n = ny * nx
+        index = np.arange(n).reshape(ny, nx)
+        lo = np.concatenate([index[:-1, :].ravel(), index[:, :-1].ravel()])
+        hi = np.concatenate([index[1:, :].ravel(), index[:, 1:].ravel()])
+        weight = np.concatenate([np.asarray(face_weights[0], float).ravel(), np.asarray(face_weights[1], float).ravel()])
+        lab = np.asarray(labels).ravel()
+        on = lab[lo] != lab[hi]
+        a, b = np.minimum(lab[lo], lab[hi])[on], np.maximum(lab[lo], lab[hi])[on]
+        pairs, face_pair = np.unique(np.stack([a, b], axis=1), axis=0, return_inverse=True)
+        self.pairs = pairs.reshape(-1, 2)
+        self.n_params = len(self.pairs)
+        self.lo, self.hi = lo, hi
+        self.gb = np.flatnonzero(on)
+        self.face_pair = np.asarray(face_pair).ravel()
+        self.face_weight = np.clip(weight[on], 1e-3, None)
+        # Outer faces: half a cell to a fixed value outside (as the simulator's wetted edge).
+        edge_g = 2.0 * self.d / self.h ** 2
+        self.dirichlet = np.zeros(n)
+        columns = []
+        sides = [(index[-1], lab.reshape(ny, nx)[-1]), (index[:, 0], lab.reshape(ny, nx)[:, 0]),
+                 (index[:, -1], lab.reshape(ny, nx)[:, -1])]
+        if at_source:
+            v = np.zeros(n)
+            v[index[0]] = edge_g
+            columns.append(v)
+            self.dirichlet[index[0]] += edge_g
+        else:
+            sides.insert(0, (index[0], lab.reshape(ny, nx)[0]))
+        for cells, line in sides:
+            self.dirichlet[cells] += edge_g
+            for run in np.split(np.arange(len(line)), np.flatnonzero(np.diff(line) != 0) + 1):
+                u = (run - run.mean()) / len(run)
+                for power in ((0, 1) if len(run) > 2 else (0,)):
+                    v = np.zeros(n)
+                    v[cells[run]] = edge_g * u ** power
+                    columns.append(v)
+        depth = (index // nx).ravel() / ny
+        scale = self.d / self.h ** 2 * 1e-3  # keeps the source-term coefficients O(1)
+        columns += [-scale * np.ones(n), -scale * depth]
+        self.basis = np.stack(columns, axis=1)
+        self.obs = np.asarray(valid, bool).ravel() & np.isfinite(np.asarray(c, float).ravel())
+        self.data = np.asarray(c, float).ravel()[self.obs]
+        self.sqrt_w = 1.0 / np.asarray(sigma, float).ravel()[self.obs]
+
+    # ------------------------------------------------------------------ pieces
+    def _blur(self, x: np.ndarray) -> np.ndarray:
+        """PSF applied to flat fields (n,) or (n, k), returned at the observed pixels."""
+        field = x.reshape(self.shape + x.shape[1:])
+        if self.psf_px > 0:
+            sigma = (self.psf_px, self.psf_px) + (0.0,) * (x.ndim - 1)
+            field = ndi.gaussian_filter(field, sigma, mode="nearest")
+        return field.reshape((-1,) + x.shape[1:])[self.obs]
+
+    def face_conductances(self, theta: np.ndarray) -> np.ndarray:
+        """Conductance / cell volume (1/s) of every face: bulk D/h^2, boundaries in series with G|n.e|."""
+        t = np.full(self.lo.shape, self.d / self.h ** 2)
+        g = np.exp(theta)[self.face_pair] * self.face_weight
+        t[self.gb] = 1.0 / (self.h * (self.h / self.d + 1.0 / g))
+        return t
+
+    def solve(self, theta: np.ndarray) -> WindowState:
+        """Field for conductances ``exp(theta)``, with the linear nuisance fitted by weighted least squares."""
+        t = self.face_conductances(theta)
+        n = self.dirichlet.size
+        lo, hi = self.lo, self.hi
+        a = sp.coo_matrix((np.concatenate([-t, -t, t, t]), (np.concatenate([lo, hi, lo, hi]),
+                                                            np.concatenate([hi, lo, lo, hi]))), shape=(n, n))
+        lu = spla.splu((a + sp.diags(self.dirichlet)).tocsc())
+        u = lu.solve(self.basis)
+        q, rr = np.linalg.qr(self._blur(u) * self.sqrt_w[:, None])
+        y = self.data * self.sqrt_w
+        coef = q.T @ y
+        beta = np.linalg.lstsq(rr, coef, rcond=None)[0]
+        fitted_w = q @ coef  # the weighted least-squares fit: projection of the data on the nuisance span
+        r = fitted_w / self.sqrt_w - self.data
+        return WindowState(lu, t, q, u @ beta, r, float(np.sum((fitted_w - y) ** 2)))
+
+    def field_sensitivity(self, theta: np.ndarray, state: WindowState) -> np.ndarray:
+        """dC/dtheta_k for every cell and boundary, (n_cells, K), at fixed nuisance."""
+        gb = self.gb
+        lo, hi = self.lo[gb], self.hi[gb]
+        g = np.exp(theta)[self.face_pair] * self.face_weight
+        dt = state.trans[gb] ** 2 * self.h / g  # d(trans)/d(ln G)
+        flux = dt * (state.c_model[lo] - state.c_model[hi])
+        rhs = sp.coo_matrix((np.concatenate([flux, -flux]), (np.concatenate([lo, hi]),
+                                                              np.concatenate([self.face_pair, self.face_pair]))),
+                            shape=(self.dirichlet.size, self.n_params)).toarray()
+        return -state.lu.solve(rhs)
+
+    def reduced_jacobian(self, sensitivity: np.ndarray, state: WindowState) -> np.ndarray:
+        """Weighted Jacobian of the residuals with the nuisance directions projected out (Kaufman)."""
+        jw = self._blur(sensitivity) * self.sqrt_w[:, None]
+        q = state.basis_q
+        return jw - q @ (q.T @ jw)
+
+    def steps(self, theta: np.ndarray, state: WindowState, sensitivity: np.ndarray | None = None):
+        """Per boundary: the model's step |C(lo) - C(hi)| averaged over its faces (weights |n.e|), and d/dtheta.
+
+        The magnitude is used because a face's index order says nothing about the flux direction;
+        within one boundary the flux does not change sign in practice.
+        """
+        gb = self.gb
+        w = self.face_weight
+        total = np.bincount(self.face_pair, w, minlength=self.n_params)
+        diff = state.c_model[self.lo[gb]] - state.c_model[self.hi[gb]]
+        sign = np.sign(diff)
+        step = np.bincount(self.face_pair, w * np.abs(diff), minlength=self.n_params) / total
+        if sensitivity is None:
+            return step, None
+        d = (sensitivity[self.lo[gb]] - sensitivity[self.hi[gb]]) * (w * sign)[:, None]
+        ds = np.zeros((self.n_params, self.n_params))
+        np.add.at(ds, self.face_pair, d)
+        return step, ds / total[:, None]

