@@ -14,6 +14,7 @@ from scipy import ndimage as ndi
 from scipy.stats import spearmanr
 
 from tracerdiff.boundaries import analyse_boundaries
+from tracerdiff.inversion import invert_boundaries
 from tracerdiff.simulate import synthetic_exchange_image
 
 D_BULK = 2.6e-12  # m^2/s = 2.6e-8 cm^2/s
@@ -112,14 +113,12 @@ def test_automatic_median_within_15_percent(uniform):
     assert res.summary.median.value == pytest.approx(G_TRUE, rel=0.15)
 
 
-@pytest.mark.xfail(strict=True, reason="Done-means item not met, and not reachable at 3000 counts/px: "
-                   "measured 0.21 here (0.29 with the true grains; seed 9 at 512 px: 0.12/0.15). Oracle "
-                   "on these images (true grains): noise-free gradient and step give 0.85-0.86; a "
-                   "noise-free LOCAL gradient with the measured noisy steps only 0.68-0.74; a gradient "
-                   "known to 10/20/30 % with noisy steps 0.67-0.72/0.62-0.68/0.56-0.62; any regional "
-                   "(pooled) gradient, even noise-free, 0.47-0.52 (the flux through a boundary grows "
-                   "with its G). The local gradient at one boundary has a ~230 % error at 3000 counts, "
-                   "the combined one ~95 %.")
+@pytest.mark.xfail(strict=True, reason="Done-means item not met with boundaries found in the C map: the step "
+                   "method gives 0.21 here (0.29 with the true grains), which the oracle below shows is its ceiling "
+                   "at 3000 counts/px. The whole-image inversion reaches 0.78 with the true grains "
+                   "(test_inversion_ranks_boundaries_with_known_grains) but needs a complete boundary map: with "
+                   "3 % of the boundaries merged its median is 5x off, with the C-map segmentation (88 % of the "
+                   "boundary length found) 1.6-3x.")
 def test_lognormal_spearman_at_least_0_7(lognormal):
     ds, labels, g, _ = lognormal
     est, tru = _truth_pairs(analyse_boundaries(ds, d_bulk=D_BULK), labels, g)
@@ -158,3 +157,51 @@ def test_spearman_ceiling_at_3000_counts(lognormal):
     assert spearmanr(grad / dc_clean, truth).correlation > 0.80
     assert spearmanr(grad / dc_noisy, truth).correlation < 0.80
     assert spearmanr(g_regional, truth).correlation < 0.60
+
+
+# ---------------------------------------------------------------- whole-image inversion
+@pytest.fixture(scope="module")
+def inverted_lognormal(lognormal):
+    ds, labels, g, _ = lognormal
+    return invert_boundaries(ds, d_bulk=D_BULK, labels=labels, psf_sigma_um=0.5)
+
+
+def test_inversion_ranks_boundaries_with_known_grains(inverted_lognormal, lognormal):
+    # The Done-means ranking criterion, met by the inversion when the grains are known (EBSD or a
+    # complete micrograph segmentation). Measured: Spearman 0.78 over 241 accepted boundaries,
+    # median 1.01x, population log-sd 0.52 (drawn with 0.5). Linear-Gaussian theory on this image
+    # (Fisher matrix at the truth with a N(mu, 0.5^2) prior) predicts 0.78 for posterior sd < 0.4.
+    # Spearman over ~240 boundaries has a standard error of ~0.03, hence the 0.7 bound has ~2.5 sd
+    # of margin; the median of 240 log-normal(0.5) values scatters by ~4 %.
+    _, labels, g, _ = lognormal
+    res = inverted_lognormal
+    est, tru = _truth_pairs(res, labels, g)
+    assert len(est) >= 150
+    assert spearmanr(est, tru).correlation >= 0.7
+    assert res.summary.median.value == pytest.approx(G_TRUE, rel=0.15)
+    assert 0.35 < res.population["log_sd"] < 0.7
+
+
+def test_inversion_reports_consistent_quantities(inverted_lognormal):
+    # Per boundary: D*gb/delta = D*bulk * gradient / delta_c holds in the model (the flux law),
+    # stderrs are finite and positive, and the JSON carries the population.
+    res = inverted_lognormal
+    b = res.accepted[0]
+    assert b.source == "inversion"
+    assert b.dgb_over_delta.value == pytest.approx(D_BULK * b.gradient.value / b.delta_c.value, rel=1e-9)
+    for q in (b.dgb_over_delta, b.delta_c, b.gradient):
+        assert np.isfinite(q.stderr) and q.stderr > 0
+    out = res.to_dict()
+    assert out["population"]["median"]["unit"] == "cm/s" and out["population"]["estimated"] is True
+    assert out["summary"]["dgb_over_delta"]["n"] == len(res.accepted)
+
+
+def test_inversion_median_on_uniform_image_with_known_grains(uniform):
+    # Uniform D*gb/delta: the population spread must come out small and the median within
+    # +-15 % (measured 0.935 here, log-sd 0.026; 512 px seed 3, where the step method gives 1.27
+    # even with the true grains: 1.11).
+    ds, labels, g, _ = uniform
+    res = invert_boundaries(ds, d_bulk=D_BULK, labels=labels, psf_sigma_um=0.5)
+    assert res.summary.n >= 300
+    assert res.summary.median.value == pytest.approx(G_TRUE, rel=0.15)
+    assert res.population["log_sd"] < 0.15

@@ -11,6 +11,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from tracerdiff.boundaries import inputs, segmentation
 from tracerdiff.boundaries.result import BoundaryAnalysis, BoundaryStep
@@ -38,6 +39,7 @@ def invert_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sourc
                       labels=None, optical=None, psf_sigma_um: float = 0.0, window_px: int = 96,
                       stride_px: int = 64, max_log_sd: float = 0.4, max_data_log_sd: float = 1.0,
                       population_sigma: float | None = None, n_passes: int = 3, workers: int | None = None,
+                      boundary_margin_px: int = 1,
                       include_flagged: bool = False) -> BoundaryAnalysis:
     """Per-boundary D*gb/delta from the whole image with the quasi-steady network model.
 
@@ -71,6 +73,10 @@ def invert_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sourc
         e.g. 5, gives nearly unregularised estimates).
     n_passes
         Nonlinear passes over the windows, each followed by re-estimating the population.
+    boundary_margin_px
+        Pixels this close to a boundary of the labels (4-neighbour steps) are left out of the
+        fit: a boundary misplaced by a pixel (segmentation, registration) would otherwise put
+        pixels of one grain into the other, and the fit would shrink the step to explain them.
     workers
         Processes fitting windows in parallel (default: the CPUs available, at most 8; 1: none).
 
@@ -118,10 +124,13 @@ def invert_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sourc
         labels = segmentation.labels_from_optical(shifted)
     else:
         labels = segmentation.segment_grains(cf, ef, valid, smoothing_px=2.0, merge_z=0.0, h_minimum=0.05)
+    if not (isinstance(boundary_margin_px, (int, np.integer)) and boundary_margin_px >= 0):
+        raise InputError(f"must be an integer >= 0, got {boundary_margin_px!r}", source="boundary_margin_px")
     labels = np.where(valid, labels, 0).astype(np.int64)
+    fit_px = valid & ~_near_boundary(labels, boundary_margin_px)
     empty.update(labels=labels.astype(np.int32), optical_shift_px=shift, source_edge=source_edge)
 
-    fits, owned, hyper = _fit_all(cf, ef, valid, labels, source_edge=source_edge, px=px,
+    fits, owned, hyper = _fit_all(cf, ef, fit_px, labels, source_edge=source_edge, px=px,
                                        d_bulk=d_bulk.value, psf_px=psf_sigma_um / px, window_px=window_px,
                                        stride_px=stride_px, population_sigma=population_sigma, n_passes=n_passes,
                                        workers=workers)
@@ -187,6 +196,18 @@ def _boundary_step(fit, i, theta, cov, sd, rel_d, *, seg, src, px, origin, d_bul
                         gradient=Measured(grad, grad_se, "gradient"),
                         accepted=not reason, reason=reason, source="inversion", pixel_size_um=px,
                         normal=(float(normal[0]), float(normal[1])))
+
+
+def _near_boundary(labels: np.ndarray, margin: int) -> np.ndarray:
+    """Pixels within ``margin`` 4-neighbour steps of a label change."""
+    on = np.zeros(labels.shape, bool)
+    if margin == 0:
+        return on
+    on[:-1] |= labels[:-1] != labels[1:]
+    on[1:] |= labels[:-1] != labels[1:]
+    on[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+    on[:, 1:] |= labels[:, :-1] != labels[:, 1:]
+    return ndi.binary_dilation(on, iterations=margin - 1) if margin > 1 else on
 
 
 def _face_weight_maps(labels: np.ndarray, px: float) -> tuple[np.ndarray, np.ndarray]:

@@ -155,20 +155,25 @@ class WindowModel:
         return jw - q @ (q.T @ jw)
 
     def steps(self, theta: np.ndarray, state: WindowState, sensitivity: np.ndarray | None = None):
-        """Per boundary: the model's step |C(lo) - C(hi)| averaged over its faces (weights |n.e|), and d/dtheta.
+        """Per boundary: the model's step dC_gb across the boundary itself, averaged over its faces (weights |n.e|), and d/dtheta.
 
-        The magnitude is used because a face's index order says nothing about the flux direction;
-        within one boundary the flux does not change sign in practice.
+        A face's cell-to-cell difference includes two half cells of bulk; the boundary's share
+        of it is (1/(G|n.e|)) / (h/D + 1/(G|n.e|)). The magnitude is used because a face's index
+        order says nothing about the flux direction (within one boundary it does not change).
         """
         gb = self.gb
         w = self.face_weight
         total = np.bincount(self.face_pair, w, minlength=self.n_params)
         diff = state.c_model[self.lo[gb]] - state.c_model[self.hi[gb]]
-        sign = np.sign(diff)
-        step = np.bincount(self.face_pair, w * np.abs(diff), minlength=self.n_params) / total
+        t = state.trans[gb]
+        share = 1.0 - t * self.h ** 2 / self.d
+        step = np.bincount(self.face_pair, w * np.abs(diff) * share, minlength=self.n_params) / total
         if sensitivity is None:
             return step, None
-        d = (sensitivity[self.lo[gb]] - sensitivity[self.hi[gb]]) * (w * sign)[:, None]
+        d = (sensitivity[self.lo[gb]] - sensitivity[self.hi[gb]]) * (w * np.sign(diff) * share)[:, None]
         ds = np.zeros((self.n_params, self.n_params))
         np.add.at(ds, self.face_pair, d)
+        g = np.exp(theta)[self.face_pair] * w
+        d_share = -(self.h ** 2 / self.d) * t ** 2 * self.h / g  # d share / d ln G of the face's own boundary
+        np.add.at(ds, (self.face_pair, self.face_pair), w * np.abs(diff) * d_share)
         return step, ds / total[:, None]

@@ -1,0 +1,154 @@
+"""The inversion's forward model and fitting pieces on small hand-built windows (fast, exact checks)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from tracerdiff.errors import InputError
+from tracerdiff.inversion import WindowModel, estimate_population, fit_window, invert_boundaries
+from tracerdiff.inversion.windows import WindowFit, posterior, window_grid
+
+D = 2.6e-12  # m^2/s
+H = 1e-6  # m (1 um pixels)
+
+
+def _stripes(ny=40, nx=24, period=10):
+    """Horizontal grains (boundaries normal to the flux) of ``period`` rows; source at row 0."""
+    return (np.arange(ny)[:, None] // period + 1) * np.ones((1, nx), dtype=np.int64)
+
+
+def _model(c, labels, *, sigma=1e-3, psf=0.0):
+    ones = (np.ones((c.shape[0] - 1, c.shape[1])), np.ones((c.shape[0], c.shape[1] - 1)))
+    return WindowModel(c, np.full(c.shape, sigma), np.ones(c.shape, bool), labels, ones, h=H, d_bulk=D,
+                       psf_px=psf, at_source=True)
+
+
+def _layered_steady(labels, g, *, c_top=1.0, flux=1e-7):
+    """Exact steady 1D field through horizontal layers: slope flux/D in the bulk, jump flux/G at each boundary.
+
+    Cell-centred values with the model's discretisation: rows i and i+1 in different grains are
+    separated by h/D + 1/G, in the same grain by h/D; row 0 is h/(2D) from the surface value.
+    """
+    ny = labels.shape[0]
+    c = np.empty(ny)
+    c[0] = c_top - flux * (H / 2) / D
+    for i in range(1, ny):
+        r = H / D + (1.0 / g if labels[i, 0] != labels[i - 1, 0] else 0.0)
+        c[i] = c[i - 1] - flux * r
+    return np.repeat(c[:, None], labels.shape[1], axis=1)
+
+
+def test_model_reproduces_the_exact_layered_field():
+    # A steady 1D field through layers is the model's own solution with a uniform exit flux,
+    # which the fitted edge values (piecewise linear per run) can represent exactly.
+    labels = _stripes()
+    g = 1.5e-8
+    c = _layered_steady(labels, g)
+    model = _model(c, labels)
+    state = model.solve(np.full(model.n_params, math.log(g)))
+    assert np.max(np.abs(state.c_model - c.ravel())) < 1e-9
+    # Each step is flux/G = 1e-7 / 1.5e-8 = 6.67 (in C units): the model's step reports it.
+    step, _ = model.steps(np.full(model.n_params, math.log(g)), state)
+    assert step == pytest.approx(np.full(model.n_params, 1e-7 / g), rel=1e-9)
+
+
+def test_fit_recovers_each_layer_conductance_from_a_clean_field():
+    labels = _stripes(ny=50, period=10)
+    g_true = np.array([1.0e-8, 3.0e-8, 0.6e-8, 2.0e-8])  # four boundaries, factor 5 apart
+    # The layered field of _layered_steady, each boundary with its own G.
+    flux, col = 1e-7, np.empty(labels.shape[0])
+    col[0] = 1.0 - flux * (H / 2) / D
+    k = 0
+    for i in range(1, labels.shape[0]):
+        jump = 0.0
+        if labels[i, 0] != labels[i - 1, 0]:
+            jump, k = 1.0 / g_true[k], k + 1
+        col[i] = col[i - 1] - flux * (H / D + jump)
+    c = np.repeat(col[:, None], labels.shape[1], axis=1) * 1e-3 + 0.5  # C-like range; affine is fitted
+    model = _model(c, labels, sigma=1e-6)
+    fit = fit_window(model, mu=math.log(1.5e-8), sigma=50.0, theta0=np.full(model.n_params, math.log(1.5e-8)),
+                     max_iter=30)
+    # Noise-free and a nearly flat prior (sd e^50): recovery to 1e-4 in ln G.
+    assert np.exp(fit.theta) == pytest.approx(g_true, rel=1e-4)
+
+
+def test_field_sensitivity_matches_finite_differences():
+    rng = np.random.default_rng(3)
+    labels = _stripes(ny=30, nx=20, period=7)
+    labels[:, 10:] += 10  # a vertical boundary too (parallel to the flux)
+    c = 0.5 + 0.01 * rng.standard_normal(labels.shape)
+    model = _model(c, labels, psf=0.5)
+    theta = math.log(1.5e-8) + 0.3 * rng.standard_normal(model.n_params)
+    state = model.solve(theta)
+    sens = model.field_sensitivity(theta, state)
+    beta_fixed = np.linalg.lstsq(model.basis, _assembled(model, theta) @ state.c_model, rcond=None)[0]
+    eps = 1e-3  # C ~ 0.5 and dC/dtheta ~ 1e-6: a smaller step loses digits to cancellation
+    for k in range(model.n_params):
+        e = np.zeros(model.n_params)
+        e[k] = eps
+        a_p, a_m = _assembled(model, theta + e), _assembled(model, theta - e)
+        numeric = (np.linalg.solve(a_p, model.basis @ beta_fixed) - np.linalg.solve(a_m, model.basis @ beta_fixed)) / (2 * eps)
+        # Central differences: truncation ~eps^2 = 1e-6 relative, so 1e-5 is a fair bound.
+        assert np.allclose(sens[:, k], numeric, rtol=1e-5, atol=1e-7 * np.abs(numeric).max())
+
+
+def _assembled(model, theta):
+    """Dense operator of the model (same faces and edge terms), independent of its sparse assembly."""
+    n = model.dirichlet.size
+    a = np.diag(model.dirichlet.copy())
+    t = model.face_conductances(theta)
+    for lo, hi, tf in zip(model.lo, model.hi, t):
+        a[lo, lo] += tf
+        a[hi, hi] += tf
+        a[lo, hi] -= tf
+        a[hi, lo] -= tf
+    return a
+
+
+def test_population_em_recovers_mean_and_spread_of_direct_measurements():
+    # Windows that each measure one boundary directly (information 1/s^2): the EM must find the
+    # normal-normal MLE. With s = 0.2 and a population N(-18, 0.5^2) over 4000 boundaries the
+    # estimates are within 3 standard errors (mu: 0.54/sqrt(4000) ~ 0.009; sigma: ~0.006).
+    rng = np.random.default_rng(11)
+    n, s = 4000, 0.2
+    true = -18.0 + 0.5 * rng.standard_normal(n)
+    obs = true + s * rng.standard_normal(n)
+    fits = [WindowFit(np.array([[1, 2]]), np.array([o]), np.array([[1 / s ** 2]]), np.array([o / s ** 2]),
+                      np.zeros(1), np.zeros((1, 1)), 0.0, 1, 1) for o in obs]
+    mu, sigma = estimate_population(fits, [np.array([0])] * n, mu=-17.0, sigma=1.0)
+    assert mu == pytest.approx(-18.0, abs=0.03)
+    assert sigma == pytest.approx(0.5, abs=0.02)
+    # Posterior mean of one window under N(mu, sigma^2): the precision-weighted average.
+    mean, cov = posterior(fits[0], mu, sigma)
+    w = (1 / s ** 2) / (1 / s ** 2 + 1 / sigma ** 2)
+    assert mean[0] == pytest.approx(w * obs[0] + (1 - w) * mu, rel=1e-12)
+    assert cov[0, 0] == pytest.approx(1 / (1 / s ** 2 + 1 / sigma ** 2), rel=1e-12)
+
+
+def test_window_grid_covers_the_image():
+    assert window_grid(206, 96, 64) == [0, 64, 110]
+    assert window_grid(50, 96, 64) == [0]
+    assert window_grid(96, 96, 64) == [0]
+
+
+@pytest.mark.parametrize("kw, source", [
+    (dict(window_px=4), "window_px"), (dict(stride_px=200), "stride_px"), (dict(psf_sigma_um=-1.0), "psf_sigma_um"),
+    (dict(population_sigma=0.0), "population_sigma"), (dict(boundary_margin_px=-1), "boundary_margin_px"),
+    (dict(n_passes=0), "n_passes"),
+])
+def test_bad_options_are_named(kw, source):
+    c = np.full((40, 40), 0.5)
+    labels = np.ones((40, 40), dtype=np.int64)
+    labels[20:] = 2
+    with pytest.raises(InputError) as err:
+        invert_boundaries(c, d_bulk=D, pixel_size_um=1.0, source_edge="top", labels=labels, **kw)
+    assert err.value.source == source
+
+
+def test_one_grain_gives_an_explained_empty_result():
+    rng = np.random.default_rng(0)
+    c = 0.5 - 0.001 * np.arange(40)[:, None] + 0.001 * rng.standard_normal((40, 40))
+    res = invert_boundaries(c, d_bulk=D, pixel_size_um=1.0, source_edge="top", labels=np.ones((40, 40), np.int64))
+    assert res.boundaries == () and res.summary.n == 0
+    assert "one grain" in res.message
