@@ -227,3 +227,28 @@ def test_line_errors_quote_the_line_as_typed():
     ds = make_image(dict(zip(("6Li", "7Li"), _staircase())), 0.5)
     with pytest.raises(InputError, match=r"^line: '30,-5,30,20' \(µm\), in pixels: .*leaves the image"):
         analyse_boundaries(ds, d_bulk=D_BULK, lines=["30,-5,30,20"])
+
+
+def test_inversion_method_recovers_the_staircase(pair):
+    # The staircase is a steady 1D field: bulk slope 2e-4 /px, boundary steps 0.03, so
+    # D*gb/delta = D*bulk * (2e-4 / 1 um) / 0.03 = 1.733e-6 cm/s exactly; 20000 counts/px leave
+    # a ~1 % scatter, hence the 5 % bound.
+    out = _run(pair, "--method", "inversion", "--json")
+    assert out.exit_code == 0, out.output
+    d = json.loads(out.stdout, parse_constant=_reject_constant)
+    med = d["summary"]["dgb_over_delta"]["median"]
+    assert med["unit"] == "cm/s" and med["value"] == pytest.approx(2.6e-8 * 2e2 / 0.03 * 1e-2, rel=0.05)
+    assert d["summary"]["dgb_over_delta"]["n"] >= 4
+    assert {"median", "log_sd", "estimated"} <= set(d["population"])
+    assert all(b["source"] == "inversion" for b in d["boundaries"])
+
+
+@pytest.mark.parametrize("args, flag, words", [
+    (["--method", "magic"], "--method", "steps or inversion"),
+    (["--method", "inversion", "--line", "60,25,60,55"], "--line", "manual path"),
+    (["--method", "inversion", "--psf", "-1um"], "--psf", ">= 0"),
+])
+def test_inversion_flag_errors(pair, args, flag, words):
+    out = _run(pair, *args)
+    assert out.exit_code == 2 and flag in out.output and words in out.output, out.output
+    assert "Traceback" not in out.output
