@@ -6,7 +6,12 @@ reading + isotope fraction alone, and the same analysis with the paper's local g
 The image is a simulated 59 h exchange (Voronoi 16 um grains, 3000 counts/px, PSF 0.5 um) on a
 domain 400 um taller than the field of view; simulating it is not timed.
 
-Run: ``.venv/bin/python benchmarks/bench_boundaries.py [--repeat 3]``; prints one JSON line per method.
+The whole-image inversion (``tracerdiff.inversion``, slower by design) is timed once with the
+true grains and with the C-map segmentation (``--inversion``; the step method's end-to-end time is
+its baseline ratio).
+
+Run: ``.venv/bin/python benchmarks/bench_boundaries.py [--repeat 3] [--inversion]``; prints one JSON
+line per method.
 """
 
 from __future__ import annotations
@@ -25,21 +30,22 @@ import tifffile
 def _image(seed: int):
     from tracerdiff.simulate import synthetic_exchange_image
 
-    ds, _ = synthetic_exchange_image(shape=(206, 512), domain_rows=606, seed=seed)
-    return ds
+    ds, sim = synthetic_exchange_image(shape=(206, 512), domain_rows=606, seed=seed)
+    return ds, np.ascontiguousarray(sim.grains.labels)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--inversion", action="store_true", help="also time the whole-image inversion")
     args = parser.parse_args()
 
     from tracerdiff.boundaries import analyse_boundaries
     from tracerdiff.io import read_count_pair
     from tracerdiff.isotope import isotope_fraction
 
-    ds = _image(args.seed)
+    ds, true_labels = _image(args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         p6, p7 = Path(tmp) / "li6.tif", Path(tmp) / "li7.tif"
         tifffile.imwrite(p6, ds["6Li"].values.astype(np.uint32))
@@ -77,6 +83,20 @@ def main() -> None:
                        median_over_truth=round(s["median"]["value"] / 1.5e-6, 3) if s["median"]["value"] else None,
                        meets_target=t < 2.0)
         print(json.dumps(row))
+    if args.inversion:
+        from tracerdiff.inversion import invert_boundaries
+
+        for name, labels in (("inversion_true_grains", true_labels), ("inversion_c_map_grains", None)):
+            t0, c0 = time.perf_counter(), time.process_time()
+            res = invert_boundaries(ds, d_bulk="2.6e-8 cm^2/s", labels=labels, psf_sigma_um=0.5)
+            t = time.perf_counter() - t0
+            print(json.dumps({"benchmark": "boundaries_512x206", "method": name, "seconds": round(t, 3),
+                              "cpu_seconds_parent": round(time.process_time() - c0, 3),
+                              "ratio_vs_end_to_end_combined": round(t / best["end_to_end_combined"], 1),
+                              "n_boundaries": len(res.boundaries), "n_accepted": res.summary.n,
+                              "median_over_truth": round(res.summary.median.value / 1.5e-8, 3) if res.summary.n else None,
+                              "population_log_sd": round(res.population["log_sd"], 3) if res.population else None,
+                              "load_average_1min": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}))
 
 
 if __name__ == "__main__":

@@ -115,7 +115,7 @@ def test_population_em_recovers_mean_and_spread_of_direct_measurements():
     true = -18.0 + 0.5 * rng.standard_normal(n)
     obs = true + s * rng.standard_normal(n)
     fits = [WindowFit(np.array([[1, 2]]), np.array([o]), np.array([[1 / s ** 2]]), np.array([o / s ** 2]),
-                      np.zeros(1), np.zeros((1, 1)), 0.0, 1, 1) for o in obs]
+                      np.zeros(1), np.zeros((1, 1)), 0.0, 1, 1, {}) for o in obs]
     mu, sigma = estimate_population(fits, [np.array([0])] * n, mu=-17.0, sigma=1.0)
     assert mu == pytest.approx(-18.0, abs=0.03)
     assert sigma == pytest.approx(0.5, abs=0.02)

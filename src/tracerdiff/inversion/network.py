@@ -100,10 +100,18 @@ class WindowModel:
         columns += [-scale * np.ones(n), -scale * depth]
         self.basis = np.stack(columns, axis=1)
         self.obs = np.asarray(valid, bool).ravel() & np.isfinite(np.asarray(c, float).ravel())
+        self.obs_labels = lab[self.obs]
         self.data = np.asarray(c, float).ravel()[self.obs]
         self.sqrt_w = 1.0 / np.asarray(sigma, float).ravel()[self.obs]
 
     # ------------------------------------------------------------------ pieces
+    def grain_misfit(self, state: WindowState) -> dict[int, tuple[float, int]]:
+        """Per grain label: (chi^2 / n, n) of the fitted pixels; ~1 where the model explains the grain."""
+        grains, index = np.unique(self.obs_labels, return_inverse=True)
+        n = np.bincount(index)
+        chi2 = np.bincount(index, (state.residual * self.sqrt_w) ** 2)
+        return {int(g): (float(c / k), int(k)) for g, c, k in zip(grains, chi2, n)}
+
     def _blur(self, x: np.ndarray) -> np.ndarray:
         """PSF applied to flat fields (n,) or (n, k), returned at the observed pixels."""
         field = x.reshape(self.shape + x.shape[1:])

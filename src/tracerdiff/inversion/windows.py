@@ -37,6 +37,7 @@ class WindowFit:
     chi2: float
     n_obs: int
     n_iter: int
+    grain_misfit: dict  # grain label -> (chi^2/n, n) at the fit
 
 
 def fit_window(model: WindowModel, *, mu: float, sigma: float, theta0: np.ndarray, max_iter: int = 8) -> WindowFit:
@@ -70,7 +71,16 @@ def fit_window(model: WindowModel, *, mu: float, sigma: float, theta0: np.ndarra
     info = jac.T @ jac
     steps, dsteps = model.steps(theta, state, sens)
     return WindowFit(model.pairs, theta, info, info @ theta + prior_w * (theta - mu), steps, dsteps,
-                     state.chi2, int(model.data.size), n_iter)
+                     state.chi2, int(model.data.size), n_iter, model.grain_misfit(state))
+
+
+def misfit_boundaries(fit: WindowFit, *, n_sigma: float) -> np.ndarray:
+    """Boundaries of the window with a grain the model does not explain (a missed boundary inside it?).
+
+    A grain's chi^2/n is flagged above 1 + n_sigma * sqrt(2/n) (its sampling sd for a correct model).
+    """
+    bad = {g for g, (red, n) in fit.grain_misfit.items() if n > 0 and red > 1.0 + n_sigma * math.sqrt(2.0 / n)}
+    return np.array([int(a) in bad or int(b) in bad for a, b in fit.pairs], dtype=bool)
 
 
 def posterior(fit: WindowFit, mu: float, sigma: float) -> tuple[np.ndarray, np.ndarray]:
