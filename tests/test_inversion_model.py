@@ -152,3 +152,15 @@ def test_one_grain_gives_an_explained_empty_result():
     res = invert_boundaries(c, d_bulk=D, pixel_size_um=1.0, source_edge="top", labels=np.ones((40, 40), np.int64))
     assert res.boundaries == () and res.summary.n == 0
     assert "one grain" in res.message
+
+
+def test_population_spread_is_capped_and_finite():
+    # Direct measurements spread by e^10 would ask for sigma ~ 10; the estimate stays at the
+    # documented cap (3) and finite, and a window with an undetermined boundary (zero information)
+    # contributes only its prior.
+    rng = np.random.default_rng(5)
+    obs = -18.0 + 10.0 * rng.standard_normal(200)
+    fits = [WindowFit(np.array([[1, 2], [2, 3]]), np.array([o, -18.0]), np.array([[100.0, 0.0], [0.0, 0.0]]),
+                      np.array([100.0 * o, 0.0]), np.zeros(2), np.zeros((2, 2)), 0.0, 1, 1, {}) for o in obs]
+    mu, sigma = estimate_population(fits, [np.array([0, 1])] * len(fits), mu=-18.0, sigma=1.0)
+    assert sigma == 3.0 and math.isfinite(mu)

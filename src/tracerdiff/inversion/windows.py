@@ -70,7 +70,12 @@ def fit_window(model: WindowModel, *, mu: float, sigma: float, theta0: np.ndarra
     jac = model.reduced_jacobian(sens, state)
     info = jac.T @ jac
     steps, dsteps = model.steps(theta, state, sens)
-    return WindowFit(model.pairs, theta, info, info @ theta + prior_w * (theta - mu), steps, dsteps,
+    # The data term as a Gaussian in theta: information F and vector F theta - grad. The gradient
+    # is the data's own (not -(theta - mu)/sigma^2 from stationarity, which fails when the fit
+    # stopped early): it has no component along F's null directions, so re-weighting the prior
+    # cannot move undetermined boundaries.
+    data_grad = jac.T @ (state.residual * model.sqrt_w)
+    return WindowFit(model.pairs, theta, info, info @ theta - data_grad, steps, dsteps,
                      state.chi2, int(model.data.size), n_iter, model.grain_misfit(state))
 
 
@@ -91,13 +96,15 @@ def posterior(fit: WindowFit, mu: float, sigma: float) -> tuple[np.ndarray, np.n
 
 
 def estimate_population(fits: list[WindowFit], owned: list[np.ndarray], *, mu: float, sigma: float,
-                        fixed_sigma: float | None = None, min_sigma: float = 0.02, tol: float = 1e-5,
+                        fixed_sigma: float | None = None, min_sigma: float = 0.02, max_sigma: float = 3.0,
+                        tol: float = 1e-5,
                         max_iter: int = 2000) -> tuple[float, float]:
     """Empirical-Bayes (EM) estimate of the population median (ln) and log-sd.
 
     Each window's data term is its Gaussian approximation at the last fit, so the EM
     iterations need no new field solves. ``owned[i]`` indexes the boundaries window i reports
-    (every boundary is counted once).
+    (every boundary is counted once). The log-sd is kept within [min_sigma, max_sigma]
+    (max_sigma 3: a factor 20 per sd, beyond any physical spread of boundaries).
     """
     eig = []
     for fit in fits:
@@ -116,7 +123,7 @@ def estimate_population(fits: list[WindowFit], owned: list[np.ndarray], *, mu: f
         means, variances = np.concatenate(means), np.concatenate(variances)
         new_mu = float(np.mean(means))
         new_sigma = sigma if fixed_sigma is not None else \
-            max(math.sqrt(float(np.mean((means - new_mu) ** 2 + variances))), min_sigma)
+            min(max(math.sqrt(float(np.mean((means - new_mu) ** 2 + variances))), min_sigma), max_sigma)
         done = abs(new_mu - mu) < tol and abs(new_sigma - sigma) < tol
         mu, sigma = new_mu, new_sigma
         if done:
