@@ -164,3 +164,23 @@ def test_population_spread_is_capped_and_finite():
                       np.array([100.0 * o, 0.0]), np.zeros(2), np.zeros((2, 2)), 0.0, 1, 1, {}) for o in obs]
     mu, sigma = estimate_population(fits, [np.array([0, 1])] * len(fits), mu=-18.0, sigma=1.0)
     assert sigma == 3.0 and math.isfinite(mu)
+
+
+def test_inversion_result_shows_data_and_model_across_each_boundary():
+    # Every reported boundary carries the pixels of its two grains across it (s < 0 downstream,
+    # s > 0 towards the source) and the fitted field there; the figure draws both.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from test_boundaries_inputs import _staircase  # tests/ is on sys.path under pytest
+
+    i6, i7 = _staircase()
+    res = invert_boundaries(i6 / (i6 + i7), d_bulk=D, pixel_size_um=1.0, workers=1)
+    b = res.accepted[0]
+    assert b.profile_s.size == b.profile_c.size == b.profile_model.size > 20
+    assert (b.profile_s < 0).any() and (b.profile_s > 0).any()
+    # The model is higher on the source side by about the step (0.03, within the fit's noise).
+    up, down = b.profile_model[b.profile_s > 2].mean(), b.profile_model[b.profile_s < -2].mean()
+    assert 0.02 < up - down < 0.04
+    fig = res.plot()
+    assert any(len(ax.lines) >= 2 for ax in fig.axes[1:])

@@ -73,6 +73,8 @@ class BoundaryStep:
     profile_s: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False, repr=False)
     profile_c: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False, repr=False)
     profile_se: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False, repr=False)
+    # A fitted model at the same samples (whole-image inversion), drawn instead of polynomials.
+    profile_model: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False, repr=False)
 
     @property
     def label(self) -> str:

@@ -122,6 +122,11 @@ def plot_fit(step, ax) -> None:
     bs, bc_, be = _binned(step.profile_s, step.profile_c, step.profile_se)
     if bs.size:
         ax.errorbar(bs * px, bc_, yerr=be, fmt="o", ms=3, color="k")
+    if step.profile_model.size == step.profile_s.size and step.profile_model.size:
+        for sign, colour in ((-1, "C3"), (1, "C0")):
+            side = np.sign(step.profile_s) == sign
+            ms, mc, _ = _binned(step.profile_s[side], step.profile_model[side], np.ones(side.sum()))
+            ax.plot(ms * px, mc, color=colour, label="model" if sign > 0 else None)
     for coef, sign in ((step.coef_down, -1), (step.coef_up, 1)):
         if not coef:
             continue

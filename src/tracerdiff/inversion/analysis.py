@@ -151,7 +151,7 @@ def invert_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sourc
     src = np.asarray(segmentation.EDGE_DIRECTIONS[source_edge])
     rel_d = d_bulk.stderr / d_bulk.value if d_bulk.stderr > 0 else 0.0
     results = []
-    for fit, own in zip(fits, owned):
+    for w, (fit, own) in enumerate(zip(fits, owned)):
         if own.size == 0:
             continue
         mean, cov = posterior(fit, mu, sigma)
@@ -167,8 +167,9 @@ def invert_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sourc
                 (REASON_NO_DATA if data_sd >= max_data_log_sd else REASON_UNDETERMINED)
             if misfit[i]:
                 reason = REASON_MISFIT
+            samples = _samples_across(c, err, labels, seg, src, hyper["model_image"][w])
             results.append(_boundary_step(fit, i, mean[i], cov, sd, rel_d, seg=seg, src=src, px=px, origin=origin,
-                                          d_bulk=d_bulk, thickness=thickness, reason=reason))
+                                          d_bulk=d_bulk, thickness=thickness, reason=reason, samples=samples))
     results.sort(key=lambda b: (b.y_um, b.x_um))
     chosen = [b.dgb_over_delta.value for b in results if b.accepted or include_flagged]
     summary = summarise(np.array(chosen, dtype=float))
@@ -178,7 +179,30 @@ def invert_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sourc
     return BoundaryAnalysis(tuple(results), summary=summary, message=message, population=population, **empty)
 
 
-def _boundary_step(fit, i, theta, cov, sd, rel_d, *, seg, src, px, origin, d_bulk, thickness, reason) -> BoundaryStep:
+def _samples_across(c, err, labels, seg, src, model_image, *, reach_px: float = 12.0):
+    """Pixels of the boundary's two grains within ``reach_px`` of its centre along the normal
+    (s > 0 towards the source) and its half length along it: (s, C, stderr, model C)."""
+    normal = np.asarray(seg.normal, float)
+    if normal @ src < 0:
+        normal = -normal
+    tangent = np.array([-normal[1], normal[0]])
+    cx, cy = seg.center
+    half = seg.length / 2 + 1.0
+    r = int(math.ceil(max(reach_px, half))) + 1
+    y0, y1 = max(int(cy) - r, 0), min(int(cy) + r + 1, c.shape[0])
+    x0, x1 = max(int(cx) - r, 0), min(int(cx) + r + 1, c.shape[1])
+    yy, xx = np.mgrid[y0:y1, x0:x1]
+    d = np.stack([xx - cx, yy - cy], axis=-1)
+    s, t = d @ normal, d @ tangent
+    lab = labels[y0:y1, x0:x1]
+    keep = (np.abs(s) <= reach_px) & (np.abs(t) <= half) & np.isin(lab, seg.grains) & np.isfinite(c[y0:y1, x0:x1])
+    model = model_image[y0:y1, x0:x1]
+    keep &= np.isfinite(model)
+    return s[keep], c[y0:y1, x0:x1][keep], err[y0:y1, x0:x1][keep], model[keep]
+
+
+def _boundary_step(fit, i, theta, cov, sd, rel_d, *, seg, src, px, origin, d_bulk, thickness, reason,
+                   samples) -> BoundaryStep:
     """The reported quantities of boundary ``i`` of a window fit (model step and gradient included)."""
     g = math.exp(theta)
     g_se = g * math.sqrt(sd ** 2 + rel_d ** 2)
@@ -206,7 +230,8 @@ def _boundary_step(fit, i, theta, cov, sd, rel_d, *, seg, src, px, origin, d_bul
                         delta_c=Measured(step, step_se, "dimensionless"),
                         gradient=Measured(grad, grad_se, "gradient"),
                         accepted=not reason, reason=reason, source="inversion", pixel_size_um=px,
-                        normal=(float(normal[0]), float(normal[1])))
+                        normal=(float(normal[0]), float(normal[1])), profile_s=samples[0], profile_c=samples[1],
+                        profile_se=samples[2], profile_model=samples[3])
 
 
 def _near_boundary(labels: np.ndarray, margin: int) -> np.ndarray:
@@ -219,6 +244,11 @@ def _near_boundary(labels: np.ndarray, margin: int) -> np.ndarray:
     on[:, :-1] |= labels[:, :-1] != labels[:, 1:]
     on[:, 1:] |= labels[:, :-1] != labels[:, 1:]
     return ndi.binary_dilation(on, iterations=margin - 1) if margin > 1 else on
+
+
+def _from_canonical(a: np.ndarray, edge: str) -> np.ndarray:
+    """Inverse of :func:`_to_canonical`."""
+    return {"top": a, "bottom": a[::-1], "left": a.T, "right": a[::-1].T}[edge]
 
 
 def _face_weight_maps(labels: np.ndarray, px: float) -> tuple[np.ndarray, np.ndarray]:
@@ -267,7 +297,12 @@ def _fit_all(c, err, valid, labels, *, source_edge, px, d_bulk, psf_px, window_p
             if sum(o.size for o in clean) == 0:
                 clean = owned
             mu, sigma = estimate_population(fits, clean, mu=mu, sigma=sigma, fixed_sigma=population_sigma)
-    return fits, owned, {"mu": mu, "sigma": sigma}
+    model_images = []
+    for fit, (y0, x0) in zip(fits, windows):
+        full = np.full(c.shape, np.nan)
+        full[y0:y0 + fit.c_model.shape[0], x0:x0 + fit.c_model.shape[1]] = fit.c_model
+        model_images.append(_from_canonical(full, source_edge))
+    return fits, owned, {"mu": mu, "sigma": sigma, "model_image": model_images}
 
 
 _MODELS: list = []  # the windows of the running inversion, shared with forked workers

@@ -38,6 +38,7 @@ class WindowFit:
     n_obs: int
     n_iter: int
     grain_misfit: dict  # grain label -> (chi^2/n, n) at the fit
+    c_model: np.ndarray | None = None  # fitted field of the window (ny, nx), before the PSF
 
 
 def fit_window(model: WindowModel, *, mu: float, sigma: float, theta0: np.ndarray, max_iter: int = 8) -> WindowFit:
@@ -76,7 +77,8 @@ def fit_window(model: WindowModel, *, mu: float, sigma: float, theta0: np.ndarra
     # cannot move undetermined boundaries.
     data_grad = jac.T @ (state.residual * model.sqrt_w)
     return WindowFit(model.pairs, theta, info, info @ theta - data_grad, steps, dsteps,
-                     state.chi2, int(model.data.size), n_iter, model.grain_misfit(state))
+                     state.chi2, int(model.data.size), n_iter, model.grain_misfit(state),
+                     state.c_model.reshape(model.shape))
 
 
 def misfit_boundaries(fit: WindowFit, *, n_sigma: float) -> np.ndarray:
