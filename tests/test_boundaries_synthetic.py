@@ -115,7 +115,7 @@ def test_automatic_median_within_15_percent(uniform):
 
 @pytest.mark.xfail(strict=True, reason="Done-means item not met with boundaries found in the C map: the step "
                    "method gives 0.21 here (0.29 with the true grains), which the oracle below shows is its ceiling "
-                   "at 3000 counts/px. The whole-image inversion reaches 0.78 with the true grains "
+                   "at 3000 counts/px. The whole-image inversion reaches 0.77 with the true grains "
                    "(test_inversion_ranks_boundaries_with_known_grains) but needs a complete boundary map: with "
                    "3 % of the boundaries merged its median is 5x off, with the C-map segmentation (88 % of the "
                    "boundary length found) 1.6-3x.")
@@ -168,11 +168,11 @@ def inverted_lognormal(lognormal):
 
 def test_inversion_ranks_boundaries_with_known_grains(inverted_lognormal, lognormal):
     # The Done-means ranking criterion, met by the inversion when the grains are known (EBSD or a
-    # complete micrograph segmentation). Measured: Spearman 0.78 over 241 accepted boundaries,
-    # median 1.01x, population log-sd 0.52 (drawn with 0.5). Linear-Gaussian theory on this image
+    # complete micrograph segmentation). Measured: Spearman 0.77 over 206 accepted boundaries,
+    # median 1.07x, population log-sd 0.53 (drawn with 0.5). Linear-Gaussian theory on this image
     # (Fisher matrix at the truth with a N(mu, 0.5^2) prior) predicts 0.78 for posterior sd < 0.4.
-    # Spearman over ~240 boundaries has a standard error of ~0.03, hence the 0.7 bound has ~2.5 sd
-    # of margin; the median of 240 log-normal(0.5) values scatters by ~4 %.
+    # Spearman over ~200 boundaries has a standard error of ~0.03, hence the 0.7 bound has ~2 sd
+    # of margin; the median of 200 log-normal(0.5) values scatters by ~4 %.
     _, labels, g, _ = lognormal
     res = inverted_lognormal
     est, tru = _truth_pairs(res, labels, g)
