@@ -176,23 +176,11 @@ def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sour
                                       normal=e, samples=(pos[keep] - x_b, pc[keep], pe[keep]), source="line"))
         return _finish(results, empty, include_flagged, note)
 
-    shift = None
     from_c_map = labels is None and optical is None
     labels_given = labels
-    if labels is not None:
-        labels = np.asarray(labels)
-        if labels.shape != c.shape or not np.issubdtype(labels.dtype, np.integer):
-            raise InputError(f"labels must be an integer image of shape {c.shape}, got {labels.dtype} "
-                             f"{labels.shape}", source="labels")
-        labels = np.where(valid, labels, 0).astype(np.int32)
-    elif optical is not None:
-        note = "; ".join(m for m in (note, inputs.optical_size_note(np.shape(optical), c.shape)) if m)
-        shifted, shift = segmentation.register_optical(optical, cf, ef, valid)
-        labels = segmentation.labels_from_optical(shifted)
-        labels = np.where(valid, labels, 0).astype(np.int32)
-    else:
-        labels = segmentation.segment_grains(cf, ef, valid, smoothing_px=smoothing_px, merge_z=merge_z,
-                                             h_minimum=h_minimum)
+    labels, shift, optical_note = inputs.grain_labels(c, cf, ef, valid, labels=labels, optical=optical,
+                                                      smoothing_px=smoothing_px, merge_z=merge_z, h_minimum=h_minimum)
+    note = "; ".join(m for m in (note, optical_note) if m)
     empty.update(labels=labels, optical_shift_px=shift)
     segments = segmentation.boundary_segments(labels, max_length_px=max_segment_px)
     if not segments:

@@ -113,3 +113,28 @@ def optical_size_note(optical_shape, image_shape) -> str:
                          f"({size(c)}, width x height); it must have the SIMS pixel size", source="optical")
     return (f"optical image {size(o)} cropped/padded to the SIMS field {size(c)} (width x height; "
             "it must have the SIMS pixel size)")
+
+
+def grain_labels(c: np.ndarray, cf: np.ndarray, ef: np.ndarray, valid: np.ndarray, *, labels=None, optical=None,
+                 smoothing_px: float, merge_z: float, h_minimum: float):
+    """Grain labels (0 where no counts) from given labels, a registered micrograph, or the C map.
+
+    Returns
+    -------
+    labels, shift, note
+        int32 labels, the optical image's (dy, dx) shift or None, and a remark for the result's message.
+    """
+    shift, note = None, ""
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.shape != c.shape or not np.issubdtype(labels.dtype, np.integer):
+            raise InputError(f"labels must be an integer image of shape {c.shape}, got {labels.dtype} "
+                             f"{labels.shape}", source="labels")
+    elif optical is not None:
+        note = optical_size_note(np.shape(optical), c.shape)
+        shifted, shift = segmentation.register_optical(optical, cf, ef, valid)
+        labels = segmentation.labels_from_optical(shifted)
+    else:
+        labels = segmentation.segment_grains(cf, ef, valid, smoothing_px=smoothing_px, merge_z=merge_z,
+                                             h_minimum=h_minimum)
+    return np.where(valid, labels, 0).astype(np.int32), shift, note

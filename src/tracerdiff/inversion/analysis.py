@@ -121,17 +121,8 @@ def invert_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sourc
         raise InputError(f"source edge must be auto, top, bottom, left or right, got {source_edge!r}",
                          source="source_edge")
     cf, ef = segmentation.fill_invalid(c, valid), segmentation.fill_invalid(err, valid)
-    shift = None
-    if labels is not None:
-        labels = np.asarray(labels)
-        if labels.shape != c.shape or not np.issubdtype(labels.dtype, np.integer):
-            raise InputError(f"labels must be an integer image of shape {c.shape}, got {labels.dtype} "
-                             f"{labels.shape}", source="labels")
-    elif optical is not None:
-        shifted, shift = segmentation.register_optical(optical, cf, ef, valid)
-        labels = segmentation.labels_from_optical(shifted)
-    else:
-        labels = segmentation.segment_grains(cf, ef, valid, smoothing_px=2.0, merge_z=0.0, h_minimum=0.05)
+    labels, shift, note = inputs.grain_labels(c, cf, ef, valid, labels=labels, optical=optical, smoothing_px=2.0,
+                                              merge_z=0.0, h_minimum=0.05)
     if not (isinstance(boundary_margin_px, (int, np.integer)) and boundary_margin_px >= 0):
         raise InputError(f"must be an integer >= 0, got {boundary_margin_px!r}", source="boundary_margin_px")
     labels = np.where(valid, labels, 0).astype(np.int64)
@@ -174,6 +165,7 @@ def invert_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sourc
     chosen = [b.dgb_over_delta.value for b in results if b.accepted or include_flagged]
     summary = summarise(np.array(chosen, dtype=float))
     message = "" if summary.n else f"none of the {len(results)} boundaries is determined by the image"
+    message = "; ".join(m for m in (message, note) if m)
     population = {"median": Measured(math.exp(mu), _NAN, "conductance").to_dict(), "log_sd": sigma,
                   "estimated": population_sigma is None}
     return BoundaryAnalysis(tuple(results), summary=summary, message=message, population=population, **empty)
