@@ -169,7 +169,7 @@ def inverted_lognormal(lognormal):
 def test_inversion_ranks_boundaries_with_known_grains(inverted_lognormal, lognormal):
     # The Done-means ranking criterion, met by the inversion when the grains are known (EBSD or a
     # complete micrograph segmentation). Measured: Spearman 0.77 over 206 accepted boundaries,
-    # median 1.07x, population log-sd 0.53 (drawn with 0.5). Linear-Gaussian theory on this image
+    # median 1.07x, population log-sd 0.53 (drawn with 0.5); the same with 3 passes. Linear-Gaussian theory on this image
     # (Fisher matrix at the truth with a N(mu, 0.5^2) prior) predicts 0.78 for posterior sd < 0.4.
     # Spearman over ~200 boundaries has a standard error of ~0.03, hence the 0.7 bound has ~2 sd
     # of margin; the median of 200 log-normal(0.5) values scatters by ~4 %.
@@ -198,8 +198,8 @@ def test_inversion_reports_consistent_quantities(inverted_lognormal):
 
 def test_inversion_median_on_uniform_image_with_known_grains(uniform):
     # Uniform D*gb/delta: the population spread must come out small and the median within
-    # +-15 % (measured 0.935 here, log-sd 0.026; 512 px seed 3, where the step method gives 1.27
-    # even with the true grains: 1.11).
+    # +-15 % (measured 1.06 here, log-sd 0.02; 512 px seed 3, where the step method gives 1.27
+    # even with the true grains: 1.11 with the earlier 3-pass default).
     ds, labels, g, _ = uniform
     res = invert_boundaries(ds, d_bulk=D_BULK, labels=labels, psf_sigma_um=0.5)
     assert res.summary.n >= 300
