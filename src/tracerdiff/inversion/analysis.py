@@ -93,6 +93,15 @@ def invert_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sourc
     BoundaryAnalysis
         One entry per grain pair (source "inversion"), D*gb/delta with stderr = value x posterior
         log-sd; ``population`` holds the estimated median and log-sd.
+
+    Notes
+    -----
+    Each value is pulled towards the population median by its own uncertainty (shrinkage); on
+    simulated images with log-normal D*gb/delta the errors are calibrated ((ln est - ln true) /
+    log-sd has sd 0.99). The posterior sd does not contain model error (boundary normals from a
+    smoothed label map, the quasi-steady approximation): with uniform D*gb/delta it shrinks to the
+    population floor (0.02) while the median is 3-7 % off. A grain map with missing boundaries
+    biases the neighbouring values upwards (3 % of the boundaries merged: median 3.7-5x).
     """
     d_bulk = positive(d_bulk, "diffusivity", name="d_bulk")
     if thickness is not None:
