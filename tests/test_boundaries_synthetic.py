@@ -212,8 +212,8 @@ def test_inversion_posterior_errors_are_calibrated(inverted_lognormal, lognormal
     # must look standard normal. Measured: mean 0.15, sd 0.99, 72 % within 1 and 95 % within 2.
     # With ~200 boundaries the sample sd scatters by ~5 %, so 0.8-1.25 fails only for a real
     # miscalibration; the mean bound 0.5 allows the 7 % median bias (0.2 sd) and its noise.
-    # (On the uniform image the posterior sd is the population floor, 0.02, and does not cover a
-    # 3-7 % model error of the median -- said in invert_boundaries' docstring.)
+    # (On the uniform image the posterior sd is the population floor, 0.02, and does not cover the
+    # +6 % ratio bias at 3000 counts/px, +1 % at 30000 -- said in invert_boundaries' docstring.)
     _, labels, g, _ = lognormal
     res = inverted_lognormal
     rows = [(b.dgb_over_delta.value, b.dgb_over_delta.stderr, g[tuple(sorted(b.grains))])
