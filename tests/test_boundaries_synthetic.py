@@ -193,6 +193,7 @@ def test_inversion_reports_consistent_quantities(inverted_lognormal):
         assert np.isfinite(q.stderr) and q.stderr > 0
     out = res.to_dict()
     assert out["population"]["median"]["unit"] == "cm/s" and out["population"]["estimated"] is True
+    assert 0 < out["population"]["median"]["stderr"] < 0.2 * out["population"]["median"]["value"]
     assert out["summary"]["dgb_over_delta"]["n"] == len(res.accepted)
 
 

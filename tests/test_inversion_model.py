@@ -7,7 +7,7 @@ import pytest
 
 from tracerdiff.errors import InputError
 from tracerdiff.inversion import WindowModel, estimate_population, fit_window, invert_boundaries
-from tracerdiff.inversion.windows import WindowFit, posterior, window_grid
+from tracerdiff.inversion.windows import WindowFit, population_median_stderr, posterior, window_grid
 
 D = 2.6e-12  # m^2/s
 H = 1e-6  # m (1 um pixels)
@@ -124,6 +124,9 @@ def test_population_em_recovers_mean_and_spread_of_direct_measurements():
     w = (1 / s ** 2) / (1 / s ** 2 + 1 / sigma ** 2)
     assert mean[0] == pytest.approx(w * obs[0] + (1 - w) * mu, rel=1e-12)
     assert cov[0, 0] == pytest.approx(1 / (1 / s ** 2 + 1 / sigma ** 2), rel=1e-12)
+    # Standard error of mu for independent boundaries: sqrt((sigma^2 + s^2) / n).
+    se = population_median_stderr(fits, [np.array([0])] * n, mu, sigma)
+    assert se == pytest.approx(math.sqrt((sigma ** 2 + s ** 2) / n), rel=1e-6)
 
 
 def test_window_grid_covers_the_image():

@@ -18,7 +18,8 @@ from tracerdiff.boundaries.result import BoundaryAnalysis, BoundaryStep
 from tracerdiff.boundaries.summary import summarise
 from tracerdiff.errors import InputError
 from tracerdiff.inversion.network import WindowModel
-from tracerdiff.inversion.windows import estimate_population, fit_window, misfit_boundaries, posterior, window_grid
+from tracerdiff.inversion.windows import (estimate_population, fit_window, misfit_boundaries, population_median_stderr,
+                                         posterior, window_grid)
 from tracerdiff.models._common import positive
 from tracerdiff.quantity import Measured
 from tracerdiff.simulate.grains import GrainMap
@@ -178,8 +179,10 @@ def invert_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sourc
     summary = summarise(np.array(chosen, dtype=float))
     message = "" if summary.n else f"none of the {len(results)} boundaries is determined by the image"
     message = "; ".join(m for m in (message, note) if m)
-    population = {"median": Measured(math.exp(mu), _NAN, "conductance").to_dict(), "log_sd": sigma,
-                  "estimated": population_sigma is None}
+    mu_se = population_median_stderr(fits, owned, mu, sigma)
+    population = {"median": Measured(math.exp(mu), math.exp(mu) * mu_se if math.isfinite(mu_se) else _NAN,
+                                     "conductance").to_dict(),
+                  "log_sd": sigma, "estimated": population_sigma is None}
     return BoundaryAnalysis(tuple(results), summary=summary, message=message, population=population, **empty)
 
 

@@ -133,6 +133,23 @@ def estimate_population(fits: list[WindowFit], owned: list[np.ndarray], *, mu: f
     return mu, sigma
 
 
+def population_median_stderr(fits: list[WindowFit], owned: list[np.ndarray], mu: float, sigma: float) -> float:
+    """Standard error of the population's ln median: 1/sqrt(sum 1/(sigma^2 + s_k^2)).
+
+    s_k^2 is boundary k's data-only variance, from its posterior variance V_k = 1/(1/sigma^2 + 1/s_k^2);
+    correlations between boundaries of one window are neglected, so this is a lower bound.
+    """
+    weight = 0.0
+    for fit, own in zip(fits, owned):
+        if own.size == 0:
+            continue
+        _, cov = posterior(fit, mu, sigma)
+        v = np.clip(np.diag(cov)[own], 1e-300, sigma ** 2)
+        data_precision = np.clip(1.0 / v - 1.0 / sigma ** 2, 0.0, None)
+        weight += float(np.sum(data_precision / (1.0 + sigma ** 2 * data_precision)))
+    return 1.0 / math.sqrt(weight) if weight > 0 else math.inf
+
+
 def window_grid(n: int, size: int, stride: int) -> list[int]:
     """Start offsets of windows of ``size`` covering ``n`` cells with the given stride (last one flush)."""
     if n <= size:
