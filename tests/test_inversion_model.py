@@ -187,3 +187,16 @@ def test_inversion_result_shows_data_and_model_across_each_boundary():
     assert 0.02 < up - down < 0.04
     fig = res.plot()
     assert any(len(ax.lines) >= 2 for ax in fig.axes[1:])
+
+
+def test_no_flux_no_values():
+    # A flat, noisy image (no tracer flux) constrains no conductance: every boundary is flagged
+    # as undetermined by the data and the population median is reported as unknown, not invented.
+    rng = np.random.default_rng(2)
+    c = 0.5 + 0.005 * rng.standard_normal((48, 48))
+    labels = np.ones((48, 48), dtype=np.int64)
+    labels[24:] = 2
+    res = invert_boundaries(c, d_bulk=D, pixel_size_um=1.0, source_edge="top", labels=labels, workers=1)
+    assert res.summary.n == 0 and res.boundaries
+    assert all(not b.accepted for b in res.boundaries)
+    assert res.to_dict()["population"]["median"]["value"] is None

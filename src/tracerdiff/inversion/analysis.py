@@ -5,6 +5,7 @@ Units: SI inside (m, s, m/s); positions in micrometres as in :mod:`tracerdiff.bo
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import multiprocessing
 import os
@@ -180,9 +181,17 @@ def invert_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sourc
     message = "" if summary.n else f"none of the {len(results)} boundaries is determined by the image"
     message = "; ".join(m for m in (message, note) if m)
     mu_se = population_median_stderr(fits, owned, mu, sigma)
-    population = {"median": Measured(math.exp(mu), math.exp(mu) * mu_se if math.isfinite(mu_se) else _NAN,
+    determined = any(b.reason != REASON_NO_DATA for b in results)
+    population = {"median": Measured(math.exp(mu) if determined else _NAN,
+                                     math.exp(mu) * mu_se if determined and math.isfinite(mu_se) else _NAN,
                                      "conductance").to_dict(),
-                  "log_sd": sigma, "estimated": population_sigma is None}
+                  "log_sd": sigma if determined else None, "estimated": population_sigma is None}
+    if summary.n and math.isfinite(mu_se):
+        # Shrunk estimates are not independent: their spread understates how well the centre is
+        # known, so the summary's errors are at least the population median's.
+        summary = dataclasses.replace(summary, **{
+            k: Measured(getattr(summary, k).value, max(getattr(summary, k).stderr, getattr(summary, k).value * mu_se),
+                        "conductance") for k in ("median", "mean", "geometric_mean")})
     return BoundaryAnalysis(tuple(results), summary=summary, message=message, population=population, **empty)
 
 

@@ -158,9 +158,17 @@ def _analyse_image(ctx: RunContext, im, out: dict) -> None:
         out["images"][im.name] = entry
         return
     use_optical = im.name in ctx.optical and study.options.boundary_source in ("auto", "optical")
+    method = study.options.boundary_method
     try:
-        res = analyse_boundaries(ctx.images[im.name], d_bulk=d_bulk, thickness=Measured(delta, 0, "length"),
-                                 source_edge=im.edge, optical=ctx.optical[im.name] if use_optical else None)
+        if method == "inversion":
+            from tracerdiff.inversion import invert_boundaries
+
+            res = invert_boundaries(ctx.images[im.name], d_bulk=d_bulk, thickness=Measured(delta, 0, "length"),
+                                    source_edge=im.edge, optical=ctx.optical[im.name] if use_optical else None,
+                                    psf_sigma_um=study.options.psf * 1e6)
+        else:
+            res = analyse_boundaries(ctx.images[im.name], d_bulk=d_bulk, thickness=Measured(delta, 0, "length"),
+                                     source_edge=im.edge, optical=ctx.optical[im.name] if use_optical else None)
     except TracerdiffError as exc:
         entry.update(status="failed", note=str(exc))
         out["images"][im.name] = entry
@@ -168,6 +176,7 @@ def _analyse_image(ctx: RunContext, im, out: dict) -> None:
     summary = res.summary
     entry.update(status="done" if summary.n else "skipped", note=res.message, d_bulk=d_bulk.to_dict(),
                  d_bulk_source=d_source, boundaries_from="optical micrograph" if use_optical else "C map",
+                 boundary_method=method,
                  analysis=res.to_dict())
     out["images"][im.name] = entry
     ctx.objects[f"boundaries:{im.name}"] = res
@@ -187,7 +196,7 @@ def _analyse_image(ctx: RunContext, im, out: dict) -> None:
     fig = res.plot(Figure(figsize=(10, 7), layout="constrained"))
     ctx.add_figure("boundary_steps", f"cmap_{im.name}", fig,
                    f"Image {im.name} (after {step.name}): C map with boundaries coloured by D*gb/δ, "
-                   "and example step fits.")
+                   "and example step fits" + (" (data and the fitted network model)." if method == "inversion" else "."))
 
 
 def _u(m: Measured):
