@@ -304,7 +304,7 @@ def _fit_all(c, err, valid, labels, *, source_edge, px, d_bulk, psf_px, window_p
     fits = []
     for p in range(n_passes):
         jobs = [dict(mu=mu, sigma=sigma, theta0=np.array([theta.get((int(a), int(b)), mu) for a, b in m.pairs]),
-                     max_iter=6 if p == 0 else 3) for m in models]
+                     max_iter=4 if p == 0 else 2) for m in models]
         fits = _map_windows(models, jobs, workers)
         for fit, own in zip(fits, owned):
             theta.update({(int(fit.pairs[i, 0]), int(fit.pairs[i, 1])): float(fit.theta[i]) for i in own})
