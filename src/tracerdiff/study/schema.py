@@ -246,7 +246,7 @@ class Options(_Strict):
     """Where boundaries come from: "optical" micrographs, the C "image", or "auto" (optical when given)."""
     boundary_method: Literal["steps", "inversion"] = "steps"
     """"steps": the paper's step fit at each boundary; "inversion": the whole-image network fit
-    (tracerdiff.inversion: better per-boundary values, needs a complete grain map, ~25 s per image)."""
+    (tracerdiff.inversion: better per-boundary values, needs a complete grain map, ~18 s per 512 x 206 image)."""
     psf: LengthNonNeg = 0.0
     """Gaussian beam sigma of the SIMS images, used by the inversion (e.g. "0.5 um")."""
 
