@@ -95,7 +95,6 @@ def test_field_sensitivity_matches_finite_differences():
 
 def _assembled(model, theta):
     """Dense operator of the model (same faces and edge terms), independent of its sparse assembly."""
-    n = model.dirichlet.size
     a = np.diag(model.dirichlet.copy())
     t = model.face_conductances(theta)
     for lo, hi, tf in zip(model.lo, model.hi, t):
