@@ -227,8 +227,7 @@ def _boundary_step(fit, i, theta, cov, sd, rel_d, *, seg, src, px, origin, d_bul
     step_se = math.sqrt(max(float(a @ cov @ a), 0.0))
     # Flux law in the model: D dC/dn = G dC, so ln(dC/dn) = theta + ln(dC) - ln D.
     grad = g * step / d_bulk.value
-    b = a / step if step > 0 else np.zeros_like(a)
-    b = b.copy()
+    b = a / step if step > 0 else np.zeros_like(a)  # a new array either way
     b[i] += 1.0
     grad_se = grad * math.sqrt(max(float(b @ cov @ b), 0.0) + rel_d ** 2)
     dgb = Measured(_NAN, _NAN, "diffusivity")
