@@ -104,11 +104,11 @@ def test_png_rgb_optical_is_read(pair, tmp_path):
     assert d["summary"]["dgb_over_delta"]["n"] >= 3
 
 
-def test_larger_optical_is_cropped_and_said_so(pair, tmp_path):
+def test_larger_optical_is_located_and_said_so(pair, tmp_path):
     tifffile.imwrite(tmp_path / "big.tif", _grooves((90, 130)).astype(np.uint8))
     out = _run(pair, "--optical", str(tmp_path / "big.tif"), "--json")
     assert out.exit_code == 0, out.output
-    assert "130 x 90 px cropped/padded" in json.loads(out.stdout)["message"]
+    assert "of the 130 x 90 px optical image" in json.loads(out.stdout)["message"]
 
 
 def _reject_constant(name):

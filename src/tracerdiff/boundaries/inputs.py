@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from tracerdiff.boundaries import segmentation
+from tracerdiff.boundaries.optical import labels_from_optical, labels_on_field, register_optical
 from tracerdiff.errors import InputError
 from tracerdiff.isotope import IsotopeFraction, isotope_fraction
 from tracerdiff.units import to_si
@@ -104,14 +105,14 @@ def optical_size_note(optical_shape, image_shape) -> str:
 
     Sizes are given as width x height in pixels, as in the line messages."""
     o, c = tuple(optical_shape[:2]), tuple(image_shape)
-    if o == c:
-        return ""
+    if len(o) == 2 and o[0] >= c[0] and o[1] >= c[1]:
+        return ""  # the field is located inside it
     size = lambda shape: " x ".join(map(str, shape[::-1])) + " px"  # noqa: E731
     if len(o) < 2 or o[0] < c[0] / 2 or o[1] < c[1] / 2:
         # Padded with its median, most of the field would have no boundaries at all.
         raise InputError(f"the optical image ({size(o)}) covers less than half of the SIMS field "
                          f"({size(c)}, width x height); it must have the SIMS pixel size", source="optical")
-    return (f"optical image {size(o)} cropped/padded to the SIMS field {size(c)} (width x height; "
+    return (f"optical image {size(o)} is smaller than the SIMS field {size(c)} (width x height; "
             "it must have the SIMS pixel size)")
 
 
@@ -132,8 +133,15 @@ def grain_labels(c: np.ndarray, cf: np.ndarray, ef: np.ndarray, valid: np.ndarra
                              f"{labels.shape}", source="labels")
     elif optical is not None:
         note = optical_size_note(np.shape(optical), c.shape)
-        shifted, shift = segmentation.register_optical(optical, cf, ef, valid)
-        labels = segmentation.labels_from_optical(shifted)
+        shifted, shift = register_optical(optical, cf, ef, valid)
+        labels = labels_on_field(labels_from_optical(optical), shift, c.shape)
+        if np.shape(optical)[0] > c.shape[0] or np.shape(optical)[1] > c.shape[1]:
+            note = (f"SIMS field located at row {-shift[0]:.1f}, column {-shift[1]:.1f} of the "
+                    f"{np.shape(optical)[1]} x {np.shape(optical)[0]} px optical image")
+        uncovered = float(np.mean(~np.isfinite(shifted)[valid]))
+        if uncovered > 0:
+            note = "; ".join(m for m in (note, f"the registered optical image leaves {100 * uncovered:.1f} % of "
+                                               "the SIMS field uncovered (no grains there)") if m)
     else:
         labels = segmentation.segment_grains(cf, ef, valid, smoothing_px=smoothing_px, merge_z=merge_z,
                                              h_minimum=h_minimum)

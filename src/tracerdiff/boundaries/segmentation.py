@@ -1,4 +1,4 @@
-"""Finding grains and boundary segments: from the C map itself or an optical micrograph.
+"""Finding grains and boundary segments from the C map itself (micrographs: :mod:`.optical`).
 
 In a slow-boundary tracer image C is nearly flat inside each grain (fast bulk) and jumps at
 every boundary that carries flux. Edges are therefore found on the gradient magnitude of a
@@ -208,69 +208,6 @@ def merge_flat_boundaries(labels: np.ndarray, c: np.ndarray, sigma_c: np.ndarray
     _, component = connected_components(graph, directed=False)
     merged = component[labels] + 1
     return np.where(labels > 0, merged, 0)
-
-
-def labels_from_optical(optical: np.ndarray, *, dark_boundaries: bool = True, min_grain_px: int = 12) -> np.ndarray:
-    """Grain labels from an etched-surface micrograph where boundaries are thin grooves.
-
-    A ridge filter (Sato) enhances the grooves; pixels away from ridges seed a watershed.
-    """
-    from skimage import filters, measure, morphology, segmentation
-
-    img = np.asarray(optical, dtype=float)
-    span = np.ptp(img)
-    if not span > 0:
-        raise InputError("the optical image is uniform: no grain boundaries to find", source="optical")
-    img = (img - img.min()) / span
-    ridges = filters.sato(img, sigmas=(1.0, 2.0), black_ridges=dark_boundaries)
-    threshold = filters.threshold_otsu(ridges)
-    interior = ndi.binary_erosion(ridges < threshold, structure=np.ones((3, 3)), border_value=1)
-    seeds = measure.label(morphology.remove_small_objects(interior, max_size=min_grain_px), connectivity=1)
-    if seeds.max() == 0:
-        raise InputError("no grains found in the optical image", source="optical")
-    labels = segmentation.watershed(ridges, seeds)
-    labels, _, _ = segmentation.relabel_sequential(labels)
-    return labels.astype(np.int32)
-
-
-def register_optical(optical: np.ndarray, c: np.ndarray, sigma_c: np.ndarray, valid: np.ndarray, *,
-                     dark_boundaries: bool = True) -> tuple[np.ndarray, tuple[float, float]]:
-    """Translate the optical image onto the SIMS field of view by phase correlation.
-
-    The reference is the C edge-strength map (boundaries = bright lines); the optical
-    image is compared through its ridge filter (grooves = bright lines). The optical
-    image must have the SIMS pixel size; it is cropped/padded to the SIMS shape.
-
-    Returns
-    -------
-    shifted, (dy, dx)
-        The optical image moved onto the SIMS grid, and the shift applied (pixels).
-    """
-    from skimage import filters
-    from skimage.registration import phase_cross_correlation
-
-    img = np.asarray(optical, dtype=float)
-    if img.ndim == 3:
-        img = img[..., :3].mean(axis=-1)
-    if img.ndim != 2:
-        raise InputError(f"the optical image must be 2D (grey) or RGB, got shape {np.shape(optical)}",
-                         source="optical")
-    finite = np.isfinite(img)
-    if not finite.any():
-        raise InputError("the optical image has no finite pixel", source="optical")
-    if not finite.all():  # no data there (e.g. outside a stitched field): neutral grey, no grooves
-        img = np.where(finite, img, np.median(img[finite]))
-    if not np.ptp(img) > 0:
-        # Checked here: phase correlation of a flat image only warns and returns a meaningless shift.
-        raise InputError("the optical image is uniform: no grain boundaries to find", source="optical")
-    fitted = np.full(c.shape, float(np.median(img)))
-    h, w = min(img.shape[0], c.shape[0]), min(img.shape[1], c.shape[1])
-    fitted[:h, :w] = img[:h, :w]
-    ridges = filters.sato(fitted, sigmas=(1.0, 2.0), black_ridges=dark_boundaries)
-    strength = edge_strength(fill_invalid(c, valid), fill_invalid(sigma_c, valid))
-    shift, _, _ = phase_cross_correlation(strength, ridges, upsample_factor=10, normalization=None)
-    shifted = ndi.shift(fitted, shift, order=1, mode="nearest")
-    return shifted, (float(shift[0]), float(shift[1]))
 
 
 def boundary_segments(labels: np.ndarray, *, min_length_px: float = 3.0,

@@ -8,7 +8,9 @@ like if D*gb/delta were X?".
   implicit finite-volume diffusion through grains and thin slow boundaries;
 * :func:`synthetic_sims`, :func:`synthetic_exchange_image` -- 6Li/7Li count
   images (the labelled type of :mod:`tracerdiff.io.image`) with the truth in
-  their metadata.
+  their metadata;
+* :func:`synthetic_micrograph` -- the etched-surface micrograph of a grain map
+  (dark grooves at the boundaries), larger than the SIMS field as real ones are.
 
 Model and face conductance
 --------------------------
@@ -61,9 +63,11 @@ micrometres, as everywhere in tracerdiff.
 
 from tracerdiff.simulate.grains import BoundaryTable, GrainMap
 from tracerdiff.simulate.history import ClosedStep, ExchangeStep, SimulationResult, simulate_history
+from tracerdiff.simulate.micrograph import SyntheticMicrograph, synthetic_micrograph
 from tracerdiff.simulate.sims import synthetic_exchange_image, synthetic_sims
 from tracerdiff.simulate.transport import Arrhenius, layered_tensors
 from tracerdiff.simulate.voronoi import voronoi_grains
 
 __all__ = ["GrainMap", "BoundaryTable", "voronoi_grains", "ExchangeStep", "ClosedStep", "SimulationResult",
-           "simulate_history", "synthetic_sims", "synthetic_exchange_image", "Arrhenius", "layered_tensors"]
+           "simulate_history", "synthetic_sims", "synthetic_exchange_image", "Arrhenius", "layered_tensors",
+           "synthetic_micrograph", "SyntheticMicrograph"]

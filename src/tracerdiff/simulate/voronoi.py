@@ -51,7 +51,7 @@ def _pack_disks(rng: np.random.Generator, radii: np.ndarray, lo: np.ndarray, hi:
     return placed[:n_placed], placed_r[:n_placed]
 
 
-def _power_owner(points: np.ndarray, centres: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def power_owner(points: np.ndarray, centres: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Index of the power-diagram cell owning each point (lifting trick: one KD-tree query)."""
     lift = np.sqrt(weights.max() - weights)
     tree = cKDTree(np.column_stack([centres, lift]))
@@ -68,7 +68,7 @@ def _fit_weights(centres: np.ndarray, target: np.ndarray, lo: np.ndarray, hi: np
     target = target * (len(points) * cell / target.sum())
     ndim = lo.size
     for _ in range(iterations):
-        volume = np.bincount(_power_owner(points, centres, weights), minlength=len(centres)) * cell
+        volume = np.bincount(power_owner(points, centres, weights), minlength=len(centres)) * cell
         # d(volume)/d(weight) = sum over faces of area / (2 * seed distance): ~1.7 for a
         # hexagon in 2D, ~2.4 V**(1/3) in 3D; a damped Newton-like step.
         scale = 1.7 if ndim == 2 else 2.4 * np.cbrt(np.maximum(target, volume))
@@ -130,7 +130,7 @@ def voronoi_grains(shape, *, pixel_size_um: float, mean_grain_um: float, sd_grai
     target = math.pi / 4 * diameters ** 2 if ndim == 2 else math.pi / 6 * diameters ** 3
     weights = _fit_weights(centres, target, lo, hi, radii ** 2, step=mean_grain_um / 6)
     grid = np.indices(shape, dtype=float).reshape(ndim, -1).T * pixel_size_um
-    owner = _power_owner(grid, centres, weights)
+    owner = power_owner(grid, centres, weights)
     used, labels = np.unique(owner, return_inverse=True)
     info = {"source": "voronoi", "method": "laguerre-rsa", "mean_grain_um": float(mean_grain_um),
             "sd_grain_um": float(sd_grain_um), "seed": int(seed)}
