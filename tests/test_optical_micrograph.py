@@ -35,7 +35,6 @@ def test_micrograph_extends_the_voronoi_cells_beyond_the_field():
         lo[axis], hi[axis] = slice(None, -1), slice(1, None)
         near[tuple(lo)] |= cut
         near[tuple(hi)] |= cut
-    from scipy import ndimage as ndi
     far = ~ndi.binary_dilation(near, iterations=3)
     assert m.image[near].max() < m.image[far].min()
     # No noise asked for; the Gaussian groove's tail 3 px out is ~1e-4 deep (sigma 0.7 px).
