@@ -22,7 +22,8 @@ from tracerdiff.boundaries.segmentation import edge_strength, fill_invalid
 from tracerdiff.errors import InputError
 
 
-def _grey(optical) -> np.ndarray:
+def _grey(optical) -> tuple[np.ndarray, np.ndarray]:
+    """(grey image with non-finite pixels set to its median, mask of the finite pixels)."""
     img = np.asarray(optical, dtype=float)
     if img.ndim == 3:
         img = img[..., :3].mean(axis=-1)
@@ -35,9 +36,9 @@ def _grey(optical) -> np.ndarray:
     if not finite.all():  # no data there (e.g. outside a stitched field): neutral grey, no grooves
         img = np.where(finite, img, np.median(img[finite]))
     if not np.ptp(img) > 0:
-        # Checked here: phase correlation of a flat image only warns and returns a meaningless shift.
+        # Checked here: registering a flat image would return a meaningless shift.
         raise InputError("the optical image is uniform: no grain boundaries to find", source="optical")
-    return img
+    return img, finite
 
 
 def _ridges(img: np.ndarray, *, dark_boundaries: bool) -> np.ndarray:
@@ -58,14 +59,13 @@ def register_optical(optical: np.ndarray, c: np.ndarray, sigma_c: np.ndarray, va
         field), and the shift applied to it in pixels (minus the field's offset in a larger
         micrograph).
     """
-    raw = np.asarray(optical, dtype=float)
-    img = _grey(optical)
+    img, finite = _grey(optical)
     h, w = c.shape
     big = (max(img.shape[0], h), max(img.shape[1], w))
     canvas = np.full(big, float(np.median(img)))
     canvas[:img.shape[0], :img.shape[1]] = img
     covered = np.zeros(big)
-    covered[:img.shape[0], :img.shape[1]] = np.isfinite(raw if raw.ndim == 2 else raw[..., :3].mean(axis=-1))
+    covered[:img.shape[0], :img.shape[1]] = finite
     ridges = _ridges(canvas, dark_boundaries=dark_boundaries)
     strength = edge_strength(fill_invalid(c, valid), fill_invalid(sigma_c, valid))
     reference = np.zeros(big)
@@ -104,9 +104,7 @@ def labels_from_optical(optical: np.ndarray, *, dark_boundaries: bool = True, mi
     """
     from skimage import filters, measure, morphology, segmentation
 
-    img = np.asarray(optical, dtype=float)
-    covered = np.isfinite(img[..., :3].mean(axis=-1) if img.ndim == 3 else img)
-    img = _grey(img)
+    img, covered = _grey(optical)
     ridges = _ridges(img, dark_boundaries=dark_boundaries)
     interior = morphology.remove_small_objects(ridges < filters.threshold_otsu(ridges), max_size=min_grain_px)
     distance = ndi.distance_transform_edt(interior)
