@@ -356,8 +356,9 @@ def test_images_without_d_bulk_say_why_in_the_skip_note(tmp_path):
 def test_study_can_use_the_whole_image_inversion(tmp_path):
     # options.boundary_method = "inversion" routes the image through tracerdiff.inversion (with the
     # optical micrograph's grains and the given PSF); results.json says so and carries the
-    # population. A 206 x 128 image keeps this at ~10 s (measured median 1.16x the truth with the
-    # micrograph's grains, 275 accepted; the inversion's bias with segmented grains).
+    # population. A 206 x 128 image keeps this at ~10 s (measured: 112 of 378 boundaries accepted,
+    # median 1.17x the truth (population median 1.08x), log-sd 0.45 although the truth is uniform: this study
+    # image is simulated in a closed 206-row box, which the quasi-steady model fits less well).
     src = write_synthetic_study(tmp_path / "s", seed=2, image_shape=(206, 128))
     text = src.read_text()
     src.write_text(text + '\n[options]\nboundary_method = "inversion"\npsf = "0.5 um"\n')
@@ -366,6 +367,6 @@ def test_study_can_use_the_whole_image_inversion(tmp_path):
     assert entry["boundary_method"] == "inversion"
     assert entry["status"] == "done"
     analysis = entry["analysis"]
-    assert analysis["summary"]["dgb_over_delta"]["n"] >= 100
+    assert analysis["summary"]["dgb_over_delta"]["n"] >= 80
     assert "population" in analysis and analysis["population"]["median"]["unit"] == "cm/s"
     assert all(b["source"] == "inversion" for b in analysis["boundaries"])

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
 from dataclasses import KW_ONLY, dataclass, field
 
 import numpy as np

@@ -204,7 +204,7 @@ def _write_image(folder: Path, seed: int, shape: tuple[int, int], counts_per_pix
         tifffile.imwrite(buf, np.asarray(ds[channel].values, dtype=np.uint32))
         write_bytes_atomic(folder / name, buf.getvalue())
     buf = io.BytesIO()
-    tifffile.imwrite(buf, optical_micrograph(sim.grains.labels, seed=seed, shift_px=OPTICAL_SHIFT_PX))
+    tifffile.imwrite(buf, optical_micrograph(sim.grains, seed=seed, shift_px=OPTICAL_SHIFT_PX))
     write_bytes_atomic(folder / "optical_59h.tif", buf.getvalue())
     return {"image_shape": list(shape), "counts_per_pixel": counts_per_pixel, "optical_shift_px": OPTICAL_SHIFT_PX,
             "dgb_over_delta_m_s": dgb_over_delta(t_k), "d_bulk_m2_s": d_bulk(t_k)}
@@ -213,18 +213,25 @@ def _write_image(folder: Path, seed: int, shape: tuple[int, int], counts_per_pix
 OPTICAL_SHIFT_PX = (3, -2)
 
 
-def optical_micrograph(labels: np.ndarray, *, seed: int, shift_px=(0, 0)) -> np.ndarray:
-    """A laser micrograph of the thermally etched surface: dark 1-px grooves at the boundaries.
+def optical_micrograph(grains, *, seed: int, shift_px=(0, 0)) -> np.ndarray:
+    """A laser micrograph of the thermally etched surface, the SIMS field's size: dark grooves
+    centred on the boundaries (:func:`tracerdiff.simulate.synthetic_micrograph`).
 
-    Grey levels 180 (grains) and 60 (grooves) with noise of 8, shifted by ``shift_px``
-    (rows, columns) against the SIMS field of view, as after remounting the sample.
+    ``grains`` is a GrainMap or a label image. Grey levels ~180 (grains) and ~70 (grooves) with
+    noise of 8, shifted by ``shift_px`` (rows, columns) against the SIMS field of view, as after
+    remounting the sample; the strip shifted in is drawn from beyond the field, not wrapped.
     """
-    edge = np.zeros(labels.shape, bool)
-    edge[:-1] |= labels[:-1] != labels[1:]
-    edge[:, :-1] |= labels[:, :-1] != labels[:, 1:]
-    rng = np.random.default_rng([seed, 7])
-    img = 180.0 - 120.0 * edge + 8.0 * rng.standard_normal(labels.shape)
-    return np.clip(np.roll(img, shift_px, axis=(0, 1)), 0, 255).astype(np.uint8)
+    from tracerdiff.simulate import GrainMap, synthetic_micrograph
+
+    if not isinstance(grains, GrainMap):
+        grains = GrainMap(np.asarray(grains), 1.0)
+    dy, dx = (int(v) for v in shift_px)
+    m = max(abs(dy), abs(dx))
+    big = synthetic_micrograph(grains, margin_px=m, groove_depth=0.5, noise=8.0 / 225.0, seed=seed).image
+    h, w = grains.shape
+    # As np.roll(field image, shift): pixel (r, c) shows the field at (r - dy, c - dx).
+    img = big[m - dy:m - dy + h, m - dx:m - dx + w]
+    return np.clip(225.0 * img, 0, 255).astype(np.uint8)
 
 
 def write_synthetic_study(folder: str | Path, *, seed: int = 0, image: bool = True,
