@@ -7,8 +7,9 @@ The image is a simulated 59 h exchange (Voronoi 16 um grains, 3000 counts/px, PS
 domain 400 um taller than the field of view; simulating it is not timed.
 
 The whole-image inversion (``tracerdiff.inversion``, slower by design) is timed once with the
-true grains and with the C-map segmentation (``--inversion``; the step method's end-to-end time is
-its baseline ratio).
+true grains, with the grains of a simulated etched-surface micrograph (registration and
+segmentation included) and with the C-map segmentation (``--inversion``; the step method's
+end-to-end time is its baseline ratio).
 
 Run: ``.venv/bin/python benchmarks/bench_boundaries.py [--repeat 3] [--inversion]``; prints one JSON
 line per method.
@@ -28,10 +29,11 @@ import tifffile
 
 
 def _image(seed: int):
-    from tracerdiff.simulate import synthetic_exchange_image
+    from tracerdiff.simulate import synthetic_exchange_image, synthetic_micrograph
 
     ds, sim = synthetic_exchange_image(shape=(206, 512), domain_rows=606, seed=seed)
-    return ds, np.ascontiguousarray(sim.grains.labels)
+    micrograph = synthetic_micrograph(sim.grains, margin_px=16, seed=seed).image
+    return ds, np.ascontiguousarray(sim.grains.labels), micrograph
 
 
 def main() -> None:
@@ -45,7 +47,7 @@ def main() -> None:
     from tracerdiff.io import read_count_pair
     from tracerdiff.isotope import isotope_fraction
 
-    ds, true_labels = _image(args.seed)
+    ds, true_labels, micrograph = _image(args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         p6, p7 = Path(tmp) / "li6.tif", Path(tmp) / "li7.tif"
         tifffile.imwrite(p6, ds["6Li"].values.astype(np.uint32))
@@ -86,9 +88,11 @@ def main() -> None:
     if args.inversion:
         from tracerdiff.inversion import invert_boundaries
 
-        for name, labels in (("inversion_true_grains", true_labels), ("inversion_c_map_grains", None)):
+        for name, grains in (("inversion_true_grains", dict(labels=true_labels)),
+                             ("inversion_micrograph_grains", dict(optical=micrograph)),
+                             ("inversion_c_map_grains", {})):
             t0, c0 = time.perf_counter(), time.process_time()
-            res = invert_boundaries(ds, d_bulk="2.6e-8 cm^2/s", labels=labels, psf_sigma_um=0.5)
+            res = invert_boundaries(ds, d_bulk="2.6e-8 cm^2/s", psf_sigma_um=0.5, **grains)
             t = time.perf_counter() - t0
             print(json.dumps({"benchmark": "boundaries_512x206", "method": name, "seconds": round(t, 3),
                               "cpu_seconds_parent": round(time.process_time() - c0, 3),
