@@ -115,7 +115,7 @@ def test_automatic_median_within_15_percent(uniform):
 
 @pytest.mark.xfail(strict=True, reason="Done-means item not met with boundaries found in the C map: the step "
                    "method gives 0.21 here (0.29 with the true grains), which the oracle below shows is its ceiling "
-                   "at 3000 counts/px. The whole-image inversion reaches 0.77 with the true grains "
+                   "at 3000 counts/px. The whole-image inversion reaches 0.75 with the true grains "
                    "(test_inversion_ranks_boundaries_with_known_grains) but needs a complete boundary map: with "
                    "3 % of the boundaries merged its median is 5x off, with the C-map segmentation (88 % of the "
                    "boundary length found) 0.54 and 1.24x. From the simulated micrograph it gives 0.76 "
