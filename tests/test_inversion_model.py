@@ -199,3 +199,23 @@ def test_no_flux_no_values():
     assert res.summary.n == 0 and res.boundaries
     assert all(not b.accepted for b in res.boundaries)
     assert res.to_dict()["population"]["median"]["value"] is None
+
+
+def test_initial_median_is_the_median_of_the_windows_best_values():
+    # Fake windows whose chi^2 is a parabola in the uniform ln G with its minimum at a chosen grid
+    # point: the start value must be the median of the per-window minima over the windows with
+    # the most boundaries (one misleading window, as seen on a test image, must not decide it).
+    from types import SimpleNamespace
+
+    from tracerdiff.inversion.windows import initial_log_conductance as _initial_median
+
+    d, h = 2.6e-12, 1e-6
+    grid = math.log(d / h) + np.arange(-12.0, 1.0)
+
+    def window(best_index, n_params):
+        solve = lambda theta: SimpleNamespace(chi2=float((theta[0] - grid[best_index]) ** 2))  # noqa: E731
+        return SimpleNamespace(n_params=n_params, solve=solve)
+
+    models = [window(0, 50), window(6, 40), window(7, 30), window(5, 20), window(12, 1)]
+    assert _initial_median(models, d_bulk=d, h=h, n_windows=4) == pytest.approx(0.5 * (grid[5] + grid[6]))
+    assert _initial_median(models[:3], d_bulk=d, h=h) == pytest.approx(grid[6])

@@ -89,7 +89,7 @@ def register_optical(optical: np.ndarray, c: np.ndarray, sigma_c: np.ndarray, va
 
 
 def labels_from_optical(optical: np.ndarray, *, dark_boundaries: bool = True, min_grain_px: int = 3,
-                        neck_px: int = 3) -> np.ndarray:
+                        neck_px: int = 3, smoothing_px: float = 0.7) -> np.ndarray:
     """Grain labels from an etched-surface micrograph where boundaries are thin grooves.
 
     A ridge filter (Sato) enhances the grooves; every groove-free area (below the ridges' Otsu
@@ -111,6 +111,11 @@ def labels_from_optical(optical: np.ndarray, *, dark_boundaries: bool = True, mi
         Groove-free areas smaller than this are not grains (dust, pits).
     neck_px
         Radius (pixels) of the opening that separates grains joined through a gap in a groove.
+    smoothing_px
+        Gaussian sigma applied to the intensity before the watershed, against noise in the
+        groove's darkest pixel. On simulated micrographs 0.7 px placed 95 % of the boundary
+        pairs exactly with noise 0.03 of the surface level (96 % unsmoothed), 89 % with noise
+        0.1 (83 %), and 79 % / 67 % with 2.4 px wide grooves at noise 0.06 / 0.1 (69 % / 57 %).
     """
     from skimage import filters, measure, morphology, segmentation
 
@@ -127,10 +132,11 @@ def labels_from_optical(optical: np.ndarray, *, dark_boundaries: bool = True, mi
     seeds = measure.label(interior, connectivity=1)
     if seeds.max() == 0:
         raise InputError("no grains found in the optical image", source="optical")
-    # Flooding the intensity itself, not the ridge filter, puts the line at the groove's darkest
-    # pixels: 96 % of the boundary pairs exactly right on synthetic micrographs, against 90 % for
-    # the ridge response, which the filter's 1-2 px scales blur at corners and junctions.
-    labels = segmentation.watershed(-img if dark_boundaries else img, seeds)
+    # Flooding the (lightly smoothed) intensity, not the ridge filter, puts the line at the groove's
+    # darkest pixels: 95 % of the boundary pairs exactly right on synthetic micrographs, against
+    # 90 % for the ridge response, which the filter's 1-2 px scales blur at corners and junctions.
+    surface = ndi.gaussian_filter(img, smoothing_px) if smoothing_px > 0 else img
+    labels = segmentation.watershed(-surface if dark_boundaries else surface, seeds)
     labels = np.where(covered, labels, 0)
     labels, _, _ = segmentation.relabel_sequential(labels)
     return labels.astype(np.int32)

@@ -158,3 +158,19 @@ def window_grid(n: int, size: int, stride: int) -> list[int]:
     if starts[-1] + size < n:
         starts.append(n - size)
     return starts
+
+
+def initial_log_conductance(models, *, d_bulk: float, h: float, n_windows: int = 6) -> float:
+    """ln G to start from: the median over the windows with the most boundaries of each one's
+    best uniform conductance (a coarse scan, factor e per step).
+
+    One window alone can mislead: on one test image its best uniform value was 1e-3 of the
+    truth, and the fit never left that basin (median 0.0006x truth)."""
+    grid = math.log(d_bulk / h) + np.linspace(-12.0, 0.0, 13)
+    best = []
+    for model in sorted(models, key=lambda m: m.n_params, reverse=True)[:n_windows]:
+        if model.n_params == 0:
+            continue
+        chi2 = [model.solve(np.full(model.n_params, g)).chi2 for g in grid]
+        best.append(grid[int(np.argmin(chi2))])
+    return float(np.median(best))
