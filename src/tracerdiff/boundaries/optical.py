@@ -83,9 +83,8 @@ def register_optical(optical: np.ndarray, c: np.ndarray, sigma_c: np.ndarray, va
         (np.clip(-ox, 0, None) + np.clip(ox + w - img.shape[1], 0, None)) * h
     best = np.lexsort((np.hypot(oy, ox), lost))[0]
     shift = -np.array([oy[best], ox[best]], float) + 0.0  # + 0.0: no "-0.0" in reports
-    moved = ndi.shift(canvas, shift, order=0, mode="nearest")[:h, :w]
-    inside = ndi.shift(covered, shift, order=0, mode="constant", cval=0.0)[:h, :w] > 0.5
-    return np.where(inside, moved, np.nan), (float(shift[0]), float(shift[1]))
+    shift = (float(shift[0]), float(shift[1]))
+    return _on_field(np.where(finite, img, np.nan), shift, (h, w), fill=np.nan), shift
 
 
 def labels_from_optical(optical: np.ndarray, *, dark_boundaries: bool = True, min_grain_px: int = 3,
@@ -149,12 +148,16 @@ def labels_on_field(labels: np.ndarray, shift: tuple[float, float], shape: tuple
     Segmenting the whole micrograph first and cutting afterwards keeps the grains at the field's
     edges whole (the ridge filter sees beyond the edge).
     """
+    return _on_field(np.asarray(labels), shift, shape, fill=0).astype(np.int32)
+
+
+def _on_field(image: np.ndarray, shift: tuple[float, float], shape: tuple[int, int], *, fill) -> np.ndarray:
+    """``image`` moved by the integer ``shift`` and cut to ``shape``; ``fill`` where it does not reach."""
     dy, dx = (int(round(v)) for v in shift)
-    out = np.zeros(shape, dtype=np.int32)
-    src = np.asarray(labels)
-    # Field pixel (r, c) shows micrograph pixel (r - dy, c - dx).
-    r0, r1 = max(0, dy), min(shape[0], src.shape[0] + dy)
-    c0, c1 = max(0, dx), min(shape[1], src.shape[1] + dx)
+    out = np.full(shape, fill, dtype=np.result_type(image.dtype, np.asarray(fill).dtype))
+    # Field pixel (r, c) shows image pixel (r - dy, c - dx).
+    r0, r1 = max(0, dy), min(shape[0], image.shape[0] + dy)
+    c0, c1 = max(0, dx), min(shape[1], image.shape[1] + dx)
     if r1 > r0 and c1 > c0:
-        out[r0:r1, c0:c1] = src[r0 - dy:r1 - dy, c0 - dx:c1 - dx]
+        out[r0:r1, c0:c1] = image[r0 - dy:r1 - dy, c0 - dx:c1 - dx]
     return out
