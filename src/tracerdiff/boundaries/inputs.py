@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from tracerdiff.boundaries import segmentation
-from tracerdiff.boundaries.optical import labels_from_optical, labels_on_field, register_optical
+from tracerdiff.boundaries.optical import optical_labels_on_field
 from tracerdiff.errors import InputError
 from tracerdiff.isotope import IsotopeFraction, isotope_fraction
 from tracerdiff.units import to_si
@@ -133,12 +133,11 @@ def grain_labels(c: np.ndarray, cf: np.ndarray, ef: np.ndarray, valid: np.ndarra
                              f"{labels.shape}", source="labels")
     elif optical is not None:
         note = optical_size_note(np.shape(optical), c.shape)
-        shifted, shift = register_optical(optical, cf, ef, valid)
-        labels = labels_on_field(labels_from_optical(optical), shift, c.shape)
+        labels, shift, uncovered = optical_labels_on_field(optical, cf, ef, valid)
         if np.shape(optical)[0] > c.shape[0] or np.shape(optical)[1] > c.shape[1]:
             note = (f"SIMS field located at row {-shift[0]:.1f}, column {-shift[1]:.1f} of the "
                     f"{np.shape(optical)[1]} x {np.shape(optical)[0]} px optical image")
-        uncovered = float(np.mean(~np.isfinite(shifted)[valid]))
+        uncovered = float(np.mean(uncovered[valid]))
         if uncovered > 0:
             note = "; ".join(m for m in (note, f"the registered optical image leaves {100 * uncovered:.1f} % of "
                                                "the SIMS field uncovered (no grains there)") if m)

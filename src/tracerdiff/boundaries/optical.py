@@ -60,17 +60,23 @@ def register_optical(optical: np.ndarray, c: np.ndarray, sigma_c: np.ndarray, va
         micrograph).
     """
     img, finite = _grey(optical)
+    shift = _locate(_ridges(img, dark_boundaries=dark_boundaries), finite, c, sigma_c, valid)
+    return _on_field(np.where(finite, img, np.nan), shift, c.shape, fill=np.nan), shift
+
+
+def _locate(ridges: np.ndarray, finite: np.ndarray, c, sigma_c, valid) -> tuple[float, float]:
+    """The registration shift (dy, dx) of a micrograph's ridge response onto the SIMS field."""
     h, w = c.shape
-    big = (max(img.shape[0], h), max(img.shape[1], w))
-    canvas = np.full(big, float(np.median(img)))
-    canvas[:img.shape[0], :img.shape[1]] = img
-    covered = np.zeros(big)
-    covered[:img.shape[0], :img.shape[1]] = finite
-    ridges = _ridges(canvas, dark_boundaries=dark_boundaries)
+    size = ridges.shape
+    big = (max(size[0], h), max(size[1], w))
+    covered = np.zeros(big, bool)
+    covered[:size[0], :size[1]] = finite
+    padded = np.zeros(big)
+    padded[:size[0], :size[1]] = ridges
     strength = edge_strength(fill_invalid(c, valid), fill_invalid(sigma_c, valid))
     reference = np.zeros(big)
     reference[:h, :w] = np.where(valid, strength - strength[valid].mean(), 0.0)
-    moving = np.where(covered > 0, ridges - ridges[covered > 0].mean(), 0.0)
+    moving = np.where(covered, padded - padded[covered].mean(), 0.0)
     # Cross-correlation over all integer shifts k (moving shifted by k onto the reference).
     xc = np.fft.irfft2(np.fft.rfft2(reference) * np.conj(np.fft.rfft2(moving)), s=big)
     # Periodic or featureless directions give near-ties; among them take the placement that
@@ -79,16 +85,15 @@ def register_optical(optical: np.ndarray, c: np.ndarray, sigma_c: np.ndarray, va
     # The field's offset in the micrograph is -k, taken in [-h/2, big - h/2) (the FFT is circular).
     oy = np.mod(-ky + h // 2, big[0]) - h // 2
     ox = np.mod(-kx + w // 2, big[1]) - w // 2
-    lost = (np.clip(-oy, 0, None) + np.clip(oy + h - img.shape[0], 0, None)) * w + \
-        (np.clip(-ox, 0, None) + np.clip(ox + w - img.shape[1], 0, None)) * h
+    lost = (np.clip(-oy, 0, None) + np.clip(oy + h - size[0], 0, None)) * w + \
+        (np.clip(-ox, 0, None) + np.clip(ox + w - size[1], 0, None)) * h
     best = np.lexsort((np.hypot(oy, ox), lost))[0]
     shift = -np.array([oy[best], ox[best]], float) + 0.0  # + 0.0: no "-0.0" in reports
-    shift = (float(shift[0]), float(shift[1]))
-    return _on_field(np.where(finite, img, np.nan), shift, (h, w), fill=np.nan), shift
+    return (float(shift[0]), float(shift[1]))
 
 
 def labels_from_optical(optical: np.ndarray, *, dark_boundaries: bool = True, min_grain_px: int = 3,
-                        neck_px: int = 3, smoothing_px: float = 0.7) -> np.ndarray:
+                        neck_px: int = 3, smoothing_px: float = 0.7, ridges: np.ndarray | None = None) -> np.ndarray:
     """Grain labels from an etched-surface micrograph where boundaries are thin grooves.
 
     A ridge filter (Sato) enhances the grooves; every groove-free area (below the ridges' Otsu
@@ -115,11 +120,14 @@ def labels_from_optical(optical: np.ndarray, *, dark_boundaries: bool = True, mi
         groove's darkest pixel. On simulated micrographs 0.7 px placed 95 % of the boundary
         pairs exactly with noise 0.03 of the surface level (96 % unsmoothed), 89 % with noise
         0.1 (83 %), and 79 % / 67 % with 2.4 px wide grooves at noise 0.06 / 0.1 (69 % / 57 %).
+    ridges
+        The micrograph's ridge response if already computed (registration needs it too).
     """
     from skimage import filters, measure, morphology, segmentation
 
     img, covered = _grey(optical)
-    ridges = _ridges(img, dark_boundaries=dark_boundaries)
+    if ridges is None:
+        ridges = _ridges(img, dark_boundaries=dark_boundaries)
     # Uncovered (NaN) pixels are grey fill, not grain: they must not join grains across them.
     interior = (ridges < filters.threshold_otsu(ridges)) & covered
     interior = morphology.remove_small_objects(interior, max_size=min_grain_px)
@@ -139,6 +147,24 @@ def labels_from_optical(optical: np.ndarray, *, dark_boundaries: bool = True, mi
     labels = np.where(covered, labels, 0)
     labels, _, _ = segmentation.relabel_sequential(labels)
     return labels.astype(np.int32)
+
+
+def optical_labels_on_field(optical, c: np.ndarray, sigma_c: np.ndarray, valid: np.ndarray, *,
+                            dark_boundaries: bool = True):
+    """Grain labels of a micrograph registered onto the SIMS field (the ridge filter computed once).
+
+    Returns
+    -------
+    labels, (dy, dx), uncovered
+        Labels of the field's shape (0 where the micrograph does not reach), the registration
+        shift, and the mask of field pixels without micrograph.
+    """
+    img, finite = _grey(optical)
+    ridges = _ridges(img, dark_boundaries=dark_boundaries)
+    shift = _locate(ridges, finite, c, sigma_c, valid)
+    labels = labels_from_optical(optical, dark_boundaries=dark_boundaries, ridges=ridges)
+    return (labels_on_field(labels, shift, c.shape), shift,
+            ~_on_field(finite, shift, c.shape, fill=False))
 
 
 def labels_on_field(labels: np.ndarray, shift: tuple[float, float], shape: tuple[int, int]) -> np.ndarray:
