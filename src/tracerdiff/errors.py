@@ -26,6 +26,7 @@ class InputError(TracerdiffError, ValueError):
 
     def __init__(self, message: str, *, source: str | Path | None = None):
         self.source = None if source is None else str(source)
+        self.message = message
         super().__init__(f"{self.source}: {message}" if self.source else message)
 
 
@@ -35,3 +36,29 @@ class FileFormatError(InputError):
 
 class FitError(TracerdiffError, RuntimeError):
     """A fit or estimate failed to converge or is undefined for these data."""
+
+
+class MissingDependencyError(TracerdiffError, ImportError):
+    """An optional dependency (a vendor reader's extra) is not installed."""
+
+
+def import_optional(module: str, *, extra: str, purpose: str):
+    """Import an optional dependency, or raise :class:`MissingDependencyError` naming its extra.
+
+    Parameters
+    ----------
+    module : str
+        Dotted module name, e.g. ``"pySPM"``.
+    extra : str
+        The tracerdiff extra that installs it, e.g. ``"iontof"``.
+    purpose : str
+        What it is needed for, e.g. ``"reading IONTOF .ita files"``.
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"{purpose} needs the optional package {module.split('.')[0]!r}, which is not installed "
+            f"({exc}); install it with: pip install 'tracerdiff[{extra}]'") from None

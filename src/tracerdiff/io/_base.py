@@ -17,7 +17,7 @@ from typing import Iterator
 
 import numpy as np
 
-from tracerdiff.errors import FileFormatError, TracerdiffError
+from tracerdiff.errors import FileFormatError, MissingDependencyError, TracerdiffError
 
 #: Hard cap on what one eager read may allocate (bytes). Lazy reads do not allocate up front.
 MAX_EAGER_BYTES = 8 * 1024**3
@@ -135,6 +135,8 @@ def wrap_errors(path: str | Path, fmt: str, *, caught_warnings: list | None = No
         warnings.simplefilter("always")
         try:
             yield
+        except MissingDependencyError:
+            raise  # not the file's fault: the message names the extra to install
         except FileFormatError as exc:
             if exc.source is None:
                 raise FileFormatError(str(exc), source=path) from None

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from tracerdiff.errors import FileFormatError
+from tracerdiff.errors import FileFormatError, import_optional
 from tracerdiff.io._base import canonical_channel, channel_for_mass, guard_size, select_channels
 from tracerdiff.io.image import make_image
 from tracerdiff.io.plain import pixel_size
@@ -23,7 +23,8 @@ def read_cameca(path: Path, *, pixel_size_um=None, channels=None, lazy=False, sh
     are summed unless ``stack`` keeps them along ``z``. The field of view comes from the
     image header raster (nm), falling back to the primary-beam raster (um).
     """
-    from sims.sims import SIMSReader
+    SIMSReader = import_optional("sims.sims", extra="cameca",
+                                 purpose=f"reading the Cameca file {path}").SIMSReader
 
     size = path.stat().st_size
     with open(path, "rb") as fh:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from tracerdiff.errors import FileFormatError
+from tracerdiff.errors import FileFormatError, import_optional
 from tracerdiff.io._base import ISOTOPE_MASSES, MAX_EAGER_BYTES, canonical_channel, guard_size
 from tracerdiff.io.image import make_image
 from tracerdiff.io.plain import pixel_size
@@ -94,7 +94,7 @@ def read_ita(path: Path, *, pixel_size_um=None, channels=None, lazy=False, sha25
     Scans are summed (IONTOF's precomputed sum when present) unless ``stack`` is True, which
     keeps one frame per scan along ``z`` (read lazily per scan when ``lazy``).
     """
-    import pySPM
+    pySPM = import_optional("pySPM", extra="iontof", purpose=f"reading the IONTOF file {path}")
 
     check_block_tree(path)
     ita = pySPM.ITA(str(path))  # readonly=True: opened "rb"
@@ -177,7 +177,7 @@ def read_bif6(path: Path, *, pixel_size_um=None, channels=None, lazy=False, sha2
     count) becomes ``"TIC"``; intervals whose window contains, or whose centre lies within
     ``MASS_TOLERANCE`` of, 6Li/7Li become ``"6Li"``/``"7Li"``; others ``"<centre>u"``.
     """
-    import pybif6
+    pybif6 = import_optional("pybif6", extra="bif6", purpose=f"reading the BIF6 file {path}")
 
     with open(path, "rb") as fh:
         head = fh.read(12)

@@ -3,9 +3,9 @@
 A polycrystalline ionic conductor between blocking-free electrodes is described
 by two arcs in series: bulk (high frequency) and grain boundary (low
 frequency), each a resistor in parallel with a constant-phase element,
-``p(R1,CPE1)-p(R2,CPE2)`` in impedance.py's circuit syntax. The fit uses
-:class:`impedance.models.circuits.CustomCircuit` (scipy ``curve_fit``, residuals
-weighted by |Z| so both arcs count although R_gb may be 100x R_b).
+``p(R1,CPE1)-p(R2,CPE2)`` in impedance.py's circuit syntax. The circuit is evaluated by
+:func:`circuit_impedance` and fitted with :func:`scipy.optimize.least_squares` on
+log-parameters, residuals weighted by |Z| so both arcs count although R_gb may be 100x R_b.
 
 Brick-layer conversion (sample thickness L, electrode area A, grain size l,
 boundary thickness delta):
@@ -176,18 +176,19 @@ def fit_impedance(frequency_hz, z, *, thickness: float, area: float, name: str =
 
 
 def _least_squares_fit(f: np.ndarray, z: np.ndarray, guess: list[float]):
-    """Fit impedance.py's circuit model in (ln R, ln Q, alpha) with |Z| weighting.
+    """Fit the two-arc circuit in (ln R, ln Q, alpha) with |Z| weighting.
 
-    impedance.py's own ``CustomCircuit.fit`` forwards ``maxfev`` to
-    ``least_squares``, which SciPy >= 1.15 rejects when bounds are set, and its
-    linear parameters span ~17 decades (Q ~ 1e-11 F s^(a-1), R ~ 1e6 ohm); so we
-    evaluate the circuit with impedance.py (``wrapCircuit``) and drive
-    :func:`scipy.optimize.least_squares` on log-parameters, which are O(1)-scaled.
+    The linear parameters span ~17 decades (Q ~ 1e-11 F s^(a-1), R ~ 1e6 ohm), so
+    :func:`scipy.optimize.least_squares` is driven on log-parameters, which are O(1)-scaled.
+    (impedance.py's ``CustomCircuit.fit`` was used before; its circuit is the same
+    :func:`circuit_impedance`, and dropping it removes a dependency that pulls in altair.)
     """
-    from impedance.models.circuits.fitting import wrapCircuit
     from scipy.optimize import least_squares
 
-    model = wrapCircuit(CIRCUIT, {})
+    def model(freq, *params):
+        z = circuit_impedance(freq, *params)
+        return np.hstack([z.real, z.imag])
+
     target = np.hstack([z.real, z.imag])
     weight = np.hstack([np.abs(z), np.abs(z)])
 
