@@ -23,6 +23,8 @@ _READERS = {
     "npz": ("tracerdiff.io.plain", "read_npz", "NumPy .npz"),
     "hdf5": ("tracerdiff.io.hdf", "read_hdf5", "tracerdiff HDF5"),
     "surfacelab": ("tracerdiff.io.surfacelab", "read_surfacelab", "SurfaceLab ASCII export"),
+    "text_spectrum": ("tracerdiff.io.surfacelab", "refuse_spectrum", "mass spectrum"),
+    "text_table": ("tracerdiff.io.surfacelab", "refuse_table", "text table"),
     "iontof": ("tracerdiff.io.iontof", "read_ita", "IONTOF ITA/ITM"),
     "bif6": ("tracerdiff.io.iontof", "read_bif6", "IONTOF BIF6"),
     "cameca": ("tracerdiff.io.cameca", "read_cameca", "Cameca .im"),
