@@ -85,8 +85,7 @@ def text_layout(text: str) -> TextLayout:
         elif mark is None:
             data.append(ln)
     delimiter = _guess_delimiter(data[1:] or data)
-    tokens = [t for t in ((data[1] if len(data) > 1 else data[0]).split(delimiter) if delimiter
-                          else (data[1] if len(data) > 1 else data[0]).split())] if data else []
+    tokens = [t for ln in data[1:21] or data[:1] for t in (ln.split(delimiter) if delimiter else ln.split())]
     decimal_comma = delimiter != "," and any(_COMMA_NUM.match(t.strip()) for t in tokens)
     if delimiter is None and data and all("," in ln for ln in data[:20]) and not decimal_comma:
         delimiter = ","
@@ -102,12 +101,16 @@ def _column_names(layout: TextLayout) -> tuple[list[str] | None, int | None]:
     if first and not all(is_number(layout.number(t)) for t in first):
         return first, -1
     ncols = len(first)
-    # The last comment line that splits into as many words as the data has columns and is not numbers.
-    for i in range(len(layout.comments) - 1, -1, -1):
-        tokens = layout.split(layout.comments[i])
-        words = [t for t in tokens if t and not is_number(layout.number(t)) and t.upper() != "N/A"]
-        if len(tokens) == ncols and len(words) == ncols and ncols >= 2:
-            return tokens, i
+    # The comment line right above the data, when it splits into as many words as the data has columns
+    # (free text further up, such as "# ION-TOF SurfaceLab ASCII image export", is not a header).
+    if not layout.comments:
+        return None, None
+    i = len(layout.comments) - 1
+    tokens = layout.split(layout.comments[i])
+    words = [t for t in tokens if t and not is_number(layout.number(t)) and t.upper() != "N/A"
+             and not t.endswith(":")]
+    if len(tokens) == ncols and len(words) == ncols and ncols >= 2:
+        return tokens, i
     return None, None
 
 
