@@ -232,3 +232,27 @@ file = "li.im"
 """)
     with pytest.raises(InputError, match=r"measurements.images\[0\].*no 18O or 16O channel"):
         run_study(tmp_path / "study.toml", tmp_path / "out", quiet=True)
+
+
+def test_boundaries_of_an_18o_vendor_file_equal_those_of_the_same_counts_as_lithium(tmp_path):
+    """The C-map path of any pair gives the boundary analysis exactly what 6Li/7Li counts give it."""
+    import tifffile
+
+    from tracerdiff.simulate import synthetic_exchange_image
+    from tracerdiff.study import synthetic as S
+
+    ds, _ = synthetic_exchange_image(shape=(206, 160), d_bulk=S.d_bulk(295.15), dgb_over_delta=S.dgb_over_delta(295.15),
+                                     counts_per_pixel=30000, seed=4)
+    a, b = (np.asarray(ds[k].values, dtype=np.uint32) for k in ("6Li", "7Li"))
+    synth.write_cameca_im(tmp_path / "o.im", {"16O": b, "18O": a}, [15.995, 17.999], raster_um=160.0)
+    tifffile.imwrite(tmp_path / "6.tif", a)
+    tifffile.imwrite(tmp_path / "7.tif", b)
+    common = ["--pixel-size", "1um", "--d-bulk", "2.6e-8 cm^2/s", "--source-edge", "bottom", "--json"]
+    oxygen = runner.invoke(app, ["boundaries", str(tmp_path / "o.im"), "--tracer", "^18O-", "--other", "O-", *common])
+    lithium = runner.invoke(app, ["boundaries", str(tmp_path / "6.tif"), str(tmp_path / "7.tif"), *common])
+    assert oxygen.exit_code == 0 and lithium.exit_code == 0, oxygen.output + lithium.output
+    got, ref = json.loads(oxygen.stdout), json.loads(lithium.stdout)
+    assert got["n_accepted"] == ref["n_accepted"] > 0
+    g, r = got["summary"]["dgb_over_delta"]["median"], ref["summary"]["dgb_over_delta"]["median"]
+    # same C and errors up to rounding (a/(a+b) is computed by two routes): 1e-9 is far below any noise
+    assert g["value"] == pytest.approx(r["value"], rel=1e-9) and g["stderr"] == pytest.approx(r["stderr"], rel=1e-9)
