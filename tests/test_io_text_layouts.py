@@ -67,7 +67,7 @@ def test_surfacelab_depth_profiles(data, n, crlf, trailing, comma, depth, ratio)
     for lab, _, name in chosen:
         np.testing.assert_array_equal(ds[name].values, [float(_num(v, False)) for v in cols[lab]])
     if ratio:
-        assert np.isinf(ds[f"{chosen[0][0]} / ( total )"].values[0])
+        assert np.isinf(ds[f"{chosen[0][0]} ÷ ( total )"].values[0])
 
 
 @CASES

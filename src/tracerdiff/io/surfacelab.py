@@ -244,7 +244,8 @@ def _profile(path: Path, layout, info: dict, *, channels, sha256: str) -> xr.Dat
         if mass_row and mass_row[i] and mass_row[i].upper() != "N/A":
             mass = float(layout.number(mass_row[i]))
         sp = parse_species(label, mass)
-        key = sp.name or f"column {i + 1}"
+        # a ratio "A / ( B )" keeps its label in the metadata; its name avoids "/", HDF5's group separator
+        key = sp.name.replace("/", "÷") if sp.name else f"column {i + 1}"
         if key in data:
             key = f"{key}#{sum(1 for k in data if k == key or k.startswith(key + '#')) + 1}"
         data[key] = arr[:, i]
