@@ -66,11 +66,30 @@ def _seed(kind: str, folder: Path) -> Path:
         synth.write_bif6(p, [(0, 0.0, 0.0, 0.0, A[0] + B[0]), (5, 6.015, 5.9, 6.1, A[0]), (6, 7.016, 6.9, 7.1, B[0])])
     elif kind == "cameca":
         synth.write_cameca_im(p, {"6Li": A, "7Li": B}, [6.015, 7.016], raster_um=6.0)
+    elif kind == "surfacelab_depth_profile":  # the real layout: # names, CRLF, trailing tab, inf, decimal comma
+        ratio = np.where(B[0, 0] > 0, A[0, 0] / np.maximum(B[0, 0], 1), np.inf)
+        ratio[0] = np.inf
+        synth.write_surfacelab_depth_profile(p, np.arange(6.0) * 1.5, {"O-": (15.9949, B[0, 0]),
+                                                                       "^18O-": (17.9992, A[0, 0]),
+                                                                       "^18O- / ( O- )": (None, ratio)},
+                                             decimal_comma=True)
+    elif kind == "text_triplets":  # x y value rows without a header, CRLF and trailing tabs
+        p.write_bytes("".join(f"{x}\t{y}\t{A[0, y, x]}\t\r\n" for y in range(4) for x in range(6)).encode())
+    elif kind == "surfacelab_matrix":
+        p.write_text("# Field of view: 6 x 4 um\n# Image size: 6 x 4 pixels\n"
+                     + "\n".join(";".join(str(v) for v in row) for row in A[0]) + "\n")
+    elif kind == "text_spectrum":
+        p.write_bytes(("# Binning: 200 channels\r\n# Deadtime Correction: on\r\nChannel\tm/z\tIntensity\r\n"
+                       + "".join(f"{100 * i}\t{0.5 * i:.6f}\t{v}\r\n" for i, v in enumerate(A.ravel()))).encode())
+    elif kind == "text_table":
+        p.write_text("# region\tmean\tsd\tn\n" + "\n".join("\t".join(str(v) for v in row[:4]) for row in A[0]) + "\n")
     return p
 
 
 KINDS = ["tiff", "text_matrix", "csv_profile", "npy", "npz", "hdf5", "surfacelab_image", "surfacelab_profile",
-         "iontof", "bif6", "cameca"]
+         "iontof", "bif6", "cameca", "surfacelab_depth_profile", "text_triplets", "surfacelab_matrix", "text_spectrum",
+         "text_table"]
+REFUSED = ("text_spectrum", "text_table")  # recognised, then refused: their seeds are valid files that never read
 _SEEDS_DIR = Path(tempfile.mkdtemp(prefix="tracerdiff-fuzz-seeds-"))
 _SEEDS: dict[str, bytes] = {}
 
@@ -111,7 +130,7 @@ def mutate(data, raw: bytes) -> bytes:
 def check_one(kind: str, data, folder: Path) -> None:
     raw = mutate(data, seed_bytes(kind))
     ext = data.draw(st.sampled_from(EXTENSIONS), label="extension")
-    lazy = data.draw(st.booleans(), label="lazy") if kind in ("tiff", "npy", "iontof") else False
+    lazy = data.draw(st.booleans(), label="lazy") if kind in ("tiff", "npy", "iontof", "cameca") else False
     path = folder / f"case_{kind}{ext}"
     path.write_bytes(raw)
     old = signal.signal(signal.SIGALRM, _alarm)
@@ -163,6 +182,11 @@ def test_fuzz_thousand_cases_per_reader(kind):
 def test_seed_files_are_valid(kind, tmp_path):
     path = tmp_path / "seed"
     path.write_bytes(seed_bytes(kind))
+    if kind in REFUSED:
+        with pytest.raises(TracerdiffError, match="mass spectrum|named columns"):
+            tio.read(path, pixel_size_um=0.5)
+        return
     ds = tio.read(path, pixel_size_um=None if kind in ("hdf5", "npz", "iontof", "cameca", "surfacelab_image",
-                                                      "surfacelab_profile", "csv_profile", "tiff") else 0.5)
+                                                      "surfacelab_profile", "csv_profile", "tiff",
+                                                      "surfacelab_depth_profile", "surfacelab_matrix") else 0.5)
     assert ds.data_vars

@@ -149,8 +149,9 @@ def test_surfacelab_profiles(tmp_path):
     np.testing.assert_allclose(tio.read(dp)["x"].values, x / 1000)
     tp = synth.write_surfacelab_profile(tmp_path / "tp.txt", x, {"6Li+": np.array([1, 2, 3])}, position="Time",
                                         unit="s")
-    with pytest.raises(FileFormatError, match="sputter time"):
-        tio.read(tp)
+    timed = tio.read(tp)  # against sputter time: dimension t (s), no length scale until converted
+    assert dict(timed.sizes) == {"t": 3} and timed.attrs["profile_axis"] == "sputter_time"
+    np.testing.assert_array_equal(timed["t"].values, x)
 
 
 def test_every_reader_leaves_input_folder_untouched(tmp_path):

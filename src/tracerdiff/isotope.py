@@ -255,3 +255,75 @@ def isotope_map(ds, *, tracer: str = "6Li", other: str = "7Li", bin: int = 1, ma
     if "z" in ds.coords and "z" in out.coords:
         out = out.assign_coords(z=ds["z"].values)
     return out
+
+
+# ----------------------------------------------------------------------------- any tracer/other pair
+
+def channel_in(ds, name: str) -> str:
+    """The variable of ``ds`` holding the species ``name`` in any notation (``"O-"`` finds ``"16O"``).
+
+    Raises
+    ------
+    InputError
+        No channel of that species; the message lists what the data has.
+    """
+    from tracerdiff.species import canonical_channel
+
+    key = canonical_channel(name)
+    if key in ds.data_vars:
+        return key
+    if str(name).strip() in ds.data_vars:
+        return str(name).strip()
+    raise InputError(f"no channel {name!r} (read as {key!r}); the data has {sorted(ds.data_vars)}",
+                     source=ds.attrs.get("source_path") or "dataset")
+
+
+def default_natural_fraction(tracer: str, other: str) -> float:
+    """C0 of unexchanged material: a_tracer / (a_tracer + a_other), natural abundances from periodictable.
+
+    Raises
+    ------
+    InputError
+        No natural abundance is known for one of the species (give the natural fraction).
+    """
+    from tracerdiff.species import natural_fraction
+
+    try:
+        return natural_fraction(tracer, other)
+    except ValueError as exc:
+        raise InputError(str(exc), source="natural fraction") from None
+
+
+def pooled_fraction(ds, *, tracer: str, other: str):
+    """Σ tracer / Σ (tracer + other) over the whole field and all frames, with its binomial stderr.
+
+    Returns
+    -------
+    (Measured, total counts)
+    """
+    from tracerdiff.quantity import Measured
+
+    a, b = ds[channel_in(ds, tracer)].data, ds[channel_in(ds, other)].data
+    sums = [x.sum(dtype=np.float64) for x in (a, b)]
+    if any(hasattr(s, "compute") for s in sums):
+        import dask
+
+        sums = dask.compute(*sums)
+    st, so = (float(s) for s in sums)
+    n = st + so
+    if not (np.isfinite(n) and n > 0):
+        raise InputError(f"the {tracer} and {other} channels hold no counts", source=ds.attrs.get("source_path"))
+    p = st / n
+    return Measured(p, float(np.sqrt(p * (1 - p) / n)), "dimensionless"), n
+
+
+def fraction_image(ds, *, tracer: str, other: str, bin: int = 1):  # noqa: A002
+    """The isotope-fraction map (``C``, ``C_stderr``, ``total``, ``valid``) of any tracer/other pair.
+
+    Frames of a depth stack are summed first (the boundary analyses take one 2D map).
+    """
+    t, o = channel_in(ds, tracer), channel_in(ds, other)
+    if ds[t].ndim == 3:
+        ds = ds.sum(dim="z", keep_attrs=True)
+    out = isotope_map(ds, tracer=t, other=o, bin=bin)
+    return out

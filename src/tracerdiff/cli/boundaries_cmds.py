@@ -1,4 +1,4 @@
-"""CLI: ``tracerdiff boundaries LI6 LI7`` -- D*gb/delta at every boundary of a tracer image."""
+"""CLI: ``tracerdiff boundaries FILE [FILE2] [--tracer T --other O]`` -- D*gb/delta at every boundary."""
 
 from __future__ import annotations
 
@@ -66,11 +66,27 @@ def _read_optical(path: Path, pixel_size_um: float) -> np.ndarray:
     return arr
 
 
+def _tracer_image(first: Path, second: Optional[Path], tracer: str, other: str, px: float):
+    """Counts of 6Li/7Li as they are; any other pair as its C map (same values and counting errors)."""
+    from tracerdiff.io import read_count_pair, read_tracer_pair
+    from tracerdiff.isotope import fraction_image
+    from tracerdiff.species import canonical_channel
+
+    t, o = canonical_channel(tracer), canonical_channel(other)
+    if (t, o) == ("6Li", "7Li") and second is not None:
+        return read_count_pair(first, second, pixel_size_um=px)
+    ds = read_tracer_pair(first, second, tracer=t, other=o, pixel_size_um=px)
+    return ds if (t, o) == ("6Li", "7Li") else fraction_image(ds, tracer=t, other=o)
+
+
 @app.command("boundaries")
 @handle_errors
 def boundaries_cmd(
-    li6: Path = typer.Argument(..., help="6Li count image (TIFF, text matrix, ...; row 0 = top)."),
-    li7: Path = typer.Argument(..., help="7Li count image of the same field."),
+    li6: Path = typer.Argument(..., help="Tracer (6Li) count image (TIFF, text matrix, ...; row 0 = top), or a "
+                               "vendor file holding both channels."),
+    li7: Optional[Path] = typer.Argument(None, help="The other isotope's (7Li) count image of the same field."),
+    tracer: str = typer.Option("6Li", "--tracer", help="Tracer species in any notation, e.g. 18O."),
+    other: str = typer.Option("7Li", "--other", help="The other isotope, e.g. 16O."),
     pixel_size: str = typer.Option(..., "--pixel-size", help="Pixel size, e.g. '1um' (bare numbers: um)."),
     d_bulk: str = typer.Option(..., "--d-bulk", help="Bulk tracer diffusivity, e.g. '2.6e-8 cm^2/s'."),
     thickness: Optional[str] = typer.Option(None, "--thickness", help="Boundary thickness, e.g. '0.5 nm'."),
@@ -92,7 +108,6 @@ def boundaries_cmd(
 ):
     """D*gb/delta from the C step at every grain boundary (eqn 3), or along given lines."""
     from tracerdiff.boundaries import analyse_boundaries
-    from tracerdiff.io import read_count_pair
 
     px = _pixel_size_um(pixel_size)
     d = _positive(d_bulk, "diffusivity", "--d-bulk")
@@ -118,7 +133,7 @@ def boundaries_cmd(
     psf_um = to_si(psf, "length", name="--psf", default_unit="um") * 1e6
     if not psf_um >= 0:
         raise InputError(f"must be >= 0, got {psf!r}", source="--psf")
-    ds = read_count_pair(li6, li7, pixel_size_um=px)
+    ds = _tracer_image(li6, li7, tracer, other, px)
     opt = _read_optical(optical, px) if optical is not None else None
     try:
         if method == "inversion":
@@ -139,7 +154,8 @@ def boundaries_cmd(
         fig = result.plot()
         # Provenance on the figure itself: which files (by hash) and which D*bulk made it.
         hashes = " | ".join(h[:12] for h in str(ds.attrs.get("sha256", "")).split(" | ") if h)
-        fig.suptitle(f"tracerdiff {__version__} boundaries: {li6.name} + {li7.name} (sha256 {hashes}), "
+        fig.suptitle(f"tracerdiff {__version__} boundaries: {li6.name}{' + ' + li7.name if li7 else ''} "
+                     f"(sha256 {hashes}), "
                      f"D*bulk {d.to_dict()['value']:.3g} {d.to_dict()['unit']}, {px:g} µm/px", fontsize=7)
         write_png_atomic(figure, fig)
     if as_json:

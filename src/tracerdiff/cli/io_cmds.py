@@ -54,12 +54,21 @@ def summarise(path: Path, *, pixel_size_um: float | None = None, channels=None, 
     What the file does not record (pixel size, masses) is left out rather than set to None,
     and listed under ``"unknown"``.
     """
-    from tracerdiff.io import metadata
+    from tracerdiff.io import metadata, sha256_file, sniff
+    from tracerdiff.io.image import data_kind
+    from tracerdiff.species import parse_species
 
+    if sniff(path) == "text_spectrum":  # recognised, though no analysis takes it
+        from tracerdiff.io.surfacelab import spectrum_summary
+
+        return {"file": str(path), "format": "text_spectrum", "sha256": sha256_file(path), **spectrum_summary(path)}
     ds, known = _read_for_inspection(path, pixel_size_um, channels, stack)
     meta = metadata(ds)
     masses = _masses(meta)
-    out = {"file": str(path), "format": ds.attrs.get("format"), "sha256": ds.attrs.get("sha256"),
+    kind = data_kind(ds)
+    labels = meta.get("channel_labels", {})
+    known = known and kind == "image"
+    out = {"file": str(path), "format": ds.attrs.get("format"), "kind": kind, "sha256": ds.attrs.get("sha256"),
            "dims": {k: int(v) for k, v in ds.sizes.items()},
            "pixel_size_um": float(ds.attrs["pixel_size_um"]) if known else None,
            "field_of_view_um": ([float(ds.attrs["pixel_size_um"]) * ds.sizes.get("x", 0),
@@ -69,13 +78,28 @@ def summarise(path: Path, *, pixel_size_um: float | None = None, channels=None, 
     for name, var in ds.data_vars.items():
         lo, hi, total, bad = (float(np.asarray(v)) for v in _reduce(var.data))
         # min/max/sum over finite pixels; non-finite ones are counted, so no NaN reaches the output
-        out["channels"][name] = {"dtype": str(var.dtype), "shape": list(var.shape), "mass_u": masses.get(name),
+        vendor = labels.get(name, {})
+        label = vendor.get("label", name)
+        isotope = vendor["isotope"] if "isotope" in vendor else parse_species(label).isotope
+        out["channels"][name] = {"label": label, "isotope": isotope,
+                                 "dtype": str(var.dtype), "shape": list(var.shape),
+                                 "mass_u": vendor.get("mass_u", masses.get(name)),
                                  "min": lo if bad < var.size else None, "max": hi if bad < var.size else None,
                                  "sum": total, "non_finite": int(bad)}
+    if kind == "profile":
+        from tracerdiff.profiles.depth import describe
+
+        out["n_points"] = int(next(iter(ds.sizes.values())))
+        out["axis"] = describe(ds)
+        out.pop("pixel_size_um")
+        out.pop("field_of_view_um")
     unknown = [k for k, v in out.items() if v is None]
-    unknown += [f"channels.{n}.{k}" for n, c in out["channels"].items() for k, v in c.items() if v is None]
+    unknown += [f"channels.{n}.{k}" for n, c in out["channels"].items() for k, v in c.items()
+                if v is None and k != "isotope"]
     out = {k: v for k, v in out.items() if v is not None}
-    out["channels"] = {n: {k: v for k, v in c.items() if v is not None} for n, c in out["channels"].items()}
+    # "isotope": null is an answer (a molecule or an unknown species), not a missing value
+    out["channels"] = {n: {k: v for k, v in c.items() if v is not None or k == "isotope"}
+                       for n, c in out["channels"].items()}
     if unknown:
         out["unknown"] = unknown
     if ds.attrs.get("reader_warnings"):

@@ -15,6 +15,22 @@ from tracerdiff.units import to_si
 
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object instead of a table.")
 PLOT_OPT = typer.Option(None, "--plot", help="Also write a figure (data, fit, residuals) to this PNG/PDF/SVG.")
+TRACER_OPT = typer.Option(None, "--tracer", help="Tracer channel in any notation (e.g. 18O, ^18O-); default 6Li.")
+OTHER_OPT = typer.Option(None, "--other", help="The other isotope's channel (e.g. 16O, O-); default 7Li.")
+RATE_OPT = typer.Option(None, "--sputter-rate", help="Sputter rate for a profile against sputter time, "
+                        "e.g. '0.2 nm/s'.")
+CRATER_OPT = typer.Option(None, "--crater-depth", help="Crater depth at the last point of a profile against "
+                          "sputter time, e.g. '1.5 um' (rate = depth / last time).")
+
+
+def _prepared(path: Path, tracer, other, sputter_rate, crater_depth):
+    """Read a profile and make it what the fits take: a depth/position profile of C (or 6Li/7Li)."""
+    from tracerdiff.profiles import read_profile
+    from tracerdiff.profiles.depth import prepare_profile
+
+    rate = None if sputter_rate is None else to_si(sputter_rate, "conductance", name="--sputter-rate")
+    depth = None if crater_depth is None else to_si(crater_depth, "length", name="--crater-depth")
+    return prepare_profile(read_profile(path), tracer=tracer, other=other, sputter_rate=rate, crater_depth=depth)
 
 
 def _length(text: Optional[str], flag: str) -> Optional[float]:
@@ -83,15 +99,19 @@ def erfc_cmd(
     sample_end: Optional[str] = typer.Option(None, "--sample-end",
                                              help="Closed far end of a short sample: fit the finite-sample "
                                                   "solution instead of the semi-infinite erfc."),
+    tracer: Optional[str] = TRACER_OPT,
+    other: Optional[str] = OTHER_OPT,
+    sputter_rate: Optional[str] = RATE_OPT,
+    crater_depth: Optional[str] = CRATER_OPT,
     plot: Optional[Path] = PLOT_OPT,
     as_json: bool = JSON_OPT,
 ):
     """D*eff from an exchange profile: (C - C0)/(Cs - C0) = erfc((x - x0)/(2 sqrt(D t))) (eqn 4)."""
-    from tracerdiff.profiles import fit_erfc, read_profile
+    from tracerdiff.profiles import fit_erfc
 
     t = _duration(time, "--time")
     _check_plot_path(plot)
-    ds = read_profile(profile)
+    ds = _prepared(profile, tracer, other, sputter_rate, crater_depth)
     x_range = None
     if x_min is not None or x_max is not None:
         x_range = (_length(x_min, "--x-min") if x_min else -float("inf"),
@@ -150,11 +170,15 @@ def evolve_cmd(
     finite_exchange: bool = typer.Option(False, "--finite-exchange",
                                          help="Initial fit with the sample's far end closed during the "
                                               "exchange too (finite-sample solution)."),
+    tracer: Optional[str] = TRACER_OPT,
+    other: Optional[str] = OTHER_OPT,
+    sputter_rate: Optional[str] = RATE_OPT,
+    crater_depth: Optional[str] = CRATER_OPT,
     plot: Optional[Path] = PLOT_OPT,
     as_json: bool = JSON_OPT,
 ):
     """D*eff from closed storage/annealing: exact no-flux evolution of the initial profile fitted to later ones."""
-    from tracerdiff.profiles import fit_closed_evolution, profile_data, read_profile
+    from tracerdiff.profiles import fit_closed_evolution, profile_data
 
     later = [_parse_then(t) for t in then]
     times = [t for t, _ in later]
@@ -167,8 +191,13 @@ def evolve_cmd(
         raise InputError("'erfc' (start from the fitted exchange profile) needs --exchange-time", source="--initial")
     _check_plot_path(plot)
     t_ex = None if exchange_time is None else _duration(exchange_time, "--exchange-time")
-    ds0 = read_profile(initial)
-    later_ds = [(t, read_profile(p)) for t, p in later]
+    from tracerdiff.io import metadata
+
+    ds0 = _prepared(initial, tracer, other, sputter_rate, crater_depth)
+    # --crater-depth belongs to the initial profile; later ones are sputtered at the same rate
+    scale = metadata(ds0).get("depth_scale")
+    rate = None if scale is None else f"{scale['sputter_rate_m_s']!r} m/s"
+    later_ds = [(t, _prepared(p, tracer, other, rate, None)) for t, p in later]
     extent = None
     if sample_start or sample_end or sample_length:
         if sample_end and sample_length:

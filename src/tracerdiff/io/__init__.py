@@ -31,10 +31,10 @@ per scan; compressed single-IFD TIFF volumes are read eagerly.
 """
 
 from tracerdiff.io._base import sha256_file
-from tracerdiff.io.api import FORMATS, read, read_count_pair
+from tracerdiff.io.api import FORMATS, read, read_count_pair, read_tracer_pair
 from tracerdiff.io.detect import sniff
 from tracerdiff.io.hdf import write
 from tracerdiff.io.image import LI6, LI7, make_image, make_profile, metadata
 
-__all__ = ["LI6", "LI7", "FORMATS", "make_image", "make_profile", "metadata", "read", "read_count_pair",
+__all__ = ["LI6", "LI7", "FORMATS", "make_image", "make_profile", "metadata", "read", "read_count_pair", "read_tracer_pair",
            "sha256_file", "sniff", "write"]

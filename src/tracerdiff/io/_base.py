@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import re
 import warnings
 from pathlib import Path
 from typing import Iterator
@@ -18,6 +17,7 @@ from typing import Iterator
 import numpy as np
 
 from tracerdiff.errors import FileFormatError, MissingDependencyError, TracerdiffError
+from tracerdiff.species import canonical_channel as _canonical
 
 #: Hard cap on what one eager read may allocate (bytes). Lazy reads do not allocate up front.
 MAX_EAGER_BYTES = 8 * 1024**3
@@ -162,22 +162,13 @@ def wrap_errors(path: str | Path, fmt: str, *, caught_warnings: list | None = No
                 caught_warnings.extend(str(w.message)[:200] for w in record)
 
 
-_CHANNEL_RE = re.compile(r"^\^?(\d+)\s*([A-Z][a-z]?)[+-]?$|^\^?([A-Z][a-z]?)\s*-?\s*(\d+)[+-]?$")
-
-
 def canonical_channel(name: str) -> str:
-    """Normalise isotope labels: ``"6Li+"``, ``"^6Li"``, ``"Li6"``, ``"I6Li"``, ``"Li-6"`` -> ``"6Li"``.
+    """Normalise channel labels: ``"6Li+"``, ``"^6Li"``, ``"Li6"``, ``"I6Li"`` -> ``"6Li"``; ``"Li+"`` -> ``"7Li"``.
 
-    Labels that are not a single isotope are returned stripped but otherwise unchanged.
+    See :func:`tracerdiff.species.parse_species`; labels that are not a single isotope
+    (molecules, ``"C"``, ``"counts"``) are returned stripped, spaces between formula groups removed.
     """
-    s = str(name).strip()
-    if s.startswith("I") and len(s) > 1 and s[1].isdigit():  # CSV headers such as I6Li
-        s = s[1:]
-    m = _CHANNEL_RE.match(s)
-    if m:
-        mass, element = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
-        return f"{int(mass)}{element}"
-    return s
+    return _canonical(name)
 
 
 def channel_for_mass(mass: float, *, tolerance: float = 0.2) -> str | None:

@@ -23,6 +23,8 @@ _READERS = {
     "npz": ("tracerdiff.io.plain", "read_npz", "NumPy .npz"),
     "hdf5": ("tracerdiff.io.hdf", "read_hdf5", "tracerdiff HDF5"),
     "surfacelab": ("tracerdiff.io.surfacelab", "read_surfacelab", "SurfaceLab ASCII export"),
+    "text_spectrum": ("tracerdiff.io.surfacelab", "refuse_spectrum", "mass spectrum"),
+    "text_table": ("tracerdiff.io.surfacelab", "refuse_table", "text table"),
     "iontof": ("tracerdiff.io.iontof", "read_ita", "IONTOF ITA/ITM"),
     "bif6": ("tracerdiff.io.iontof", "read_bif6", "IONTOF BIF6"),
     "cameca": ("tracerdiff.io.cameca", "read_cameca", "Cameca .im"),
@@ -97,8 +99,37 @@ def read(path: str | Path, *, pixel_size_um: float | None = None, channels=None,
     return ds
 
 
-def read_count_pair(path_6: str | Path, path_7: str | Path, *, pixel_size_um: float) -> xr.Dataset:
-    """Combine two single-channel files (TIFF or text matrix) into one ``6Li``/``7Li`` image.
+def read_tracer_pair(first: str | Path, second: str | Path | None = None, *, tracer: str = LI6, other: str = LI7,
+                     pixel_size_um: float | None = None) -> xr.Dataset:
+    """The tracer and other channels from one vendor file holding both, or from two one-channel files.
+
+    Channel names are matched in any notation (``"^18O-"``, ``"18O"``); the result has the
+    canonical names. With two files, the first holds the tracer.
+
+    Raises
+    ------
+    FileFormatError
+        A file is unreadable, or the single file lacks one of the channels (the message lists
+        what it has).
+    """
+    from tracerdiff.species import canonical_channel
+
+    t, o = canonical_channel(tracer), canonical_channel(other)
+    if t == o:
+        raise InputError(f"tracer and other are the same species ({t})", source="--other")
+    if second is not None:
+        return read_count_pair(first, second, pixel_size_um=pixel_size_um, tracer=t, other=o)
+    ds = read(first, pixel_size_um=pixel_size_um)
+    missing = [name for name in (t, o) if name not in ds.data_vars]
+    if missing:
+        raise FileFormatError(f"has no {' or '.join(missing)} channel (it has {sorted(ds.data_vars)}); name the "
+                              "channels with --tracer/--other or give two files", source=first)
+    return ds[[t, o]]
+
+
+def read_count_pair(path_6: str | Path, path_7: str | Path, *, pixel_size_um: float, tracer: str = LI6,
+                    other: str = LI7) -> xr.Dataset:
+    """Combine two single-channel files (TIFF or text matrix) into one tracer/other image (``6Li``/``7Li``).
 
     Row 0 of each file is the top of the image. Provenance of both files is kept in
     ``metadata_json`` (``source_path`` lists both, joined by ``" | "``).
@@ -110,15 +141,28 @@ def read_count_pair(path_6: str | Path, path_7: str | Path, *, pixel_size_um: fl
     FileFormatError
         Either file is unreadable or holds more than one channel.
     """
-    first = read(path_6, pixel_size_um=pixel_size_um, channels=LI6)
-    second = read(path_7, pixel_size_um=pixel_size_um, channels=LI7)
-    a, b = first[LI6], second[LI7]
+    first = _one_channel(path_6, pixel_size_um, tracer)
+    second = _one_channel(path_7, pixel_size_um, other)
+    a, b = first[tracer], second[other]
     if a.shape != b.shape:
-        raise InputError(f"6Li image {path_6} has shape {tuple(a.shape)} but 7Li image {path_7} has "
+        raise InputError(f"{tracer} image {path_6} has shape {tuple(a.shape)} but {other} image {path_7} has "
                          f"{tuple(b.shape)}; they must cover the same pixels")
-    meta = {"files": {LI6: {"path": str(path_6), "sha256": first.attrs["sha256"], "format": first.attrs["format"]},
-                      LI7: {"path": str(path_7), "sha256": second.attrs["sha256"],
-                            "format": second.attrs["format"]}}}
-    return make_image({LI6: np.asarray(a.values), LI7: np.asarray(b.values)}, float(pixel_size_um),
+    meta = {"files": {tracer: {"path": str(path_6), "sha256": first.attrs["sha256"],
+                               "format": first.attrs["format"]},
+                      other: {"path": str(path_7), "sha256": second.attrs["sha256"],
+                              "format": second.attrs["format"]}}}
+    if pixel_size_um is None:
+        pixel_size_um = first.attrs["pixel_size_um"]
+    return make_image({tracer: np.asarray(a.values), other: np.asarray(b.values)}, float(pixel_size_um),
                       source_path=f"{path_6} | {path_7}", sha256=f"{first.attrs['sha256']} | {second.attrs['sha256']}",
                       fmt="count_pair", metadata=meta)
+
+
+def _one_channel(path, pixel_size_um, name: str) -> xr.Dataset:
+    """A one-channel file, its data named ``name``; a vendor file keeps just that channel."""
+    ds = read(path, pixel_size_um=pixel_size_um)
+    if name in ds.data_vars:
+        return ds[[name]]
+    if len(ds.data_vars) == 1:
+        return ds.rename({next(iter(ds.data_vars)): name})
+    raise FileFormatError(f"holds channels {sorted(ds.data_vars)}, none of them {name}", source=path)

@@ -49,24 +49,68 @@ def _is_number(token: str) -> bool:
     return bool(_NUMBER.match(token))
 
 
+def _is_position(name: str) -> bool:
+    from tracerdiff.io.plain import length_factor_um, split_header
+
+    return length_factor_um(split_header(name)[1]) is not None
+
+
+def _headerless_triplets(layout) -> bool:
+    """x y [scan] value rows without a header: integer pixel indices from (0, 0), each pair once."""
+    rows = [layout.split(ln) for ln in layout.data[:2000]]
+    if len(rows) < 4 or len({len(r) for r in rows}) != 1 or len(rows[0]) not in (3, 4):
+        return False
+    try:
+        idx = [tuple(int(t) for t in r[:-1]) for r in rows]
+    except ValueError:
+        return False
+    return idx[0] == (0,) * len(idx[0]) and len(set(idx)) == len(idx) and min(min(i) for i in idx) >= 0
+
+
 def classify_text(head: bytes) -> str:
-    """``"surfacelab"``, ``"csv_profile"`` or ``"text_matrix"`` from the start of a text file."""
+    """The text reader for the start of a file, from its content.
+
+    ``"surfacelab"`` (vendor exports: images as x-y-value triplets or a matrix with a field of
+    view, profiles against depth or sputter time, ``#``-commented column names),
+    ``"csv_profile"``, ``"text_matrix"``, ``"text_spectrum"`` (a mass spectrum: recognised,
+    then refused for analysis) or ``"text_table"`` (named columns that are neither: refused).
+    """
+    from tracerdiff.io.surfacelab import parse_header
+    from tracerdiff.io.texttable import POINT_COLUMN, TIME_AXIS, looks_like_spectrum, text_layout
+
     text = head.decode("utf-8", errors="replace")
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    comments = [ln for ln in lines if ln.lstrip().startswith(("#", "%", "//"))]
-    data = [ln for ln in lines if not ln.lstrip().startswith(("#", "%", "//"))]
-    tokens = [t for t in re.split(r"[\s,;]+", data[0].strip()) if t] if data else []
-    numeric = bool(tokens) and all(_is_number(t) for t in tokens)
-    if comments and any(_SURFACELAB_KEYS.search(c) for c in comments):
-        # a vendor export: x y [scan] counts rows, or a profile table; a commented matrix stays a matrix
-        if not numeric or len(tokens) in (3, 4):
-            return "surfacelab"
-    if not data:
+    if len(head) >= 65536 and "\n" in text:
+        text = text[: text.rindex("\n")]  # the head may end mid-line
+    layout = text_layout(text)
+    comments = layout.comments
+    if not layout.data:
         return "text_matrix"
-    if tokens and not numeric:
-        if any(":" in ln or "=" in ln for ln in data[:1]):
+    names = layout.names
+    vendor = any(_SURFACELAB_KEYS.search(c) for c in comments)
+    if looks_like_spectrum(names):
+        return "text_spectrum"
+    if names is not None:
+        from tracerdiff.io.plain import split_header
+
+        bare = [split_header(n)[0].strip().lower() for n in names]
+        if any(TIME_AXIS.match(b) or POINT_COLUMN.match(b) for b in bare):
+            return "surfacelab"  # a depth profile against sputter time (SurfaceLab layout)
+        if len(names) in (3, 4) and bare[:2] == ["x", "y"]:
+            return "surfacelab"  # x y [scan] value triplets
+        if any(_is_position(n) for n in names):
+            return "csv_profile" if layout.names_line == -1 and not vendor else "surfacelab"
+        if layout.names_line == -1 and any(":" in ln or "=" in ln for ln in layout.data[:1]):
             return "surfacelab"  # "key: value" header lines without comment marks
-        return "csv_profile"
+        return "text_table"
+    ncols = len(layout.split(layout.data[0]))
+    if vendor and ncols in (3, 4):
+        return "surfacelab"
+    if vendor:
+        info = parse_header(comments)
+        if "fov_x_um" in info or "nx" in info:
+            return "surfacelab"  # a count matrix with the vendor's field of view
+    if _headerless_triplets(layout):
+        return "surfacelab"
     return "text_matrix"
 
 

@@ -35,6 +35,10 @@ def write(ds: xr.Dataset, path: str | Path) -> Path:
         if not isinstance(value, _ATTR_TYPES):
             raise InputError(f"attribute {key!r} of type {type(value).__name__} cannot be stored; "
                              "attrs must be str/int/float (put structures in metadata_json)", source=path)
+    slashed = [str(n) for n in ds.variables if "/" in str(n)]
+    if slashed:  # HDF5 reads "/" as a group separator
+        raise InputError(f"variable names {slashed[:3]} contain '/', which HDF5 cannot store; rename them",
+                         source=path)
     encoding = {}
     for name, var in ds.data_vars.items():
         if var.dims[:1] == ("z",) and var.ndim == 3:

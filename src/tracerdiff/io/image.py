@@ -98,3 +98,32 @@ def make_profile(x_um: np.ndarray, channels: Mapping[str, np.ndarray], *, source
 def metadata(ds: xr.Dataset) -> dict:
     """The decoded ``metadata_json`` attribute (empty dict when absent)."""
     return json.loads(ds.attrs.get("metadata_json", "{}") or "{}")
+
+
+def make_time_profile(t_s: np.ndarray, channels: Mapping[str, np.ndarray], *, source_path: str = "",
+                      sha256: str = "", fmt: str = "memory", metadata: Mapping | None = None) -> xr.Dataset:
+    """Wrap a depth profile recorded against sputter time: dimension ``t`` in seconds.
+
+    It has no length scale yet; :func:`tracerdiff.profiles.depth.to_depth` turns it into a
+    depth profile (``x`` in micrometres) given a sputter rate or the crater depth.
+    """
+    t = np.asarray(t_s, dtype=float)
+    if t.ndim != 1:
+        raise InputError("sputter times must be one-dimensional", source=source_path or None)
+    data = {}
+    for name, a in channels.items():
+        a = np.asarray(a)
+        if a.shape != t.shape:
+            raise InputError(f"channel {name!r} has {a.shape} values for {t.shape} sputter times",
+                             source=source_path or None)
+        data[name] = (("t",), a)
+    ds = xr.Dataset(data, coords={"t": t})
+    ds["t"].attrs["units"] = "s"
+    ds.attrs.update(pixel_size_um=float("nan"), source_path=str(source_path), sha256=str(sha256), format=str(fmt),
+                    profile_axis="sputter_time", metadata_json=json.dumps(dict(metadata or {}), sort_keys=True))
+    return ds
+
+
+def data_kind(ds: xr.Dataset) -> str:
+    """``"image"`` (y, x or z, y, x) or ``"profile"`` (along x = depth/position, or t = sputter time)."""
+    return "profile" if set(ds.dims) <= {"x"} or set(ds.dims) <= {"t"} else "image"

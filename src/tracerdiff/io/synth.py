@@ -186,3 +186,34 @@ def write_surfacelab_profile(path: str | Path, x: np.ndarray, channels: Mapping[
         lines.append("\t".join([repr(float(xi))] + [str(channels[n][i]) for n in names]))
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
     return Path(path)
+
+
+def write_surfacelab_depth_profile(path: str | Path, sputter_time_s: np.ndarray,
+                                   channels: Mapping[str, tuple[float | None, np.ndarray]], *,
+                                   decimal_comma: bool = False, crlf: bool = True) -> Path:
+    """Write a depth profile in the layout SurfaceLab really exports (see :mod:`tracerdiff.io.surfacelab`).
+
+    ``channels`` maps SurfaceLab species labels (``"O-"``, ``"^18O-"``, ``"^18O- / ( O- )"``) to
+    (mass in u or None for N/A, values). Every header line starts with ``#``, lines end in CRLF
+    and a trailing tab; non-finite values are written ``inf``/``nan`` as SurfaceLab does.
+    """
+    t = np.asarray(sputter_time_s, dtype=float)
+    labels = list(channels)
+
+    def num(v) -> str:
+        text = f"{float(v):g}" if np.isfinite(v) else ("inf" if v > 0 else "-inf" if v < 0 else "nan")
+        return text.replace(".", ",") if decimal_comma else text
+
+    lines = ["# Profile Smoothing is Disabled",
+             "#\t\t\t\t" + "\t".join(labels) + "\t",
+             "#\t\t\t\t" + "\t".join("N/A" if channels[k][0] is None else f"{channels[k][0]:.4f}" for k in labels)
+             + "\t",
+             "#Data Point #\tSputter Time (s)\tDose (ions)\tFluence (ions/cm^2)\t" + "\t".join(["Intensity"] * len(labels))
+             + "\t"]
+    for i, ti in enumerate(t):
+        cells = [str(i + 1), num(ti), num(2.5e6 * (i + 1)), num(1e11 * (i + 1))]
+        cells += [num(np.asarray(channels[k][1], dtype=float)[i]) for k in labels]
+        lines.append("\t".join(cells) + "\t")
+    end = "\r\n" if crlf else "\n"
+    Path(path).write_bytes((end.join(lines) + end).encode("utf-8"))
+    return Path(path)

@@ -113,6 +113,8 @@ def read_profile(path: str | Path) -> xr.Dataset:
             raise FileFormatError("holds an image, not a line profile; give a line scan such as a CSV "
                                   "with columns x_um,I6Li,I7Li or x_um,C", source=path) from None
         raise
+    if set(ds.dims) == {"t"}:  # a depth profile against sputter time: prepare_profile gives it a depth
+        return ds
     if tuple(ds.dims) != ("x",) and set(ds.dims) != {"x"}:
         raise FileFormatError(f"expected a line profile along x, got dimensions {dict(ds.sizes)}", source=path)
     check_profile(ds)
@@ -162,6 +164,9 @@ def profile_data(ds: xr.Dataset | ProfileData) -> ProfileData:
     if isinstance(ds, ProfileData):
         return ds
     source = str(ds.attrs.get("source_path", "")) or "profile"
+    if "t" in ds.dims:
+        raise InputError("the profile is against sputter time, not depth; give a sputter rate or the crater "
+                         "depth (--sputter-rate / --crater-depth) to turn it into a depth profile", source=source)
     if "x" not in ds.coords:
         raise InputError("profile has no 'x' coordinate", source=source)
     x_um = np.asarray(ds["x"].values, dtype=float)
@@ -175,8 +180,8 @@ def profile_data(ds: xr.Dataset | ProfileData) -> ProfileData:
         keep = np.ones(c.shape, dtype=bool)
         err = np.asarray(ds["C_stderr"].values, dtype=float) if "C_stderr" in ds else None
     else:
-        raise InputError(f"profile needs channels '{LI6}' and '{LI7}' or 'C', has {list(ds.data_vars)}",
-                         source=source)
+        raise InputError(f"profile needs channels '{LI6}' and '{LI7}' or 'C', has {list(ds.data_vars)[:12]}; "
+                         "name the isotopes with --tracer/--other (e.g. --tracer 18O --other 16O)", source=source)
     if x_um.ndim != 1 or x_um.size != c.size:
         raise InputError("profile must be one-dimensional along x", source=source)
     if not np.all(np.isfinite(x_um)):

@@ -100,8 +100,39 @@ class Sample(_Strict):
     li_density: NumberDensity
     d_bulk: Diffusivity | None = None
     """D*bulk at the temperature of the images' steps (boundary-step analysis); else from D_NMR."""
-    natural_fraction: Fraction = 0.0759
+    natural_fraction: Fraction = None  # type: ignore[assignment] - filled from tracer/other below
+    """C0 of unexchanged material; default a_tracer/(a_tracer + a_other) from natural abundances (periodictable)."""
     enriched_fraction: Fraction = 0.95
+    tracer: str = "6Li"
+    """Tracer species in any notation ("18O", "^18O-"); with ``other`` it names the image/profile channels."""
+    other: str = "7Li"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _isotope_pair(cls, data):
+        return _isotope_pair(data)
+
+
+def _isotope_pair(data):
+    """Canonical tracer/other names and the default natural fraction (a sample's isotope pair)."""
+    if not isinstance(data, dict):
+        return data
+    from tracerdiff.species import canonical_channel, natural_fraction
+
+    data = dict(data)
+    for key, default in (("tracer", "6Li"), ("other", "7Li")):
+        value = data.get(key, default)
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{key}: expected a species name such as '18O', got {value!r}")
+        data[key] = canonical_channel(value)
+    if data["tracer"] == data["other"]:
+        raise ValueError(f"tracer and other are the same species ({data['tracer']})")
+    if data.get("natural_fraction") is None:
+        try:
+            data["natural_fraction"] = natural_fraction(data["tracer"], data["other"])
+        except ValueError as exc:
+            raise ValueError(f"natural_fraction: {exc}") from None
+    return data
 
 
 class Imaging(_Strict):
@@ -122,12 +153,15 @@ class Step(_Strict):
 
 
 class ImageMeasurement(_Strict):
-    """A SIMS image taken after a step: two count files (6Li, 7Li) or one vendor file."""
+    """A SIMS image taken after a step: two count files (tracer, other; ``li6``/``li7`` for lithium) or one
+    vendor file holding both channels."""
 
     name: Name
     after: Name
     li6: ExistingFile | None = None
     li7: ExistingFile | None = None
+    tracer_file: ExistingFile | None = None
+    other_file: ExistingFile | None = None
     file: ExistingFile | None = None
     pixel_size: Length | None = None
     optical: ExistingFile | None = None
@@ -138,6 +172,14 @@ class ImageMeasurement(_Strict):
 
     @model_validator(mode="after")
     def _one_source(self):
+        generic = self.tracer_file is not None or self.other_file is not None
+        if generic and (self.li6 is not None or self.li7 is not None):
+            raise ValueError("give 'tracer_file' + 'other_file' or the lithium shorthand 'li6' + 'li7', not both")
+        if generic and (self.tracer_file is None or self.other_file is None):
+            raise ValueError("give both 'tracer_file' and 'other_file' count files")
+        if generic:
+            object.__setattr__(self, "li6", self.tracer_file)  # one code path: the pair, tracer first
+            object.__setattr__(self, "li7", self.other_file)
         pair = self.li6 is not None or self.li7 is not None
         if pair and (self.li6 is None or self.li7 is None):
             raise ValueError("give both 'li6' and 'li7' count files")
@@ -149,11 +191,20 @@ class ImageMeasurement(_Strict):
 
 
 class LineScan(_Strict):
-    """A line scan (position, counts) taken after a step, starting at the exchanged edge."""
+    """A line scan (position, counts) taken after a step, starting at the exchanged edge, or a depth
+    profile from the exchanged surface (against depth, or sputter time with ``sputter_rate``/``crater_depth``)."""
 
     name: Name
     after: Name
     file: ExistingFile
+    sputter_rate: _unit_field("conductance", minimum=0.0) | None = None  # type: ignore[valid-type]
+    crater_depth: Length | None = None
+
+    @model_validator(mode="after")
+    def _one_depth_scale(self):
+        if self.sputter_rate is not None and self.crater_depth is not None:
+            raise ValueError("give 'sputter_rate' or 'crater_depth', not both")
+        return self
 
 
 class ReferencePoint(_Strict):

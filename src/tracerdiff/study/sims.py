@@ -25,15 +25,27 @@ def load_data(ctx: RunContext) -> None:
     """
     from tracerdiff.io import read, read_count_pair
     try:
+        from tracerdiff.profiles.depth import prepare_profile
         from tracerdiff.profiles.load import check_profile
     except ImportError:  # the line-scan analyses are skipped then, so their checks are moot
-        check_profile = None
+        check_profile = prepare_profile = None
 
+    tracer, other = ctx.study.sample.tracer, ctx.study.sample.other
+    lithium = (tracer, other) == ("6Li", "7Li")
     for i, im in enumerate(ctx.study.measurements.images):
         px = None if im.pixel_size is None else im.pixel_size * 1e6
         with _naming(ctx, f"measurements.images[{i}]"):
-            ds = read(im.file, pixel_size_um=px) if im.file is not None else read_count_pair(
-                im.li6, im.li7, pixel_size_um=px)
+            if lithium:
+                ds = read(im.file, pixel_size_um=px) if im.file is not None else read_count_pair(
+                    im.li6, im.li7, pixel_size_um=px)
+            else:  # any other pair: the analyses take its C map (same values and counting errors)
+                from tracerdiff.io import read_tracer_pair
+                from tracerdiff.isotope import fraction_image
+
+                pair = read_tracer_pair(im.file if im.file is not None else im.li6,
+                                        None if im.file is not None else im.li7,
+                                        tracer=tracer, other=other, pixel_size_um=px)
+                ds = fraction_image(pair, tracer=tracer, other=other)
         ctx.images[im.name] = ds
         if im.optical is not None:
             opt_px = None if im.optical_pixel_size is None else im.optical_pixel_size * 1e6
@@ -44,6 +56,11 @@ def load_data(ctx: RunContext) -> None:
     for i, scan in enumerate(ctx.study.measurements.line_scans):
         with _naming(ctx, f"measurements.line_scans[{i}].file"):
             ctx.scans[scan.name] = read(scan.file)
+            if prepare_profile is not None:  # depth scale, tracer/other -> C
+                ctx.scans[scan.name] = prepare_profile(ctx.scans[scan.name], tracer=None if lithium else tracer,
+                                                       other=None if lithium else other,
+                                                       sputter_rate=scan.sputter_rate,
+                                                       crater_depth=scan.crater_depth)
             if check_profile is not None:  # too few points etc. must fail now, not mid-run
                 check_profile(ctx.scans[scan.name])
     for i, series in enumerate(ctx.study.reference.series):
@@ -152,7 +169,8 @@ def _analyse_image(ctx: RunContext, im, out: dict) -> None:
     step = study.steps[study.step_index(im.after)]
     d_bulk, d_source = ctx.d_bulk_at(step.temperature)
     entry = {"after_step": step.name, "temperature": Measured(step.temperature, 0, "temperature").to_dict(),
-             "inputs": [str(p) for p in (im.li6, im.li7, im.file, im.optical) if p is not None]}
+             "inputs": [str(p) for p in (im.li6, im.li7, im.file, im.optical) if p is not None],
+             "isotopes": {"tracer": study.sample.tracer, "other": study.sample.other}}
     if d_bulk is None:
         entry.update(status="skipped", note=d_source)
         out["images"][im.name] = entry
