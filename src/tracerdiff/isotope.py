@@ -1,4 +1,8 @@
-"""Isotope fractions C = I6/(I6+I7) (eqn 1) with counting errors.
+"""Isotope fractions C = I_tracer/(I_tracer + I_other) (eqn 1; 6Li/7Li in the paper) with counting errors.
+
+Any isotope pair works (18O/16O, 2H/1H, 26Mg/24Mg, ...): :func:`channel_in` finds a species in
+any vendor notation, :func:`default_natural_fraction` gives the background C0 from natural
+abundances, :func:`fraction_image` and :func:`pooled_fraction` take ``tracer``/``other``.
 
 Counts are Poisson; given the total N = I6 + I7, I6 is binomial, so
 ``stderr(C) = sqrt(C (1 - C) / N)``. Where one channel is zero the binomial
@@ -73,7 +77,7 @@ def isotope_fraction(counts_6: np.ndarray | float, counts_7: np.ndarray | float,
     except (TypeError, ValueError):
         raise InputError("counts must be numbers or numeric arrays", source=name) from None
     if i6.shape != i7.shape:
-        raise InputError(f"6Li and 7Li counts have different shapes {i6.shape} and {i7.shape}", source=name)
+        raise InputError(f"tracer and other counts have different shapes {i6.shape} and {i7.shape}", source=name)
     if not (np.all(np.isfinite(i6)) and np.all(np.isfinite(i7))):
         raise InputError("counts contain NaN or infinity", source=name)
     if np.any(i6 < 0) or np.any(i7 < 0):
