@@ -20,13 +20,17 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 #: Boxes of at most this many cells are eliminated as one dense block (32-64 measured best).
-LEAF_CELLS = 48
+LEAF_CELLS = 32
 
 
 @functools.lru_cache(maxsize=16)
 def _symbolic(ny: int, nx: int, leaf: int):
-    """Elimination tree of the (ny, nx) grid: permutation and, per node in elimination order,
-    its own slice, its front's later cells (permuted numbering) and where its faces sit."""
+    """Elimination tree of the (ny, nx) grid, grouped into levels of independent nodes.
+
+    Returns the permutation (elimination order), the faces (lo, hi) in the window model's
+    order, and per level (children before parents) the padded index arrays that let one
+    level be factorised and solved with batched dense products.
+    """
     own_list, ring_list, kids_list = [], [], []
 
     def ring(y0, y1, x0, x1):
@@ -54,44 +58,94 @@ def _symbolic(ny: int, nx: int, leaf: int):
             k = x0 + w // 2
             kids = [rec(y0, y1, x0, k), rec(y0, y1, k + 1, x1)]
             own = np.arange(y0, y1) * nx + k
-        # The box's cells couple, after elimination, exactly with the cells around it: all of
-        # them lie on the separators of its ancestors (or it is the whole grid).
+        # After its box's cells are eliminated, the box couples exactly to the cells around it,
+        # which all lie on ancestors' separators: that ring is the node's front beyond its own cells.
         own_list.append(own)
         ring_list.append(ring(y0, y1, x0, x1))
-        kids_list.append([k for k in kids if k is not None])
+        kids_list.append(kids)
         return len(own_list) - 1
 
     rec(0, ny, 0, nx)
     n = ny * nx
-    perm = np.concatenate(own_list)
-    iperm = np.empty(n, np.int64)
-    iperm[perm] = np.arange(n)
-    starts = np.cumsum([0] + [len(o) for o in own_list])
+    n_nodes = len(own_list)
     index = np.arange(n).reshape(ny, nx)
     lo = np.concatenate([index[:-1, :].ravel(), index[:, :-1].ravel()])
     hi = np.concatenate([index[1:, :].ravel(), index[:, 1:].ravel()])
-    first, second = np.minimum(iperm[lo], iperm[hi]), np.maximum(iperm[lo], iperm[hi])
-    face_node = np.searchsorted(starts, first, side="right") - 1
-    order = np.argsort(face_node, kind="stable")
-    bounds = np.searchsorted(face_node[order], np.arange(len(own_list) + 1))
-    pos = np.full(n, -1, np.int64)
-    nodes = []
-    for i, ring_cells in enumerate(ring_list):
-        s, e = int(starts[i]), int(starts[i + 1])
-        struct = np.sort(iperm[ring_cells])
-        f = (e - s) + struct.size
-        pos[s:e] = np.arange(e - s)
-        pos[struct] = np.arange(e - s, f)
-        faces = order[bounds[i]:bounds[i + 1]]
-        rp, rq = pos[first[faces]], pos[second[faces]]
-        # Flat positions in the front of the faces' two off-diagonal entries and of the diagonal.
-        face_flat = np.concatenate([rp * f + rq, rq * f + rp])
-        diag_flat = np.arange(e - s) * (f + 1)
-        kids = [(c, (pos[nodes[c][2]][:, None] * f + pos[nodes[c][2]][None, :]).ravel()) for c in kids_list[i]]
-        nodes.append((s, e, struct, faces, face_flat, diag_flat, kids))
-        pos[s:e] = -1
-        pos[struct] = -1
-    return perm, nodes, lo, hi
+    height = np.zeros(n_nodes, np.int64)
+    for i in range(n_nodes):  # children come before parents
+        if kids_list[i]:
+            height[i] = 1 + max(height[c] for c in kids_list[i])
+    # Rows of the work array: level by level, node by node, each node padded to its level's
+    # largest own size, so that one level's own rows are one (nodes, own, k) view.
+    node_of = np.empty(n, np.int64)
+    local = np.empty(n, np.int64)
+    row_of = np.empty(n, np.int64)
+    place, offset, shapes = {}, 0, []
+    for lev in range(int(height.max()) + 1):
+        members = np.flatnonzero(height == lev)
+        n_own = max(own_list[i].size for i in members)
+        for slot, i in enumerate(members):
+            place[int(i)] = (lev, slot)
+            own = own_list[i]
+            node_of[own], local[own] = i, np.arange(own.size)
+            row_of[own] = offset + slot * n_own + np.arange(own.size)
+        shapes.append((members, n_own, offset))
+        offset += members.size * n_own
+    n_rows = offset  # row n_rows stays zero: the target of padded struct entries
+    # Each face enters the front of the node that eliminates its first endpoint.
+    first = np.where(height[node_of[lo]] <= height[node_of[hi]], lo, hi)
+    second = np.where(first == lo, hi, lo)
+    face_node = node_of[first]
+    face_order = np.argsort(face_node, kind="stable")
+    face_bounds = np.searchsorted(face_node[face_order], np.arange(n_nodes + 1))
+    levels = []
+    for lev, (members, n_own, offset) in enumerate(shapes):
+        n_struct = max(ring_list[i].size for i in members)
+        f = n_own + n_struct
+        struct_idx = np.full((members.size, n_struct), n_rows, np.int64)
+        face_flat, face_ids, diag_flat, diag_cells, pad_flat, kid_src, kid_dst = [], [], [], [], [], [], []
+        pos = np.full(n, -1, np.int64)  # position of a cell in the current node's front
+        for slot, i in enumerate(members):
+            own = own_list[i]
+            st = ring_list[i][np.argsort(row_of[ring_list[i]])]
+            struct_idx[slot, :st.size] = row_of[st]
+            pos[own] = np.arange(own.size)
+            pos[st] = n_own + np.arange(st.size)
+            base = slot * f * f
+            faces = face_order[face_bounds[i]:face_bounds[i + 1]]
+            rp, rq = pos[first[faces]], pos[second[faces]]
+            face_flat += [base + rp * f + rq, base + rq * f + rp]
+            face_ids += [faces, faces]
+            diag_flat.append(base + np.arange(own.size) * (f + 1))
+            diag_cells.append(own)
+            pad_flat.append(base + np.arange(own.size, n_own) * (f + 1))  # padded own rows: identity
+            for c in kids_list[i]:
+                clev, cslot = place[int(c)]
+                cst = ring_list[c][np.argsort(row_of[ring_list[c]])]
+                cns = levels[clev]["struct_idx"].shape[1]
+                src = cslot * cns * cns + np.arange(cst.size)[:, None] * cns + np.arange(cst.size)[None, :]
+                tgt = base + pos[cst][:, None] * f + pos[cst][None, :]
+                kid_src.append((clev, src.ravel()))
+                kid_dst.append(tgt.ravel())
+            pos[own] = -1
+            pos[st] = -1
+        by_level = {}
+        for (clev, src), dst in zip(kid_src, kid_dst):
+            by_level.setdefault(clev, ([], []))
+            by_level[clev][0].append(src)
+            by_level[clev][1].append(dst)
+        kids = [(clev, np.concatenate(a), np.concatenate(b)) for clev, (a, b) in sorted(by_level.items())]
+        flat_struct = struct_idx.ravel()
+        rows, inverse = np.unique(flat_struct, return_inverse=True)
+        # Struct rows shared by nodes of one level are summed by a sparse scatter (no lost updates).
+        scatter = sp.csr_matrix((np.ones(flat_struct.size), (inverse.ravel(), np.arange(flat_struct.size))),
+                                shape=(rows.size, flat_struct.size))
+        levels.append(dict(rows_own=(offset, offset + members.size * n_own), nb=members.size, n_own=n_own, f=f,
+                           struct_idx=struct_idx, face_flat=np.concatenate(face_flat),
+                           face_ids=np.concatenate(face_ids), diag_flat=np.concatenate(diag_flat),
+                           diag_cells=np.concatenate(diag_cells), pad_flat=np.concatenate(pad_flat), kids=kids,
+                           rows=rows, scatter=scatter))
+    return row_of, n_rows, levels, lo, hi
 
 
 class GridCholesky:
@@ -102,58 +156,56 @@ class GridCholesky:
     """
 
     def __init__(self, shape: tuple[int, int], trans: np.ndarray, dirichlet: np.ndarray, *, leaf: int = LEAF_CELLS):
-        perm, nodes, lo, hi = _symbolic(int(shape[0]), int(shape[1]), int(leaf))
-        self.perm, self._nodes = perm, nodes
-        n = perm.size
-        diag = (dirichlet + np.bincount(lo, trans, minlength=n) + np.bincount(hi, trans, minlength=n))[perm]
+        row_of, n_rows, levels, lo, hi = _symbolic(int(shape[0]), int(shape[1]), int(leaf))
+        self._row_of, self._n_rows, self._levels = row_of, n_rows, levels
+        n = row_of.size
+        diag = dirichlet + np.bincount(lo, trans, minlength=n) + np.bincount(hi, trans, minlength=n)
         neg = -np.asarray(trans, float)
-        updates: dict[int, np.ndarray] = {}
-        self._linv: list[np.ndarray] = []
-        self._l21: list[np.ndarray | None] = []
-        for i, (s, e, struct, faces, face_flat, diag_flat, kids) in enumerate(nodes):
-            no, f = e - s, e - s + struct.size
-            front = np.zeros(f * f)
-            front[diag_flat] = diag[s:e]
-            v = neg[faces]
-            front[face_flat] = np.concatenate([v, v])
-            for c, flat in kids:
-                front[flat] += updates.pop(c).ravel()
-            front = front.reshape(f, f)
-            chol, info = lapack.dpotrf(front[:no, :no], lower=1, clean=1)
-            if info != 0:
-                raise np.linalg.LinAlgError(f"grid operator not positive definite (block {i}, pivot {info})")
-            linv, info = lapack.dtrtri(chol, lower=1)
-            if info != 0:
-                raise np.linalg.LinAlgError(f"singular Cholesky block {i}")
+        updates = []
+        self._linv, self._l21, self._linv_t, self._l21_t = [], [], [], []
+        for lev in levels:
+            nb, n_own, f = lev["nb"], lev["n_own"], lev["f"]
+            front = np.zeros(nb * f * f)
+            front[lev["diag_flat"]] = diag[lev["diag_cells"]]
+            front[lev["pad_flat"]] = 1.0
+            front[lev["face_flat"]] = neg[lev["face_ids"]]
+            for clev, src, dst in lev["kids"]:
+                front += np.bincount(dst, updates[clev].ravel()[src], minlength=front.size)
+            front = front.reshape(nb, f, f)
+            chol = np.linalg.cholesky(front[:, :n_own, :n_own])  # LinAlgError if not positive definite
+            linv = np.linalg.inv(chol)
+            l21 = front[:, n_own:, :n_own] @ linv.transpose(0, 2, 1)
+            updates.append(front[:, n_own:, n_own:] - l21 @ l21.transpose(0, 2, 1))
             self._linv.append(linv)
-            if struct.size:
-                l21 = front[no:, :no] @ linv.T
-                updates[i] = front[no:, no:] - l21 @ l21.T
-                self._l21.append(l21)
-            else:
-                self._l21.append(None)
+            self._l21.append(l21)
+            # Contiguous transposes: numpy's batched matmul takes a slow path on strided stacks.
+            self._linv_t.append(np.ascontiguousarray(linv.transpose(0, 2, 1)))
+            self._l21_t.append(np.ascontiguousarray(l21.transpose(0, 2, 1)))
+        if not all(np.all(np.isfinite(x)) for x in self._linv):
+            raise np.linalg.LinAlgError("grid operator not positive definite")
 
     def solve(self, b: np.ndarray) -> np.ndarray:
         """``A^-1 b`` for b of shape (n,) or (n, k)."""
-        y = np.asarray(b, float)[self.perm]
-        flat = y.ndim == 1
-        if flat:
-            y = y[:, None]
-        nodes, linv, l21 = self._nodes, self._linv, self._l21
-        for node, li, l2 in zip(nodes, linv, l21):
-            s, e, struct = node[0], node[1], node[2]
-            yo = li @ y[s:e]
-            y[s:e] = yo
-            if l2 is not None:
-                y[struct] -= l2 @ yo
-        for node, li, l2 in zip(reversed(nodes), reversed(linv), reversed(l21)):
-            s, e, struct = node[0], node[1], node[2]
-            if l2 is None:
-                y[s:e] = li.T @ y[s:e]
-            else:
-                y[s:e] = li.T @ (y[s:e] - l2.T @ y[struct])
-        out = np.empty_like(y)
-        out[self.perm] = y
+        b = np.asarray(b, float)
+        flat = b.ndim == 1
+        b2 = b[:, None] if flat else b
+        k = b2.shape[1]
+        y = np.zeros((self._n_rows + 1, k))
+        y[self._row_of] = b2
+        for lev, linv, l21 in zip(self._levels, self._linv, self._l21):
+            r0, r1 = lev["rows_own"]
+            own = y[r0:r1].reshape(lev["nb"], lev["n_own"], k)
+            own[...] = linv @ own
+            if l21.shape[1]:
+                y[lev["rows"]] -= lev["scatter"] @ (l21 @ own).reshape(-1, k)
+                y[-1] = 0.0
+        for lev, linv_t, l21_t in zip(reversed(self._levels), reversed(self._linv_t), reversed(self._l21_t)):
+            r0, r1 = lev["rows_own"]
+            own = y[r0:r1].reshape(lev["nb"], lev["n_own"], k)
+            if l21_t.shape[2]:
+                own -= l21_t @ y[lev["struct_idx"]]
+            own[...] = linv_t @ own
+        out = y[self._row_of]
         return out[:, 0] if flat else out
 
 
