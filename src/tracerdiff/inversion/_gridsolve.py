@@ -119,22 +119,24 @@ def _symbolic(ny: int, nx: int, leaf: int):
             diag_flat.append(base + np.arange(own.size) * (f + 1))
             diag_cells.append(own)
             pad_flat.append(base + np.arange(own.size, n_own) * (f + 1))  # padded own rows: identity
-            for c in kids_list[i]:
+            for sibling, c in enumerate(kids_list[i]):
                 clev, cslot = place[int(c)]
                 cst = ring_list[c][np.argsort(row_of[ring_list[c]])]
                 cns = levels[clev]["struct_idx"].shape[1]
                 src = cslot * cns * cns + np.arange(cst.size)[:, None] * cns + np.arange(cst.size)[None, :]
                 tgt = base + pos[cst][:, None] * f + pos[cst][None, :]
-                kid_src.append((clev, src.ravel()))
+                kid_src.append(((clev, sibling), src.ravel()))
                 kid_dst.append(tgt.ravel())
             pos[own] = -1
             pos[st] = -1
         by_level = {}
-        for (clev, src), dst in zip(kid_src, kid_dst):
-            by_level.setdefault(clev, ([], []))
-            by_level[clev][0].append(src)
-            by_level[clev][1].append(dst)
-        kids = [(clev, np.concatenate(a), np.concatenate(b)) for clev, (a, b) in sorted(by_level.items())]
+        for (key, src), dst in zip(kid_src, kid_dst):
+            by_level.setdefault(key, ([], []))
+            by_level[key][0].append(src)
+            by_level[key][1].append(dst)
+        # One group per (child level, first or second child): its targets are distinct, so a
+        # plain indexed add is exact (two siblings share the separator's cells).
+        kids = [(key[0], np.concatenate(a), np.concatenate(b)) for key, (a, b) in sorted(by_level.items())]
         flat_struct = struct_idx.ravel()
         rows, inverse = np.unique(flat_struct, return_inverse=True)
         # Struct rows shared by nodes of one level are summed by a sparse scatter (no lost updates).
@@ -170,7 +172,7 @@ class GridCholesky:
             front[lev["pad_flat"]] = 1.0
             front[lev["face_flat"]] = neg[lev["face_ids"]]
             for clev, src, dst in lev["kids"]:
-                front += np.bincount(dst, updates[clev].ravel()[src], minlength=front.size)
+                front[dst] += updates[clev].ravel()[src]
             front = front.reshape(nb, f, f)
             chol = np.linalg.cholesky(front[:, :n_own, :n_own])  # LinAlgError if not positive definite
             linv = np.linalg.inv(chol)

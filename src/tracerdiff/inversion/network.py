@@ -201,6 +201,21 @@ class WindowModel:
         q = state.basis_q
         return jw - q @ (q.T @ jw)
 
+    def _gauss_newton(self, sensitivity: np.ndarray, state: WindowState) -> tuple[np.ndarray, np.ndarray]:
+        """``(J^T J, J^T r)`` of the reduced Jacobian J and the weighted residual r.
+
+        Without forming J: J = P jw with P the projector off the nuisance span, so J^T J =
+        jw^T jw - (Q^T jw)^T (Q^T jw), and J^T r = jw^T r since r is already orthogonal to Q.
+        The subtraction loses ~eps ||jw||^2, far below the prior's 1/sigma^2.
+        """
+        rw = state.residual * self.sqrt_w
+        if _REFERENCE:
+            jac = self.reduced_jacobian(sensitivity, state)
+            return jac.T @ jac, jac.T @ rw
+        jw = self._weighted_psf() @ sensitivity
+        c = state.basis_q.T @ jw
+        return jw.T @ jw - c.T @ c, jw.T @ rw
+
     def steps(self, theta: np.ndarray, state: WindowState, sensitivity: np.ndarray | None = None):
         """Per boundary: the model's step dC_gb across the boundary itself, averaged over its faces (weights |n.e|), and d/dtheta.
 

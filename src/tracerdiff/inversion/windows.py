@@ -53,9 +53,9 @@ def fit_window(model: WindowModel, *, mu: float, sigma: float, theta0: np.ndarra
     sens = None
     for n_iter in range(1, max_iter + 1):
         sens = model.field_sensitivity(theta, state)
-        jac = model.reduced_jacobian(sens, state)
-        hess = jac.T @ jac + prior_w * np.eye(k)
-        grad = jac.T @ (state.residual * model.sqrt_w) + prior_w * (theta - mu)
+        info, data_grad = model._gauss_newton(sens, state)
+        hess = info + prior_w * np.eye(k)
+        grad = data_grad + prior_w * (theta - mu)
         improved, step = False, np.zeros(k)
         for _ in range(8):
             step = np.linalg.solve(hess + damping * np.diag(np.diag(hess)), -grad)
@@ -73,14 +73,12 @@ def fit_window(model: WindowModel, *, mu: float, sigma: float, theta0: np.ndarra
             break
     if sens is None or network._REFERENCE:  # else: no step was taken since it was computed
         sens = model.field_sensitivity(theta, state)
-        jac = model.reduced_jacobian(sens, state)
-    info = jac.T @ jac
+        info, data_grad = model._gauss_newton(sens, state)
     steps, dsteps = model.steps(theta, state, sens)
     # The data term as a Gaussian in theta: information F and vector F theta - grad. The gradient
     # is the data's own (not -(theta - mu)/sigma^2 from stationarity, which fails when the fit
     # stopped early): it has no component along F's null directions, so re-weighting the prior
     # cannot move undetermined boundaries.
-    data_grad = jac.T @ (state.residual * model.sqrt_w)
     return WindowFit(model.pairs, theta, info, info @ theta - data_grad, steps, dsteps,
                      state.chi2, int(model.data.size), n_iter, model.grain_misfit(state),
                      state.c_model.reshape(model.shape))
