@@ -131,3 +131,21 @@ def test_fast_window_fit_equals_the_reference(reference_numerics):
                  (new.step_jacobian, ref.step_jacobian)]:
         assert np.allclose(a, b, rtol=1e-7, atol=1e-7 * np.abs(b).max())
     assert new.chi2 == pytest.approx(ref.chi2, rel=1e-9)
+
+
+def test_solve_falls_back_to_pivoting_lu_when_cholesky_fails(monkeypatch, reference_numerics):
+    # A window operator that the Cholesky refuses (not numerically positive definite) is still
+    # solved, by SuperLU as before: the fit must not depend on the factorisation succeeding.
+    model = _window(0.6)
+    theta = np.full(model.n_params, math.log(1.5e-8))
+    ref = model.solve(theta)
+    network._REFERENCE = False
+
+    def refuse(*args, **kwargs):
+        raise np.linalg.LinAlgError("refused")
+
+    monkeypatch.setattr(network, "GridCholesky", refuse)
+    new = model.solve(theta)
+    assert type(new.lu).__name__ == "SuperLU"
+    assert new.chi2 == pytest.approx(ref.chi2, rel=1e-10)
+    assert np.allclose(new.c_model, ref.c_model, rtol=1e-10, atol=1e-12)
