@@ -22,12 +22,18 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy import ndimage as ndi
 
+from tracerdiff.inversion._gridsolve import GridCholesky, orthonormal_basis, psf_matrix
+
+#: True: the SuperLU + Householder-QR + ndimage numerics of tracerdiff <= 0.x (issue 16), kept as
+#: the baseline of ``benchmarks/bench_inversion.py`` and of the equivalence test. Same algebra.
+_REFERENCE = False
+
 
 @dataclass(frozen=True)
 class WindowState:
     """The model at one set of conductances: factorised operator, field and residuals."""
 
-    lu: object
+    lu: object  # factorisation of the operator: ``lu.solve(b)`` = A^-1 b
     trans: np.ndarray  # face conductance / cell volume, 1/s
     basis_q: np.ndarray  # orthonormal basis of the weighted nuisance solutions at observed pixels, (n_obs, m)
     c_model: np.ndarray  # fitted field, flat (n_cells,)
@@ -103,6 +109,14 @@ class WindowModel:
         self.obs_labels = lab[self.obs]
         self.data = np.asarray(c, float).ravel()[self.obs]
         self.sqrt_w = 1.0 / np.asarray(sigma, float).ravel()[self.obs]
+        self._psf_w = None  # weighted PSF at the observed pixels, built on first use
+
+    def _weighted_psf(self) -> sp.csr_matrix:
+        """diag(1/sigma) PSF, from flat fields to the observed pixels (sparse, built once)."""
+        if getattr(self, "_psf_w", None) is None:
+            psf = psf_matrix(self.shape, self.psf_px, np.flatnonzero(self.obs))
+            self._psf_w = sp.csr_matrix(sp.diags(self.sqrt_w) @ psf)
+        return self._psf_w
 
     # ------------------------------------------------------------------ pieces
     def grain_misfit(self, state: WindowState) -> dict[int, tuple[float, int]]:
@@ -114,6 +128,8 @@ class WindowModel:
 
     def _blur(self, x: np.ndarray) -> np.ndarray:
         """PSF applied to flat fields (n,) or (n, k), returned at the observed pixels."""
+        if not _REFERENCE:
+            return (self._weighted_psf() @ x) / (self.sqrt_w if x.ndim == 1 else self.sqrt_w[:, None])
         field = x.reshape(self.shape + x.shape[1:])
         if self.psf_px > 0:
             sigma = (self.psf_px, self.psf_px) + (0.0,) * (x.ndim - 1)
@@ -129,6 +145,8 @@ class WindowModel:
 
     def solve(self, theta: np.ndarray) -> WindowState:
         """Field for conductances ``exp(theta)``, with the linear nuisance fitted by weighted least squares."""
+        if not _REFERENCE:
+            return self._solve_fast(theta)
         t = self.face_conductances(theta)
         n = self.dirichlet.size
         lo, hi = self.lo, self.hi
@@ -144,6 +162,27 @@ class WindowModel:
         r = fitted_w / self.sqrt_w - self.data
         return WindowState(lu, t, q, u @ beta, r, float(np.sum((fitted_w - y) ** 2)))
 
+    def _solve_fast(self, theta: np.ndarray) -> WindowState:
+        """:meth:`solve` with the nested-dissection Cholesky, the sparse PSF and Cholesky QR (same algebra)."""
+        t = self.face_conductances(theta)
+        try:
+            factor = GridCholesky(self.shape, t, self.dirichlet)
+        except np.linalg.LinAlgError:  # not numerically positive definite: pivoting LU as before
+            n, lo, hi = self.dirichlet.size, self.lo, self.hi
+            a = sp.coo_matrix((np.concatenate([-t, -t, t, t]), (np.concatenate([lo, hi, lo, hi]),
+                                                                np.concatenate([hi, lo, lo, hi]))), shape=(n, n))
+            factor = spla.splu((a + sp.diags(self.dirichlet)).tocsc())
+        u = factor.solve(self.basis)
+        v = self._weighted_psf() @ u
+        qr = orthonormal_basis(v)
+        q, rr = qr if qr is not None else np.linalg.qr(v)
+        y = self.data * self.sqrt_w
+        coef = q.T @ y
+        beta = np.linalg.lstsq(rr, coef, rcond=None)[0]
+        fitted_w = q @ coef
+        r = fitted_w / self.sqrt_w - self.data
+        return WindowState(factor, t, q, u @ beta, r, float(np.sum((fitted_w - y) ** 2)))
+
     def field_sensitivity(self, theta: np.ndarray, state: WindowState) -> np.ndarray:
         """dC/dtheta_k for every cell and boundary, (n_cells, K), at fixed nuisance."""
         gb = self.gb
@@ -158,9 +197,24 @@ class WindowModel:
 
     def reduced_jacobian(self, sensitivity: np.ndarray, state: WindowState) -> np.ndarray:
         """Weighted Jacobian of the residuals with the nuisance directions projected out (Kaufman)."""
-        jw = self._blur(sensitivity) * self.sqrt_w[:, None]
+        jw = self._blur(sensitivity) * self.sqrt_w[:, None] if _REFERENCE else self._weighted_psf() @ sensitivity
         q = state.basis_q
         return jw - q @ (q.T @ jw)
+
+    def _gauss_newton(self, sensitivity: np.ndarray, state: WindowState) -> tuple[np.ndarray, np.ndarray]:
+        """``(J^T J, J^T r)`` of the reduced Jacobian J and the weighted residual r.
+
+        Without forming J: J = P jw with P the projector off the nuisance span, so J^T J =
+        jw^T jw - (Q^T jw)^T (Q^T jw), and J^T r = jw^T r since r is already orthogonal to Q.
+        The subtraction loses ~eps ||jw||^2, far below the prior's 1/sigma^2.
+        """
+        rw = state.residual * self.sqrt_w
+        if _REFERENCE:
+            jac = self.reduced_jacobian(sensitivity, state)
+            return jac.T @ jac, jac.T @ rw
+        jw = self._weighted_psf() @ sensitivity
+        c = state.basis_q.T @ jw
+        return jw.T @ jw - c.T @ c, jw.T @ rw
 
     def steps(self, theta: np.ndarray, state: WindowState, sensitivity: np.ndarray | None = None):
         """Per boundary: the model's step dC_gb across the boundary itself, averaged over its faces (weights |n.e|), and d/dtheta.

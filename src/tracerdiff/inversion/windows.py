@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tracerdiff.inversion import network
 from tracerdiff.inversion.network import WindowModel
 
 #: ln(G) is kept within this many e-folds of the population median during a window fit.
@@ -49,10 +50,12 @@ def fit_window(model: WindowModel, *, mu: float, sigma: float, theta0: np.ndarra
     state = model.solve(theta)
     objective = state.chi2 + prior_w * float(np.sum((theta - mu) ** 2))
     damping, n_iter = 1e-2, 0
+    sens = None
     for n_iter in range(1, max_iter + 1):
-        jac = model.reduced_jacobian(model.field_sensitivity(theta, state), state)
-        hess = jac.T @ jac + prior_w * np.eye(k)
-        grad = jac.T @ (state.residual * model.sqrt_w) + prior_w * (theta - mu)
+        sens = model.field_sensitivity(theta, state)
+        info, data_grad = model._gauss_newton(sens, state)
+        hess = info + prior_w * np.eye(k)
+        grad = data_grad + prior_w * (theta - mu)
         improved, step = False, np.zeros(k)
         for _ in range(8):
             step = np.linalg.solve(hess + damping * np.diag(np.diag(hess)), -grad)
@@ -61,21 +64,21 @@ def fit_window(model: WindowModel, *, mu: float, sigma: float, theta0: np.ndarra
             value = new.chi2 + prior_w * float(np.sum((trial - mu) ** 2))
             if value < objective:
                 theta, state, objective = trial, new, value
+                sens = None  # belongs to the previous state
                 damping = max(damping / 3.0, 1e-7)
                 improved = True
                 break
             damping *= 4.0
         if not improved or np.max(np.abs(step)) < 1e-3:
             break
-    sens = model.field_sensitivity(theta, state)
-    jac = model.reduced_jacobian(sens, state)
-    info = jac.T @ jac
+    if sens is None or network._REFERENCE:  # else: no step was taken since it was computed
+        sens = model.field_sensitivity(theta, state)
+        info, data_grad = model._gauss_newton(sens, state)
     steps, dsteps = model.steps(theta, state, sens)
     # The data term as a Gaussian in theta: information F and vector F theta - grad. The gradient
     # is the data's own (not -(theta - mu)/sigma^2 from stationarity, which fails when the fit
     # stopped early): it has no component along F's null directions, so re-weighting the prior
     # cannot move undetermined boundaries.
-    data_grad = jac.T @ (state.residual * model.sqrt_w)
     return WindowFit(model.pairs, theta, info, info @ theta - data_grad, steps, dsteps,
                      state.chi2, int(model.data.size), n_iter, model.grain_misfit(state),
                      state.c_model.reshape(model.shape))

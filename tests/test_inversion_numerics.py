@@ -1,0 +1,151 @@
+"""The inversion's fast numerics (issue 16) against the reference ones and against dense algebra.
+
+The fast path (nested-dissection Cholesky, sparse PSF matrix, Cholesky QR) computes the same
+algebra as the reference path (SuperLU, ndimage, Householder QR), so per-step quantities agree
+to rounding: tolerances 1e-8 relative leave ~4 orders of magnitude for the condition of the
+window operator (~1e4 here).
+"""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from tracerdiff.inversion import WindowModel, fit_window, network
+from tracerdiff.inversion._gridsolve import GridCholesky, orthonormal_basis, psf_matrix
+
+D = 2.6e-12  # m^2/s
+H = 1e-6  # m
+
+
+def _dense(shape, t, dirichlet):
+    ny, nx = shape
+    index = np.arange(ny * nx).reshape(ny, nx)
+    lo = np.concatenate([index[:-1, :].ravel(), index[:, :-1].ravel()])
+    hi = np.concatenate([index[1:, :].ravel(), index[:, 1:].ravel()])
+    a = np.diag(dirichlet.astype(float))
+    np.add.at(a, (lo, lo), t)
+    np.add.at(a, (hi, hi), t)
+    np.add.at(a, (lo, hi), -t)
+    np.add.at(a, (hi, lo), -t)
+    return a
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (3, 2), (5, 17), (40, 24), (33, 31)])
+def test_grid_cholesky_solves_like_dense_algebra(shape):
+    rng = np.random.default_rng(sum(shape))
+    ny, nx = shape
+    n_faces = (ny - 1) * nx + ny * (nx - 1)
+    t = np.exp(rng.uniform(-5, 1, n_faces))  # conductances over 6 e-folds, as bulk vs boundary faces
+    dirichlet = np.zeros(ny * nx)
+    dirichlet[np.arange(nx)] = 2.0  # one Dirichlet edge makes the operator positive definite
+    b = rng.standard_normal((ny * nx, 3))
+    x = GridCholesky(shape, t, dirichlet).solve(b)
+    exact = np.linalg.solve(_dense(shape, t, dirichlet), b)
+    assert np.allclose(x, exact, rtol=1e-8, atol=1e-10 * np.abs(exact).max())
+    assert np.allclose(GridCholesky(shape, t, dirichlet).solve(b[:, 0]), exact[:, 0], rtol=1e-8,
+                       atol=1e-10 * np.abs(exact).max())
+
+
+def test_grid_cholesky_refuses_an_indefinite_operator():
+    t = np.ones(2 * 4 * 5 - 4 - 5)
+    t[3] = -10.0
+    with pytest.raises(np.linalg.LinAlgError):
+        GridCholesky((4, 5), t, np.ones(20))
+
+
+@pytest.mark.parametrize("sigma", [0.0, 0.6, 1.3])
+def test_psf_matrix_is_ndimage_gaussian_with_nearest_edges(sigma):
+    rng = np.random.default_rng(1)
+    field = rng.standard_normal((13, 9))
+    rows = np.flatnonzero(rng.random(field.size) < 0.7)
+    expected = ndi.gaussian_filter(field, sigma, mode="nearest").ravel()[rows] if sigma else field.ravel()[rows]
+    assert np.allclose(psf_matrix(field.shape, sigma, rows) @ field.ravel(), expected, rtol=1e-12, atol=1e-13)
+
+
+def test_cholesky_qr_is_orthonormal_and_refuses_rank_deficiency():
+    rng = np.random.default_rng(2)
+    v = rng.standard_normal((500, 12)) * np.logspace(0, 5, 12)  # column scales 1e5 apart
+    q, r = orthonormal_basis(v)
+    assert np.allclose(q.T @ q, np.eye(12), atol=1e-13)
+    assert np.allclose(q @ r, v, rtol=1e-12, atol=1e-12 * np.abs(v).max())
+    assert np.allclose(np.tril(r, -1), 0.0)
+    v[:, 5] = v[:, 2] * 3.0  # dependent columns: Householder QR (the reference) must be used
+    assert orthonormal_basis(v) is None
+
+
+def _window(psf):
+    rng = np.random.default_rng(3)
+    labels = (np.arange(30)[:, None] // 7 + 1) * np.ones((1, 20), dtype=np.int64)
+    labels[:, 10:] += 10  # boundaries across and along the flux
+    c = 0.5 - 0.004 * np.arange(30)[:, None] + 0.01 * rng.standard_normal(labels.shape)
+    ones = (np.ones((29, 20)), np.ones((30, 19)))
+    valid = rng.random(labels.shape) > 0.2
+    return WindowModel(c, np.full(c.shape, 0.01), valid, labels, ones, h=H, d_bulk=D, psf_px=psf, at_source=True)
+
+
+@pytest.fixture
+def reference_numerics():
+    network._REFERENCE = True
+    yield
+    network._REFERENCE = False
+
+
+def _pieces(model, theta):
+    state = model.solve(theta)
+    sens = model.field_sensitivity(theta, state)
+    jac = model.reduced_jacobian(sens, state)
+    step, dstep = model.steps(theta, state, sens)
+    return state, sens, jac, step, dstep
+
+
+@pytest.mark.parametrize("psf", [0.0, 0.6])
+def test_fast_window_numerics_equal_the_reference(psf, reference_numerics):
+    model = _window(psf)
+    theta = math.log(1.5e-8) + 0.4 * np.random.default_rng(4).standard_normal(model.n_params)
+    ref = _pieces(model, theta)
+    network._REFERENCE = False
+    new = _pieces(model, theta)
+    assert new[0].chi2 == pytest.approx(ref[0].chi2, rel=1e-8)
+    for a, b in [(new[0].c_model, ref[0].c_model), (new[0].residual, ref[0].residual)] + list(zip(new[1:], ref[1:])):
+        assert np.allclose(a, b, rtol=1e-8, atol=1e-8 * np.abs(b).max())
+    # The projector onto the nuisance span is unique (the basis itself is not).
+    q_new, q_ref = new[0].basis_q, ref[0].basis_q
+    x = np.random.default_rng(5).standard_normal(q_ref.shape[0])
+    assert np.allclose(q_new @ (q_new.T @ x), q_ref @ (q_ref.T @ x), atol=1e-10 * np.linalg.norm(x))
+
+
+def test_fast_window_fit_equals_the_reference(reference_numerics):
+    # A whole Levenberg-Marquardt fit: the same path (no accept/reject decision is near a tie on
+    # this window), so the MAP, the information and the steps agree to rounding amplified by
+    # a few iterations (1e-7).
+    model = _window(0.6)
+    kw = dict(mu=math.log(1.5e-8), sigma=0.5, theta0=np.full(model.n_params, math.log(1.5e-8)), max_iter=4)
+    ref = fit_window(model, **kw)
+    network._REFERENCE = False
+    new = fit_window(model, **kw)
+    assert new.n_iter == ref.n_iter
+    assert np.allclose(new.theta, ref.theta, rtol=0, atol=1e-7)
+    for a, b in [(new.information, ref.information), (new.info_vector, ref.info_vector), (new.step, ref.step),
+                 (new.step_jacobian, ref.step_jacobian)]:
+        assert np.allclose(a, b, rtol=1e-7, atol=1e-7 * np.abs(b).max())
+    assert new.chi2 == pytest.approx(ref.chi2, rel=1e-9)
+
+
+def test_solve_falls_back_to_pivoting_lu_when_cholesky_fails(monkeypatch, reference_numerics):
+    # A window operator that the Cholesky refuses (not numerically positive definite) is still
+    # solved, by SuperLU as before: the fit must not depend on the factorisation succeeding.
+    model = _window(0.6)
+    theta = np.full(model.n_params, math.log(1.5e-8))
+    ref = model.solve(theta)
+    network._REFERENCE = False
+
+    def refuse(*args, **kwargs):
+        raise np.linalg.LinAlgError("refused")
+
+    monkeypatch.setattr(network, "GridCholesky", refuse)
+    new = model.solve(theta)
+    assert type(new.lu).__name__ == "SuperLU"
+    assert new.chi2 == pytest.approx(ref.chi2, rel=1e-10)
+    assert np.allclose(new.c_model, ref.c_model, rtol=1e-10, atol=1e-12)
