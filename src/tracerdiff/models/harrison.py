@@ -162,7 +162,9 @@ def harrison_regime(d_bulk, time, *, thickness="0.5 nm", grain_size=None, p=None
 def _valid(regime: str, kind: str, beta: float, reasons: list) -> tuple[str, ...]:
     if kind == "slow":
         reasons.append("slow boundaries: the step analysis or the inversion applies (G = D*gb/delta)")
-        return ("step", "inversion", "bulk_erfc") if regime != "A" else ("effective_d",)
+        # the image analyses read single boundaries in any regime; in A the series model
+        # (the slow-boundary effective D) also describes the long-range profile
+        return ("step", "inversion", "effective_d") if regime in ("A", "A/B") else ("step", "inversion", "bulk_erfc")
     out = []
     if regime in ("B", "unknown", "B/C") and kind in ("fast", "unknown"):
         out.append("leclaire")

@@ -237,13 +237,14 @@ def _tail_window(y_um, c, c_err, bulk, opts: TypeBOptions, scaled_sigma):
     return candidates[-n_min:]
 
 
-def _beta_from_slope(m_eta: float, eta_lo: float, eta_hi: float, source: str) -> float:
+def _beta_from_slope(m_eta: float, eta_pts: np.ndarray, weights, source: str) -> float:
     """beta whose exact excess has slope -m_eta (per eta^(6/5)) over [eta_lo, eta_hi]; NaN if none."""
     kind = "constant" if source == "constant" else "instantaneous"
 
     def f(lb):
         try:
-            return -leclaire_slope(eta_lo, eta_hi, math.exp(lb), source=kind) - m_eta
+            return -leclaire_slope(eta_pts[0], eta_pts[-1], math.exp(lb), source=kind, n=25, eta=eta_pts,
+                                   weights=weights) - m_eta
         except InputError:  # the excess underflows: far too small a beta, the slope is steep
             return math.inf
 
@@ -263,10 +264,11 @@ def _beta_from_slope(m_eta: float, eta_lo: float, eta_hi: float, source: str) ->
     return math.nan
 
 
-def _p_exact(m_y, d, t, window_m, opts: TypeBOptions) -> float:
+def _p_exact(m_y, d, t, y_tail, weights, opts: TypeBOptions) -> float:
+    """P from the exact inversion: the same weighted line through the exact excess at the tail's depths."""
     root = math.sqrt(d * t)
     m_eta = m_y * root ** 1.2
-    beta = _beta_from_slope(m_eta, window_m[0] / root, window_m[1] / root, opts.source)
+    beta = _beta_from_slope(m_eta, y_tail / root, weights, opts.source)
     return 2.0 * beta * d * root + opts.thickness * d
 
 
@@ -349,7 +351,8 @@ def fit_leclaire(profile, time: float, *, d_bulk=None, options: TypeBOptions | N
     window = (y_um[idx[0]] * 1e-6, y_um[idx[-1]] * 1e-6)
     k = LECLAIRE_CONSTANT[opts.source]
     p_text = lambda m, d: k * math.sqrt(d / time) * m ** (-5.0 / 3.0)  # noqa: E731
-    p_fun = (lambda m, d: _p_exact(m, d, time, window, opts)) if opts.exact else p_text
+    y_tail = y_um[idx] * 1e-6
+    p_fun = (lambda m, d: _p_exact(m, d, time, y_tail, w, opts)) if opts.exact else p_text
     p = p_fun(m_y, dm.value)
     if not math.isfinite(p):
         warnings.warn(f"{data.source}: the tail slope lies outside the exact solution's range; "

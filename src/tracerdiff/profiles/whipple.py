@@ -30,7 +30,7 @@ import math
 import warnings
 
 import numpy as np
-from scipy import integrate, special
+from scipy import integrate, interpolate, special
 
 from tracerdiff.errors import InputError
 
@@ -141,8 +141,13 @@ def suzuoka_mean(eta, beta: float, *, period: float, delta_ratio: float = math.i
 
 
 def leclaire_slope(eta_lo: float, eta_hi: float, beta: float, *, source: str = "constant",
-                   n: int = 9) -> float:
-    """Least-squares slope of ``ln(excess)`` against ``eta^(6/5)`` over [eta_lo, eta_hi] (exact solution)."""
+                   n: int = 9, eta=None, weights=None) -> float:
+    """Least-squares slope of ``ln(excess)`` against ``eta^(6/5)`` over [eta_lo, eta_hi] (exact solution).
+
+    With ``eta`` (and optional ``weights``, 1/sigma of ln C̄) the slope is the one a weighted
+    straight-line fit through those points would find: the exact ``ln(excess)`` is computed on
+    ``n`` nodes uniform in ``eta^(6/5)`` and interpolated by a cubic spline (it is smooth there).
+    """
     if not (0 < eta_lo < eta_hi):
         raise InputError(f"need 0 < eta_lo < eta_hi, got {eta_lo!r}, {eta_hi!r}", source="eta")
     z = np.linspace(eta_lo ** 1.2, eta_hi ** 1.2, n)
@@ -150,7 +155,11 @@ def leclaire_slope(eta_lo: float, eta_hi: float, beta: float, *, source: str = "
     values = f(z ** (1 / 1.2), beta)
     if np.any(values <= 0):
         raise InputError("the excess is not positive over this range", source="eta")
-    return float(np.polyfit(z, np.log(values), 1)[0])
+    if eta is None:
+        return float(np.polyfit(z, np.log(values), 1)[0])
+    zp = np.asarray(eta, float) ** 1.2
+    spline = interpolate.CubicSpline(z, np.log(values))
+    return float(np.polyfit(zp, spline(zp), 1, w=weights)[0])
 
 
 def leclaire_constant(eta_lo: float, eta_hi: float, beta: float, *, source: str = "constant") -> float:
