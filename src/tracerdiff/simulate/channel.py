@@ -10,6 +10,8 @@ between the cells that touch the boundary, half of P on each side:
   along boundary (A, B); neighbours in it are linked through a face or, where a
   staircase steps, through a diagonal (two axes) when no face path inside the chain
   exists (no parallel shortcut);
+* where boundaries meet, same-grain cells of the two boundaries are linked too (over their
+  centre distance, with the smaller P), so the channels form one network;
 * a link between centres ``r`` apart conducts ``(P/2) w / s`` with ``s = |r - (r.n) n|``
   the distance along the boundary (n its normal) and ``w = h^(ndim-2)`` the width of
   the channel strip it stands for; per cell volume the transmissibility is
@@ -80,7 +82,8 @@ def channel_links(grains: GrainMap, pairs: np.ndarray, p_pairs: np.ndarray
     Returns
     -------
     lo, hi, trans, pair_index
-        Flat cell indices, transmissibility per cell volume (1/s), and the pair of each link.
+        Flat cell indices, transmissibility per cell volume (1/s), and the pair of each link
+        (-1 for links joining two boundaries at a junction).
     """
     h = grains.pixel_size_um * 1e-6
     shape, n = grains.shape, grains.labels.size
@@ -123,9 +126,23 @@ def channel_links(grains: GrainMap, pairs: np.ndarray, p_pairs: np.ndarray
         out_t.append(p_pairs[pidx[ok]][good] / (2.0 * s[good] * h * h))
         out_p.append(pidx[ok][good])
 
+    tagged = np.zeros(n, bool)
+    tagged[cells] = True
+
+    def junction(offset, exclude):
+        """Same-grain neighbours on another boundary: where boundaries meet, channels join."""
+        target = coords + offset
+        inside = np.all((target >= 0) & (target < np.asarray(shape)), axis=1)
+        t_flat = np.zeros(cells.size, np.int64)
+        t_flat[inside] = np.ravel_multi_index(target[inside].T, shape)
+        return inside & tagged[t_flat] & (flat_labels[t_flat] == flat_labels[cells]) & ~exclude, t_flat
+
+    junctions = []
     for k in range(grains.ndim):
         ok, target = member(eye[k])
         add(ok, target, eye[k])
+        jn, jt = junction(eye[k], ok)
+        junctions.append((jn, jt, eye[k]))
     for p in range(grains.ndim):
         for q in range(p + 1, grains.ndim):
             for sign in (1, -1):
@@ -135,7 +152,41 @@ def channel_links(grains: GrainMap, pairs: np.ndarray, p_pairs: np.ndarray
                 via_q, _ = member(sign * eye[q])
                 # a step of the staircase: no face path through the chain, so the diagonal carries it
                 add(ok & ~via_p & ~via_q, target, offset)
+                jp, _ = junction(eye[p], np.zeros(cells.size, bool))
+                jq, _ = junction(sign * eye[q], np.zeros(cells.size, bool))
+                jn, jt = junction(offset, ok)
+                junctions.append((jn & ~jp & ~jq, jt, offset))
+    _add_junctions(junctions, cells, pidx, p_pairs, h, n, (out_lo, out_hi, out_t, out_p))
     return (np.concatenate(out_lo), np.concatenate(out_hi), np.concatenate(out_t), np.concatenate(out_p))
+
+
+def _add_junctions(junctions, cells, pidx, p_pairs, h, n, out) -> None:
+    """Links between same-grain cells of two different boundaries (a triple junction), once per pair.
+
+    Without them every boundary's channel would end at the junction and tracer could pass on
+    only through the bulk. A pair of cells found through several boundaries keeps the smallest P
+    (the narrower channel limits the passage); the length is the centre distance.
+    """
+    lo, hi, p_link, dist = [], [], [], []
+    for ok, target, offset in junctions:
+        if not ok.any():
+            continue
+        a, b = cells[ok], target[ok]
+        lo.append(np.minimum(a, b))
+        hi.append(np.maximum(a, b))
+        p_link.append(p_pairs[pidx[ok]])
+        dist.append(np.full(a.size, np.linalg.norm(offset) * h))
+    if not lo:
+        return
+    lo, hi, p_link, dist = (np.concatenate(v) for v in (lo, hi, p_link, dist))
+    code = lo * np.int64(n) + hi
+    order = np.lexsort((p_link, code))  # per cell pair, the smallest P first
+    code, lo, hi, p_link, dist = code[order], lo[order], hi[order], p_link[order], dist[order]
+    first = np.r_[True, code[1:] != code[:-1]]
+    out[0].append(lo[first])
+    out[1].append(hi[first])
+    out[2].append(p_link[first] / (2.0 * dist[first] * h * h))
+    out[3].append(np.full(int(first.sum()), -1, np.int64))
 
 
 def channel_edge_terms(grains: GrainMap, pairs: np.ndarray, p_pairs: np.ndarray, edges) -> tuple:
