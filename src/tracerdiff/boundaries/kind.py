@@ -13,9 +13,10 @@ boundary with that of pixels at least ``exclude_px`` away from every boundary:
 * ``ridge_ratio`` -- summed excess relative to the summed interior C above background.
 
 Measured on simulated images (206 x 256 px, 30 um grains, 3000 counts/px, D = 1e-16 m^2/s,
-59 h): fast boundaries at beta = 10/100/1000 give ratio 0.53/0.86/0.95 and z 62/71/73,
-fast-along plus slow-across 0.79 and 41; slow boundaries -0.02 and -4, the paper's LLTO
-image 0.00 and -1. The thresholds (z > 10 and ratio > 0.2) sit far from both.
+59 h, seed 3): fast boundaries at beta = 10/100/1000 give ratio 0.63/1.12/1.34 and z
+130/295/521, fast-along plus slow-across 1.43 and 478; slow boundaries -0.02 and -4, the
+paper's LLTO image (16 um grains, D = 2.6e-12 m^2/s) 0.00 and -1. The thresholds (z > 10 and
+ratio > 0.2) sit far from both.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ import numpy as np
 
 from tracerdiff import __version__
 from tracerdiff.errors import InputError
-from tracerdiff.simulate.channel import channel_edge_terms, channel_links
+from tracerdiff.simulate.channel_nodes import ChannelNodes
 from tracerdiff.simulate.grains import GrainMap, check_memory, is_real_number
 from tracerdiff.simulate.stepping import advance, single_thread_blas
 from tracerdiff.simulate.transport import (Arrhenius, assemble, axis_diffusivities, boundary_conductances,
@@ -55,7 +55,7 @@ class ExchangeStep:
         boundary, or ``callable(a, b) -> G``; None: no resistance across boundaries.
     p_gb
         Along-boundary transport ``s delta D_gb`` in m^3/s (fast boundaries), given like
-        ``dgb_over_delta``; None or 0: none (:mod:`tracerdiff.simulate.channel`).
+        ``dgb_over_delta``; None or 0: none (:mod:`tracerdiff.simulate.channel_nodes`).
     source_edge
         ``"top"``, ``"bottom"``, ``"left"``, ``"right"`` (3D also ``"front"``, ``"back"``),
         or a boolean mask of cells held at ``c_source`` (a wetted region).
@@ -303,21 +303,25 @@ def simulate_history(grains: GrainMap, steps, *, c_initial=0.0, n_steps: int = 5
 
     total = sum(p["n_steps"] for p in plans) * (1.5 if estimate_error else 1.0)
     snapshots, error_estimate = [], 0.0
+    n_cells = c.size
+    nodes = ChannelNodes(grains, pairs) if any(np.any(p["p_pairs"] > 0) for p in plans) else None
+    # the state: cell C, then (fast boundaries) the channel nodes as w = V^(1/2) C
+    state = c if nodes is None else np.concatenate([c, nodes.initial(c) * np.sqrt(nodes.volumes()[n_cells:])])
     blas = single_thread_blas() if solver == "amg" else contextlib.nullcontext()
     with _progress(progress, int(total)) as tick, blas:
         for plan in plans:
             d_axes = axis_diffusivities(grains, plan["d_bulk"])
-            channel = None
-            if np.any(plan["p_pairs"] > 0):
-                channel = channel_links(grains, pairs, plan["p_pairs"])[:3] + channel_edge_terms(
-                    grains, pairs, plan["p_pairs"], plan["edges"])
-            matrix, source, free = assemble(grains, d_axes, pairs, plan["g_pairs"], source=plan["source"],
-                                            edge_cells=plan["edges"], d_bulk=plan["d_bulk"], channel=channel)
+            if nodes is None:
+                matrix, source, free = assemble(grains, d_axes, pairs, plan["g_pairs"], source=plan["source"],
+                                                edge_cells=plan["edges"], d_bulk=plan["d_bulk"])
+            else:
+                matrix, source, free = nodes.operator(d_axes, plan["g_pairs"], plan["p_pairs"], source=plan["source"],
+                                                      edge_cells=plan["edges"], d_bulk=plan["d_bulk"])
             source = source * plan.get("c_source", 0.0)
             if plan["source"] is not None:
-                c[plan["source"]] = plan["c_source"]
+                state[:n_cells][plan["source"]] = plan["c_source"]
             dt = plan["duration_s"] / plan["n_steps"]
-            start = c[free]
+            start = state[free]
             c_free = advance(matrix, source, start, dt, plan["n_steps"], scheme=scheme, solver=solver, tick=tick)
             if estimate_error:
                 coarse_n = plan["n_steps"] // 2
@@ -325,9 +329,11 @@ def simulate_history(grains: GrainMap, steps, *, c_initial=0.0, n_steps: int = 5
                                   solver=solver, tick=tick)
                 order = 2 if scheme == "tr-bdf2" else 1
                 ratio = (plan["n_steps"] / coarse_n) ** order - 1.0  # Richardson: 3 for halving, 2nd order
-                error_estimate = max(error_estimate, float(np.abs(c_free - coarse).max()) / ratio)
-            c[free] = c_free
-            snapshots.append(c.reshape(grains.shape).copy())
+                cells = free < n_cells
+                error_estimate = max(error_estimate, float(np.abs(c_free - coarse)[cells].max()) / ratio)
+            state[free] = c_free
+            snapshots.append(state[:n_cells].reshape(grains.shape).copy())
+    c = state[:n_cells]
 
     truth = _truth(grains, plans, pairs, c_initial, scheme, n_steps)
     if estimate_error:

@@ -192,7 +192,9 @@ def _as_floats(values, name: str = "dgb_over_delta") -> np.ndarray:
     try:
         return np.asarray(values, float).reshape(-1)
     except (TypeError, ValueError):
-        raise InputError("per-boundary values must be numbers (SI)", source=name) from None
+        unit = "m/s" if name == "dgb_over_delta" else "m^3/s"
+        raise InputError(f"{'D*gb/delta' if name == 'dgb_over_delta' else name} values must be numbers ({unit})",
+                         source=name) from None
 
 
 def _harmonic_series(*resistances: np.ndarray) -> np.ndarray:
@@ -205,8 +207,7 @@ def _harmonic_series(*resistances: np.ndarray) -> np.ndarray:
 
 
 def assemble(grains: GrainMap, d_axes: list[np.ndarray], pairs: np.ndarray, g_pairs: np.ndarray,
-             *, source: np.ndarray | None, edge_cells: list[tuple[np.ndarray, int]], d_bulk=None,
-             channel: tuple | None = None) -> tuple:
+             *, source: np.ndarray | None, edge_cells: list[tuple[np.ndarray, int]], d_bulk=None) -> tuple:
     """Build ``A`` (csr, 1/s) and ``b`` (1/s per unit c_source) for the free cells.
 
     Parameters
@@ -221,9 +222,6 @@ def assemble(grains: GrainMap, d_axes: list[np.ndarray], pairs: np.ndarray, g_pa
         ``(flat cell indices, axis)`` of cells whose outer face touches the solution.
     d_bulk
         Per-grain tensors: their off-diagonal terms are added by :func:`cross_links`.
-    channel
-        ``(lo, hi, trans, edge_cells, edge_trans)``: along-boundary links and the channels' own
-        connection to the wetted edge (:mod:`tracerdiff.simulate.channel`).
 
     Returns
     -------
@@ -259,18 +257,11 @@ def assemble(grains: GrainMap, d_axes: list[np.ndarray], pairs: np.ndarray, g_pa
         rows += [lo, hi]
         cols += [hi, lo]
         vals += [-trans, -trans]
-    if channel is not None and len(channel[0]):
-        lo, hi, trans = channel[:3]
-        rows += [lo, hi]
-        cols += [hi, lo]
-        vals += [-trans, -trans]
     off = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)).tocsr()
     diag = -np.asarray(off.sum(axis=1)).ravel()
     edge = np.zeros(n)
     for cells, axis in edge_cells:
         np.add.at(edge, cells, 2.0 * d_axes[axis][cells] / h ** 2)  # half-cell to the outer face
-    if channel is not None and len(channel) > 3:
-        np.add.at(edge, channel[3], channel[4])  # fast channels reach the solution directly
     full = (off + sp.diags(diag + edge)).tocsr()
     if source is None:
         return full, edge, np.arange(n)
