@@ -102,12 +102,29 @@ def test_three_d_extrusion_equals_two_d():
     np.testing.assert_allclose(r3.c, np.repeat(r2.c[None], 4, axis=0), rtol=0, atol=1e-10)
 
 
-def test_closed_step_with_channel_conserves_tracer():
+def test_closed_operator_conserves_tracer_in_cells_and_cores():
+    # Conservation of sum V C (cells and boundary cores): the symmetric operator in w = V^(1/2) C
+    # must annihilate V^(1/2), whatever G and P.
+    from tracerdiff.simulate.transport import axis_diffusivities
+
+    g, d, p, t, _ = _vertical_bicrystal(3, 100, depth_factor=2)
+    nodes = ChannelNodes(g, g.boundary_pairs())
+    a, b, free = nodes.operator(axis_diffusivities(g, d), np.array([1e-3 * d / 1e-6]), np.array([p]), source=None,
+                                edge_cells=[], d_bulk=d)
+    root_v = np.sqrt(nodes.volumes())
+    assert np.abs(a @ root_v).max() < 1e-12 * np.abs(a).max()
+    assert abs(a - a.T).max() < 1e-12 * np.abs(a).max()
+    assert not b.any() and free.size == root_v.size
+
+
+def test_closed_step_with_channel_keeps_the_tracer():
     g, d, p, t, _ = _vertical_bicrystal(3, 100, depth_factor=2)
     start = np.zeros(g.shape)
     start[:5] = 1.0
-    r = simulate_history(g, ClosedStep(t, d_bulk=d, p_gb=p), c_initial=start, n_steps=10)
-    assert r.c.sum() == pytest.approx(start.sum(), rel=1e-10)
+    r = simulate_history(g, ClosedStep(0.1 * t, d_bulk=d, p_gb=p), c_initial=start, n_steps=10)
+    # the cells may lend at most what the cores can hold (96 faces x 1 % of a cell)
+    assert abs(r.c.sum() - start.sum()) < 0.01 * g.shape[0]
+    assert r.c[-1].sum() > 0  # the channel carried tracer to the far end
     assert r.truth["p_gb"] == pytest.approx(p) and r.truth["dgb_over_delta"] is None
 
 
