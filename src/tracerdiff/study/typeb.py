@@ -20,7 +20,12 @@ ANALYSIS = "type_b"
 
 def load_profiles(ctx: RunContext) -> None:
     """Read and check every type-B profile before any analysis (errors name the study key)."""
-    from tracerdiff.profiles.load import check_profile, read_profile
+    if not ctx.study.measurements.profiles:
+        return
+    try:
+        from tracerdiff.profiles.load import check_profile, read_profile
+    except ImportError:  # the analysis is skipped then (analyse_profiles says why)
+        return
 
     for i, entry in enumerate(ctx.study.measurements.profiles):
         try:
@@ -33,12 +38,15 @@ def load_profiles(ctx: RunContext) -> None:
 
 def analyse_profiles(ctx: RunContext) -> None:
     """Le Claire analysis of each ``[[measurements.profiles]]`` entry (kind ``type_b``)."""
-    from tracerdiff.profiles.leclaire import TypeBOptions, fit_leclaire
-
     study = ctx.study
     entries = study.measurements.profiles
     if not entries:
         ctx.skip(ANALYSIS, "the study has no [[measurements.profiles]] entries")
+        return
+    try:
+        from tracerdiff.profiles.leclaire import TypeBOptions, fit_leclaire
+    except ImportError as exc:
+        ctx.skip(ANALYSIS, f"profile fitting (tracerdiff.profiles) is not available: {exc}")
         return
     out = {"status": "done", "note": "", "profiles": {}}
     rows = []
