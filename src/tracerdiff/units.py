@@ -26,6 +26,7 @@ Q_ = ureg.Quantity
 DIMENSIONS: dict[str, tuple[str, str]] = {
     "diffusivity": ("m**2/s", "cm**2/s"),
     "conductance": ("m/s", "cm/s"),  # D*gb/delta, surface exchange k*
+    "gb_transport": ("m**3/s", "cm**3/s"),  # P = s delta D_gb, the type-B triple product
     "length": ("m", "um"),
     "gradient": ("1/m", "1/cm"),
     "time": ("s", "h"),

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import warnings
 
 import numpy as np
 from scipy import ndimage as ndi
 
 from tracerdiff.boundaries import gradients, inputs, profiles, segmentation, step
+from tracerdiff.boundaries.kind import boundary_ridge_check
 from tracerdiff.boundaries.result import BoundaryAnalysis, BoundaryStep
 from tracerdiff.boundaries.summary import summarise
 from tracerdiff.errors import InputError
 from tracerdiff.models import dgb_over_delta_from_step
 from tracerdiff.models._common import positive
+from tracerdiff.models.harrison import BoundaryKindWarning
 from tracerdiff.quantity import Measured
 
 _NAN = math.nan
+REASON_FAST = "boundaries are fast paths (ridge along them): the step model does not apply"
 
 
 def _make_step(fit, *, reason, d_bulk, thickness, pixel_size_um, grains, xy_um, length_um, orientation,
@@ -232,6 +237,14 @@ def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sour
                                   length_um=seg.length * px, orientation=seg.orientation_deg,
                                   cos=smp.normal_cos, normal=normal, samples=(smp.s, smp.c, smp.sigma),
                                   source="auto"))
+    kind = boundary_ridge_check(cf, valid, labels, src, exclude_px=exclude_px)
+    if kind.fast:
+        # Fast boundaries make ridges, not steps: any "step" fitted here is an artefact of the
+        # ridge's flanks, so no D*gb/delta is reported (issue 17).
+        warnings.warn(kind.message, BoundaryKindWarning, stacklevel=2)
+        results = [dataclasses.replace(b, accepted=False, reason=REASON_FAST) for b in results]
+        include_flagged = False
+        note = "; ".join(m for m in (kind.message, note) if m)
     return _finish(results, empty, include_flagged, note)
 
 

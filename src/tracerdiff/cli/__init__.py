@@ -16,5 +16,6 @@ from tracerdiff.cli import boundaries_cmds  # noqa: F401,E402
 from tracerdiff.cli import study_cmds  # noqa: F401,E402
 from tracerdiff.cli import simulate_cmds  # noqa: F401,E402
 from tracerdiff.cli import map_cmds  # noqa: F401,E402
+from tracerdiff.cli import typeb_cmds  # noqa: F401,E402
 
 __all__ = ["app", "main"]

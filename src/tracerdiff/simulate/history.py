@@ -30,6 +30,7 @@ import numpy as np
 
 from tracerdiff import __version__
 from tracerdiff.errors import InputError
+from tracerdiff.simulate.channel_nodes import ChannelNodes
 from tracerdiff.simulate.grains import GrainMap, check_memory, is_real_number
 from tracerdiff.simulate.stepping import advance, single_thread_blas
 from tracerdiff.simulate.transport import (Arrhenius, assemble, axis_diffusivities, boundary_conductances,
@@ -51,7 +52,10 @@ class ExchangeStep:
         m^2/s: float, :class:`Arrhenius`, or per-grain tensors ``(n_labels, ndim, ndim)``.
     dgb_over_delta
         D*gb/delta in m/s: float, :class:`Arrhenius`, mapping ``{(a, b): G}`` over every
-        boundary, or ``callable(a, b) -> G``.
+        boundary, or ``callable(a, b) -> G``; None: no resistance across boundaries.
+    p_gb
+        Along-boundary transport ``s delta D_gb`` in m^3/s (fast boundaries), given like
+        ``dgb_over_delta``; None or 0: none (:mod:`tracerdiff.simulate.channel_nodes`).
     source_edge
         ``"top"``, ``"bottom"``, ``"left"``, ``"right"`` (3D also ``"front"``, ``"back"``),
         or a boolean mask of cells held at ``c_source`` (a wetted region).
@@ -64,11 +68,12 @@ class ExchangeStep:
     duration_s: float
     _: KW_ONLY
     d_bulk: object
-    dgb_over_delta: object
+    dgb_over_delta: object = None
     source_edge: object = "bottom"
     c_source: float = 1.0
     temperature_K: float | None = None
     n_steps: int | None = None
+    p_gb: object = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,9 +83,10 @@ class ClosedStep:
     duration_s: float
     _: KW_ONLY
     d_bulk: object
-    dgb_over_delta: object
+    dgb_over_delta: object = None
     temperature_K: float | None = None
     n_steps: int | None = None
+    p_gb: object = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -180,16 +186,16 @@ def _plan(grains: GrainMap, step, index: int, pairs: np.ndarray, n_default: int)
         eig = np.linalg.eigvalsh(0.5 * (tensors + np.swapaxes(tensors, -1, -2)))
         if not np.all(np.isfinite(eig)) or eig.min() <= 0:
             raise InputError(f"step {index}: D*bulk tensors must be positive definite", source="d_bulk")
-    gb = step.dgb_over_delta
-    if isinstance(gb, Arrhenius):
-        gb = _coefficient(gb, step.temperature_K, name="dgb_over_delta", index=index)
-    elif isinstance(gb, dict):
-        gb = {k: _coefficient(v, step.temperature_K, name="dgb_over_delta", index=index) for k, v in gb.items()}
-    g_pairs = boundary_conductances(grains, gb, pairs)
-    laws = {name: law.to_dict() for name, law in (("d_bulk", step.d_bulk), ("dgb_over_delta", step.dgb_over_delta))
+    g_pairs = _per_boundary(grains, step.dgb_over_delta, step.temperature_K, pairs, index,
+                            name="dgb_over_delta", what="D*gb/delta", none=np.inf)
+    p_pairs = _per_boundary(grains, step.p_gb, step.temperature_K, pairs, index, name="p_gb",
+                            what="P = s delta D_gb", none=0.0)
+    laws = {name: law.to_dict() for name, law in (("d_bulk", step.d_bulk), ("dgb_over_delta", step.dgb_over_delta),
+                                                  ("p_gb", step.p_gb))
             if isinstance(law, Arrhenius)}
     plan = {"kind": "closed", "duration_s": float(step.duration_s), "n_steps": int(n), "d_bulk": d_bulk,
-            "g_pairs": g_pairs, "temperature_K": step.temperature_K, "source": None, "edges": [], "laws": laws}
+            "g_pairs": g_pairs, "p_pairs": p_pairs, "temperature_K": step.temperature_K, "source": None,
+            "edges": [], "laws": laws}
     if isinstance(step, ExchangeStep):
         if not is_real_number(step.c_source) or not np.isfinite(step.c_source):
             raise InputError(f"step {index}: c_source must be finite, got {step.c_source!r}", source="c_source")
@@ -208,6 +214,17 @@ def _plan(grains: GrainMap, step, index: int, pairs: np.ndarray, n_default: int)
             plan["source"] = mask.ravel()
             plan["edge_name"] = "mask"
     return plan
+
+
+def _per_boundary(grains, value, temperature_K, pairs, index, *, name, what, none):
+    """A per-boundary coefficient (number, Arrhenius, mapping or callable) resolved per pair."""
+    if value is None:
+        return np.full(len(pairs), none)
+    if isinstance(value, Arrhenius):
+        value = _coefficient(value, temperature_K, name=name, index=index)
+    elif isinstance(value, dict):
+        value = {k: _coefficient(v, temperature_K, name=name, index=index) for k, v in value.items()}
+    return boundary_conductances(grains, value, pairs, name=name, what=what)
 
 
 def _json_coefficient(value):
@@ -286,17 +303,25 @@ def simulate_history(grains: GrainMap, steps, *, c_initial=0.0, n_steps: int = 5
 
     total = sum(p["n_steps"] for p in plans) * (1.5 if estimate_error else 1.0)
     snapshots, error_estimate = [], 0.0
+    n_cells = c.size
+    nodes = ChannelNodes(grains, pairs) if any(np.any(p["p_pairs"] > 0) for p in plans) else None
+    # the state: cell C, then (fast boundaries) the channel nodes as w = V^(1/2) C
+    state = c if nodes is None else np.concatenate([c, nodes.initial(c) * np.sqrt(nodes.volumes()[n_cells:])])
     blas = single_thread_blas() if solver == "amg" else contextlib.nullcontext()
     with _progress(progress, int(total)) as tick, blas:
         for plan in plans:
             d_axes = axis_diffusivities(grains, plan["d_bulk"])
-            matrix, source, free = assemble(grains, d_axes, pairs, plan["g_pairs"], source=plan["source"],
-                                            edge_cells=plan["edges"], d_bulk=plan["d_bulk"])
+            if nodes is None:
+                matrix, source, free = assemble(grains, d_axes, pairs, plan["g_pairs"], source=plan["source"],
+                                                edge_cells=plan["edges"], d_bulk=plan["d_bulk"])
+            else:
+                matrix, source, free = nodes.operator(d_axes, plan["g_pairs"], plan["p_pairs"], source=plan["source"],
+                                                      edge_cells=plan["edges"], d_bulk=plan["d_bulk"])
             source = source * plan.get("c_source", 0.0)
             if plan["source"] is not None:
-                c[plan["source"]] = plan["c_source"]
+                state[:n_cells][plan["source"]] = plan["c_source"]
             dt = plan["duration_s"] / plan["n_steps"]
-            start = c[free]
+            start = state[free]
             c_free = advance(matrix, source, start, dt, plan["n_steps"], scheme=scheme, solver=solver, tick=tick)
             if estimate_error:
                 coarse_n = plan["n_steps"] // 2
@@ -304,9 +329,11 @@ def simulate_history(grains: GrainMap, steps, *, c_initial=0.0, n_steps: int = 5
                                   solver=solver, tick=tick)
                 order = 2 if scheme == "tr-bdf2" else 1
                 ratio = (plan["n_steps"] / coarse_n) ** order - 1.0  # Richardson: 3 for halving, 2nd order
-                error_estimate = max(error_estimate, float(np.abs(c_free - coarse).max()) / ratio)
-            c[free] = c_free
-            snapshots.append(c.reshape(grains.shape).copy())
+                cells = free < n_cells
+                error_estimate = max(error_estimate, float(np.abs(c_free - coarse)[cells].max()) / ratio)
+            state[free] = c_free
+            snapshots.append(state[:n_cells].reshape(grains.shape).copy())
+    c = state[:n_cells]
 
     truth = _truth(grains, plans, pairs, c_initial, scheme, n_steps)
     if estimate_error:
@@ -346,7 +373,9 @@ def _truth(grains: GrainMap, plans: list[dict], pairs: np.ndarray, c_initial, sc
     for p in plans:
         entry = {"kind": p["kind"], "duration_s": p["duration_s"], "n_steps": p["n_steps"],
                  "temperature_K": p["temperature_K"], "d_bulk": _json_coefficient(p["d_bulk"]),
-                 "dgb_over_delta": [float(g) for g in p["g_pairs"]]}
+                 "dgb_over_delta": [_finite(g) for g in p["g_pairs"]]}
+        if np.any(p["p_pairs"] > 0):
+            entry["p_gb"] = [float(v) for v in p["p_pairs"]]
         if p["laws"]:
             entry["arrhenius"] = p["laws"]
         if p["kind"] == "exchange":
@@ -356,9 +385,10 @@ def _truth(grains: GrainMap, plans: list[dict], pairs: np.ndarray, c_initial, sc
         steps.append(entry)
     first = plans[0]
     g = first["g_pairs"]
+    pv = first["p_pairs"]
     return {
         "simulator": f"tracerdiff.simulate {__version__}",
-        "units": {"d_bulk": "m^2/s", "dgb_over_delta": "m/s", "duration_s": "s", "length_um": "um",
+        "units": {"d_bulk": "m^2/s", "dgb_over_delta": "m/s (null: no resistance)", "p_gb": "m^3/s", "duration_s": "s", "length_um": "um",
                   "temperature_K": "K"},
         "grains": grains.to_dict(),
         "pixel_size_um": grains.pixel_size_um,
@@ -366,8 +396,15 @@ def _truth(grains: GrainMap, plans: list[dict], pairs: np.ndarray, c_initial, sc
         "scheme": scheme,
         "c_initial": float(c_initial) if np.ndim(c_initial) == 0 else "array",
         "d_bulk": _json_coefficient(first["d_bulk"]),
-        "dgb_over_delta": float(g[0]) if g.size and np.all(g == g[0]) else (float(np.median(g)) if g.size else None),
-        "boundaries": [{"grains": [int(a), int(b)], "dgb_over_delta": float(gv), "length_um": float(length)}
-                       for (a, b), gv, length in zip(pairs, g, table.length_um)],
+        "dgb_over_delta": _finite(g[0]) if g.size and np.all(g == g[0]) else (_finite(np.median(g)) if g.size else None),
+        "p_gb": None if not np.any(pv > 0) else (float(pv[0]) if np.all(pv == pv[0]) else float(np.median(pv))),
+        "boundaries": [{"grains": [int(a), int(b)], "dgb_over_delta": _finite(gv), "p_gb": float(p_),
+                        "length_um": float(length)}
+                       for (a, b), gv, p_, length in zip(pairs, g, pv, table.length_um)],
         "steps": steps,
     }
+
+
+def _finite(value) -> float | None:
+    """JSON-safe: an infinite conductance (no resistance across the boundary) is recorded as None."""
+    return float(value) if np.isfinite(value) else None

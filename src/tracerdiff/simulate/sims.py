@@ -154,7 +154,7 @@ def synthetic_exchange_image(*, shape=(206, 512), pixel_size_um: float = 1.0, me
                              dgb_sigma_ln: float = 0.0, exchange_time_s: float = 59 * 3600.0,
                              counts_per_pixel: float = 3000, psf_sigma_um: float = 0.5,
                              yield_variation: float = 0.1, n_steps: int = 50, seed: int = 0,
-                             domain_rows: int | None = None, progress: bool = False):
+                             domain_rows: int | None = None, progress: bool = False, p_gb: float | None = None):
     """The standard test image: solution at the bottom edge (last row), 6Li diffuses upward.
 
     ``dgb_sigma_ln > 0`` (at most ``MAX_DGB_SIGMA_LN``) draws each boundary's D*gb/delta
@@ -163,6 +163,8 @@ def synthetic_exchange_image(*, shape=(206, 512), pixel_size_um: float = 1.0, me
     simulated domain is closed; ``domain_rows`` > ``shape[-2]`` simulates a taller
     sample and returns its bottom ``shape[-2]`` rows (the field of view near the
     wetted edge of a mm-sized sample), with the truth restricted to the view.
+    ``p_gb`` (m^3/s) adds along-boundary transport (fast boundaries); with
+    ``dgb_over_delta=None`` there is no resistance across boundaries.
 
     Returns
     -------
@@ -193,14 +195,14 @@ def synthetic_exchange_image(*, shape=(206, 512), pixel_size_um: float = 1.0, me
                       (f" ({sim_shape[-2]} domain rows)" if sim_shape != shape else ""))
     grains = voronoi_grains(sim_shape, pixel_size_um=pixel_size_um, mean_grain_um=mean_grain_um,
                             sd_grain_um=sd_grain_um, seed=seed)
-    if dgb_sigma_ln > 0:
+    if dgb_sigma_ln > 0 and dgb_over_delta is not None:
         pairs = grains.boundary_pairs()
         rng = np.random.default_rng([seed, 1])
         values = dgb_over_delta * np.exp(dgb_sigma_ln * rng.standard_normal(len(pairs)))
         gb = {(int(a), int(b)): float(v) for (a, b), v in zip(pairs, values)}
     else:
         gb = dgb_over_delta
-    step = ExchangeStep(exchange_time_s, d_bulk=d_bulk, dgb_over_delta=gb, source_edge="bottom")
+    step = ExchangeStep(exchange_time_s, d_bulk=d_bulk, dgb_over_delta=gb, source_edge="bottom", p_gb=p_gb)
     result = simulate_history(grains, [step], n_steps=n_steps, progress=progress)
     if sim_shape != shape:
         result = _crop_bottom(result, rows)
@@ -230,6 +232,8 @@ def _crop_bottom(result, rows: int):
                            for i, length in zip(keep, table.length_um)]
     for step in truth["steps"]:
         step["dgb_over_delta"] = [step["dgb_over_delta"][i] for i in keep]
+        if "p_gb" in step:
+            step["p_gb"] = [step["p_gb"][i] for i in keep]
     truth["grains"] = grains.to_dict()
     truth["domain_shape"] = list(full.shape)
     return SimulationResult(result.c[view].copy(), grains, truth, tuple(s[view].copy() for s in result.snapshots))

@@ -134,8 +134,13 @@ def cross_links(grains: GrainMap, d_bulk) -> tuple[np.ndarray, np.ndarray, np.nd
     return np.concatenate(out_lo), np.concatenate(out_hi), np.concatenate(out_t)
 
 
-def boundary_conductances(grains: GrainMap, dgb_over_delta, pairs: np.ndarray) -> np.ndarray:
-    """Resolve ``dgb_over_delta`` (float, {(a, b): G} mapping or callable(a, b)) per boundary pair."""
+def boundary_conductances(grains: GrainMap, dgb_over_delta, pairs: np.ndarray, *, name: str = "dgb_over_delta",
+                          what: str = "D*gb/delta") -> np.ndarray:
+    """Resolve ``dgb_over_delta`` (float, {(a, b): G} mapping or callable(a, b)) per boundary pair.
+
+    ``name``/``what`` label errors when the same resolution serves another per-boundary
+    coefficient (the along-boundary ``p_gb``).
+    """
     if isinstance(dgb_over_delta, Mapping):
         key = _pair_key(pairs[:, 0], pairs[:, 1])
         given = {}
@@ -144,23 +149,23 @@ def boundary_conductances(grains: GrainMap, dgb_over_delta, pairs: np.ndarray) -
                 a, b = (int(v) for v in pair)
             except (TypeError, ValueError):
                 raise InputError(f"keys must be grain-label pairs (a, b), got {pair!r}",
-                                 source="dgb_over_delta") from None
+                                 source=name) from None
             k = int(_pair_key(np.asarray([a]), np.asarray([b]))[0])
             if k in given:  # (a, b) and (b, a) name the same boundary
-                raise InputError(f"boundary ({min(a, b)}, {max(a, b)}) is given twice", source="dgb_over_delta")
+                raise InputError(f"boundary ({min(a, b)}, {max(a, b)}) is given twice", source=name)
             given[k] = g
         existing = set(key.tolist())
         extra = [k for k in given if k not in existing]
         if extra:
             a, b = divmod(extra[0], int(1 << 31))
             raise InputError(f"boundary ({a}, {b}) does not exist in the grain map "
-                             f"({len(extra)} unknown pair(s))", source="dgb_over_delta")
+                             f"({len(extra)} unknown pair(s))", source=name)
         missing = [k for k in key.tolist() if k not in given]
         if missing:
             a, b = divmod(missing[0], int(1 << 31))
             raise InputError(f"no value for boundary ({a}, {b}) ({len(missing)} of {len(key)} boundaries "
-                             "missing)", source="dgb_over_delta")
-        values = _as_floats([given[k] for k in key.tolist()])
+                             "missing)", source=name)
+        values = _as_floats([given[k] for k in key.tolist()], name)
     elif callable(dgb_over_delta):
         values = []
         for a, b in pairs:
@@ -168,26 +173,28 @@ def boundary_conductances(grains: GrainMap, dgb_over_delta, pairs: np.ndarray) -
                 values.append(dgb_over_delta(int(a), int(b)))
             except Exception as exc:  # the user's function: say which boundary it failed on
                 raise InputError(f"the function failed for boundary ({a}, {b}): {type(exc).__name__}: {exc}",
-                                 source="dgb_over_delta") from exc
-        values = _as_floats(values)
+                                 source=name) from exc
+        values = _as_floats(values, name)
     elif np.ndim(dgb_over_delta) == 0:
-        values = _as_floats(np.full(len(pairs), dgb_over_delta, dtype=object))
+        values = _as_floats(np.full(len(pairs), dgb_over_delta, dtype=object), name)
     else:  # a bare sequence would silently depend on the order of boundary_pairs()
         raise InputError("give one number, an Arrhenius law, a {(a, b): value} mapping or a callable(a, b), "
-                         f"not a {type(dgb_over_delta).__name__}", source="dgb_over_delta")
+                         f"not a {type(dgb_over_delta).__name__}", source=name)
     bad = ~np.isfinite(values) | (values < 0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise InputError(f"D*gb/delta must be finite and >= 0, got {values[i]!r} for boundary "
-                         f"({pairs[i, 0]}, {pairs[i, 1]})", source="dgb_over_delta")
+        raise InputError(f"{what} must be finite and >= 0, got {values[i]!r} for boundary "
+                         f"({pairs[i, 0]}, {pairs[i, 1]})", source=name)
     return values
 
 
-def _as_floats(values) -> np.ndarray:
+def _as_floats(values, name: str = "dgb_over_delta") -> np.ndarray:
     try:
         return np.asarray(values, float).reshape(-1)
     except (TypeError, ValueError):
-        raise InputError("D*gb/delta values must be numbers (m/s)", source="dgb_over_delta") from None
+        unit = "m/s" if name == "dgb_over_delta" else "m^3/s"
+        raise InputError(f"{'D*gb/delta' if name == 'dgb_over_delta' else name} values must be numbers ({unit})",
+                         source=name) from None
 
 
 def _harmonic_series(*resistances: np.ndarray) -> np.ndarray:

@@ -71,6 +71,7 @@ def study_input_files(study) -> list[Path]:
     for im in study.measurements.images:
         files += [Path(p) for p in (im.li6, im.li7, im.file, im.optical) if p is not None]
     files += [Path(s.file) for s in study.measurements.line_scans]
+    files += [Path(s.file) for s in study.measurements.profiles]
     files += [Path(s.file) for s in study.reference.impedance]
     files += [Path(s.file) for s in study.reference.series if s.file is not None]
     return files

@@ -16,6 +16,7 @@ _TITLES = {
     "series_model": "Series (brick-layer 1D) model vs measured D*eff (eqns 5–6)",
     "haven": "Haven ratio",
     "cryo_validity": "Validity of the cryo-SIMS measurement",
+    "type_b": "Fast grain boundaries: type-B (Whipple–Le Claire) depth profiles",
 }
 
 
@@ -122,6 +123,15 @@ def _add_tables(key: str, res: dict, sec: Section) -> None:
         if "bulk" in res:
             rows.append(_vrow("bulk (D_NMR / Dσ,bulk)", res["bulk"]["haven_ratio"], res["bulk"]["method"]))
         sec.tables.append(("Haven ratios", ["H_R", "value", "± stderr", "unit", "method"], rows))
+    elif key == "type_b":
+        rows = []
+        for n, e in res.get("profiles", {}).items():
+            f = e.get("fit", {})
+            rows.append([n, e.get("status"), f.get("regime"), f.get("beta"), *_mv(f.get("p")),
+                         *_mv(f.get("d_bulk"))[:1], "; ".join(e.get("warnings", [])) or e.get("note", "")])
+        sec.tables.append(("s δ D_gb from the tail (ln C̄ linear in y^6/5), with Harrison's regime",
+                           ["profile", "status", "regime", "β", "P = sδD_gb", "± stderr", "unit",
+                            "D_bulk (cm²/s)", "remarks"], rows))
     elif key == "cryo_validity" and "result" in res:
         r = res["result"]
         sec.tables.append(("Cryo validity", ["quantity", "value", "± stderr", "unit", "note"],

@@ -23,13 +23,13 @@ from tracerdiff import __version__
 from tracerdiff.cli.common import jsonable
 from tracerdiff.report.atomic import make_output_folder, remove_stale_temporaries, write_csv_atomic, write_json_atomic, write_text_atomic
 from tracerdiff.report.html import render_html
-from tracerdiff.study import derived, reference, sims
+from tracerdiff.study import derived, reference, sims, typeb
 from tracerdiff.study.context import RunContext
 from tracerdiff.study.load import load_study
 from tracerdiff.study.provenance import collect_provenance, study_input_files
 
 ANALYSES = ("reference_series", "nernst_einstein", "impedance", "boundary_steps", "erfc", "time_evolution",
-            "arrhenius", "series_model", "haven", "cryo_validity")
+            "arrhenius", "series_model", "haven", "cryo_validity", "type_b")
 
 
 @contextlib.contextmanager
@@ -76,6 +76,7 @@ def run_study(study_path: str | Path, out: str | Path, *, quiet: bool = False, t
     out = Path(out)
     ctx = RunContext(study=study, study_path=study_path, out=out)
     sims.load_data(ctx)  # every file read before any analysis: bad data fail here
+    typeb.load_profiles(ctx)
     make_output_folder(out)
     remove_stale_temporaries(out)
     provenance = collect_provenance(study_path, study, study_input_files(study))
@@ -88,6 +89,7 @@ def run_study(study_path: str | Path, out: str | Path, *, quiet: bool = False, t
                  progress=task("boundary steps", len(study.measurements.images)))
         _guarded(ctx, "erfc", sims.analyse_scans, ctx,
                  progress=task("line-scan fits", len(study.measurements.line_scans)))
+        _guarded(ctx, "type_b", typeb.analyse_profiles, ctx)
         _guarded(ctx, "gb_from_deff", derived.gb_from_deff, ctx)
         _guarded(ctx, "arrhenius", derived.fit_series, ctx)
         _guarded(ctx, "series_model", derived.series_comparison, ctx)

@@ -207,6 +207,21 @@ class LineScan(_Strict):
         return self
 
 
+class DepthProfile(_Strict):
+    """A depth profile or laterally averaged C̄(y) after a step, for the type-B (Le Claire) analysis."""
+
+    name: Name
+    after: Name
+    file: ExistingFile
+    kind: Literal["type_b"] = "type_b"
+    source: Literal["constant", "instantaneous"] = "constant"
+    time: Duration | None = None
+    """Anneal time (default: the duration of the ``after`` step)."""
+    d_bulk: Diffusivity | None = None
+    segregation: Annotated[float, Field(gt=0.0)] = 1.0
+    background: float = 0.0
+
+
 class ReferencePoint(_Strict):
     temperature: Temperature
     value: str
@@ -283,6 +298,7 @@ class ImpedanceSpectrum(_Strict):
 class Measurements(_Strict):
     images: list[ImageMeasurement] = []
     line_scans: list[LineScan] = []
+    profiles: list[DepthProfile] = []
 
 
 class Reference(_Strict):
@@ -319,7 +335,7 @@ class Study(_Strict):
         dup = {n for n in step_names if step_names.count(n) > 1}
         if dup:
             raise ValueError(f"steps: duplicate step names {sorted(dup)}")
-        for group in ("images", "line_scans"):
+        for group in ("images", "line_scans", "profiles"):
             items = getattr(self.measurements, group)
             names = [m.name for m in items]
             for i, m in enumerate(items):
