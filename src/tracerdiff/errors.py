@@ -35,3 +35,10 @@ class FileFormatError(InputError):
 
 class FitError(TracerdiffError, RuntimeError):
     """A fit or estimate failed to converge or is undefined for these data."""
+
+
+class GrainMapWarning(UserWarning):
+    """The grain map behind a whole-image inversion is deficient: boundaries were missing from it
+    (cut from the C map) or grains remain that the model cannot explain. The values are then
+    less certain than the counting statistics say; the population median's standard error
+    carries a grain-map term."""

@@ -163,9 +163,16 @@ def _analyse_image(ctx: RunContext, im, out: dict) -> None:
         if method == "inversion":
             from tracerdiff.inversion import invert_boundaries
 
-            res = invert_boundaries(ctx.images[im.name], d_bulk=d_bulk, thickness=Measured(delta, 0, "length"),
-                                    source_edge=im.edge, optical=ctx.optical[im.name] if use_optical else None,
-                                    psf_sigma_um=study.options.psf * 1e6)
+            import warnings
+
+            from tracerdiff.errors import GrainMapWarning
+
+            with warnings.catch_warnings():
+                # The remark is in the result's message, which becomes the image's note in the report.
+                warnings.simplefilter("ignore", GrainMapWarning)
+                res = invert_boundaries(ctx.images[im.name], d_bulk=d_bulk, thickness=Measured(delta, 0, "length"),
+                                        source_edge=im.edge, optical=ctx.optical[im.name] if use_optical else None,
+                                        psf_sigma_um=study.options.psf * 1e6)
         else:
             res = analyse_boundaries(ctx.images[im.name], d_bulk=d_bulk, thickness=Measured(delta, 0, "length"),
                                      source_edge=im.edge, optical=ctx.optical[im.name] if use_optical else None)

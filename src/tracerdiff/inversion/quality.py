@@ -1,0 +1,54 @@
+"""How good was the grain map behind an inversion, and what that does to the population median's error.
+
+Two signs of a deficient map are counted per grain of the map as given:
+- cuts: grains that hid a step in C and were cut (:mod:`tracerdiff.inversion.repair`), each a
+  boundary the map missed;
+- misfits: grains the fitted model still does not explain (chi^2 above n by 4 sd).
+Their sum per given grain is the map's ``deficiency``.
+
+Why it enters the error: a missed boundary whose step the data do not resolve on their own
+(gradual enough to pass for a steep bulk gradient) cannot be cut, yet it makes its window's
+model carry more flux, and every conductance there comes out high. The cuts that were found
+are the visible part of the missed boundaries, so the median's remaining error is taken
+proportional to the deficiency (see ``LOG_ERROR_PER_DEFICIENCY``).
+"""
+
+from __future__ import annotations
+
+import math
+
+#: ln-error of the population median per unit deficiency. Measured with 10 % of the true
+#: boundaries deleted from the map (512 x 206, 3000 counts/px, PSF 0.6 um, log-normal 0.5):
+#: the cut share was ~0.2 and the remaining error of the median ln(1.74) = 0.55 after repair
+#: (3.6x before), i.e. ~2.7 per unit; 3 is used (benchmarks/bench_inversion_grainmap.py checks
+#: the coverage over fresh seeds).
+LOG_ERROR_PER_DEFICIENCY = 3.0
+
+#: Above this deficiency (5 % of the grains cut or unexplained) the map is called deficient.
+DEFICIENT_ABOVE = 0.05
+
+
+def grain_map_quality(record: dict) -> dict:
+    """The quality figure reported with an inversion (JSON-ready) from the fit's repair record."""
+    given = max(int(record.get("grains_before", record["initial"]["n_grains"])), 1)
+    final = record["final"]
+    cut_fraction = record["accepted"] / given
+    deficiency = cut_fraction + final["misfit_fraction"]
+    return {"grains_given": given, "cuts_proposed": int(record["proposed"]), "cuts_made": int(record["accepted"]),
+            "cut_fraction": cut_fraction, "misfit_grains": int(final["n_misfit"]),
+            "misfit_fraction": final["misfit_fraction"], "misfit_area_fraction": final["misfit_area_fraction"],
+            "unexplained_chi2_per_pixel": final["excess_chi2_per_pixel"], "deficiency": deficiency,
+            "deficient": deficiency > DEFICIENT_ABOVE,
+            "median_log_stderr_map": LOG_ERROR_PER_DEFICIENCY * deficiency}
+
+
+def median_log_stderr(independent: float, block: float, quality: dict) -> dict:
+    """The ln-standard error of the population median and its parts.
+
+    ``independent`` (boundaries as independent) and ``block`` (windows as clusters) estimate the
+    same statistical error; the larger is kept, and the grain-map term is added in quadrature
+    (an unknown bias is not reduced by averaging, so it is not divided by sqrt(n))."""
+    stat = max(x for x in (independent, block) if math.isfinite(x)) if any(
+        math.isfinite(x) for x in (independent, block)) else math.inf
+    total = math.hypot(stat, quality["median_log_stderr_map"])
+    return {"total": total, "independent": independent, "windows": block, "map": quality["median_log_stderr_map"]}
