@@ -117,12 +117,14 @@ def _majority(keys: np.ndarray, values: np.ndarray, counts: np.ndarray) -> dict:
     return dict(zip(k[first].tolist(), v[first].tolist()))
 
 
-def merged_split_fractions(found: np.ndarray, truth: np.ndarray, *, mask: np.ndarray | None = None) -> GrainMatch:
+def merged_split_fractions(found: np.ndarray, truth: np.ndarray, *, mask: np.ndarray | None = None,
+                           min_inside: float = 0.5) -> GrainMatch:
     """Fractions of the true grains (inside ``mask``) merged with another or split.
 
     A true grain g is merged when its majority found region p is also the majority found region
     of another true grain. It is split when at least two found regions have g as their
-    majority true grain.
+    majority true grain. Only true grains with at least ``min_inside`` of their pixels inside
+    ``mask`` are counted (a grain cut by the mask's edge to a sliver has no meaningful majority).
     """
     found, truth, mask = _check(found, truth, mask)
     t, f, n = _overlap(found, truth, mask)
@@ -132,7 +134,13 @@ def merged_split_fractions(found: np.ndarray, truth: np.ndarray, *, mask: np.nda
     major_true = _majority(f, t, n)         # found region -> true grain it lies mostly in
     per_found = np.bincount(np.fromiter(major_found.values(), np.int64))
     per_true = np.bincount(np.fromiter(major_true.values(), np.int64))
-    merged = sum(per_found[p] >= 2 for p in major_found.values())
-    split = sum(g < per_true.size and per_true[g] >= 2 for g in major_found)
-    total = len(major_found)
+    tl = np.asarray(truth, np.int64)
+    area = np.bincount(tl[tl > 0].ravel())
+    inside = np.bincount(tl[(tl > 0) & mask].ravel(), minlength=area.size)
+    counted = [g for g in major_found if inside[g] >= min_inside * area[g]]
+    if not counted:
+        raise InputError("no true grain lies mostly inside the mask", source="mask")
+    merged = sum(per_found[major_found[g]] >= 2 for g in counted)
+    split = sum(g < per_true.size and per_true[g] >= 2 for g in counted)
+    total = len(counted)
     return GrainMatch(merged / total, split / total, total, int(merged), int(split))

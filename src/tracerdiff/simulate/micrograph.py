@@ -108,7 +108,7 @@ class MicrographImperfections:
     groove_depth: tuple[float, float] = (0.3, 0.8)
     groove_width_px: tuple[float, float] = (1.0, 3.0)
     faint_fraction: float = 0.04
-    faint_level: float = 0.15
+    faint_level: float = 0.4
     faint_length_px: float = 6.0
     tone_sd: float = 0.08
     illumination: float = 0.25

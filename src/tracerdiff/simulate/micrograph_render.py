@@ -36,15 +36,34 @@ def boundary_pairs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mask, index
 
 
-def faint_stretches(mask: np.ndarray, fraction: float, length_px: float, rng) -> np.ndarray:
-    """Mask of the groove pixels in faint stretches: about ``fraction`` of ``mask``, in patches
-    ``length_px`` long (a thresholded smooth random field, so the stretches are contiguous)."""
+def faint_stretches(mask: np.ndarray, fraction: float, length_px: float, rng,
+                    pair: np.ndarray | None = None) -> np.ndarray:
+    """Mask of the groove pixels in faint stretches: about ``fraction`` of ``mask``, as stretches
+    ``length_px`` long centred on random groove pixels, each along one boundary (``pair``: the
+    boundary index of every groove pixel; None: round patches that may span junctions)."""
     faint = np.zeros(mask.shape, bool)
     if fraction <= 0 or not mask.any():
         return faint
-    field = ndi.gaussian_filter(rng.standard_normal(mask.shape), max(length_px, 1.0) / 2.5)
-    cut = np.quantile(field[mask], 1.0 - fraction)
-    return mask & (field > cut)
+    pixels = np.argwhere(mask)
+    order = rng.permutation(len(pixels))
+    target = fraction * len(pixels)
+
+    def cover(n):
+        centres = np.ones(mask.shape, bool)
+        centres[tuple(pixels[order[:n]].T)] = False
+        dist, (iy, ix) = ndi.distance_transform_edt(centres, return_indices=True)
+        same = True if pair is None else pair[iy, ix] == pair
+        return mask & (dist <= length_px / 2) & same
+
+    # Bisect the number of patches for the asked fraction (coverage grows with n).
+    lo, hi = 0, len(pixels)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if cover(mid).sum() < target:
+            lo = mid
+        else:
+            hi = mid
+    return cover(hi)
 
 
 def groove_darkening(labels: np.ndarray, *, depth: tuple[float, float], width_px: tuple[float, float],
@@ -59,7 +78,7 @@ def groove_darkening(labels: np.ndarray, *, depth: tuple[float, float], width_px
     n_pairs = int(index.max()) + 1
     pair_depth = rng.uniform(depth[0], depth[1], n_pairs)
     pair_sigma = rng.uniform(width_px[0], width_px[1], n_pairs) / _FWHM_PER_SIGMA
-    faint = faint_stretches(mask, faint_fraction, faint_length_px, rng)
+    faint = faint_stretches(mask, faint_fraction, faint_length_px, rng, pair=index)
     # Every pixel takes the groove of its nearest boundary pixel; that pixel's centre lies half a
     # pixel from the boundary line, hence the + 0.5.
     dist, (iy, ix) = ndi.distance_transform_edt(~mask, return_indices=True)
