@@ -40,20 +40,29 @@ def _line_samples(centre, along, t, offset=0.0) -> tuple[np.ndarray, np.ndarray]
 
 def _refine(dark: np.ndarray, centre: np.ndarray, along: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Angle (+-1 deg) and offset (+-2 px) maximising the mean darkening along the line."""
-    best, best_val = (centre, along), -np.inf
     normal = np.array([-along[1], along[0]])
-    for da in np.deg2rad(np.linspace(-1.0, 1.0, 21)):
-        a = np.array([np.cos(da) * along[0] - np.sin(da) * along[1], np.sin(da) * along[0] + np.cos(da) * along[1]])
-        offsets = np.linspace(-2.0, 2.0, 17)
-        ys = [_line_samples(centre + o * normal, a, t)[0] for o in offsets]
-        xs = [_line_samples(centre + o * normal, a, t)[1] for o in offsets]
-        vals = ndi.map_coordinates(dark, [np.ravel(ys), np.ravel(xs)], order=1, mode="constant", cval=np.nan)
-        vals = vals.reshape(len(offsets), -1)
-        means = np.nanmean(np.where(np.isfinite(vals), vals, np.nan), axis=1)
-        k = int(np.nanargmax(means))
-        if means[k] > best_val:
-            best, best_val = (centre + offsets[k] * normal, a), means[k]
-    return best
+    da = np.deg2rad(np.linspace(-1.0, 1.0, 21))[:, None, None]
+    off = np.linspace(-2.0, 2.0, 17)[None, :, None]
+    ay = np.cos(da) * along[0] - np.sin(da) * along[1]
+    ax = np.sin(da) * along[0] + np.cos(da) * along[1]
+    y = centre[0] + off * normal[0] + t * ay
+    x = centre[1] + off * normal[1] + t * ax
+    vals = ndi.map_coordinates(dark, [y.ravel(), x.ravel()], order=1, mode="constant", cval=np.nan)
+    vals = vals.reshape(y.shape)
+    ok = np.isfinite(vals)
+    means = np.where(ok, vals, 0.0).sum(axis=2) / np.maximum(ok.sum(axis=2), 1)
+    i, k = np.unravel_index(int(np.argmax(means)), means.shape)
+    a = np.array([ay[i, 0, 0], ax[i, 0, 0]])
+    return centre + off[0, k, 0] * normal, a / np.hypot(*a)
+
+
+def _peaks(h: np.ndarray, threshold: float, max_lines: int) -> list[tuple[int, int]]:
+    """(distance bin, angle bin) of the accumulator's local maxima above ``threshold``, strongest
+    first (a 9 x 9 neighbourhood: 4 px and 2 deg apart at least)."""
+    local = (h == ndi.maximum_filter(h, size=9, mode="constant")) & (h >= threshold)
+    ii, jj = np.nonzero(local)
+    order = np.argsort(-h[ii, jj], kind="stable")[:max_lines]
+    return list(zip(ii[order], jj[order]))
 
 
 def find_scratches(grooves: np.ndarray, dark: np.ndarray, *, length_px: int, max_gap_px: int = 4,
@@ -65,15 +74,16 @@ def find_scratches(grooves: np.ndarray, dark: np.ndarray, *, length_px: int, max
     grooves only now and then, and a grain boundary is far shorter than a scratch.
     """
     from skimage import morphology
-    from skimage.transform import hough_line, hough_line_peaks
+    from skimage.transform import hough_line
 
     skel = morphology.skeletonize(grooves)
     if skel.sum() < length_px:
         return []
     near = ndi.binary_dilation(skel, iterations=1)
+    wide = ndi.binary_dilation(near, iterations=2)
     h, theta, dist = hough_line(skel, theta=np.linspace(-np.pi / 2, np.pi / 2, 360, endpoint=False))
-    _, angles, dists = hough_line_peaks(h, theta, dist, min_distance=4, min_angle=4,
-                                        threshold=0.5 * min_cover * length_px, num_peaks=max_lines)
+    peaks = _peaks(h, 0.5 * min_cover * length_px, max_lines)
+    angles, dists = [theta[j] for _, j in peaks], [dist[i] for i, _ in peaks]
     rows, cols = grooves.shape
     half = np.hypot(rows, cols)
     t = np.arange(-half, half, 0.5)
@@ -84,18 +94,12 @@ def find_scratches(grooves: np.ndarray, dark: np.ndarray, *, length_px: int, max
         mid = np.array([rows / 2, cols / 2])
         centre = mid + (d - mid @ normal) * normal
         along = np.array([-normal[1], normal[0]])
-        centre, along = _refine(dark, centre, along, t[::4])
-        y, x = _line_samples(centre, along, t)
-        r, c = np.rint(y).astype(int), np.rint(x).astype(int)
-        inside = (r >= 0) & (r < rows) & (c >= 0) & (c < cols)
-        on = np.zeros(t.size, bool)
-        on[inside] = near[r[inside], c[inside]]
-        idx = np.flatnonzero(on)
-        if idx.size == 0:
+        # Cheap test first (the Hough bins are 0.5 deg wide, 2.6 px over 600 px: a wider band),
+        # then refine the survivors and test again within 1 px.
+        if not _runs(wide, centre, along, t, 2 * length_px, 2 * max_gap_px, min_cover):
             continue
-        breaks = np.flatnonzero(np.diff(idx) > 2 * max_gap_px)
-        runs = [(a, b) for a, b in zip(np.r_[idx[0], idx[breaks + 1]], np.r_[idx[breaks], idx[-1]])
-                if b - a + 1 >= 2 * length_px and on[a:b + 1].mean() >= min_cover]
+        centre, along = _refine(dark, centre, along, t[::4])
+        runs = _runs(near, centre, along, t, 2 * length_px, 2 * max_gap_px, min_cover)
         if not runs:
             continue
         s0, s1 = t[min(a for a, _ in runs)], t[max(b for _, b in runs)]
@@ -104,6 +108,23 @@ def find_scratches(grooves: np.ndarray, dark: np.ndarray, *, length_px: int, max
         s0, s1 = _extent(dark, centre, along, s0, s1)
         found.append(Scratch((float(centre[0]), float(centre[1])), (float(along[0]), float(along[1])), s0, s1))
     return found
+
+
+def _runs(mask, centre, along, t, length, max_gap, min_cover) -> list[tuple[int, int]]:
+    """(first, last) sample indices of the runs along the line that lie on ``mask`` for at least
+    ``length`` samples, with ``min_cover`` of them on it and no gap over ``max_gap`` samples."""
+    rows, cols = mask.shape
+    y, x = _line_samples(centre, along, t)
+    r, c = np.rint(y).astype(int), np.rint(x).astype(int)
+    inside = (r >= 0) & (r < rows) & (c >= 0) & (c < cols)
+    on = np.zeros(t.size, bool)
+    on[inside] = mask[r[inside], c[inside]]
+    idx = np.flatnonzero(on)
+    if idx.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(idx) > max_gap)
+    return [(a, b) for a, b in zip(np.r_[idx[0], idx[breaks + 1]], np.r_[idx[breaks], idx[-1]])
+            if b - a + 1 >= length and on[a:b + 1].mean() >= min_cover]
 
 
 def _same_line(sc: Scratch, centre, along) -> bool:
