@@ -61,11 +61,21 @@ class OpticalSegmentation:
     merge_score
         Neighbouring regions are merged when the median ridge response along their common
         boundary is below this (noise units; true boundaries >= 1.7 on the realistic defaults,
-        lines through a grain's interior 0.5-0.8).
+        lines through a grain's interior 0.5-0.8) ...
+    merge_darkening
+        ... or when their common boundary's median darkening is below this (fraction of the
+        surface level; the faintest realistic groove, 0.3 deep and 1 px wide, darkens its
+        boundary pixels by ~0.15). This matters on nearly noise-free micrographs, where the
+        noise-scaled ridge response makes faint groove tails look significant.
+    max_gap_px
+        Longest gap in a groove closed along its direction.
     smoothing_px
-        Gaussian sigma of the intensity flooded by the watershed (against noise at the groove floor).
-    min_grain_px
-        Regions smaller than this are merged into their neighbour (dust, pits).
+        Gaussian sigma of the map flooded by the watershed (against noise at the groove floor).
+    flood
+        "darkening" (default): flood the tone-flattened darkening; "intensity": the raw image.
+        On raw intensity a dark grain's interior is darker than a faint groove between bright
+        grains, so the flood from a bright neighbour crosses the groove and the line ends up off
+        it (merged grains at the realistic defaults, seed 1: 2.2 % against 1.4 %).
     """
 
     groove_scales_px: tuple[float, ...] = (1.0, 1.5, 2.0)
@@ -78,9 +88,10 @@ class OpticalSegmentation:
     seed_z: float = 0.6
     seed_h_px: float = 1.0
     merge_score: float = 1.3
+    merge_darkening: float = 0.05
     max_gap_px: float = 14.0
     smoothing_px: float = 0.7
-    min_grain_px: int = 4
+    flood: str = "darkening"
 
 
 def darkening(img: np.ndarray, *, dark_boundaries: bool = True, radius_px: int = 4) -> np.ndarray:
@@ -90,13 +101,17 @@ def darkening(img: np.ndarray, *, dark_boundaries: bool = True, radius_px: int =
     from skimage import morphology
 
     img = np.asarray(img, float)
-    lo, span = img.min(), np.ptp(img)
-    img = (img - lo) / span if span > 0 else np.zeros_like(img)
+    lo, hi = img.min(), img.max()
+    span = hi - lo if hi > lo else 1.0
     if not dark_boundaries:
-        img = 1.0 - img
-    # Offset keeps the ratio finite on black pixels; the surface is a closing (max-min filter)
-    # slightly smoothed so that single noisy pixels do not set it.
-    img = img + 0.05
+        img = hi - img
+    elif lo < 0:  # no black level at 0: the ratio needs a positive image
+        img = img - lo
+    # Brightness is proportional to reflectance (black level 0) as far as the data allow: the
+    # ratio to the local surface then does not depend on each grain's tone. The small offset keeps
+    # it finite on black pixels; the surface is a closing (max-min filter) slightly smoothed so
+    # that single noisy pixels do not set it.
+    img = img / max(img.max(), 1e-300) + 0.02 * span / max(abs(hi), abs(lo), 1e-300)
     surface = ndi.gaussian_filter(morphology.closing(img, morphology.disk(radius_px)), 1.0)
     return np.clip(1.0 - img / surface, -1.0, 1.0)
 
@@ -204,12 +219,19 @@ def _pair_scores(labels: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.
     return uniq // base, uniq % base, med
 
 
-def merge_unseparated(labels: np.ndarray, ridge: np.ndarray, min_score: float) -> np.ndarray:
+def merge_unseparated(labels: np.ndarray, ridge: np.ndarray, min_score: float, *, dark: np.ndarray | None = None,
+                      min_dark: float = 0.0) -> np.ndarray:
     """Merge neighbouring regions whose common boundary shows no groove: the median ridge
     response (best of each pixel's 3 x 3 neighbourhood, since the line may sit a pixel off the
     groove's centre) along it is below ``min_score``. The median over the whole boundary is
-    robust to short faint stretches and to the pores or scratches a spurious line may cross."""
+    robust to short faint stretches and to the pores or scratches a spurious line may cross.
+    With ``dark`` given, a boundary whose median darkening is below ``min_dark`` is merged too
+    (on a nearly noise-free micrograph the noise-scaled ridge response makes faint groove tails
+    look significant)."""
     a, b, med = _pair_scores(labels, ndi.maximum_filter(ridge, 3))
+    if dark is not None and min_dark > 0:
+        _, _, med_dark = _pair_scores(labels, ndi.maximum_filter(dark, 3))
+        med = np.where(med_dark < min_dark, -np.inf, med)
     parent = np.arange(int(labels.max()) + 1)
 
     def find(i):
@@ -245,9 +267,13 @@ def segment_micrograph(img: np.ndarray, covered: np.ndarray, *, dark_boundaries:
         raise InputError("no grains found in the optical image", source="optical")
     g = np.asarray(img, float) if dark_boundaries else -np.asarray(img, float)
     blank = ev.rejected & ~ev.grooves
-    flood = -np.where(blank, np.median(g[~blank]), g)
+    if opts.flood == "darkening":
+        flood = np.where(blank, 0.0, ev.darkening)
+    else:
+        flood = -np.where(blank, np.median(g[~blank]), g)
     flood = ndi.gaussian_filter(flood, opts.smoothing_px) if opts.smoothing_px > 0 else flood
     labels = segmentation.watershed(flood, seeds, mask=covered)
-    labels = merge_unseparated(labels, np.where(blank, 0.0, ev.ridge), opts.merge_score)
+    labels = merge_unseparated(labels, np.where(blank, 0.0, ev.ridge), opts.merge_score,
+                               dark=np.where(blank, 0.0, ev.darkening), min_dark=opts.merge_darkening)
     labels, _, _ = segmentation.relabel_sequential(labels)
     return labels.astype(np.int32)
