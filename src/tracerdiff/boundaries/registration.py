@@ -132,7 +132,7 @@ def _rotation(deg: float) -> np.ndarray:
     return np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
 
 
-def _coarse(moving: np.ndarray, ref: np.ndarray, opts: RegistrationOptions) -> tuple[float, float, np.ndarray, float]:
+def _coarse(moving: np.ndarray, ref: np.ndarray, opts: RegistrationOptions, *, rotation_deg: float = 0.0) -> tuple[float, float, np.ndarray, float]:
     """(scale, rotation_deg, offset, correlation) of the best grid point of the reduced search."""
     k = opts.coarse_factor
     h, w = ref.shape
@@ -155,7 +155,7 @@ def _coarse(moving: np.ndarray, ref: np.ndarray, opts: RegistrationOptions) -> t
     half_extent = 0.5 * np.hypot(h, w)
     step = 1.6 * k / half_extent
     n_rot = int(np.ceil(np.deg2rad(opts.max_rotation_deg) / step)) if opts.max_rotation_deg > 0 else 0
-    rotations = np.rad2deg(step * np.arange(-n_rot, n_rot + 1))
+    rotations = rotation_deg + np.rad2deg(step * np.arange(-n_rot, n_rot + 1))
     n_sc = int(np.ceil(np.log1p(opts.scale_range) / step)) if opts.scale_range > 0 else 0
     scales = opts.scale * np.exp(step * np.arange(-n_sc, n_sc + 1))
     # One FFT size for every canvas (the largest), so the reference is transformed once.
@@ -254,6 +254,11 @@ def register_similarity(moving: np.ndarray, ref: np.ndarray, *,
     lo_s, hi_s = opts.scale / (1 + opts.scale_range), opts.scale * (1 + opts.scale_range)
     s0 = float(np.clip(s0, lo_s, hi_s))
     th0 = float(np.clip(th0, -opts.max_rotation_deg, opts.max_rotation_deg))
+    if opts.coarse_factor > 1:
+        # The reduced search places the field to about one reduced pixel; the refinement's capture
+        # range is ~2 px, so fix the shift at full resolution first (one FFT correlation).
+        _, _, off0, _ = _coarse(moving, ref, RegistrationOptions(scale=s0, scale_range=0.0, max_rotation_deg=0.0,
+                                                                 coarse_factor=1), rotation_deg=th0)
     # Refine about the field's centre fc, in units that move the field's corners by ~1 px each:
     # u = (R dlog(scale), R dtheta[rad], centre row, centre col), R the centre-to-corner distance.
     h, w = ref.shape
