@@ -76,8 +76,9 @@ def boundaries_cmd(
     thickness: Optional[str] = typer.Option(None, "--thickness", help="Boundary thickness, e.g. '0.5 nm'."),
     source_edge: str = typer.Option("auto", "--source-edge", help="auto, top, bottom, left or right."),
     optical: Optional[Path] = typer.Option(None, "--optical", help="Etched-surface micrograph (TIFF, PNG, "
-                                           "JPEG, ...) at the SIMS pixel size, as large as the SIMS field "
-                                           "or larger; boundaries are taken from it after registration."),
+                                           "JPEG, ...) covering the SIMS field, at a pixel size within "
+                                           "+-25 % of the SIMS one and rotated by up to 6 deg; boundaries "
+                                           "are taken from it after registration (scale, rotation, shift)."),
     line: Optional[List[str]] = typer.Option(None, "--line", help="x0,y0,x1,y1[,width] in um across one "
                                              "boundary (repeatable); replaces automatic detection."),
     width: Optional[str] = typer.Option(None, "--width", help="Default averaging width of --line, e.g. "
