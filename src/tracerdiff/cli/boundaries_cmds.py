@@ -164,7 +164,8 @@ def boundaries_cmd(
                          f"log-sd {result.population['log_sd']:.2f}"))
     if result.grain_map is not None:
         q = result.grain_map
-        rows.append(("grain map", f"{q['cuts_made']} of {q['grains_given']} grains cut, {q['misfit_grains']} unexplained "
+        rows.append(("grain map", f"{q['cuts_made']} of {q['grains_given']} grains cut, {q['steep_grains']} too steep, "
+                                  f"{q['misfit_grains']} unexplained "
                                   f"(deficiency {100 * q['deficiency']:.1f} %" + (", DEFICIENT)" if q["deficient"] else ")")))
     if result.optical_shift_px is not None:
         rows.append(("optical shift (dy, dx) px", "{:.1f}, {:.1f}".format(*result.optical_shift_px)))

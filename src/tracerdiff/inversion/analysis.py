@@ -205,7 +205,8 @@ def invert_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sourc
                   "median_log_stderr": {k: (v if math.isfinite(v) else None) for k, v in parts.items()}}
     if quality["deficient"]:
         remark = (f"grain map deficient: {quality['cuts_made']} of {quality['grains_given']} grains hid a step and were "
-                  f"cut, {quality['misfit_grains']} remain unexplained by the model; the population median's error "
+                  f"cut, {quality['steep_grains']} left out of the fit (a ramp too steep for their bulk), "
+                  f"{quality['misfit_grains']} unexplained by the model; the population median's error "
                   f"includes a grain-map term of {100 * quality['median_log_stderr_map']:.0f} % (log)")
         warnings.warn(remark, GrainMapWarning, stacklevel=2)
         message = "; ".join(m for m in (message, remark) if m)

@@ -15,7 +15,7 @@ from scipy import ndimage as ndi
 
 from tracerdiff.inversion.labels import face_weight_maps, near_boundary
 from tracerdiff.inversion.network import WindowModel
-from tracerdiff.inversion.repair import grain_chi2, inherit_starts as _inherit, repair_map
+from tracerdiff.inversion.repair import grain_chi2, inherit_starts as _inherit, repair_map, steep_grains
 from tracerdiff.inversion.windows import (estimate_population, fit_window, initial_log_conductance, misfit_boundaries,
                                          window_grid)
 from tracerdiff.simulate.stepping import single_thread_blas
@@ -48,8 +48,10 @@ def from_canonical(a: np.ndarray, edge: str) -> np.ndarray:
 class _Image:
     """The canonical image, its windows and the current grain map (mutable while fitting)."""
 
-    def __init__(self, c, err, valid, labels, *, px, d_bulk, psf_px, window_px, stride_px, margin_px, workers):
+    def __init__(self, c, err, valid, labels, *, px, d_bulk, psf_px, window_px, stride_px, margin_px, workers,
+                 hidden=()):
         self.c, self.err, self.valid = c, err, valid
+        self.hidden = np.asarray(hidden, dtype=np.int64)  # grains left out of the data term (still conducting)
         self.px, self.d_bulk, self.psf_px, self.margin, self.workers = px, d_bulk, psf_px, margin_px, workers
         ny, nx = c.shape
         self.size = (min(window_px, ny), min(window_px, nx))
@@ -73,6 +75,8 @@ class _Image:
         old = self.labels
         self.labels = labels
         self.fit_px = self.valid & ~near_boundary(labels, self.margin)
+        if self.hidden.size:
+            self.fit_px &= ~np.isin(labels, self.hidden)
         changed = [w for w in range(len(self.windows))
                    if old is None or not np.array_equal(old[self._slice(w)], labels[self._slice(w)])]
         if changed:
@@ -134,8 +138,12 @@ def _fit_image(c, err, valid, labels, *, source_edge, px, d_bulk, psf_px, window
         fixed = repair_map(cc, ee, vv, lab, edge=edge, margin=margin_px, rounds=repair_rounds)
         record.update(proposed=fixed.proposed, accepted=fixed.accepted, grains_before=_n_grains(lab))
         lab = fixed.labels
+    # Grains that still hide a gradual step (a ramp too steep for their bulk) are left out of the
+    # data term, so that they do not set the flux of their windows (see repair.steep_grains).
+    steep = steep_grains(cc, ee, lab, vv & ~near_boundary(lab, margin_px)) if repair_rounds > 0 else np.zeros(0, int)
+    record["steep_grains"] = int(steep.size)
     img = _Image(cc, ee, vv, lab, px=px, d_bulk=d_bulk, psf_px=psf_px, window_px=window_px, stride_px=stride_px,
-                 margin_px=margin_px, workers=workers)
+                 margin_px=margin_px, workers=workers, hidden=steep)
     mu = initial_log_conductance(img.models, d_bulk=d_bulk, h=px * 1e-6)
     sigma = population_sigma if population_sigma is not None else 1.0
     theta: dict = {}
