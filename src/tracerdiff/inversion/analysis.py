@@ -94,6 +94,13 @@ def invert_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sourc
         missing from the grain map leaves a step inside a model grain and corrupts its neighbours.
     workers
         Processes fitting windows in parallel (default: the CPUs available, at most 8; 1: none).
+    repair_rounds
+        Grain-map repair (0: off). Grains that hide a step in C are cut along its edge ridge when
+        the step beats a shared plane by the BIC price (up to this many cuts deep); grains whose C
+        ramp is too steep for their bulk (a boundary too gradual to cut) leave the data term; see
+        :mod:`tracerdiff.inversion.repair`. What was done is the result's ``grain_map`` quality
+        figure; past 5 % of the given grains a :class:`~tracerdiff.errors.GrainMapWarning` is raised
+        and the population median's standard error carries a grain-map term.
 
     Returns
     -------
@@ -111,8 +118,11 @@ def invert_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sourc
     synthetic micrograph. The posterior sd leaves out the small-sample bias of a ratio (G grows
     as 1/step, so noise in a step biases G up by a few per cent at 3000 counts/px). Window size
     and margin move the median by a few per cent as well.
-    A grain map with missing boundaries biases the neighbouring values upwards (3 % of the
-    boundaries merged: median 3.7-5x); it is what limits the method on segmented C maps.
+    A grain map with missing boundaries biases every value in the window upwards (the hidden
+    step passes for a steep bulk gradient, i.e. for more flux): without repair, 10 % of the true
+    boundaries deleted gave a population median of 3.6x truth; with it 1.00x (512 x 206, seed 100).
+    The population median's standard error is the larger of the independent-boundary and the
+    window-cluster error, with the grain-map term added in quadrature (``population["median_log_stderr"]``).
     """
     d_bulk = positive(d_bulk, "diffusivity", name="d_bulk")
     if thickness is not None:

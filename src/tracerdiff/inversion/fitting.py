@@ -115,12 +115,11 @@ def _fit_image(c, err, valid, labels, *, source_edge, px, d_bulk, psf_px, window
                min_sigma, n_passes, workers, misfit_sigmas, margin_px, repair_rounds, edge=None) -> ImageFit | None:
     """Fit every window (``n_passes`` passes, population re-estimated after each); None with one grain.
 
-    Grain-map repair: after the first pass, every grain whose chi^2 exceeds its pixel count by
-    more than ``misfit_sigmas`` sampling sd is offered a cut along the edge evidence ``edge``
-    (default: the noise-normalised gradient of C) between its residual lobes; the next refit
-    keeps a cut only when the grain's chi^2 drops by more than the BIC price of the conductances
-    it adds. Up to ``repair_rounds`` such rounds run (a grain that hides two boundaries needs
-    two); rejected cuts are undone and their windows refitted.
+    Grain-map repair (``repair_rounds`` > 0): before the first pass, grains that hide a step in C
+    are cut along the edge evidence ``edge`` (default: the noise-normalised gradient of C) and
+    grains with a ramp too steep for their bulk leave the data term; after it, grains the model
+    does not explain (chi^2 above n by ``misfit_sigmas`` sd) are offered cuts from the model's
+    residual (:mod:`tracerdiff.inversion.repair`). ``repair`` records what was done.
     """
     from tracerdiff.boundaries.segmentation import edge_strength
 
