@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from tracerdiff.boundaries.segmentation import edge_strength
-from tracerdiff.inversion.quality import DEFICIENT_ABOVE, LOG_ERROR_PER_DEFICIENCY, grain_map_quality, median_log_stderr
+from tracerdiff.inversion.quality import (DEFICIENT_ABOVE, LOG_ERROR_PER_DEFICIENCY, MODEL_LOG_ERROR, grain_map_quality,
+                                         median_log_stderr)
 from tracerdiff.inversion.repair import (accept_split, grain_chi2, plane_residual, propose_split, repair_map,
                                          step_gain)
 from tracerdiff.inversion.windows import (WindowFit, estimate_population, population_median_block_stderr,
@@ -145,7 +146,8 @@ def test_quality_figure_and_error_parts():
     assert q["deficient"] is True and q["deficiency"] > DEFICIENT_ABOVE
     assert q["median_log_stderr_map"] == pytest.approx(LOG_ERROR_PER_DEFICIENCY * q["deficiency"])
     parts = median_log_stderr(0.02, 0.04, q)
-    assert parts["total"] == pytest.approx(math.hypot(0.04, q["median_log_stderr_map"]))
+    assert parts["total"] == pytest.approx(math.sqrt(0.04 ** 2 + MODEL_LOG_ERROR ** 2 + q["median_log_stderr_map"] ** 2))
     clean = grain_map_quality({**record, "accepted": 0, "final": {**record["final"], "n_misfit": 0,
                                                                   "misfit_fraction": 0.0}})
-    assert clean["deficient"] is False and median_log_stderr(0.02, math.inf, clean)["total"] == pytest.approx(0.02)
+    assert clean["deficient"] is False
+    assert median_log_stderr(0.02, math.inf, clean)["total"] == pytest.approx(math.hypot(0.02, MODEL_LOG_ERROR))
