@@ -35,12 +35,13 @@ def test_darkening_removes_tone_and_illumination():
 
 
 def test_scratch_is_found_and_divided_out():
-    # A flat surface, one straight 30 % scratch at 20 deg and one short groove crossing it.
+    # A flat surface, one straight 30 % scratch at 20 deg and two short grooves crossing it.
     yy, xx = np.mgrid[0:120, 0:200]
     angle = np.deg2rad(20)
     dist = (yy - 60) * np.cos(angle) - (xx - 100) * np.sin(angle)
     dark = 0.3 * np.exp(-0.5 * (dist / 0.6) ** 2)
     dark[40:80, 120] = np.maximum(dark[40:80, 120], 0.5)
+    dark[20:60, 60] = np.maximum(dark[20:60, 60], 0.5)
     grooves = dark > 0.1
     found = find_scratches(grooves, dark, length_px=60)
     assert len(found) == 1
@@ -48,11 +49,19 @@ def test_scratch_is_found_and_divided_out():
     # Direction (sin a, cos a) in (row, col) within 0.5 deg.
     assert abs(abs(along @ np.array([np.sin(angle), np.cos(angle)])) - 1) < 1 - np.cos(np.deg2rad(0.5))
     clean, core = remove_scratches(dark, found)
-    off_groove = (np.abs(dist) < 1.5) & (np.abs(xx - 120) > 1)
+    off_groove = (np.abs(dist) < 1.5) & (np.abs(xx - 120) > 1) & (np.abs(xx - 60) > 1)
     assert np.abs(clean[off_groove]).max() < 0.05
     # The groove under the scratch survives (division keeps its own darkening).
     assert clean[40:80, 120].min() > 0.3
     assert core[np.abs(dist) < 0.5].mean() > 0.9
+
+
+def test_straight_boundaries_that_cross_nothing_are_not_scratches():
+    # Parallel straight grooves across the image (a layered sample) end at no junction and are
+    # crossed by nothing: they stay grooves.
+    dark = np.zeros((80, 200))
+    dark[[20, 40, 60], :] = 0.5
+    assert find_scratches(dark > 0.1, dark, length_px=60) == []
 
 
 def test_short_straight_boundaries_are_not_scratches():

@@ -220,8 +220,8 @@ def optical_grain_map(optical, c: np.ndarray, sigma_c: np.ndarray, valid: np.nda
     img, finite = _grey(optical)
     labels = segment_micrograph(img, finite, dark_boundaries=dark_boundaries, options=segmentation)
     if len(np.unique(labels[labels > 0])) < 2:
-        raise InputError("no grain boundaries found in the optical image (long straight dark lines are "
-                         "taken for polishing scratches, not boundaries)", source="optical")
+        raise InputError("no grain boundaries found in the optical image (long straight dark lines crossed "
+                         "by grooves are taken for polishing scratches, not boundaries)", source="optical")
     reg = register_similarity(boundary_map(labels), field_reference(c, sigma_c, valid), options=registration)
     on_field = labels_on_field_similarity(labels, reg, c.shape)
     covered = labels_on_field_similarity(finite.astype(np.int32), reg, c.shape) > 0

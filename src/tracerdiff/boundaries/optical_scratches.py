@@ -4,7 +4,8 @@ A scratch is dark like a groove but straight and far longer than any grain bound
 crosses grains. Candidates are the strong peaks of the straight-line Hough transform of the
 groove skeleton (scikit-image ``hough_line``); each is refined to sub-pixel position and angle
 by maximising the mean darkening along it, and kept when a run of at least ``length_px`` lies
-on the groove skeleton. The scratch's own darkening profile across the line (median over its
+on the groove skeleton and other grooves cross it (a straight boundary of a bicrystal or a
+layered sample ends at its junctions instead). The scratch's own darkening profile across the line (median over its
 length, which ignores the grooves it crosses) is then divided out of the reflectance, so the
 grooves under and beside it remain.
 
@@ -66,8 +67,9 @@ def _peaks(h: np.ndarray, threshold: float, max_lines: int) -> list[tuple[int, i
 
 
 def find_scratches(grooves: np.ndarray, dark: np.ndarray, *, length_px: int, max_gap_px: int = 4,
-                   min_cover: float = 0.8, max_lines: int = 30) -> list[Scratch]:
-    """Straight groove stretches at least ``length_px`` long (see the module docstring).
+                   min_cover: float = 0.8, max_lines: int = 30, min_crossings: int = 2) -> list[Scratch]:
+    """Straight groove stretches at least ``length_px`` long that cross at least
+    ``min_crossings`` other grooves (see the module docstring).
 
     A run along a candidate line counts when at least ``min_cover`` of it lies within 1 px of the
     groove skeleton with no gap over ``max_gap_px``: a line through a grain network meets
@@ -105,6 +107,10 @@ def find_scratches(grooves: np.ndarray, dark: np.ndarray, *, length_px: int, max
         s0, s1 = t[min(a for a, _ in runs)], t[max(b for _, b in runs)]
         if any(_same_line(sc, centre, along) for sc in found):
             continue
+        # A scratch crosses grains: other grooves cross it. A straight boundary (a bicrystal, a
+        # layered sample) ends at its junctions and is kept.
+        if _crossings(grooves, centre, along, t[(t >= s0) & (t <= s1)]) < min_crossings:
+            continue
         s0, s1 = _extent(dark, centre, along, s0, s1)
         found.append(Scratch((float(centre[0]), float(centre[1])), (float(along[0]), float(along[1])), s0, s1))
     return found
@@ -125,6 +131,21 @@ def _runs(mask, centre, along, t, length, max_gap, min_cover) -> list[tuple[int,
     breaks = np.flatnonzero(np.diff(idx) > max_gap)
     return [(a, b) for a, b in zip(np.r_[idx[0], idx[breaks + 1]], np.r_[idx[breaks], idx[-1]])
             if b - a + 1 >= length and on[a:b + 1].mean() >= min_cover]
+
+
+def _crossings(grooves, centre, along, t, side_px: float = 4.0) -> int:
+    """Number of grooves crossing the line at the samples ``t``: places where there is groove on
+    both sides of it (``side_px`` away) within 2 px along it."""
+    rows, cols = grooves.shape
+    both = np.ones(t.size, bool)
+    for off in (side_px, -side_px):
+        y, x = _line_samples(centre, along, t, off)
+        r, c = np.rint(y).astype(int), np.rint(x).astype(int)
+        inside = (r >= 0) & (r < rows) & (c >= 0) & (c < cols)
+        on = np.zeros(t.size, bool)
+        on[inside] = grooves[r[inside], c[inside]]
+        both &= ndi.binary_dilation(on, iterations=4) if on.any() else on
+    return int(ndi.label(both)[1])
 
 
 def _same_line(sc: Scratch, centre, along) -> bool:

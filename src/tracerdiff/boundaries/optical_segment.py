@@ -129,9 +129,11 @@ def ridge_response(dark: np.ndarray, scales: tuple[float, ...]) -> np.ndarray:
     d = np.diff(dark, axis=1).ravel()
     sd = 1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0)
     r = filters.sato(dark, sigmas=scales, black_ridges=False)
-    # Floor: noise under 0.5 % of the surface level counts as 0.5 % (a noise-free drawing would
-    # otherwise make every rounding ripple a groove).
-    return r / (max(sd, 0.005) * _unit_noise_ridge(tuple(float(v) for v in scales)))
+    # Floor: noise under 2 % of the surface level counts as 2 % (otherwise a nearly noise-free
+    # micrograph makes every tone edge and pore rim a groove: at noise 0 with the other realistic
+    # imperfections 14.5 % of the grains were split with a 0.5 % floor, 3.8 % with 2 %; the
+    # realistic defaults, noise 4 %, are unchanged).
+    return r / (max(sd, 0.02) * _unit_noise_ridge(tuple(float(v) for v in scales)))
 
 
 @functools.lru_cache(maxsize=8)
