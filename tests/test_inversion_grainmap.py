@@ -98,9 +98,9 @@ def test_realistic_micrograph_ranks_boundaries(lognormal, from_micrograph):
 
 
 @pytest.mark.xfail(strict=True, reason="measured on this image (seed 8, 206 x 256, PSF 0.6 um): population median "
-                   "0.84x truth with the realistic micrograph's grains, with or without the repair (no grain cut, "
-                   "none unexplained), reported ln-stderr 0.055: neither within +-10 % nor covered by 2 stderr. "
-                   "On 512 x 206 seed 200 the same setting gave 1.05x.")
+                   "0.84x truth with the realistic micrograph's grains (no grain cut, none unexplained) and 0.83x "
+                   "with the TRUE grains, reported ln-stderr 0.055: an error of the inversion on this image, not of "
+                   "the grain map; neither within +-10 % nor covered by 2 stderr. 512 x 206 seed 200: 1.05x.")
 def test_realistic_micrograph_population_median(from_micrograph):
     err, se = _log_error(from_micrograph)
     assert abs(err) < math.log(1.1) and abs(err) <= 2 * se
