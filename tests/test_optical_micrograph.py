@@ -143,13 +143,16 @@ def test_gaps_in_the_grooves_do_not_merge_grains(field):
     pairs = lambda lab: {tuple(sorted(p)) for axis in (0, 1)  # noqa: E731
                          for p in zip(np.moveaxis(lab, axis, 0)[:-1].ravel(), np.moveaxis(lab, axis, 0)[1:].ravel())
                          if p[0] != p[1]}
-    found = labels_from_optical(image)[8:-8, 8:-8]
     true_pairs = pairs(truth)
-    # A true pair is found when its two grains' majority labels in ``found`` differ.
-    major = {g: np.bincount(found[truth == g]).argmax() for g in np.unique(truth)}
-    lost = sum(major[a] == major[b] for a, b in true_pairs)
-    without_opening = labels_from_optical(image, neck_px=0)[8:-8, 8:-8]
-    major0 = {g: np.bincount(without_opening[truth == g]).argmax() for g in np.unique(truth)}
-    lost_without = sum(major0[a] == major0[b] for a, b in true_pairs)
-    assert lost <= 0.02 * len(true_pairs)
-    assert lost_without > lost  # the opening is what helps
+
+    def lost(found):
+        # A true pair is found when its two grains' majority labels in ``found`` differ.
+        major = {g: np.bincount(found[8:-8, 8:-8][truth == g]).argmax() for g in np.unique(truth)}
+        return sum(major[a] == major[b] for a, b in true_pairs)
+
+    # The default (robust) segmentation closes such gaps (measured: 1 of 306 pairs lost).
+    assert lost(labels_from_optical(image)) <= 0.02 * len(true_pairs)
+    # The earlier threshold method needs its opening for that.
+    with_opening = lost(labels_from_optical(image, method="threshold"))
+    assert with_opening <= 0.02 * len(true_pairs)
+    assert lost(labels_from_optical(image, method="threshold", neck_px=0)) > with_opening

@@ -62,3 +62,10 @@ def import_optional(module: str, *, extra: str, purpose: str):
         raise MissingDependencyError(
             f"{purpose} needs the optional package {module.split('.')[0]!r}, which is not installed "
             f"({exc}); install it with: pip install 'tracerdiff[{extra}]'") from None
+
+
+class GrainMapWarning(UserWarning):
+    """The grain map behind a whole-image inversion is deficient: boundaries were missing from it
+    (cut from the C map) or grains remain that the model cannot explain. The values are then
+    less certain than the counting statistics say; the population median's standard error
+    carries a grain-map term."""

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from tracerdiff.boundaries import segmentation
-from tracerdiff.boundaries.optical import optical_labels_on_field
+from tracerdiff.boundaries.optical import optical_grain_map
 from tracerdiff.errors import InputError
 from tracerdiff.isotope import IsotopeFraction, isotope_fraction
 from tracerdiff.units import to_si
@@ -133,10 +133,15 @@ def grain_labels(c: np.ndarray, cf: np.ndarray, ef: np.ndarray, valid: np.ndarra
                              f"{labels.shape}", source="labels")
     elif optical is not None:
         note = optical_size_note(np.shape(optical), c.shape)
-        labels, shift, uncovered = optical_labels_on_field(optical, cf, ef, valid)
-        if np.shape(optical)[0] > c.shape[0] or np.shape(optical)[1] > c.shape[1]:
-            note = (f"SIMS field located at row {-shift[0]:.1f}, column {-shift[1]:.1f} of the "
-                    f"{np.shape(optical)[1]} x {np.shape(optical)[0]} px optical image")
+        gm = optical_grain_map(optical, cf, ef, valid)
+        labels, shift, uncovered, reg = gm.labels, gm.registration.shift_px, gm.uncovered, gm.registration
+        placed = (f"SIMS field located at row {reg.offset_px[0]:.1f}, column {reg.offset_px[1]:.1f} of the "
+                  f"{np.shape(optical)[1]} x {np.shape(optical)[0]} px optical image")
+        if abs(reg.scale - 1) > 0.005 or abs(reg.rotation_deg) > 0.1:
+            note = "; ".join(m for m in (note, f"{placed}, scale {reg.scale:.3f} optical px per SIMS px, "
+                                               f"rotated {reg.rotation_deg:+.2f} deg") if m)
+        elif np.shape(optical)[0] > c.shape[0] or np.shape(optical)[1] > c.shape[1]:
+            note = placed
         uncovered = float(np.mean(uncovered[valid]))
         if uncovered > 0:
             note = "; ".join(m for m in (note, f"the registered optical image leaves {100 * uncovered:.1f} % of "

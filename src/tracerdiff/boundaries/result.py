@@ -125,6 +125,10 @@ class BoundaryAnalysis:
     population
         Whole-image inversion only: the estimated log-normal population of D*gb/delta
         (median, log-sd) that regularises the per-boundary values; None otherwise.
+    grain_map
+        Whole-image inversion only: the grain map's quality figure (cuts made where the map hid
+        a step, grains the model leaves unexplained, their sum ``deficiency``; see
+        :mod:`tracerdiff.inversion.quality`); None otherwise.
     message
         Why the result is empty or partial ("" otherwise).
     """
@@ -139,6 +143,7 @@ class BoundaryAnalysis:
     include_flagged: bool = False
     message: str = ""
     population: dict | None = None
+    grain_map: dict | None = None
 
     @property
     def accepted(self) -> tuple[BoundaryStep, ...]:
@@ -169,6 +174,8 @@ class BoundaryAnalysis:
                "include_flagged": self.include_flagged, "message": self.message}
         if self.population is not None:
             out["population"] = dict(self.population)
+        if self.grain_map is not None:
+            out["grain_map"] = dict(self.grain_map)
         if self.optical_shift_px is not None:
             out["optical_shift_px"] = {"dy": self.optical_shift_px[0], "dx": self.optical_shift_px[1]}
         return out

@@ -9,7 +9,7 @@ import numpy as np
 import typer
 
 from tracerdiff import __version__
-from tracerdiff.cli.common import app, console, handle_errors, print_json, print_table
+from tracerdiff.cli.common import app, console, err_console, handle_errors, print_json, print_table
 from tracerdiff.errors import FileFormatError, InputError
 from tracerdiff.quantity import Measured
 from tracerdiff.units import to_si
@@ -92,8 +92,9 @@ def boundaries_cmd(
     thickness: Optional[str] = typer.Option(None, "--thickness", help="Boundary thickness, e.g. '0.5 nm'."),
     source_edge: str = typer.Option("auto", "--source-edge", help="auto, top, bottom, left or right."),
     optical: Optional[Path] = typer.Option(None, "--optical", help="Etched-surface micrograph (TIFF, PNG, "
-                                           "JPEG, ...) at the SIMS pixel size, as large as the SIMS field "
-                                           "or larger; boundaries are taken from it after registration."),
+                                           "JPEG, ...) covering the SIMS field, at a pixel size within "
+                                           "+-25 % of the SIMS one and rotated by up to 6 deg; boundaries "
+                                           "are taken from it after registration (scale, rotation, shift)."),
     line: Optional[List[str]] = typer.Option(None, "--line", help="x0,y0,x1,y1[,width] in um across one "
                                              "boundary (repeatable); replaces automatic detection."),
     width: Optional[str] = typer.Option(None, "--width", help="Default averaging width of --line, e.g. "
@@ -137,10 +138,17 @@ def boundaries_cmd(
     opt = _read_optical(optical, px) if optical is not None else None
     try:
         if method == "inversion":
+            import warnings
+
+            from tracerdiff.errors import GrainMapWarning
             from tracerdiff.inversion import invert_boundaries
 
-            result = invert_boundaries(ds, d_bulk=d, thickness=delta, source_edge=source_edge.strip().lower(),
-                                       optical=opt, psf_sigma_um=psf_um, include_flagged=include_flagged)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", GrainMapWarning)
+                result = invert_boundaries(ds, d_bulk=d, thickness=delta, source_edge=source_edge.strip().lower(),
+                                           optical=opt, psf_sigma_um=psf_um, include_flagged=include_flagged)
+            for w in caught:  # said on stderr, so that --json output stays one document
+                err_console.print(f"warning: {w.message}", markup=False, highlight=False)
         else:
             result = analyse_boundaries(ds, d_bulk=d, thickness=delta, source_edge=source_edge.strip().lower(),
                                         optical=opt, lines=line or None, width=w, include_flagged=include_flagged)
@@ -166,8 +174,15 @@ def boundaries_cmd(
             ("source edge", result.source_edge)]
     rows += [(f"flagged: {reason}", str(n)) for reason, n in result.flag_counts.items()]
     if result.population is not None:
-        rows.append(("population median D*gb/delta", f"{result.population['median']['value']:.3g} "
-                     f"{result.population['median']['unit']}, log-sd {result.population['log_sd']:.2f}"))
+        pm = result.population["median"]
+        if pm["value"] is not None:
+            rows.append(("population median D*gb/delta", f"{pm['value']:.3g} ± {pm['stderr'] or float('nan'):.2g} {pm['unit']}, "
+                         f"log-sd {result.population['log_sd']:.2f}"))
+    if result.grain_map is not None:
+        q = result.grain_map
+        rows.append(("grain map", f"{q['cuts_made']} of {q['grains_given']} grains cut, {q['steep_grains']} too steep, "
+                                  f"{q['misfit_grains']} unexplained "
+                                  f"(deficiency {100 * q['deficiency']:.1f} %" + (", DEFICIENT)" if q["deficient"] else ")")))
     if result.optical_shift_px is not None:
         rows.append(("optical shift (dy, dx) px", "{:.1f}, {:.1f}".format(*result.optical_shift_px)))
     if s.n:

@@ -102,7 +102,7 @@ def posterior(fit: WindowFit, mu: float, sigma: float) -> tuple[np.ndarray, np.n
 
 def estimate_population(fits: list[WindowFit], owned: list[np.ndarray], *, mu: float, sigma: float,
                         fixed_sigma: float | None = None, min_sigma: float = 0.02, max_sigma: float = 3.0,
-                        tol: float = 1e-5,
+                        robust: bool = False, tol: float = 1e-5,
                         max_iter: int = 2000) -> tuple[float, float]:
     """Empirical-Bayes (EM) estimate of the population median (ln) and log-sd.
 
@@ -110,12 +110,19 @@ def estimate_population(fits: list[WindowFit], owned: list[np.ndarray], *, mu: f
     iterations need no new field solves. ``owned[i]`` indexes the boundaries window i reports
     (every boundary is counted once). The log-sd is kept within [min_sigma, max_sigma]
     (max_sigma 3: a factor 20 per sd, beyond any physical spread of boundaries).
+
+    ``robust``: the population is a mixture of the log-normal and a flat share of outliers
+    over the fit's range (+-THETA_RANGE), weighted by EM responsibilities. Boundaries next to a
+    grain that hides a step come out far from the others; counted as inliers they widen the
+    prior, the undetermined boundaries drift with it, and the median follows (10 % of the
+    boundaries deleted from a map: population median 3.6x truth, log-sd 1.7).
     """
     eig = []
     for fit in fits:
         lam, vec = np.linalg.eigh(fit.information)
         eig.append((np.clip(lam, 0.0, None), vec, vec.T @ fit.info_vector, vec.T @ np.ones(len(lam))))
     sigma = fixed_sigma if fixed_sigma is not None else sigma
+    share = 0.95  # inlier share of the robust mixture, re-estimated
     for _ in range(max_iter):
         means, variances = [], []
         for (lam, vec, hv, one), own in zip(eig, owned):
@@ -126,9 +133,15 @@ def estimate_population(fits: list[WindowFit], owned: list[np.ndarray], *, mu: f
             means.append(mean)
             variances.append(np.einsum("ij,j,ij->i", vec[own], d, vec[own]))
         means, variances = np.concatenate(means), np.concatenate(variances)
-        new_mu = float(np.mean(means))
+        r = np.ones(means.size)
+        if robust:
+            inlier = share * np.exp(-0.5 * ((means - mu) / sigma) ** 2) / (math.sqrt(2 * math.pi) * sigma)
+            r = inlier / (inlier + (1.0 - share) / (2 * THETA_RANGE))
+            share = min(max(float(np.mean(r)), 0.5), 1.0 - 1e-6)
+        new_mu = float(np.sum(r * means) / np.sum(r))
         new_sigma = sigma if fixed_sigma is not None else \
-            min(max(math.sqrt(float(np.mean((means - new_mu) ** 2 + variances))), min_sigma), max_sigma)
+            min(max(math.sqrt(float(np.sum(r * ((means - new_mu) ** 2 + variances)) / np.sum(r))), min_sigma),
+                max_sigma)
         done = abs(new_mu - mu) < tol and abs(new_sigma - sigma) < tol
         mu, sigma = new_mu, new_sigma
         if done:
@@ -151,6 +164,28 @@ def population_median_stderr(fits: list[WindowFit], owned: list[np.ndarray], mu:
         data_precision = np.clip(1.0 / v - 1.0 / sigma ** 2, 0.0, None)
         weight += float(np.sum(data_precision / (1.0 + sigma ** 2 * data_precision)))
     return 1.0 / math.sqrt(weight) if weight > 0 else math.inf
+
+
+def population_median_block_stderr(fits: list[WindowFit], owned: list[np.ndarray], mu: float, sigma: float) -> float:
+    """Cluster-robust standard error of the population's ln median, windows as clusters.
+
+    Boundaries of one window share its nuisance (edge values, dC/dt) and so its model errors;
+    the independent-boundary error misses that. At the EM fixed point mu is the mean of the
+    posterior means m_k = mu + w_k (d_k - mu) (w_k = 1 - V_k / sigma^2 the weight of boundary
+    k's own data d_k), i.e. a w-weighted mean of the d_k, whose sandwich variance with windows
+    as clusters is W / (W - 1) * sum_w (sum_k (m_k - mu))^2 / (sum_k w_k)^2.
+    """
+    sums, weight, n = [], 0.0, 0
+    for fit, own in zip(fits, owned):
+        if own.size == 0:
+            continue
+        mean, cov = posterior(fit, mu, sigma)
+        sums.append(float(np.sum(mean[own] - mu)))
+        weight += float(np.sum(np.clip(1.0 - np.diag(cov)[own] / sigma ** 2, 0.0, 1.0)))
+        n += 1
+    if n < 2 or weight <= 0:
+        return math.inf
+    return math.sqrt(n / (n - 1) * float(np.sum(np.square(sums)))) / weight
 
 
 def window_grid(n: int, size: int, stride: int) -> list[int]:

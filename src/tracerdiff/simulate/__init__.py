@@ -63,11 +63,12 @@ micrometres, as everywhere in tracerdiff.
 
 from tracerdiff.simulate.grains import BoundaryTable, GrainMap
 from tracerdiff.simulate.history import ClosedStep, ExchangeStep, SimulationResult, simulate_history
-from tracerdiff.simulate.micrograph import SyntheticMicrograph, synthetic_micrograph
+from tracerdiff.simulate.micrograph import (MicrographImperfections, MicrographTransform, SyntheticMicrograph,
+                                          synthetic_micrograph)
 from tracerdiff.simulate.sims import synthetic_exchange_image, synthetic_sims
 from tracerdiff.simulate.transport import Arrhenius, layered_tensors
 from tracerdiff.simulate.voronoi import voronoi_grains
 
 __all__ = ["GrainMap", "BoundaryTable", "voronoi_grains", "ExchangeStep", "ClosedStep", "SimulationResult",
            "simulate_history", "synthetic_sims", "synthetic_exchange_image", "Arrhenius", "layered_tensors",
-           "synthetic_micrograph", "SyntheticMicrograph"]
+           "synthetic_micrograph", "SyntheticMicrograph", "MicrographImperfections", "MicrographTransform"]

@@ -87,17 +87,18 @@ def _image_shape(ds) -> tuple[int, int]:
 
 
 def _check_same_field(optical_shape, sims_shape, path) -> None:
-    """Refuse a micrograph that does not cover the SIMS field of view.
+    """Refuse a micrograph that cannot cover the SIMS field of view.
 
-    Boundaries are matched by shifting the micrograph a few pixels; a micrograph much
-    smaller or larger than the image (wrong file, wrong ``optical_pixel_size``) would be
-    padded or cropped silently. Resampling may round by a pixel, hence the tolerance.
+    The micrograph is registered with a similarity transform (scale within +-25 %, a few
+    degrees of rotation, any shift), so it may be larger than the field and at another
+    magnification; but one smaller than 3/4 of the field in a direction (wrong file, wrong
+    ``optical_pixel_size``) or more than 4 times larger (registration would be slow and
+    ambiguous) is refused rather than matched silently.
     """
-    tolerance = [max(2, round(0.02 * n)) for n in sims_shape]
-    if any(abs(a - b) > tol for a, b, tol in zip(optical_shape, sims_shape, tolerance)):
+    if any(a < 0.75 * b or a > 4 * b for a, b in zip(optical_shape, sims_shape)):
         raise InputError(f"the micrograph has {optical_shape[0]} x {optical_shape[1]} pixels at the SIMS pixel size "
-                         f"but the SIMS image has {sims_shape[0]} x {sims_shape[1]}; they must show the same field "
-                         "of view (check the file and 'optical_pixel_size')", source=path)
+                         f"but the SIMS image has {sims_shape[0]} x {sims_shape[1]}; it must cover the same field "
+                         "of view (3/4 to 4 times its size; check the file and 'optical_pixel_size')", source=path)
 
 
 def read_optical(path, *, sims_pixel_um: float, optical_pixel_um: float | None = None):
@@ -181,9 +182,16 @@ def _analyse_image(ctx: RunContext, im, out: dict) -> None:
         if method == "inversion":
             from tracerdiff.inversion import invert_boundaries
 
-            res = invert_boundaries(ctx.images[im.name], d_bulk=d_bulk, thickness=Measured(delta, 0, "length"),
-                                    source_edge=im.edge, optical=ctx.optical[im.name] if use_optical else None,
-                                    psf_sigma_um=study.options.psf * 1e6)
+            import warnings
+
+            from tracerdiff.errors import GrainMapWarning
+
+            with warnings.catch_warnings():
+                # The remark is in the result's message, which becomes the image's note in the report.
+                warnings.simplefilter("ignore", GrainMapWarning)
+                res = invert_boundaries(ctx.images[im.name], d_bulk=d_bulk, thickness=Measured(delta, 0, "length"),
+                                        source_edge=im.edge, optical=ctx.optical[im.name] if use_optical else None,
+                                        psf_sigma_um=study.options.psf * 1e6)
         else:
             res = analyse_boundaries(ctx.images[im.name], d_bulk=d_bulk, thickness=Measured(delta, 0, "length"),
                                      source_edge=im.edge, optical=ctx.optical[im.name] if use_optical else None)

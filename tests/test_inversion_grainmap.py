@@ -1,0 +1,106 @@
+"""Issue 12 acceptance (fixed seeds): the inversion with imperfect grain maps repairs them and says so.
+
+Images as in tests/test_boundaries_synthetic.py (206 x 256 px, 1 um, 3000 counts/px, 59 h exchange on
+a domain 400 um taller), with the issue's PSF sigma of 0.6 um. The many-seed sweep on 512 x 206 px
+images is benchmarks/bench_inversion_grainmap.py.
+"""
+
+import math
+
+import numpy as np
+import pytest
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.stats import spearmanr
+
+from tracerdiff.errors import GrainMapWarning
+from tracerdiff.inversion import invert_boundaries
+from tracerdiff.simulate import MicrographImperfections, synthetic_exchange_image, synthetic_micrograph
+
+D_BULK, G_TRUE = 2.6e-12, 1.5e-8
+
+
+@pytest.fixture(scope="module")
+def lognormal():
+    ds, sim = synthetic_exchange_image(shape=(206, 256), domain_rows=606, d_bulk=D_BULK, dgb_over_delta=G_TRUE,
+                                       dgb_sigma_ln=0.5, counts_per_pixel=3000, psf_sigma_um=0.6, seed=8)
+    g = {tuple(int(v) for v in b["grains"]): float(b["dgb_over_delta"]) for b in sim.truth["boundaries"]}
+    return ds, sim.grains, g
+
+
+def _delete(labels, fraction, seed):
+    """Grains across a random ``fraction`` of the true grain pairs merged."""
+    pairs = set()
+    for axis in (0, 1):
+        a = np.moveaxis(labels, axis, 0)
+        lo, hi = a[:-1].ravel(), a[1:].ravel()
+        m = lo != hi
+        pairs |= set(zip(np.minimum(lo, hi)[m].tolist(), np.maximum(lo, hi)[m].tolist()))
+    pairs = np.array(sorted(pairs))
+    pick = pairs[np.random.default_rng(seed).choice(len(pairs), int(round(fraction * len(pairs))), replace=False)]
+    n = int(labels.max()) + 1
+    _, comp = connected_components(coo_matrix((np.ones(len(pick)), (pick[:, 0], pick[:, 1])), shape=(n, n)),
+                                   directed=False)
+    return (comp[labels] + 1).astype(np.int32)
+
+
+def _log_error(res):
+    """(ln(median / truth), reported ln-standard error) of the population median."""
+    return math.log(res.population["median"]["value"] * 1e-2 / G_TRUE), res.population["median_log_stderr"]["total"]
+
+
+def test_deleted_boundaries_are_repaired_and_the_map_is_called_deficient(lognormal):
+    # 10 % of the true boundaries deleted from the label map. Without the repair the population
+    # median was 3.6x truth on a 512 x 206 image (seed 100); with it 1.00x. The result must say the
+    # map is deficient (quality figure + GrainMapWarning), keep the median within +-20 % and
+    # cover the truth with 2 of its standard errors.
+    ds, grains, _ = lognormal
+    labels = _delete(np.asarray(grains.labels), 0.10, seed=8)
+    with pytest.warns(GrainMapWarning, match="grain map deficient"):
+        res = invert_boundaries(ds, d_bulk=D_BULK, labels=labels, psf_sigma_um=0.6)
+    q = res.grain_map
+    assert q["deficient"] and q["cuts_made"] > 0.05 * q["grains_given"]
+    assert "grain map deficient" in res.message and res.to_dict()["grain_map"]["deficient"] is True
+    err, se = _log_error(res)
+    assert abs(err) < math.log(1.2)
+    assert abs(err) <= 2 * se
+    assert res.population["median_log_stderr"]["map"] > 0
+
+
+@pytest.fixture(scope="module")
+def from_micrograph(lognormal):
+    ds, grains, _ = lognormal
+    m = synthetic_micrograph(grains, seed=8, imperfections=MicrographImperfections())
+    return invert_boundaries(ds, d_bulk=D_BULK, optical=m.image, psf_sigma_um=0.6)
+
+
+def test_realistic_micrograph_ranks_boundaries(lognormal, from_micrograph):
+    # Grains from a realistic etched-surface micrograph (default MicrographImperfections: groove
+    # depth and width per boundary, faint stretches, tone, illumination, noise, pores, scratches,
+    # scale 1.1, rotation 2 deg), segmented and registered by the boundaries package. Done-means:
+    # Spearman >= 0.7 over accepted boundaries. The map is good: no repair worth a warning
+    # (pytest turns a warning into an error).
+    ds, grains, g = lognormal
+    res = from_micrograph
+    assert not res.grain_map["deficient"]
+    labels = np.asarray(grains.labels)
+    est, tru = [], []
+    for b in res.accepted:
+        n = np.asarray(b.normal)
+        (xa, ya), (xb, yb) = (np.round(np.array([b.x_um, b.y_um]) + s * 4 * n).astype(int) for s in (-1, 1))
+        if 0 <= ya < 206 and 0 <= yb < 206 and 0 <= xa < 256 and 0 <= xb < 256:
+            key = (int(min(labels[ya, xa], labels[yb, xb])), int(max(labels[ya, xa], labels[yb, xb])))
+            if key in g:
+                est.append(b.dgb_over_delta.value)
+                tru.append(g[key])
+    assert len(est) >= 80
+    assert spearmanr(est, tru).correlation >= 0.7
+
+
+@pytest.mark.xfail(strict=True, reason="measured on this image (seed 8, 206 x 256, PSF 0.6 um): population median "
+                   "0.84x truth with the realistic micrograph's grains (no grain cut, none unexplained) and 0.83x "
+                   "with the TRUE grains, reported ln-stderr 0.055: an error of the inversion on this image, not of "
+                   "the grain map; neither within +-10 % nor covered by 2 stderr. 512 x 206 seed 200: 1.05x.")
+def test_realistic_micrograph_population_median(from_micrograph):
+    err, se = _log_error(from_micrograph)
+    assert abs(err) < math.log(1.1) and abs(err) <= 2 * se
