@@ -51,3 +51,20 @@ def test_bad_arguments():
         map_tasks(_work, [1], workers=0)
     with pytest.raises(ValueError, match="names"):
         map_tasks(_work, [1, 2], names=["a"])
+
+
+def test_inversion_on_a_local_cluster_equals_in_process():
+    # The window fits of a whole-image inversion on 2 spawned worker processes give the same
+    # bytes as in process (deterministic tasks, single-threaded BLAS in both).
+    from test_boundaries_inputs import _staircase  # tests/ is on sys.path under pytest
+
+    from tracerdiff.inversion import invert_boundaries
+
+    i6, i7 = _staircase()
+    c = i6 / (i6 + i7)
+    serial = invert_boundaries(c, d_bulk=2.6e-12, pixel_size_um=1.0, workers=1)
+    cluster = invert_boundaries(c, d_bulk=2.6e-12, pixel_size_um=1.0, workers=2)
+    a, b = serial.to_dict(), cluster.to_dict()
+    assert a["population"] == b["population"]
+    assert [x["dgb_over_delta"] for x in a["boundaries"]] == [x["dgb_over_delta"] for x in b["boundaries"]]
+    assert len(a["boundaries"]) > 0

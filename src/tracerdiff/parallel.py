@@ -70,6 +70,78 @@ def _client(scheduler, workers: int) -> Iterator[Any]:
         yield client
 
 
+class TaskRunner:
+    """Runs lists of tasks on one engine: in process (``client`` None) or a distributed client.
+
+    Made by :func:`task_runner`, so that an analysis that maps several rounds of tasks (the
+    inversion's EM passes) starts its cluster once.
+    """
+
+    def __init__(self, client=None, *, retries: int = 2):
+        self.client, self.retries = client, retries
+
+    def map(self, func: Callable[[Any], Any], items: Sequence[Any], *, names: Sequence[str] | None = None,
+            progress: Callable[[int, int], None] | None = None) -> list:
+        """``[func(item) for item in items]``, in order (see :func:`map_tasks` for the parameters)."""
+        items = list(items)
+        names = [f"task {i}" for i in range(len(items))] if names is None else list(names)
+        if len(names) != len(items):
+            raise ValueError("names must have one entry per item")
+        total = len(items)
+        if self.client is None or total <= 1:
+            out = []
+            for i, item in enumerate(items):
+                try:
+                    out.append(_call(func, item))
+                except Exception as exc:  # noqa: BLE001 - re-raised with the task's name
+                    raise _task_error(names[i], exc) from exc
+                if progress is not None:
+                    progress(i + 1, total)
+            return out
+        from distributed import as_completed
+
+        token = _token()
+        futures = self.client.map(_call, [func] * total, items, pure=False, retries=self.retries,
+                                  key=[f"tracerdiff-{token}-{i}" for i in range(total)])
+        index = {f.key: i for i, f in enumerate(futures)}
+        results: list = [None] * total
+        done = 0
+        for future in as_completed(futures):
+            i = index[future.key]
+            if future.status == "error":
+                exc = future.exception()
+                for f in futures:
+                    f.cancel()
+                raise _task_error(names[i], exc) from exc
+            results[i] = future.result()
+            done += 1
+            if progress is not None:
+                progress(done, total)
+        return results
+
+
+@contextlib.contextmanager
+def task_runner(*, scheduler=None, workers: int = 1, retries: int = 2) -> Iterator[TaskRunner]:
+    """A :class:`TaskRunner`: in process when ``workers <= 1`` and no scheduler, else on a cluster.
+
+    Parameters
+    ----------
+    scheduler : str or distributed.Client, optional
+        An existing cluster's address (``"tcp://host:8786"``) or a client.
+    workers : int
+        Processes of the local cluster started when no scheduler is given and ``workers > 1``.
+    retries : int
+        Re-runs of a task whose worker was lost.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if scheduler is None and workers <= 1:
+        yield TaskRunner(None, retries=retries)
+        return
+    with _client(scheduler, workers) as client:
+        yield TaskRunner(client, retries=retries)
+
+
 def map_tasks(func: Callable[[Any], Any], items: Sequence[Any], *, scheduler=None, workers: int = 1,
               names: Sequence[str] | None = None, retries: int = 2,
               progress: Callable[[int, int], None] | None = None) -> list:
@@ -99,42 +171,13 @@ def map_tasks(func: Callable[[Any], Any], items: Sequence[Any], *, scheduler=Non
         ``[func(item) for item in items]``.
     """
     items = list(items)
-    names = [f"task {i}" for i in range(len(items))] if names is None else list(names)
-    if len(names) != len(items):
+    if names is not None and len(names) != len(items):
         raise ValueError("names must have one entry per item")
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    total = len(items)
-    if scheduler is None and (workers <= 1 or total <= 1):
-        out = []
-        for i, item in enumerate(items):
-            try:
-                out.append(_call(func, item))
-            except Exception as exc:  # noqa: BLE001 - re-raised with the task's name
-                raise _task_error(names[i], exc) from exc
-            if progress is not None:
-                progress(i + 1, total)
-        return out
-    from distributed import as_completed
-
-    with _client(scheduler, workers) as client:
-        futures = client.map(_call, [func] * total, items, pure=False, retries=retries,
-                             key=[f"tracerdiff-{i}-{_token()}" for i in range(total)])
-        index = {f.key: i for i, f in enumerate(futures)}
-        results: list = [None] * total
-        done = 0
-        for future in as_completed(futures):
-            i = index[future.key]
-            if future.status == "error":
-                exc = future.exception()
-                for f in futures:
-                    f.cancel()
-                raise _task_error(names[i], exc) from exc
-            results[i] = future.result()
-            done += 1
-            if progress is not None:
-                progress(done, total)
-        return results
+    in_process = scheduler is None and len(items) <= 1
+    with task_runner(scheduler=scheduler, workers=1 if in_process else workers, retries=retries) as runner:
+        return runner.map(func, items, names=names, progress=progress)
 
 
 def _task_error(name: str, exc: BaseException) -> TaskError:

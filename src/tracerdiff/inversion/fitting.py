@@ -6,8 +6,6 @@ row 0 while fitting (``to_canonical``) and back for the result.
 
 from __future__ import annotations
 
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +16,7 @@ from tracerdiff.inversion.network import WindowModel
 from tracerdiff.inversion.repair import grain_chi2, inherit_starts as _inherit, repair_map, steep_grains
 from tracerdiff.inversion.windows import (estimate_population, fit_window, initial_log_conductance, misfit_boundaries,
                                          window_grid)
-from tracerdiff.simulate.stepping import single_thread_blas
+from tracerdiff.parallel import single_thread_blas, task_runner
 
 
 @dataclass(frozen=True)
@@ -104,15 +102,20 @@ class _Image:
         return z
 
 
-def fit_image(c, err, valid, labels, **options) -> ImageFit | None:
+def fit_image(c, err, valid, labels, *, scheduler=None, **options) -> ImageFit | None:
     """:func:`_fit_image` with BLAS on one thread: the solves are small, and threads on a shared
-    machine only spin (one 40 x 40 window fit took 8 s instead of 0.15 s)."""
-    with single_thread_blas():
-        return _fit_image(c, err, valid, labels, **options)
+    machine only spin (one 40 x 40 window fit took 8 s instead of 0.15 s).
+
+    Window fits run on one :func:`tracerdiff.parallel.task_runner` for the whole image: in
+    process when ``workers`` is 1, else on a local cluster of ``workers`` processes, or on the
+    dask cluster ``scheduler`` (address or client). The results are the same on every engine.
+    """
+    with single_thread_blas(), task_runner(scheduler=scheduler, workers=options["workers"]) as runner:
+        return _fit_image(c, err, valid, labels, runner=runner, **options)
 
 
 def _fit_image(c, err, valid, labels, *, source_edge, px, d_bulk, psf_px, window_px, stride_px, population_sigma,
-               min_sigma, n_passes, workers, misfit_sigmas, margin_px, repair_rounds, edge=None) -> ImageFit | None:
+               min_sigma, n_passes, workers, misfit_sigmas, margin_px, repair_rounds, runner, edge=None) -> ImageFit | None:
     """Fit every window (``n_passes`` passes, population re-estimated after each); None with one grain.
 
     Grain-map repair (``repair_rounds`` > 0): before the first pass, grains that hide a step in C
@@ -151,7 +154,7 @@ def _fit_image(c, err, valid, labels, *, source_edge, px, d_bulk, psf_px, window
     def refit(indices, max_iter):
         jobs = [dict(mu=mu, sigma=sigma, theta0=np.array([theta.get((int(a), int(b)), mu) for a, b in img.models[w].pairs]),
                      max_iter=max_iter) for w in indices]
-        for w, fit in zip(indices, _map_windows([img.models[w] for w in indices], jobs, workers)):
+        for w, fit in zip(indices, _map_windows([img.models[w] for w in indices], jobs, runner)):
             fits[w] = fit
         for w in indices:
             fit = fits[w]
@@ -218,26 +221,15 @@ def _quality(chi, *, n_sigma) -> dict:
             "excess_chi2_per_pixel": chi.excess(present) / n_px if n_px else 0.0}
 
 
-_MODELS: list = []  # the windows being fitted, shared with forked workers
-
-
 def _fit_one(args):
-    index, job = args
-    with single_thread_blas():
-        return fit_window(_MODELS[index], **job)
+    model, job = args
+    return fit_window(model, **job)
 
 
-def _map_windows(models, jobs, workers: int):
-    """Fit every window, in ``workers`` forked processes when > 1 (windows are independent)."""
-    global _MODELS
-    _MODELS = models
-    try:
-        if workers > 1 and len(models) > 1 and "fork" in multiprocessing.get_all_start_methods():
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-                return list(pool.map(_fit_one, enumerate(jobs)))
-        return [_fit_one(item) for item in enumerate(jobs)]
-    finally:
-        _MODELS = []
+def _map_windows(models, jobs, runner):
+    """Fit every window with ``runner`` (:mod:`tracerdiff.parallel`: in process or on a cluster)."""
+    names = [f"inversion window {i}" for i in range(len(models))]
+    return runner.map(_fit_one, list(zip(models, jobs)), names=names)
 
 
 def _ownership(models, windows, labels, size) -> list[np.ndarray]:
