@@ -35,3 +35,15 @@ class FileFormatError(InputError):
 
 class FitError(TracerdiffError, RuntimeError):
     """A fit or estimate failed to converge or is undefined for these data."""
+
+
+class OutputError(TracerdiffError):
+    """An output cannot be written, or its folder cannot be used (full disk, permissions, a lock held).
+
+    The previous complete output is left in place. ``source`` names the output path.
+    """
+
+    def __init__(self, message: str, *, source: str | Path | None = None):
+        self.source = None if source is None else str(source)
+        self.message = message
+        Exception.__init__(self, f"{self.source}: {message}" if self.source else message)
