@@ -29,6 +29,7 @@ import contextlib
 import ctypes
 import errno
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Iterable
 
 from tracerdiff.errors import InputError, OutputError
+from tracerdiff.report.atomic import write_text_atomic
 
 #: A hidden file in every output folder: "a tracerdiff run wrote this folder, it may replace it".
 MARKER = ".tracerdiff-output"
@@ -175,17 +177,36 @@ def _recover(real: Path) -> None:
 
 
 def _check_replaceable(real: Path, known: Iterable[str], *, shown) -> None:
-    """The target must be new, empty, marked as a tracerdiff output, or hold only names ``known`` for it."""
+    """The target must be new, empty, or hold only what a tracerdiff run wrote there.
+
+    What that is: the names listed in the marker file (written at the swap), or for an
+    output of an older tracerdiff without a marker, the names ``known`` for this command.
+    A file the user added to an output folder is therefore never deleted by the swap.
+    """
     if not real.is_dir():
         return
     entries = sorted(os.listdir(real))
-    if not entries or MARKER in entries:
+    if not entries:
         return
-    foreign = [e for e in entries if e not in set(known)]
+    allowed = set(known)
+    if MARKER in entries:
+        try:
+            allowed = set(json.loads((real / MARKER).read_text())["written"]) | {MARKER}
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # an unreadable marker: fall back to the command's own names
+    foreign = [e for e in entries if e not in allowed]
     if foreign:
         listed = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
         raise InputError(f"the output folder holds files tracerdiff did not write ({listed}); a run replaces its "
-                         "output folder as a whole, so give a new or empty folder", source=shown)
+                         "output folder as a whole, so give a new or empty folder (or move them out)", source=shown)
+
+
+def _write_marker(staging: Path, owner: str) -> None:
+    """Record the folder's top-level names: the next run may replace exactly these."""
+    written = sorted(n for n in os.listdir(staging) if n != MARKER)
+    text = json.dumps({"written_by": owner, "note": "replaced as a whole by the next run", "written": written},
+                      indent=1) + "\n"
+    write_text_atomic(staging / MARKER, text)
 
 
 _libc = None
@@ -219,15 +240,28 @@ def _fsync_path(path: Path) -> None:
 
 @contextlib.contextmanager
 def _signals_held():
-    """Hold SIGINT/SIGTERM back (delivered right after) while the swap runs; no-op off the main thread."""
-    main = threading.current_thread() is threading.main_thread()
-    held = {signal.SIGINT, signal.SIGTERM}
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, held) if main else None
+    """Defer SIGINT/SIGTERM while the swap runs, then act on them; no-op off the main thread.
+
+    Not ``pthread_sigmask``: a signal sent to the process may be taken by another thread
+    (BLAS workers), and Python would still raise KeyboardInterrupt in the main thread.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, lambda signum, frame: pending.append(signum)) for s in held}
     try:
         yield
     finally:
-        if old is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if pending:
+            handler = previous[pending[0]]
+            if callable(handler):
+                handler(pending[0], None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(pending[0])
 
 
 def _commit(staging: Path, real: Path, *, shown) -> None:
@@ -293,7 +327,6 @@ def output_folder(out: str | Path, *, inputs: Iterable[str | Path] = (), known: 
         staging = real.parent / f"{real.name}.{STAGING}-{os.getpid()}"
         try:
             staging.mkdir()
-            (staging / MARKER).write_text(f"written by {owner}; replaced as a whole by the next run\n")
         except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)
             raise OutputError(f"cannot create the staging folder {staging} ({exc.strerror})", source=out) from None
@@ -301,6 +334,7 @@ def output_folder(out: str | Path, *, inputs: Iterable[str | Path] = (), known: 
             checkpoint("staging")
             yield staging
             checkpoint("before-commit")
+            _write_marker(staging, owner)
             _commit(staging, real, shown=out)
         finally:
             shutil.rmtree(staging, ignore_errors=True)  # after a swap it holds the old contents (if any are left)

@@ -98,18 +98,22 @@ def run_study(study_path: str | Path, out: str | Path, *, quiet: bool = False, t
     AnalysisFailed
         With ``fail_fast``, the first failed analysis.
     """
-    check_output_path(out)  # an empty or odd --out fails before the data are read
-    ctx = load_study_data(study_path)
-    inputs = [ctx.study_path, *study_input_files(ctx.study)]
+    check_output_path(out)  # an empty or odd --out fails before the study is read
+    study_path = Path(study_path)
+    study = load_study(study_path)
+    inputs = [study_path, *study_input_files(study)]
+    # The lock is taken before the data are read, so a second run on the folder fails at once.
     with output_folder(out, inputs=inputs, known=RUN_OUTPUTS, owner="tracerdiff run") as folder:
+        ctx = load_study_data(study_path, study=study)
         return run_loaded(ctx, folder, quiet=quiet, title=title, extra_sections=extra_sections, fail_fast=fail_fast)
 
 
-def load_study_data(study_path: str | Path) -> RunContext:
+def load_study_data(study_path: str | Path, *, study=None) -> RunContext:
     """Validate a study file and read every data file it names (bad data fail here, before any analysis)."""
     study_path = Path(study_path)
-    ctx = RunContext(study=load_study(study_path), study_path=study_path, out=None)
+    ctx = RunContext(study=load_study(study_path) if study is None else study, study_path=study_path, out=None)
     sims.load_data(ctx)
+    checkpoint("data-loaded")
     return ctx
 
 
