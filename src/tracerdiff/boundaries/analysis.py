@@ -40,8 +40,8 @@ def _make_step(fit, *, reason, d_bulk, thickness, pixel_size_um, grains, xy_um, 
 
 
 #: Peak memory of the step analysis per image pixel (bytes) and its fixed part, measured by
-#: benchmarks/bench_memory.py (CLI, 512^2-4096^2: 0.24-2.2 GB); with ~30 % margin.
-BYTES_PER_PIXEL = 180.0
+#: benchmarks/bench_memory.py (CLI: 0.24 GB at 512^2, 1.04 GB at 2048^2, ~195 B/px above 1024^2); ~25 % margin.
+BYTES_PER_PIXEL = 250.0
 FIXED_BYTES = 0.25e9
 
 
@@ -58,8 +58,7 @@ def _require_memory(data, lines) -> None:
     n_px = int(np.prod(shape[-2:], dtype=np.int64))
     require_memory(FIXED_BYTES + BYTES_PER_PIXEL * n_px,
                    what=f"the boundary analysis of a {shape[-1]} x {shape[-2]} px image",
-                   reduce="bin the image (e.g. 2 x 2 pixels, 4x less memory) or analyse a smaller field",
-                   source="data")
+                   reduce="bin the image (e.g. 2 x 2 pixels, 4x less memory) or analyse a smaller field")
 
 
 def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, source_edge: str = "auto",

@@ -118,6 +118,9 @@ def boundaries_cmd(
     psf_um = to_si(psf, "length", name="--psf", default_unit="um") * 1e6
     if not psf_um >= 0:
         raise InputError(f"must be >= 0, got {psf!r}", source="--psf")
+    if li6.resolve() == li7.resolve():  # gave C = 0.5 everywhere, exit 0 and an empty result
+        raise InputError(f"LI6 and LI7 are the same file ({li6}); give the 6Li and the 7Li count images",
+                         source=li7)
     ds = read_count_pair(li6, li7, pixel_size_um=px)
     opt = _read_optical(optical, px) if optical is not None else None
     try:
