@@ -16,6 +16,11 @@ larger field of view (the mirrored C field is not a physical exchange profile, s
 edge is given, ``bottom`` as in the simulation; every boundary is still segmented and fitted,
 which is what costs memory; simulating 2048² directly would need ~20 GB itself).
 
+Measured on 2026-11-30 (2 shared cores, load ~12), peak RSS of the CLI process: baseline
+0.056 GB; 512² 0.242 GB (3365 boundaries); 1024² 0.417 GB (13458); 2048² 1.035 GB (54019;
+141 s); 4096² 3.452 GB (216453; 1020 s). Above the baseline: 709, 344, 234, 202 bytes/px, so
+growth is below linear (the fixed imports of scipy/skimage weigh most at 512²).
+
 Run: ``.venv/bin/python benchmarks/bench_memory.py [--sizes 512,1024,2048,4096]``; prints one JSON
 line per size and exits 1 when a target is missed.
 """
