@@ -194,7 +194,8 @@ def _check_replaceable(real: Path, known: Iterable[str], *, shown) -> None:
             allowed = set(json.loads((real / MARKER).read_text())["written"]) | {MARKER}
         except (OSError, ValueError, KeyError, TypeError):
             pass  # an unreadable marker: fall back to the command's own names
-    foreign = [e for e in entries if e not in allowed]
+    # Temporary files of a killed atomic write (".<name>.<8 random characters>.tmp") are ours too.
+    foreign = [e for e in entries if e not in allowed and not _TEMP_NAME.fullmatch(e)]
     if foreign:
         listed = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
         raise InputError(f"the output folder holds files tracerdiff did not write ({listed}); a run replaces its "
@@ -209,6 +210,7 @@ def _write_marker(staging: Path, owner: str) -> None:
     write_text_atomic(staging / MARKER, text)
 
 
+_TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
 _libc = None
 
 
