@@ -21,7 +21,9 @@ $(VENV)/.installed-test: $(BIN)/python pyproject.toml
 demo: $(VENV)/.installed
 	$(BIN)/tracerdiff demo --out $(DEMO_OUT)
 
+# The report's browser test needs chromium: installed when missing (root or sudo), else skipped with the reason.
 test: $(VENV)/.installed-test
+	@.ci/install-browser
 	$(BIN)/python -m pytest
 
 $(VENV)/.installed-docs: $(BIN)/python pyproject.toml

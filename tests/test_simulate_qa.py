@@ -139,8 +139,9 @@ def test_single_grain_label_image_has_no_boundaries_and_is_plain_diffusion():
     (["--shape", "10x10x10x10"], "--shape"),
     (["--seed", "-1"], "--seed"),  # was a numpy traceback
     (["--dgb-sigma-ln", "50"], "--dgb-sigma-ln"),
-    # A pixel size slip (1e-9 um): the 0.5 um beam became a 5e8-pixel kernel (MemoryError).
-    (["--pixel-size", "1e-9um"], "--psf-sigma"),
+    # A pixel size slip (1e-9 um): the 0.5 um beam became a 5e8-pixel kernel (MemoryError); now the
+    # pixel size itself is outside its plausible range (issue 14), which names the flag that is wrong.
+    (["--pixel-size", "1e-9um"], "--pixel-size"),
 ])
 def test_cli_errors_name_the_flag_and_leave_nothing_behind(tmp_path, args, flag):
     res = _simulate(tmp_path, *args)
@@ -158,19 +159,21 @@ def test_cli_refuses_a_huge_shape_with_a_memory_estimate(tmp_path, monkeypatch):
 
 def test_cli_out_that_cannot_be_a_folder(tmp_path):
     (tmp_path / "afile").write_text("x")
-    for out, message in ((tmp_path / "afile", "exists and is not a directory"),
-                         (tmp_path / "afile" / "sub", "afile is not a directory")):
+    # Checked by tracerdiff.report.transaction (the output folder of run, demo and simulate).
+    for out, message in ((tmp_path / "afile", "the output folder exists as a file"),
+                         (tmp_path / "afile" / "sub", "afile is a file")):
         res = RUNNER.invoke(app, ["simulate", "--out", str(out), "--shape", "20x24"])
-        assert res.exit_code == 2 and res.stderr.startswith("error: --out:") and message in res.stderr
+        assert res.exit_code == 2 and res.stderr.startswith(f"error: {out}:") and message in res.stderr
 
 
 def test_cli_out_without_write_permission_is_refused_before_work(tmp_path, monkeypatch):
     # Root ignores permission bits, so the check itself is exercised through os.access.
-    import tracerdiff.cli.simulate_cmds as cmds
+    import tracerdiff.report.transaction as transaction
 
-    monkeypatch.setattr(cmds.os, "access", lambda path, mode: False)
-    res = RUNNER.invoke(app, ["simulate", "--out", str(tmp_path / "new" / "out"), "--shape", "20x24"])
-    assert res.exit_code == 2 and res.stderr.startswith(f"error: --out: cannot write in {tmp_path}")
+    monkeypatch.setattr(transaction.os, "access", lambda path, mode: False)
+    out = tmp_path / "new" / "out"
+    res = RUNNER.invoke(app, ["simulate", "--out", str(out), "--shape", "20x24"])
+    assert res.exit_code == 2 and res.stderr.startswith(f"error: {out}: cannot write in {tmp_path}")
     assert not (tmp_path / "new").exists()
 
 

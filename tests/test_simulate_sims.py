@@ -86,7 +86,8 @@ def test_cli_writes_images_and_truth(tmp_path):
     with xr.open_dataset(out / "image.h5", engine="h5netcdf") as ds:
         assert np.array_equal(ds["6Li"].values, counts6)
         assert json.loads(ds.attrs["metadata_json"])["truth"]["seed"] == 1
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
+    # No temp files left; the marker says the folder is a simulate output (issue 14).
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [".tracerdiff-output"]
 
 
 def test_cli_bad_input_is_one_line_error(tmp_path):

@@ -103,7 +103,10 @@ def test_interrupted_first_run_leaves_no_results_json(study, tmp_path, monkeypat
     assert not [p for p in tmp_path.rglob("*.tmp")]
 
 
-def test_missing_analysis_package_is_skipped_with_a_note(study, tmp_path, monkeypatch):
+def test_missing_module_of_tracerdiff_is_a_failure_not_a_skip(study, tmp_path, monkeypatch):
+    # Issue 14 finding 2: an ImportError of tracerdiff's own modules was filed as "skipped: not
+    # available" and the run exited 0. A broken installation is a failure: status "failed" with
+    # the error text, listed under "failed" (not "skipped"), and the other analyses still run.
     real_import = builtins.__import__
 
     def no_profiles(name, *args, **kwargs):
@@ -112,10 +115,14 @@ def test_missing_analysis_package_is_skipped_with_a_note(study, tmp_path, monkey
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_profiles)
-    results = run_study(study, tmp_path, quiet=True)
-    assert results["analyses"]["erfc"]["status"] == "skipped"
-    assert "not available" in results["skipped"]["erfc"]
+    results = run_study(study, tmp_path / "out", quiet=True)
+    assert results["analyses"]["erfc"]["status"] == "failed"
+    assert "ImportError: simulated" in results["failed"]["erfc"]
+    assert "ImportError" in results["analyses"]["erfc"]["error"]
+    assert "erfc" not in results["skipped"]
     assert results["analyses"]["impedance"]["status"] == "done"  # the rest still ran
+    on_disk = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert on_disk["analyses"]["erfc"]["status"] == "failed"
 
 
 def test_cli_run_json(study, tmp_path):
@@ -169,7 +176,8 @@ def test_unexpected_error_in_one_analysis_fails_only_that_analysis(study, tmp_pa
     monkeypatch.setattr(derived, "haven", broken)
     results = run_study(study, tmp_path, quiet=True)
     assert results["analyses"]["haven"]["status"] == "failed"
-    assert "TypeError: simulated API change" in results["skipped"]["haven"]
+    assert "TypeError: simulated API change" in results["failed"]["haven"]
+    assert "haven" not in results["skipped"]  # a failure is not a skip (issue 14 finding 2)
     assert results["analyses"]["cryo_validity"]["status"] == "done"
     assert (tmp_path / "results.json").is_file()
 
@@ -231,19 +239,33 @@ def test_outputs_have_ordinary_permissions(first_run):
         assert (out / name).stat().st_mode & 0o777 == expected, name
 
 
-def test_temporaries_of_a_crashed_run_are_removed_by_the_next_run(study, tmp_path):
-    # A SIGKILL between mkstemp and os.replace cannot clean up; the next run into the folder does.
-    (tmp_path / "figures").mkdir()
-    stale = [tmp_path / ".results.json.k2j4h1_q.tmp", tmp_path / "figures" / ".arrhenius.png.x8a1zz9p.tmp"]
+def test_leftovers_of_a_crashed_run_are_removed_by_the_next_run(study, first_run, tmp_path):
+    # A SIGKILL cannot clean up: its staging folder beside the output, and temporaries inside an
+    # older output, are gone after the next run (the staging folder is removed, the output replaced).
+    out = tmp_path / "out"
+    shutil.copytree(first_run[0], out)
+    stale = [out / ".results.json.k2j4h1_q.tmp", out / "figures" / ".arrhenius.png.x8a1zz9p.tmp"]
     for p in stale:
         p.write_text("half-written")
-    keep = [tmp_path / "notes.tmp", tmp_path / ".my.notes.tmp"]  # not names the atomic writer makes
+    staging = tmp_path / "out.tracerdiff-staging-999999"
+    (staging / "figures").mkdir(parents=True)
+    (staging / "figures" / "erfc_scan.png").write_bytes(b"half")
+    run_study(study, out, quiet=True)
+    assert not any(p.exists() for p in stale) and not staging.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    json.loads((out / "results.json").read_text())
+
+
+def test_folder_with_files_tracerdiff_did_not_write_is_refused_untouched(study, tmp_path):
+    # The output folder is replaced as a whole; a folder holding the user's own files is refused
+    # before anything is written, instead of deleting them.
+    keep = [tmp_path / "notes.tmp", tmp_path / ".my.notes.tmp", tmp_path / "results.json"]
     for p in keep:
         p.write_text("mine")
-    run_study(study, tmp_path, quiet=True)
-    assert not any(p.exists() for p in stale)
+    res = CliRunner().invoke(app, ["run", str(study), "--out", str(tmp_path), "--quiet"])
+    assert res.exit_code == 2 and "holds files tracerdiff did not write" in res.stderr, res.output
     assert all(p.read_text() == "mine" for p in keep)
-    json.loads((tmp_path / "results.json").read_text())
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in keep)
 
 
 def test_sigterm_is_a_clean_interrupt(tmp_path):
@@ -251,11 +273,11 @@ def test_sigterm_is_a_clean_interrupt(tmp_path):
 
     import typer
 
-    from tracerdiff.cli.study_cmds import _interruptible
+    from tracerdiff.cli.common import interruptible
 
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(typer.Exit) as info:
-        with _interruptible(tmp_path / "results.json"):
+        with interruptible(tmp_path / "results.json"):
             os.kill(os.getpid(), signal.SIGTERM)
     assert info.value.exit_code == 130
     assert signal.getsignal(signal.SIGTERM) is before  # handler restored

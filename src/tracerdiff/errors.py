@@ -69,3 +69,15 @@ class GrainMapWarning(UserWarning):
     (cut from the C map) or grains remain that the model cannot explain. The values are then
     less certain than the counting statistics say; the population median's standard error
     carries a grain-map term."""
+
+
+class OutputError(TracerdiffError):
+    """An output cannot be written, or its folder cannot be used (full disk, permissions, a lock held).
+
+    The previous complete output is left in place. ``source`` names the output path.
+    """
+
+    def __init__(self, message: str, *, source: str | Path | None = None):
+        self.source = None if source is None else str(source)
+        self.message = message
+        Exception.__init__(self, f"{self.source}: {message}" if self.source else message)

@@ -38,6 +38,56 @@ DIMENSIONS: dict[str, tuple[str, str]] = {
     "dimensionless": ("", ""),
 }
 
+#: Plausible ranges of physical inputs (SI, inclusive): kind -> (low, high, what, display dimension).
+#: Outside them a value is a typo or a unit slip (a 1e300 um grain size passed validation and then
+#: overflowed three analyses). Only magnitudes > 0 are checked here (zero and negative values get
+#: the callers' own "must be positive" messages); for "gradient" the absolute value is checked.
+#: Used by the study schema and, through :data:`FLAG_KINDS`, by every CLI flag parsed with :func:`to_si`.
+PLAUSIBLE: dict[str, tuple[float, float, str, str]] = {
+    "pixel_size": (1e-9, 1e-3, "pixel size", "length"),
+    "grain_size": (1e-8, 1e-2, "grain size", "length"),
+    "grain_size_sd": (1e-9, 1e-2, "grain-size spread", "length"),
+    "gb_thickness": (1e-11, 1e-6, "grain-boundary thickness", "length"),
+    "sample_thickness": (1e-8, 1.0, "sample thickness", "length"),
+    "sample_length": (1e-9, 1.0, "sample length", "length"),
+    "line_width": (1e-10, 1e-2, "line width", "length"),
+    "psf": (1e-11, 1e-3, "beam width", "length"),
+    "duration": (1e-3, 1e10, "duration (1 ms to ~300 years)", "time"),
+    "temperature": (1e-3, 3000.0, "temperature", "temperature"),
+    "diffusivity": (1e-40, 1e-2, "diffusivity", "diffusivity"),
+    "conductance": (1e-40, 1e2, "boundary conductance / exchange coefficient", "conductance"),
+    "conductivity": (1e-30, 1e8, "conductivity", "conductivity"),
+    "number_density": (1e18, 1e31, "number density", "number_density"),
+    "gradient": (0.0, 1e12, "gradient", "gradient"),
+}
+
+#: CLI flag -> kind of :data:`PLAUSIBLE` (the flags are parsed with ``to_si(..., name=flag)``).
+FLAG_KINDS = {"--pixel-size": "pixel_size", "--grain-size": "grain_size", "--grain-size-sd": "grain_size_sd",
+              "--thickness": "gb_thickness", "--d-bulk": "diffusivity", "--d-sigma": "diffusivity",
+              "--dgb-over-delta": "conductance", "--time": "duration", "--exchange-time": "duration",
+              "--then": "duration", "--sigma": "conductivity", "--carrier-density": "number_density",
+              "--gradient": "gradient", "--psf": "psf", "--psf-sigma": "psf", "--width": "line_width",
+              "--sample-length": "sample_length", "--temperature": "temperature", "--at": "temperature"}
+
+
+def check_plausible(value: float, kind: str, *, text=None, name: str = "value") -> float:
+    """Refuse a value outside the plausible range of ``kind`` (see :data:`PLAUSIBLE`); return it.
+
+    Raises
+    ------
+    InputError
+        Naming the value as typed, the range in display units, and ``name``.
+    """
+    lo, hi, what, dimension = PLAUSIBLE[kind]
+    size = abs(value) if kind == "gradient" else value
+    if size > 0 and not lo <= size <= hi:
+        unit = display_unit(dimension)
+        shown = value if text is None else text
+        raise InputError(f"{shown!r} is outside the plausible range of a {what}, {from_si(lo, dimension):.3g} to "
+                         f"{from_si(hi, dimension):.3g} {unit}; check the value and its unit", source=name or None)
+    return value
+
+
 _NUMBER_UNIT = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
 
 
@@ -68,7 +118,7 @@ def _parse(text: str, *, name: str) -> pint.Quantity:
 
 
 def to_si(value: str | float | pint.Quantity, dimension: str, *, default_unit: str | None = None,
-          name: str = "value") -> float:
+          name: str = "value", plausible: str | None = None) -> float:
     """Convert a user value to an SI float of the given dimension.
 
     Parameters
@@ -82,11 +132,14 @@ def to_si(value: str | float | pint.Quantity, dimension: str, *, default_unit: s
         unless the dimension is ``"dimensionless"``.
     name
         What the value is (a CLI flag, a study-file key), used in error messages.
+    plausible
+        A kind of :data:`PLAUSIBLE` to check the value against; default: the kind of the CLI flag
+        ``name`` (:data:`FLAG_KINDS`), if any.
 
     Raises
     ------
     InputError
-        Unparseable text, unknown unit, wrong dimension, or a non-finite value.
+        Unparseable text, unknown unit, wrong dimension, a non-finite or implausible value.
     """
     if isinstance(value, pint.Quantity):
         q = value
@@ -113,6 +166,9 @@ def to_si(value: str | float | pint.Quantity, dimension: str, *, default_unit: s
         raise InputError(f"{value!r} is not {expected}", source=name) from None
     if not math.isfinite(out):
         raise InputError(f"{value!r} is not a finite number", source=name)
+    kind = plausible or FLAG_KINDS.get(name)
+    if kind is not None:
+        check_plausible(out, kind, text=value, name=name)
     return out
 
 

@@ -44,6 +44,28 @@ def _make_step(fit, *, reason, d_bulk, thickness, pixel_size_um, grains, xy_um, 
                         coef_up=fit.coef_up, profile_s=prof[0], profile_c=prof[1], profile_se=prof[2])
 
 
+#: Peak memory of the step analysis per image pixel (bytes) and its fixed part, measured by
+#: benchmarks/bench_memory.py (CLI: 0.24 GB at 512^2, 1.04 GB at 2048^2, ~195 B/px above 1024^2); ~25 % margin.
+BYTES_PER_PIXEL = 250.0
+FIXED_BYTES = 0.25e9
+
+
+def _require_memory(data, lines) -> None:
+    """Refuse an image whose analysis cannot fit in memory, before any large allocation."""
+    from tracerdiff.resources import require_memory
+
+    if hasattr(data, "sizes"):
+        shape = tuple(int(data.sizes[d]) for d in ("y", "x") if d in data.sizes)
+    else:
+        shape = tuple(getattr(getattr(data, "value", data), "shape", ()))
+    if len(shape) < 2 or lines:  # user lines sample a few strips only
+        return
+    n_px = int(np.prod(shape[-2:], dtype=np.int64))
+    require_memory(FIXED_BYTES + BYTES_PER_PIXEL * n_px,
+                   what=f"the boundary analysis of a {shape[-1]} x {shape[-2]} px image",
+                   reduce="bin the image (e.g. 2 x 2 pixels, 4x less memory) or analyse a smaller field")
+
+
 def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, source_edge: str = "auto",
                        optical=None, labels=None, lines=None, width: float | None = None, include_flagged: bool = False,
                        exclude_px: float = 3.0, depth_px: float = 20.0, degree: int | str = "auto",
@@ -129,6 +151,7 @@ def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sour
             width = _NAN
         if not (math.isfinite(width) and width > 0):
             raise InputError("line width must be a positive number of micrometres", source="width")
+    _require_memory(data, lines)
     c, err, valid, px, origin, name = inputs.as_fraction(data, pixel_size_um)
     if gradient not in ("local", "regional", "combined"):
         raise InputError(f"gradient must be local, regional or combined, got {gradient!r}", source="gradient")

@@ -95,13 +95,20 @@ def line_samples(c: np.ndarray, sigma: np.ndarray, line_px: tuple[float, ...], s
     if cos < 0:  # walk from downstream to upstream
         x0, y0, x1, y1, e, cos = x1, y1, x0, y0, -e, -cos
     perp = np.array([-e[1], e[0]])
+    h, w = c.shape
+    # The sampling grid is length x width points: check the line's corners before allocating it
+    # (a line at 1e9 um asked for 52.7 GiB instead of saying it is outside the image).
+    half = 0.5 * max(round(width_px) - 1, 0)
+    corners = [(x + s * half * perp[0], y + s * half * perp[1]) for x, y in ((x0, y0), (x1, y1)) for s in (-1, 1)]
+    if any(not (-0.5 <= cx <= w - 0.5 and -0.5 <= cy <= h - 0.5) for cx, cy in corners):
+        raise InputError(f"line ({x0:g},{y0:g})-({x1:g},{y1:g}) with width {width_px:g} px leaves the "
+                         f"image ({w} x {h} px)", source="line")
     n_along = int(np.floor(length)) + 1
     pos = np.arange(n_along, dtype=float)
     offsets = np.arange(max(int(round(width_px)), 1), dtype=float)
     offsets -= offsets.mean()
     px = x0 + pos[:, None] * e[0] + offsets[None, :] * perp[0]
     py = y0 + pos[:, None] * e[1] + offsets[None, :] * perp[1]
-    h, w = c.shape
     if px.min() < -0.5 or py.min() < -0.5 or px.max() > w - 0.5 or py.max() > h - 0.5:
         raise InputError(f"line ({x0:g},{y0:g})-({x1:g},{y1:g}) with width {width_px:g} px leaves the "
                          f"image ({w} x {h} px)", source="line")

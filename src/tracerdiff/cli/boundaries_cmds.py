@@ -134,6 +134,9 @@ def boundaries_cmd(
     psf_um = to_si(psf, "length", name="--psf", default_unit="um") * 1e6
     if not psf_um >= 0:
         raise InputError(f"must be >= 0, got {psf!r}", source="--psf")
+    if li7 is not None and li6.resolve() == li7.resolve():  # gave C = 0.5 everywhere, exit 0 and an empty result
+        raise InputError(f"the tracer and the other isotope's images are the same file ({li6}); give two "
+                         "different count images, or one vendor file holding both channels", source=li7)
     ds = _tracer_image(li6, li7, tracer, other, px)
     opt = _read_optical(optical, px) if optical is not None else None
     try:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
+import signal
 import sys
 from typing import Callable
 
@@ -18,8 +20,9 @@ from tracerdiff.quantity import Measured
 
 app = typer.Typer(help="Tracer diffusion coefficients from isotope-exchange SIMS.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
-console = Console()
-err_console = Console(stderr=True)
+# emoji=False: user text such as ":x:" is printed as typed, never replaced by an emoji.
+console = Console(emoji=False)
+err_console = Console(stderr=True, emoji=False)
 
 
 def _version(value: bool):
@@ -49,6 +52,33 @@ def handle_errors(func: Callable) -> Callable:
             raise typer.Exit(code=2) from None
 
     return wrapper
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def interruptible(output):
+    """Ctrl-C or SIGTERM: one error line and exit code 130 instead of a traceback.
+
+    Outputs are transactions (:mod:`tracerdiff.report.transaction`), so an interrupted run
+    leaves the previous complete ``output`` (or none). SIGTERM is turned into the same clean
+    exit, so that the staging folder is removed (its default would kill the process outright).
+    """
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    except ValueError:  # not the main thread (embedded use): leave signals alone
+        previous = None
+    try:
+        yield
+    except KeyboardInterrupt:
+        err_console.print(f"error: interrupted; {output} holds the previous complete output (or none)",
+                          markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(code=130) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def jsonable(obj):

@@ -9,7 +9,7 @@ from typing import Optional
 import numpy as np
 import typer
 
-from tracerdiff.cli.common import app, console, err_console, handle_errors, print_json
+from tracerdiff.cli.common import app, console, err_console, handle_errors, interruptible, print_json
 from tracerdiff.errors import InputError
 
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object instead of a table.")
@@ -180,7 +180,9 @@ def convert_cmd(file: Path = typer.Argument(..., help="Raw data file (read-only)
                 stack: bool = STACK_OPT, as_json: bool = JSON_OPT):
     """Convert any supported file to tracerdiff HDF5 (atomic write, provenance kept)."""
     from tracerdiff.io import read, write
+    from tracerdiff.report.transaction import check_output_path, output_file
 
+    check_output_path(out, option="OUT", kind="file")
     if out.resolve() == file.resolve():
         raise InputError("output would overwrite the input file", source=out)
     if out.suffix.lower() not in OUTPUT_SUFFIXES:
@@ -193,7 +195,10 @@ def convert_cmd(file: Path = typer.Argument(..., help="Raw data file (read-only)
         if pixel_size_um is None and "does not record a pixel size" in str(exc):
             raise InputError("the file does not record a pixel size: pass --pixel-size-um", source=file) from None
         raise
-    write(ds, out)
+    # Locked (a second convert to the same file fails at once); written atomically, so an interrupt
+    # or a full disk keeps the previous file.
+    with interruptible(out), output_file(out, inputs=[file]):
+        write(ds, out)
     info = {"input": str(file), "output": str(out), "format": ds.attrs.get("format"),
             "sha256": ds.attrs.get("sha256"), "channels": list(ds.data_vars),
             "dims": {k: int(v) for k, v in ds.sizes.items()}}

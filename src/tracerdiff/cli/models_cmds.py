@@ -145,8 +145,23 @@ def nernst_einstein_cmd(
 def _fit_file(path: Path, *, name: str):
     from tracerdiff.io.table import read_series_csv
     from tracerdiff.models import fit_arrhenius
-    data = read_series_csv(path, required=("temperature", "D"), optional=("D_stderr",))
+    data = _plausible_rows(read_series_csv(path, required=("temperature", "D"), optional=("D_stderr",)), path,
+                           {"temperature": "temperature", "D": "diffusivity"})
     return fit_arrhenius(data["temperature"], data["D"], data.get("D_stderr"), name=name)
+
+
+def _plausible_rows(data: dict, path, kinds: dict) -> dict:
+    """Refuse a series CSV whose values leave the plausible ranges (a 1e-300 D gave H_R = 0 silently)."""
+    from tracerdiff.units import PLAUSIBLE, check_plausible, display_unit, from_si
+
+    for key, kind in kinds.items():
+        dim = PLAUSIBLE[kind][3]
+        for i, v in enumerate(np.asarray(data.get(key, []), dtype=float)):
+            try:
+                check_plausible(float(v), kind, text=f"{from_si(v, dim):g} {display_unit(dim)}", name="")
+            except InputError as exc:
+                raise InputError(f"column {key}, data row {i + 2}: {exc}", source=path) from None
+    return data
 
 
 def _warn_if_no_stderr(fit) -> None:
@@ -197,8 +212,10 @@ def haven_cmd(
     from tracerdiff.io.table import read_series_csv
     from tracerdiff.models import d_sigma_from_conductivity, fit_arrhenius, haven_ratio, haven_ratio_from_prefactors
     n = measured(carrier_density, None, "number_density", flag="--carrier-density", positive=True)
-    tr = read_series_csv(tracer, required=("temperature", "D"), optional=("D_stderr",))
-    cd = read_series_csv(conductivity, required=("temperature", "sigma"), optional=("sigma_stderr",))
+    tr = _plausible_rows(read_series_csv(tracer, required=("temperature", "D"), optional=("D_stderr",)), tracer,
+                         {"temperature": "temperature", "D": "diffusivity"})
+    cd = _plausible_rows(read_series_csv(conductivity, required=("temperature", "sigma"), optional=("sigma_stderr",)),
+                         conductivity, {"temperature": "temperature", "sigma": "conductivity"})
     for key, path in (("temperature", conductivity), ("sigma", conductivity)):
         bad = np.flatnonzero(~(cd[key] > 0))
         if bad.size:  # checked here so the message names the file, not the model's parameter

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from tracerdiff import __version__
-from tracerdiff.cli.common import app, handle_errors, print_json, print_table
+from tracerdiff.cli.common import app, handle_errors, interruptible, print_json, print_table
 from tracerdiff.errors import InputError
+from tracerdiff.report.atomic import write_file_atomic, write_text_atomic
+from tracerdiff.report.transaction import check_output_path, output_folder
 from tracerdiff.units import to_si
 
-
-# The process umask can only be read by setting it; read once at import, restored at once.
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
+#: What simulate writes (an older simulate folder holding only these may be replaced).
+SIMULATE_OUTPUTS = ("6Li.tif", "7Li.tif", "c_true.tif", "image.h5", "truth.json")
 
 
 #: API parameter -> the flag a CLI user typed, so that errors name what the user can change.
@@ -27,26 +25,6 @@ _FLAGS = {"shape": "--shape", "pixel_size_um": "--pixel-size", "mean_grain_um": 
           "dgb_sigma_ln": "--dgb-sigma-ln", "duration_s": "--exchange-time", "counts_per_pixel": "--counts",
           "psf_sigma_um": "--psf-sigma", "yield_variation": "--yield-variation", "n_steps": "--n-steps",
           "domain_rows": "--domain-rows", "seed": "--seed"}
-
-
-def _check_out(out: Path) -> None:
-    """Refuse, before any work, an ``--out`` that is a file or cannot be created or written."""
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out} exists and is not a directory", source="--out")
-    existing = out
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise InputError(f"cannot create {out}: {existing} is not a directory", source="--out")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise InputError(f"cannot write in {existing} (permission denied)", source="--out")
-
-
-def _make_out(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:  # e.g. a read-only or virtual file system that os.access cannot foresee
-        raise InputError(f"cannot create {out}: {exc.strerror or exc}", source="--out") from None
 
 
 def _parse_shape(text: str) -> tuple[int, ...]:
@@ -59,24 +37,10 @@ def _parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write via a temporary file in the same directory, then rename over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 @app.command("simulate")
 @handle_errors
 def simulate_cmd(
-    out: Path = typer.Option(..., "--out", help="Output directory (created if missing)."),
+    out: Path = typer.Option(..., "--out", help="Output directory (created if missing; replaced as a whole when done)."),
     shape: str = typer.Option("206x512", "--shape", help="Grid rows x columns (or z x rows x columns)."),
     pixel_size: str = typer.Option("1um", "--pixel-size", help="Cell / pixel size, e.g. '1um'."),
     grain_size: str = typer.Option("16 um", "--grain-size", help="Mean grain diameter."),
@@ -100,8 +64,8 @@ def simulate_cmd(
 ):
     """Simulate an exchange and write 6Li/7Li count images (TIFF, HDF5) plus truth.json.
 
-    Every file is replaced atomically and truth.json is written last, so a folder
-    whose truth.json is older than its images holds an interrupted run.
+    The folder is written as a whole: files go to a staging folder beside it, which
+    replaces it only when every file is written (an interrupt keeps the previous output).
     """
     import numpy as np
     import tifffile
@@ -124,45 +88,42 @@ def simulate_cmd(
         raise InputError(f"must be a positive integer, got {n_steps}", source="--n-steps")
     if domain_rows is None:
         domain_rows = 3 * grid[-2]
-    _check_out(out)
-    try:
-        ds, result = synthetic_exchange_image(
-            shape=grid, pixel_size_um=pixel_um, mean_grain_um=mean_um, sd_grain_um=sd_um, d_bulk=d,
-            dgb_over_delta=g, dgb_sigma_ln=dgb_sigma_ln, exchange_time_s=t, counts_per_pixel=counts,
-            psf_sigma_um=psf_um, yield_variation=yield_variation, n_steps=n_steps, seed=seed,
-            domain_rows=domain_rows, progress=progress)
-    except InputError as exc:
-        if exc.source not in _FLAGS:
-            raise
-        raise InputError(str(exc)[len(exc.source) + 2:], source=_FLAGS[exc.source]) from None
-    _make_out(out)
-    truth = json.loads(ds.attrs["metadata_json"])["truth"]
-    # Provenance: the command as typed (units included) and the package version that ran it.
-    truth["tracerdiff_version"] = __version__
-    truth["command"] = {"shape": shape, "pixel_size": pixel_size, "grain_size": grain_size,
-                        "grain_size_sd": grain_size_sd, "d_bulk": d_bulk, "dgb_over_delta": dgb_over_delta,
-                        "dgb_sigma_ln": dgb_sigma_ln, "exchange_time": exchange_time, "counts": counts,
-                        "psf_sigma": psf_sigma, "yield_variation": yield_variation, "n_steps": n_steps,
-                        "domain_rows": domain_rows, "seed": seed}
-    files = {}
-    resolution = (1e4 / pixel_um, 1e4 / pixel_um)  # pixels per cm
-    for channel in ("6Li", "7Li"):
-        path = out / f"{channel}.tif"
-        _atomic_write(path, lambda tmp, c=channel: tifffile.imwrite(
-            tmp, ds[c].values.astype(np.uint32), resolution=resolution, resolutionunit="CENTIMETER",
-            metadata={"axes": "YX" if ds[c].ndim == 2 else "ZYX", "channel": c, "pixel_size_um": pixel_um}))
-        files[channel] = str(path)
-    path = out / "c_true.tif"
-    _atomic_write(path, lambda tmp: tifffile.imwrite(
-        tmp, result.c.astype(np.float32), resolution=resolution, resolutionunit="CENTIMETER",
-        metadata={"axes": "YX" if result.c.ndim == 2 else "ZYX", "channel": "C", "pixel_size_um": pixel_um}))
-    files["c_true"] = str(path)
-    path = out / "image.h5"
-    _atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
-    files["image"] = str(path)
-    path = out / "truth.json"
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(truth, indent=1, sort_keys=True) + "\n"))
-    files["truth"] = str(path)
+    check_output_path(out)
+    # The lock is taken before simulating, so a second simulate into the same folder fails at once.
+    with interruptible(out), output_folder(out, known=SIMULATE_OUTPUTS, owner="tracerdiff simulate") as folder:
+        try:
+            ds, result = synthetic_exchange_image(
+                shape=grid, pixel_size_um=pixel_um, mean_grain_um=mean_um, sd_grain_um=sd_um, d_bulk=d,
+                dgb_over_delta=g, dgb_sigma_ln=dgb_sigma_ln, exchange_time_s=t, counts_per_pixel=counts,
+                psf_sigma_um=psf_um, yield_variation=yield_variation, n_steps=n_steps, seed=seed,
+                domain_rows=domain_rows, progress=progress)
+        except InputError as exc:
+            if exc.source not in _FLAGS:
+                raise
+            raise InputError(str(exc)[len(exc.source) + 2:], source=_FLAGS[exc.source]) from None
+        truth = json.loads(ds.attrs["metadata_json"])["truth"]
+        # Provenance: the command as typed (units included) and the package version that ran it.
+        truth["tracerdiff_version"] = __version__
+        truth["command"] = {"shape": shape, "pixel_size": pixel_size, "grain_size": grain_size,
+                            "grain_size_sd": grain_size_sd, "d_bulk": d_bulk, "dgb_over_delta": dgb_over_delta,
+                            "dgb_sigma_ln": dgb_sigma_ln, "exchange_time": exchange_time, "counts": counts,
+                            "psf_sigma": psf_sigma, "yield_variation": yield_variation, "n_steps": n_steps,
+                            "domain_rows": domain_rows, "seed": seed}
+        files = {}
+        resolution = (1e4 / pixel_um, 1e4 / pixel_um)  # pixels per cm
+        for channel in ("6Li", "7Li"):
+            write_file_atomic(folder / f"{channel}.tif", lambda tmp, c=channel: tifffile.imwrite(
+                tmp, ds[c].values.astype(np.uint32), resolution=resolution, resolutionunit="CENTIMETER",
+                metadata={"axes": "YX" if ds[c].ndim == 2 else "ZYX", "channel": c, "pixel_size_um": pixel_um}))
+            files[channel] = str(out / f"{channel}.tif")
+        write_file_atomic(folder / "c_true.tif", lambda tmp: tifffile.imwrite(
+            tmp, result.c.astype(np.float32), resolution=resolution, resolutionunit="CENTIMETER",
+            metadata={"axes": "YX" if result.c.ndim == 2 else "ZYX", "channel": "C", "pixel_size_um": pixel_um}))
+        files["c_true"] = str(out / "c_true.tif")
+        write_file_atomic(folder / "image.h5", lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
+        files["image"] = str(out / "image.h5")
+        write_text_atomic(folder / "truth.json", json.dumps(truth, indent=1, sort_keys=True) + "\n")
+        files["truth"] = str(out / "truth.json")
     summary = {"files": files, "shape": list(grid), "n_grains": result.grains.n_grains,
                "n_boundaries": len(truth["boundaries"]), "mean_c": float(result.c.mean()),
                "d_bulk_m2_s": d, "dgb_over_delta_m_s": g, "exchange_time_s": t, "domain_rows": domain_rows,

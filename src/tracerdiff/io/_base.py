@@ -122,6 +122,12 @@ def guard_size(path: str | Path, declared_bytes: int, *, what: str, available: i
     if not lazy and declared_bytes > MAX_EAGER_BYTES:
         raise FileFormatError(f"{what}: {declared_bytes / 1024**3:.1f} GiB exceeds the eager-read limit; "
                               f"use lazy=True", source=path)
+    if not lazy:
+        # A compressed TIFF of 1 MB may declare 20000 x 20000 px: refuse before decoding what cannot fit.
+        from tracerdiff.resources import require_memory
+
+        require_memory(declared_bytes, what=f"reading the {what} (as declared in the header)",
+                       reduce="bin or crop the image, or read it lazily (lazy=True)", source=path)
 
 
 @contextlib.contextmanager

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -48,19 +46,13 @@ def write(ds: xr.Dataset, path: str | Path) -> Path:
         raise InputError("output folder does not exist", source=path)
     if path.is_dir():
         raise InputError("output is a folder; give a file name such as image.h5", source=path)
+    from tracerdiff.errors import OutputError
+    from tracerdiff.report.atomic import write_file_atomic
+
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise InputError(f"cannot write in the output folder ({exc.strerror or exc})", source=path) from None
-    os.close(fd)
-    try:
-        ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
-        os.replace(tmp, path)
-    except OSError as exc:  # e.g. disk full: name the output, not the temporary file
-        raise InputError(f"cannot write the output ({exc.strerror or exc})", source=path) from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        write_file_atomic(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding))
+    except OutputError as exc:  # e.g. disk full: name the output, not the temporary file
+        raise InputError(f"cannot write the output ({exc.message})", source=path) from None
     return path
 
 

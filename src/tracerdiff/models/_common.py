@@ -75,6 +75,24 @@ class ResultDict:
         return result_dict(self)
 
 
+def propagate(func, dimension: str, *, what: str) -> Measured:
+    """``Measured.from_ufloat(func())``, refusing results outside the floating-point range.
+
+    At extreme inputs (1e±300) the uncertainty propagation divides by an underflowed zero or
+    overflows: that is an input error (magnitudes or units), not a ZeroDivisionError traceback.
+    """
+    try:
+        out = Measured.from_ufloat(func(), dimension)
+    except (ZeroDivisionError, OverflowError) as exc:
+        out, exc_name = None, type(exc).__name__
+    else:
+        exc_name = "infinite or zero result"
+    if out is None or not (math.isfinite(out.value) and out.value != 0):
+        raise InputError(f"the inputs are outside the range of floating-point numbers ({exc_name}); check their "
+                         "magnitudes and units", source=what)
+    return out
+
+
 def result_dict(obj) -> dict:
     """``to_dict`` for result dataclasses: Measured -> display-unit dicts, recursively."""
     out = {}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tracerdiff.errors import InputError
-from tracerdiff.models._common import ResultDict, positive, u
+from tracerdiff.models._common import ResultDict, positive, propagate, u
 from tracerdiff.models.arrhenius import EV, KB, ArrheniusFit, weighted_linear_fit
 from tracerdiff.quantity import Measured
 
@@ -48,7 +48,7 @@ def haven_ratio(d_tracer, d_sigma) -> Measured:
     """Pointwise H_R = D*/D_sigma (both "diffusivity", > 0), first-order stderr."""
     dt = positive(d_tracer, "diffusivity", name="d_tracer")
     ds = positive(d_sigma, "diffusivity", name="d_sigma")
-    return Measured.from_ufloat(u(dt) / u(ds), "dimensionless")
+    return propagate(lambda: u(dt) / u(ds), "dimensionless", what="haven_ratio")
 
 
 def _joint_fit(a: ArrheniusFit, b: ArrheniusFit) -> HavenResult:
@@ -110,7 +110,7 @@ def haven_ratio_from_prefactors(tracer_fit, sigma_fit, *, shared_activation_ener
         pa = positive(tracer_fit, "diffusivity", name="tracer_prefactor")
         pb = positive(sigma_fit, "diffusivity", name="sigma_prefactor")
         method = "prefactors"
-    ratio = Measured.from_ufloat(u(pa) / u(pb), "dimensionless")
+    ratio = propagate(lambda: u(pa) / u(pb), "dimensionless", what="haven_ratio")
     if math.isnan(pa.stderr) or math.isnan(pb.stderr):
         ratio = Measured(ratio.value, math.nan, "dimensionless")
     return HavenResult(ratio, method, None, pa, pb)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from scipy import constants
 
-from tracerdiff.models._common import as_measured, positive, u
+from tracerdiff.models._common import as_measured, positive, propagate, u
 from tracerdiff.quantity import Measured
 
 KB = constants.k
@@ -45,10 +45,10 @@ def d_sigma_from_conductivity(sigma, temperature_k, carrier_density, *, charge=E
         D_sigma, dimension "diffusivity", with first-order propagated stderr.
     """
     s = positive(sigma, "conductivity", name="sigma")
-    return Measured.from_ufloat(u(s) * _factor(temperature_k, carrier_density, charge), "diffusivity")
+    return propagate(lambda: u(s) * _factor(temperature_k, carrier_density, charge), "diffusivity", what="d_sigma")
 
 
 def conductivity_from_d_sigma(d_sigma, temperature_k, carrier_density, *, charge=E_CHARGE) -> Measured:
     """Inverse of :func:`d_sigma_from_conductivity`: sigma = n q^2 D_sigma / (kB T)."""
     d = positive(d_sigma, "diffusivity", name="d_sigma")
-    return Measured.from_ufloat(u(d) / _factor(temperature_k, carrier_density, charge), "conductivity")
+    return propagate(lambda: u(d) / _factor(temperature_k, carrier_density, charge), "conductivity", what="sigma")

@@ -31,8 +31,10 @@ def minimize(residual, params: lmfit.Parameters, *, what: str, source: str = "")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             result = mini.minimize(method="leastsq", **LEASTSQ_KWS)
-    except ValueError as exc:  # NaN in residuals
-        raise FitError(f"{source + ': ' if source else ''}{what} fit failed: {exc}") from None
+    except ValueError as exc:  # lmfit: "NaN values detected in your input data or the output of ..."
+        raise FitError(f"{source + ': ' if source else ''}{what} fit failed: the model gave NaN or infinity at the "
+                       "parameters tried (an exchange time or length far from the scale of the data overflows "
+                       f"it; check the inputs and their units) [lmfit: {exc}]") from None
     except ArithmeticError as exc:  # e.g. k*/D with D driven to its bound 0
         raise FitError(f"{source + ': ' if source else ''}{what} fit failed: the model is undefined at "
                        f"the parameters tried ({type(exc).__name__})") from None

@@ -72,11 +72,16 @@ def read_profile_csv(path: str | Path) -> xr.Dataset:
         raise FileFormatError(f"position column {pos!r}: unknown length unit {unit!r}", source=path) from None
     if {"I6Li", "I7Li"} <= set(header):
         wanted = {"I6Li": LI6, "I7Li": LI7}
+    elif {"6Li", "7Li"} <= set(header):  # the channel names the other readers use
+        wanted = {"6Li": LI6, "7Li": LI7}
     elif "C" in header:
         wanted = {"C": "C", **({"C_stderr": "C_stderr"} if "C_stderr" in header else {})}
     else:
-        raise FileFormatError(f"header {header} needs columns 'I6Li' and 'I7Li' (counts) or 'C'", source=path)
+        raise FileFormatError(f"header {header} needs columns 'I6Li' and 'I7Li' (or '6Li' and '7Li'; counts) or 'C'",
+                              source=path)
     body = rows[1:]
+    if not body:
+        raise FileFormatError(f"has the header {header} but no data rows", source=path)
     try:
         table = np.array([[float(r[header.index(c)]) for c in [pos, *wanted]] for r in body], dtype=float)
     except (ValueError, IndexError):

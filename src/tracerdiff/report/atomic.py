@@ -13,7 +13,6 @@ import csv
 import io
 import json
 import os
-import re
 import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -23,66 +22,56 @@ from typing import Iterable, Sequence
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 _TEMP_SUFFIX = ".tmp"
-# mkstemp's names: prefix ".<target>." + 8 random characters from [a-z0-9_] + suffix.
-_TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}" + re.escape(_TEMP_SUFFIX))
+
+
+def write_file_atomic(path: str | Path, write, *, suffix: str = _TEMP_SUFFIX) -> Path:
+    """Have ``write(tmp_path)`` fill a temporary file beside ``path``, fsync it, rename it over ``path``.
+
+    The one atomic writer of the package: the bytes/text/JSON/CSV/PNG writers below, the
+    simulator's TIFF/HDF5 outputs and ``convert`` all go through it.
+
+    Raises
+    ------
+    OutputError
+        The system refused the write (a full disk, no permission); the message names ``path``.
+    """
+    from tracerdiff.errors import OutputError
+
+    path = Path(path)
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+        os.close(fd)
+        write(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # the data are on disk before the name points at them
+        finally:
+            os.close(fd)
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        # e.g. ENOSPC: "[Errno 28]" alone names no file; say which output could not be written.
+        reason = exc.strerror or str(exc)
+        raise OutputError(f"cannot write this output: {reason} (errno {exc.errno})", source=path) from None
+    finally:
+        # Interrupted (including KeyboardInterrupt) or failed: drop the partial temp file, keep the old target.
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+    return path
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temp file + fsync + os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TEMP_SUFFIX, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
+    def write(tmp):
+        with open(tmp, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException:
-        # Interrupted (including KeyboardInterrupt): drop the partial temp file, keep the old target.
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
-
-def make_output_folder(path: str | Path) -> Path:
-    """Create the output folder (and parents); a clear error if it is a file or cannot be made.
-
-    Raises
-    ------
-    InputError
-        ``path`` exists and is not a folder, or the system refuses to create it.
-    """
-    from tracerdiff.errors import InputError
-
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise InputError("the output folder exists as a file; give a folder name", source=path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create the output folder ({exc.strerror})", source=path) from None
-    return path
-
-
-def remove_stale_temporaries(folder: str | Path) -> list[Path]:
-    """Delete temporary files a killed writer left in ``folder`` (recursively); return them.
-
-    A crash (SIGKILL, power loss) between ``mkstemp`` and ``os.replace`` cannot clean up
-    after itself, so the next run into the same folder does. Only names this module
-    makes (``.<target>.<8 random characters>.tmp``) are touched.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    stale = [p for p in folder.rglob(f".*{_TEMP_SUFFIX}") if p.is_file() and _TEMP_NAME.fullmatch(p.name)]
-    for p in stale:
-        p.unlink(missing_ok=True)
-    return stale
+    return write_file_atomic(path, write)
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 
 from tracerdiff.report import Section, write_csv_atomic
-from tracerdiff.report.atomic import make_output_folder
+from tracerdiff.report.transaction import output_folder
 from tracerdiff.study.paper_chain import paper_chain, paper_values
 
 #: Headline key -> (paper value in display units, note). None: the paper gives no number.
@@ -68,16 +68,30 @@ def _headline_section(rows: list[dict]) -> Section:
                               r["paper"], r["ratio"], r["note"]] for r in rows])])
 
 
+#: What the demo writes (an older demo folder holding only these may be replaced).
+DEMO_OUTPUTS = ("paper_chain.csv", "headline.csv", "study", "results.json", "report.html", "figures", "tables")
+
+
 def run_demo(out: str | Path, *, quiet: bool = False, paper_only: bool = False, image: bool = True,
              image_shape: tuple[int, int] = (206, 512), seed: int = 0) -> dict:
-    """Run the demo into ``out``; returns ``{"tables": [(title, rows)], "report": path}``."""
+    """Run the demo into ``out`` (replaced as a whole when done); returns ``{"tables": [(title, rows)], "report": path}``."""
+    with output_folder(out, known=DEMO_OUTPUTS, owner="tracerdiff demo") as folder:
+        summary = _demo_into(folder, quiet=quiet, paper_only=paper_only, image=image, image_shape=image_shape,
+                             seed=seed)
+    out = Path(out)
+    summary["report"] = str(out / "report.html")
+    if not paper_only:
+        summary.update(results=str(out / "results.json"), study=str(out / "study" / "study.toml"))
+    return summary
+
+
+def _demo_into(out: Path, *, quiet, paper_only, image, image_shape, seed) -> dict:
     import json
 
     from tracerdiff.report import render_html, write_text_atomic
-    from tracerdiff.study.runner import run_study
+    from tracerdiff.study.runner import load_study_data, run_loaded
     from tracerdiff.study.synthetic import write_synthetic_study
 
-    out = make_output_folder(out)
     chain = [r.to_dict() for r in paper_chain()]
     write_csv_atomic(out / "paper_chain.csv", ["quantity", "ours", "ours_stderr", "unit", "paper", "ratio", "note"],
                      [[r["quantity"], r["ours"]["value"], r["ours"]["stderr"], r["ours"]["unit"], r["paper"],
@@ -86,7 +100,7 @@ def run_demo(out: str | Path, *, quiet: bool = False, paper_only: bool = False, 
     report = out / "report.html"
     if paper_only:
         write_text_atomic(report, render_html("tracerdiff demo: the paper's chain", [_chain_section(chain)]))
-        return {"tables": tables, "report": str(report)}
+        return {"tables": tables}
     study = write_synthetic_study(out / "study", seed=seed, image=image, image_shape=image_shape)
     truth = json.loads((out / "study" / "truth.json").read_text())["derived"]
     box = {}
@@ -95,16 +109,15 @@ def run_demo(out: str | Path, *, quiet: bool = False, paper_only: bool = False, 
         box["rows"] = headline_rows(results, truth)
         return [_headline_section(box["rows"]), _chain_section(chain)]
 
-    results = run_study(study, out, quiet=quiet, title="tracerdiff demo: synthetic LLTO study",
-                        extra_sections=extra)
+    results = run_loaded(load_study_data(study), out, quiet=quiet, title="tracerdiff demo: synthetic LLTO study",
+                         extra_sections=extra)
     rows = box["rows"]
     write_csv_atomic(out / "headline.csv", ["key", "quantity", "ours", "ours_stderr", "unit", "truth", "paper",
                                             "ratio_ours_paper"],
                      [[r["key"], r["quantity"], r["ours"]["value"], r["ours"]["stderr"], r["ours"]["unit"],
                        r["truth"], r["paper"], r["ratio"]] for r in rows])
     tables.append(("Demo headline: synthetic LLTO study (paper parameters) vs truth vs paper", rows))
-    return {"tables": tables, "report": str(report), "results": str(out / "results.json"), "study": str(study),
-            "skipped": results["skipped"],
+    return {"tables": tables, "skipped": results["skipped"], "failed": results["failed"],
             "truth_consistent": all(r["truth"] is None or _close(r) for r in rows)}
 
 

@@ -7,21 +7,32 @@ of each image -> erfc and closed-evolution fits of the line scans ->
 (l/δ)D*gb from D*eff -> Arrhenius fits of every series -> series model, Haven
 ratio, cryo validity -> outputs.
 
-Outputs (all written atomically; ``results.json`` last, so its presence means
-the run completed; temporary files a killed run left behind are removed when
-the next run starts): ``figures/*.png``, ``tables/*.csv``, ``report.html``,
-``results.json``. Nothing time- or host-dependent is recorded, so re-running on
-the same inputs gives byte-identical ``results.json``.
+Outputs: ``figures/*.png``, ``tables/*.csv``, ``report.html``, ``results.json``. The
+output folder is a transaction (:mod:`tracerdiff.report.transaction`): the run writes into
+a staging folder beside it, which replaces the folder as a whole only when the run got
+to the end, so an interrupt, a crash or a full disk leaves the previous complete output
+(and a re-run leaves no outputs of analyses it did not do). A folder holding any of the
+study's input files is refused before anything is written, and a second run on the
+same folder fails at once (lock file).
+
+An analysis the data do not allow is ``"skipped"`` with the reason; an exception inside
+an analysis marks it ``"failed"`` with the error text and the run goes on (the others
+are still written); the CLI then exits 1. ``fail_fast=True`` stops at the first
+failure instead, and the previous output is kept. Nothing time- or host-dependent is
+recorded, so re-running on the same inputs gives byte-identical ``results.json``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from pathlib import Path
 
 from tracerdiff import __version__
 from tracerdiff.cli.common import jsonable
-from tracerdiff.report.atomic import make_output_folder, remove_stale_temporaries, write_csv_atomic, write_json_atomic, write_text_atomic
+from tracerdiff.errors import OutputError, TracerdiffError
+from tracerdiff.report.atomic import write_csv_atomic, write_json_atomic, write_text_atomic
+from tracerdiff.report.transaction import check_output_path, checkpoint, output_folder
 from tracerdiff.report.html import render_html
 from tracerdiff.study import derived, reference, sims, typeb
 from tracerdiff.study.context import RunContext
@@ -30,6 +41,16 @@ from tracerdiff.study.provenance import collect_provenance, study_input_files
 
 ANALYSES = ("reference_series", "nernst_einstein", "impedance", "boundary_steps", "erfc", "time_evolution",
             "arrhenius", "series_model", "haven", "cryo_validity", "type_b")
+#: What a run writes (an output folder of an older tracerdiff holding only these may be replaced).
+RUN_OUTPUTS = ("results.json", "report.html", "figures", "tables")
+
+
+class AnalysisFailed(TracerdiffError):
+    """``fail_fast``: an analysis raised; nothing was written. ``failures`` maps analysis -> error text."""
+
+    def __init__(self, failures: dict):
+        self.failures = dict(failures)
+        super().__init__("; ".join(f"{k}: {v}" for k, v in failures.items()))
 
 
 @contextlib.contextmanager
@@ -50,88 +71,122 @@ def _progress(quiet: bool):
 
 
 def run_study(study_path: str | Path, out: str | Path, *, quiet: bool = False, title: str | None = None,
-              extra_sections=None) -> dict:
-    """Run a study file; write outputs into ``out``; return the results dict (as in ``results.json``).
+              extra_sections=None, fail_fast: bool = False) -> dict:
+    """Run a study file; replace the folder ``out`` with its outputs; return the results (as in ``results.json``).
 
     Parameters
     ----------
     study_path
         The TOML study file.
     out
-        Output folder (created).
+        Output folder: new, empty or an earlier tracerdiff output; replaced as a whole at the end.
     quiet
         No progress bars (for scripts).
     title
         Report title (default: the study's title).
     extra_sections
         Optional callable ``(ctx, results) -> list[Section]`` appended to the report (the demo's tables).
+    fail_fast
+        Stop at the first analysis that raises (:class:`AnalysisFailed`, ``out`` untouched).
 
     Raises
     ------
     InputError, FileFormatError
-        A broken study file or unreadable data file, before any analysis.
+        A broken study file, unreadable data file or refused output folder, before any analysis.
+    OutputError
+        The output folder is locked by another run or cannot be written (``out`` untouched).
+    AnalysisFailed
+        With ``fail_fast``, the first failed analysis.
     """
+    check_output_path(out)  # an empty or odd --out fails before the study is read
     study_path = Path(study_path)
     study = load_study(study_path)
-    out = Path(out)
-    ctx = RunContext(study=study, study_path=study_path, out=out)
-    sims.load_data(ctx)  # every file read before any analysis: bad data fail here
-    typeb.load_profiles(ctx)
-    make_output_folder(out)
-    remove_stale_temporaries(out)
+    inputs = [study_path, *study_input_files(study)]
+    # The lock is taken before the data are read, so a second run on the folder fails at once.
+    with output_folder(out, inputs=inputs, known=RUN_OUTPUTS, owner="tracerdiff run") as folder:
+        ctx = load_study_data(study_path, study=study)
+        return run_loaded(ctx, folder, quiet=quiet, title=title, extra_sections=extra_sections, fail_fast=fail_fast)
+
+
+def load_study_data(study_path: str | Path, *, study=None) -> RunContext:
+    """Validate a study file and read every data file it names (bad data fail here, before any analysis)."""
+    study_path = Path(study_path)
+    ctx = RunContext(study=load_study(study_path) if study is None else study, study_path=study_path, out=None)
+    sims.load_data(ctx)
+    checkpoint("data-loaded")
+    return ctx
+
+
+def run_loaded(ctx: RunContext, folder: Path, *, quiet: bool = False, title: str | None = None,
+               extra_sections=None, fail_fast: bool = False) -> dict:
+    """Run every analysis of a loaded study and write the outputs straight into ``folder``.
+
+    No transaction: :func:`run_study` (and the demo) call this inside
+    :func:`tracerdiff.report.transaction.output_folder`.
+    """
+    study, study_path = ctx.study, ctx.study_path
+    ctx.out = Path(folder)
     provenance = collect_provenance(study_path, study, study_input_files(study))
+    guarded = functools.partial(_guarded, ctx, fail_fast=fail_fast)
     with _progress(quiet) as task:
-        _guarded(ctx, "reference_series", reference.analyse_reference, ctx)
-        _guarded(ctx, "impedance", reference.analyse_impedance, ctx,
-                 progress=task("impedance fits", len(study.reference.impedance)))
-        _guarded(ctx, "arrhenius", derived.fit_series, ctx, names=("D_NMR",))
-        _guarded(ctx, "boundary_steps", sims.analyse_images, ctx,
-                 progress=task("boundary steps", len(study.measurements.images)))
-        _guarded(ctx, "erfc", sims.analyse_scans, ctx,
-                 progress=task("line-scan fits", len(study.measurements.line_scans)))
-        _guarded(ctx, "type_b", typeb.analyse_profiles, ctx)
-        _guarded(ctx, "gb_from_deff", derived.gb_from_deff, ctx)
-        _guarded(ctx, "arrhenius", derived.fit_series, ctx)
-        _guarded(ctx, "series_model", derived.series_comparison, ctx)
-        _guarded(ctx, "haven", derived.haven, ctx)
-        _guarded(ctx, "cryo_validity", derived.cryo, ctx)
+        guarded("reference_series", reference.analyse_reference, ctx)
+        guarded("impedance", reference.analyse_impedance, ctx,
+                progress=task("impedance fits", len(study.reference.impedance)))
+        guarded("arrhenius", derived.fit_series, ctx, names=("D_NMR",))
+        guarded("boundary_steps", sims.analyse_images, ctx,
+                progress=task("boundary steps", len(study.measurements.images)))
+        guarded("erfc", sims.analyse_scans, ctx,
+                progress=task("line-scan fits", len(study.measurements.line_scans)))
+        guarded("type_b", typeb.analyse_profiles, ctx)
+        guarded("gb_from_deff", derived.gb_from_deff, ctx)
+        guarded("arrhenius", derived.fit_series, ctx)
+        guarded("series_model", derived.series_comparison, ctx)
+        guarded("haven", derived.haven, ctx)
+        guarded("cryo_validity", derived.cryo, ctx)
         finish = task("figures and report", 3)
-        _guarded(ctx, "arrhenius", derived.arrhenius_figure, ctx)
-        _guarded(ctx, "series_model", derived.series_figure, ctx)
+        guarded("arrhenius", derived.arrhenius_figure, ctx)
+        guarded("series_model", derived.series_figure, ctx)
         finish()
         for name in ANALYSES:
             ctx.results.setdefault(name, {"status": "skipped", "note": "no data for this analysis"})
         analyses = _relative_paths(jsonable(ctx.results), str(study_path.parent.resolve()) + "/")
         results = {"tracerdiff_version": __version__, "study": study.title, "provenance": provenance,
                    "headline": derived.headline(ctx), "analyses": analyses,
-                   "skipped": {k: v.get("note", "") for k, v in ctx.results.items()
-                               if v.get("status") in ("skipped", "failed")}}
+                   "skipped": {k: v.get("note", "") for k, v in ctx.results.items() if v.get("status") == "skipped"},
+                   "failed": {k: v.get("note", "") for k, v in ctx.results.items() if v.get("status") == "failed"}}
         _write_tables(ctx)
         finish()
+        checkpoint("tables")
         from tracerdiff.study.report_sections import build_report
         sections = build_report(ctx, results)
         if extra_sections is not None:
             sections = extra_sections(ctx, results) + sections
-        write_text_atomic(out / "report.html", render_html(title or study.title or "tracerdiff study", sections,
-                                                           footer=f"tracerdiff {__version__}"))
-        # Last: its presence means the run finished; it is rendered fully before the atomic write.
-        write_json_atomic(out / "results.json", results)
+        write_text_atomic(ctx.out / "report.html", render_html(title or study.title or "tracerdiff study", sections,
+                                                               footer=f"tracerdiff {__version__}"))
+        checkpoint("report")
+        write_json_atomic(ctx.out / "results.json", results)
         finish()
     return results
 
 
-def _guarded(ctx: RunContext, name: str, func, *args, **kwargs) -> None:
-    """Run one analysis; an unexpected error marks it failed (with the error) and the run goes on.
+def _guarded(ctx: RunContext, name: str, func, *args, fail_fast: bool = False, **kwargs) -> None:
+    """Run one analysis; an exception marks it ``failed`` (with the error text) and the run goes on.
 
-    Each analysis depends on other subpackages; a bug or an API change in one of them must
-    cost that analysis, not the whole run. Tracerdiff's own errors are handled inside the
-    analyses; anything reaching here is unexpected, so its type is recorded too.
+    Analyses record what the data do not allow as ``skipped`` themselves; anything raised
+    here is a failure (a bug, an overflow, a missing module of tracerdiff), so the run
+    must end non-zero. A write error (full disk) is not an analysis failure: it aborts the run.
     """
     try:
         func(*args, **kwargs)
+    except OutputError:
+        raise
     except Exception as exc:  # noqa: BLE001 - isolation boundary, recorded in results.json
+        text = f"{func.__name__} raised {type(exc).__name__}: {exc}"
         entry = ctx.results.setdefault(name, {})
-        entry.update(status="failed", note=f"internal error in {func.__name__}: {type(exc).__name__}: {exc}")
+        entry.update(status="failed", note=text, error=text)
+        if fail_fast:
+            raise AnalysisFailed({name: text}) from exc
+    checkpoint(f"analysis:{name}")
 
 
 def _relative_paths(obj, prefix: str):

@@ -18,12 +18,13 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
                       model_validator)
 
 from tracerdiff.errors import InputError
-from tracerdiff.units import DIMENSIONS, to_si, ureg
+from tracerdiff.units import DIMENSIONS, check_plausible, to_si, ureg
 
 
 def _unit_field(dimension: str, *, minimum: float | None = None, strict_min: bool = True,
-                maximum: float | None = None, why_max: str = ""):
-    """An annotated float parsed from text with a unit; optional bounds (in SI)."""
+                maximum: float | None = None, why_max: str = "", plausible: str | None = None):
+    """An annotated float parsed from text with a unit; optional bounds (in SI) and plausible range
+    (a kind of :data:`tracerdiff.units.PLAUSIBLE`, shared with the CLI)."""
 
     def parse(value):
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
@@ -37,6 +38,11 @@ def _unit_field(dimension: str, *, minimum: float | None = None, strict_min: boo
                              f"(it is a {dimension.replace('_', ' ')})")
         if maximum is not None and out > maximum:
             raise ValueError(f"{value!r} is out of range: above {maximum:g} {DIMENSIONS[dimension][0]} {why_max}")
+        if plausible is not None:
+            try:
+                check_plausible(out, plausible, text=value, name="")
+            except InputError as exc:
+                raise ValueError(str(exc)) from None
         return out
 
     return Annotated[float, BeforeValidator(parse)]
@@ -72,14 +78,20 @@ def _existing_file(value: str, info: ValidationInfo) -> Path:
 
 Length = _unit_field("length", minimum=0.0)
 LengthNonNeg = _unit_field("length", minimum=0.0, strict_min=False)
-Duration = _unit_field("time", minimum=0.0)
+PixelSize = _unit_field("length", minimum=0.0, plausible="pixel_size")
+GrainSize = _unit_field("length", minimum=0.0, plausible="grain_size")
+GrainSizeSD = _unit_field("length", minimum=0.0, strict_min=False, plausible="grain_size_sd")
+GbThickness = _unit_field("length", minimum=0.0, plausible="gb_thickness")
+SampleThickness = _unit_field("length", minimum=0.0, plausible="sample_thickness")
+Psf = _unit_field("length", minimum=0.0, strict_min=False, plausible="psf")
+Duration = _unit_field("time", minimum=0.0, plausible="duration")
 # No solid electrolyte survives 3000 K; a larger value is a typo (e.g. a unit slip), not an experiment.
 MAX_TEMPERATURE_K = 3000.0
 Temperature = _unit_field("temperature", minimum=0.0, maximum=MAX_TEMPERATURE_K,
                           why_max="(no solid electrolyte survives it; check the value and unit)")
-Diffusivity = _unit_field("diffusivity", minimum=0.0)
-DiffusivityNonNeg = _unit_field("diffusivity", minimum=0.0, strict_min=False)
-NumberDensity = _unit_field("number_density", minimum=0.0)
+Diffusivity = _unit_field("diffusivity", minimum=0.0, plausible="diffusivity")
+DiffusivityNonNeg = _unit_field("diffusivity", minimum=0.0, strict_min=False, plausible="diffusivity")
+NumberDensity = _unit_field("number_density", minimum=0.0, plausible="number_density")
 Area = Annotated[float, BeforeValidator(_parse_area)]
 ExistingFile = Annotated[str, AfterValidator(_existing_file)]
 Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
@@ -94,9 +106,9 @@ class Sample(_Strict):
     """The specimen and the constants of its analysis."""
 
     material: str
-    grain_size: Length
-    grain_size_sd: LengthNonNeg = 0.0
-    gb_thickness: Length
+    grain_size: GrainSize
+    grain_size_sd: GrainSizeSD = 0.0
+    gb_thickness: GbThickness
     li_density: NumberDensity
     d_bulk: Diffusivity | None = None
     """D*bulk at the temperature of the images' steps (boundary-step analysis); else from D_NMR."""
@@ -140,7 +152,7 @@ class Imaging(_Strict):
 
     temperature: Temperature = 163.15  # -110 degC, the paper's cryo stage
     time_per_image: Duration = 5 * 3600.0
-    resolution: Length = 1e-6
+    resolution: PixelSize = 1e-6
 
 
 class Step(_Strict):
@@ -163,9 +175,9 @@ class ImageMeasurement(_Strict):
     tracer_file: ExistingFile | None = None
     other_file: ExistingFile | None = None
     file: ExistingFile | None = None
-    pixel_size: Length | None = None
+    pixel_size: PixelSize | None = None
     optical: ExistingFile | None = None
-    optical_pixel_size: Length | None = None
+    optical_pixel_size: PixelSize | None = None
     """Pixel size of the micrograph when it differs from the SIMS pixel size (it is then resampled)."""
     edge: Literal["auto", "top", "bottom", "left", "right"] = "auto"
     """Which side of the field of view the exchanged edge (liquid) is on."""
@@ -187,6 +199,8 @@ class ImageMeasurement(_Strict):
             raise ValueError("give either 'li6' + 'li7' or 'file', not both or neither")
         if pair and self.pixel_size is None:
             raise ValueError("'pixel_size' is required for plain count files")
+        if pair and Path(self.li6).resolve() == Path(self.li7).resolve():
+            raise ValueError(f"'li6' and 'li7' are the same file ({self.li6}); give the two isotopes' count files")
         return self
 
 
@@ -263,6 +277,11 @@ class ReferenceSeries(_Strict):
                     raise ValueError(f"points[{i}].{key}: {exc}") from None
                 if v < 0 or (key == "value" and v == 0):
                     raise ValueError(f"points[{i}].{key}: {text!r} must be positive")
+                if key == "value":
+                    try:
+                        check_plausible(v, dim, text=text, name="")
+                    except InputError as exc:
+                        raise ValueError(f"points[{i}].{key}: {exc}") from None
         return self
 
     def values_si(self) -> list[tuple[float, float, float]]:
@@ -280,6 +299,7 @@ class ReferenceSeries(_Strict):
                     raise InputError(f"temperature outside (0, {MAX_TEMPERATURE_K:g}] K, non-positive value, or "
                                      f"negative stderr, at T = {t:g} K",
                                      source=self.file)
+                check_plausible(v, dim, text=f"{v:g} (SI) at T = {t:g} K", name=str(self.file))
             return out
         return [(p.temperature, to_si(p.value, dim), 0.0 if p.stderr is None else to_si(p.stderr, dim))
                 for p in self.points]
@@ -291,7 +311,7 @@ class ImpedanceSpectrum(_Strict):
     name: Name
     temperature: Temperature
     file: ExistingFile
-    thickness: Length
+    thickness: SampleThickness
     area: Area
 
 
@@ -314,7 +334,7 @@ class Options(_Strict):
     boundary_method: Literal["steps", "inversion"] = "steps"
     """"steps": the paper's step fit at each boundary; "inversion": the whole-image network fit
     (tracerdiff.inversion: better per-boundary values, needs a complete grain map, ~18 s per 512 x 206 image)."""
-    psf: LengthNonNeg = 0.0
+    psf: Psf = 0.0
     """Gaussian beam sigma of the SIMS images, used by the inversion (e.g. "0.5 um")."""
 
 

@@ -22,10 +22,9 @@ def load_profiles(ctx: RunContext) -> None:
     """Read and check every type-B profile before any analysis (errors name the study key)."""
     if not ctx.study.measurements.profiles:
         return
-    try:
-        from tracerdiff.profiles.load import check_profile, read_profile
-    except ImportError:  # the analysis is skipped then (analyse_profiles says why)
-        return
+    # Imported here, and only for studies with profile entries. An ImportError of tracerdiff's
+    # own code is a broken installation: it propagates and fails loudly (never a skip).
+    from tracerdiff.profiles.load import check_profile, read_profile
 
     for i, entry in enumerate(ctx.study.measurements.profiles):
         try:
@@ -43,11 +42,7 @@ def analyse_profiles(ctx: RunContext) -> None:
     if not entries:
         ctx.skip(ANALYSIS, "the study has no [[measurements.profiles]] entries")
         return
-    try:
-        from tracerdiff.profiles.leclaire import TypeBOptions, fit_leclaire
-    except ImportError as exc:
-        ctx.skip(ANALYSIS, f"profile fitting (tracerdiff.profiles) is not available: {exc}")
-        return
+    from tracerdiff.profiles.leclaire import TypeBOptions, fit_leclaire  # ImportError = failure
     out = {"status": "done", "note": "", "profiles": {}}
     rows = []
     for entry in entries:
