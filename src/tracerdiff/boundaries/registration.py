@@ -302,7 +302,10 @@ def register_similarity(moving: np.ndarray, ref: np.ndarray, *,
     # C map's step edges pull the free fit ~0.1 % in scale (0.2-0.4 px at a 206 x 128 field's
     # corners), enough to move label boundaries by a pixel where an exact shift would not;
     # a real 2 % scale or 0.5 deg rotation halves the correlation of the restricted fit.
-    plain = register_similarity(moving, ref, options=replace(opts, scale_range=0.0, max_rotation_deg=0.0))
+    try:
+        plain = register_similarity(moving, ref, options=replace(opts, scale_range=0.0, max_rotation_deg=0.0))
+    except InputError:  # at the given scale the micrograph cannot hold the field
+        return full
     return plain if plain.correlation >= full.correlation - max(0.005, 0.02 * abs(full.correlation)) else full
 
 
