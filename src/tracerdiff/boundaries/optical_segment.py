@@ -72,10 +72,14 @@ class OpticalSegmentation:
     smoothing_px
         Gaussian sigma of the map flooded by the watershed (against noise at the groove floor).
     flood
-        "darkening" (default): flood the tone-flattened darkening; "intensity": the raw image.
-        On raw intensity a dark grain's interior is darker than a faint groove between bright
-        grains, so the flood from a bright neighbour crosses the groove and the line ends up off
-        it (merged grains at the realistic defaults, seed 1: 2.2 % against 1.4 %).
+        The map the watershed floods. "ratio" (default): ``1 - image / closing(image)``, the
+        darkening without its smoothing and scratch division; "darkening": the smoothed
+        darkening; "intensity": the raw image. On raw intensity a dark grain's interior is darker
+        than a faint groove between bright grains, so the flood from a bright neighbour crosses
+        the groove (merged grains at the realistic defaults, seed 1: 2.2 %; ratio 1.8 %,
+        darkening 1.4 %). The smoothed darkening moves lines by a pixel here and there, which the
+        whole-image inversion felt on the study's idealised micrograph (45 boundaries accepted
+        against 98-99 with ratio or intensity).
     """
 
     groove_scales_px: tuple[float, ...] = (1.0, 1.5, 2.0)
@@ -91,7 +95,7 @@ class OpticalSegmentation:
     merge_darkening: float = 0.05
     max_gap_px: float = 14.0
     smoothing_px: float = 0.7
-    flood: str = "darkening"
+    flood: str = "ratio"
 
 
 def darkening(img: np.ndarray, *, dark_boundaries: bool = True, radius_px: int = 4) -> np.ndarray:
@@ -269,8 +273,14 @@ def segment_micrograph(img: np.ndarray, covered: np.ndarray, *, dark_boundaries:
         raise InputError("no grains found in the optical image", source="optical")
     g = np.asarray(img, float) if dark_boundaries else -np.asarray(img, float)
     blank = ev.rejected & ~ev.grooves
+    if opts.flood not in ("ratio", "darkening", "intensity"):
+        raise InputError(f"must be 'ratio', 'darkening' or 'intensity', got {opts.flood!r}", source="flood")
     if opts.flood == "darkening":
         flood = np.where(blank, 0.0, ev.darkening)
+    elif opts.flood == "ratio":
+        from skimage import morphology
+        pos = g - g.min() + 1e-3 * np.ptp(g)
+        flood = np.where(blank, 0.0, 1.0 - pos / morphology.closing(pos, morphology.disk(opts.surface_radius_px)))
     else:
         flood = -np.where(blank, np.median(g[~blank]), g)
     flood = ndi.gaussian_filter(flood, opts.smoothing_px) if opts.smoothing_px > 0 else flood
