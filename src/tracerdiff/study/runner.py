@@ -113,6 +113,7 @@ def load_study_data(study_path: str | Path, *, study=None) -> RunContext:
     study_path = Path(study_path)
     ctx = RunContext(study=load_study(study_path) if study is None else study, study_path=study_path, out=None)
     sims.load_data(ctx)
+    typeb.load_profiles(ctx)
     checkpoint("data-loaded")
     return ctx
 
