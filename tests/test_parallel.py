@@ -68,3 +68,28 @@ def test_inversion_on_a_local_cluster_equals_in_process():
     assert a["population"] == b["population"]
     assert [x["dgb_over_delta"] for x in a["boundaries"]] == [x["dgb_over_delta"] for x in b["boundaries"]]
     assert len(a["boundaries"]) > 0
+
+
+def test_a_cluster_that_cannot_start_says_why(monkeypatch):
+    # The usual cause is a script without a __main__ guard (spawned workers re-import it).
+    import distributed
+
+    from tracerdiff.errors import TracerdiffError
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("Nanny failed to start.")
+
+    monkeypatch.setattr(distributed, "LocalCluster", refuse)
+    with pytest.raises(TracerdiffError, match=r'__name__ == "__main__".*workers=1'):
+        map_tasks(_work, [1, 2], workers=2)
+
+
+def test_cli_workers_flag_is_checked():
+    from typer.testing import CliRunner
+
+    from tracerdiff.cli import app
+
+    result = CliRunner().invoke(app, ["boundaries", "a.tif", "b.tif", "--pixel-size", "1um", "--d-bulk",
+                                      "2.6e-8 cm^2/s", "--method", "inversion", "--workers", "zero"])
+    assert result.exit_code != 0
+    assert "--workers" in result.output

@@ -65,8 +65,17 @@ def _client(scheduler, workers: int) -> Iterator[Any]:
         with client:
             yield client
         return
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=50) as cluster, Client(cluster) as client:
+    try:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               silence_logs=50)
+    except (RuntimeError, OSError) as exc:
+        # The usual cause: a script without an ``if __name__ == "__main__":`` guard. Spawned
+        # workers re-import the main script, which then tries to start a cluster of its own.
+        raise TracerdiffError(
+            f"could not start {workers} local worker processes ({exc}). In a script, put the call "
+            "under `if __name__ == \"__main__\":` (worker processes re-import the main script), or "
+            "pass workers=1 to run in process") from None
+    with cluster, Client(cluster) as client:
         yield client
 
 

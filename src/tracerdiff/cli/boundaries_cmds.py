@@ -66,6 +66,19 @@ def _read_optical(path: Path, pixel_size_um: float) -> np.ndarray:
     return arr
 
 
+def _workers(text: str):
+    """``--workers``: 'auto' or a positive integer."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise InputError(f"must be 'auto' or an integer >= 1, got {text!r}", source="--workers")
+    return n
+
+
 def _tracer_image(first: Path, second: Optional[Path], tracer: str, other: str, px: float):
     """Counts of 6Li/7Li as they are; any other pair as its C map (same values and counting errors)."""
     from tracerdiff.io import read_count_pair, read_tracer_pair
@@ -104,6 +117,10 @@ def boundaries_cmd(
                                "inversion: a grain-network model fitted to the whole image with a log-normal "
                                "population prior (slower, much better per-boundary values)."),
     psf: str = typer.Option("0um", "--psf", help="Gaussian beam sigma for --method inversion, e.g. '0.5um'."),
+    workers: str = typer.Option("auto", "--workers", help="Worker processes for --method inversion: 'auto' "
+                                "(the CPUs, in process for small images) or a number (1: in process)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of an existing dask cluster "
+                                            "for --method inversion, e.g. tcp://host:8786."),
     figure: Optional[Path] = typer.Option(None, "--figure", help="Write the map + example fits as PNG."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
 ):
@@ -134,6 +151,7 @@ def boundaries_cmd(
     psf_um = to_si(psf, "length", name="--psf", default_unit="um") * 1e6
     if not psf_um >= 0:
         raise InputError(f"must be >= 0, got {psf!r}", source="--psf")
+    n_workers = _workers(workers)  # checked before any file is read
     if li7 is not None and li6.resolve() == li7.resolve():  # gave C = 0.5 everywhere, exit 0 and an empty result
         raise InputError(f"the tracer and the other isotope's images are the same file ({li6}); give two "
                          "different count images, or one vendor file holding both channels", source=li7)
@@ -149,7 +167,8 @@ def boundaries_cmd(
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", GrainMapWarning)
                 result = invert_boundaries(ds, d_bulk=d, thickness=delta, source_edge=source_edge.strip().lower(),
-                                           optical=opt, psf_sigma_um=psf_um, include_flagged=include_flagged)
+                                           optical=opt, psf_sigma_um=psf_um, include_flagged=include_flagged,
+                                           workers=n_workers, scheduler=scheduler or None)
             for w in caught:  # said on stderr, so that --json output stays one document
                 err_console.print(f"warning: {w.message}", markup=False, highlight=False)
         else:
