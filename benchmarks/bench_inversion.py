@@ -41,7 +41,7 @@ def _image(seed: int):
 
 def _run(ds, labels, *, reference: bool):
     from tracerdiff.inversion import invert_boundaries, network
-    from tracerdiff.simulate.stepping import single_thread_blas
+    from tracerdiff.parallel import single_thread_blas
 
     network._REFERENCE = reference
     try:

@@ -54,21 +54,9 @@ def _image(seed: int, sigma_ln: float):
 
 def delete_boundaries(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """``labels`` with the grains across a random ``fraction`` of the grain pairs merged."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+    from tracerdiff.simulate import merge_random_boundaries
 
-    pairs = set()
-    for axis in (0, 1):
-        a = np.moveaxis(labels, axis, 0)
-        lo, hi = a[:-1].ravel(), a[1:].ravel()
-        m = lo != hi
-        pairs |= set(zip(np.minimum(lo, hi)[m].tolist(), np.maximum(lo, hi)[m].tolist()))
-    pairs = np.array(sorted(pairs))
-    pick = pairs[np.random.default_rng(seed).choice(len(pairs), int(round(fraction * len(pairs))), replace=False)]
-    n = int(labels.max()) + 1
-    _, comp = connected_components(coo_matrix((np.ones(len(pick)), (pick[:, 0], pick[:, 1])), shape=(n, n)),
-                                   directed=False)
-    return (comp[labels] + 1).astype(np.int32)
+    return merge_random_boundaries(labels, fraction, seed=seed)
 
 
 def spearman(result, labels, g) -> tuple[float, int]:

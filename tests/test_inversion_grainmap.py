@@ -9,13 +9,12 @@ import math
 
 import numpy as np
 import pytest
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 from scipy.stats import spearmanr
 
 from tracerdiff.errors import GrainMapWarning
 from tracerdiff.inversion import invert_boundaries
-from tracerdiff.simulate import MicrographImperfections, synthetic_exchange_image, synthetic_micrograph
+from tracerdiff.simulate import (MicrographImperfections, merge_random_boundaries, synthetic_exchange_image,
+                                 synthetic_micrograph)
 
 D_BULK, G_TRUE = 2.6e-12, 1.5e-8
 
@@ -30,18 +29,7 @@ def lognormal():
 
 def _delete(labels, fraction, seed):
     """Grains across a random ``fraction`` of the true grain pairs merged."""
-    pairs = set()
-    for axis in (0, 1):
-        a = np.moveaxis(labels, axis, 0)
-        lo, hi = a[:-1].ravel(), a[1:].ravel()
-        m = lo != hi
-        pairs |= set(zip(np.minimum(lo, hi)[m].tolist(), np.maximum(lo, hi)[m].tolist()))
-    pairs = np.array(sorted(pairs))
-    pick = pairs[np.random.default_rng(seed).choice(len(pairs), int(round(fraction * len(pairs))), replace=False)]
-    n = int(labels.max()) + 1
-    _, comp = connected_components(coo_matrix((np.ones(len(pick)), (pick[:, 0], pick[:, 1])), shape=(n, n)),
-                                   directed=False)
-    return (comp[labels] + 1).astype(np.int32)
+    return merge_random_boundaries(labels, fraction, seed=seed)
 
 
 def _log_error(res):

@@ -65,3 +65,19 @@ def test_label_validation():
         GrainMap.from_labels(np.array([[0.0, 1.0]]), pixel_size_um=1.0)
     with pytest.raises(InputError, match="pixel size"):
         GrainMap.from_labels(np.array([[0, 1]]), pixel_size_um=0.0)
+
+
+def test_merge_random_boundaries_deletes_the_asked_share_of_pairs():
+    # Four grains in a row (3 neighbouring pairs): deleting 1/3 of the pairs leaves 3 grains, and
+    # merging is along a deleted pair only (the merged pixels were adjacent grains).
+    from tracerdiff.simulate import merge_random_boundaries
+
+    labels = np.repeat(np.array([[1, 2, 3, 4]]), 3, axis=0).repeat(5, axis=1)
+    merged = merge_random_boundaries(labels, 1 / 3, seed=0)
+    assert np.unique(merged).size == 3
+    assert np.array_equal(merge_random_boundaries(labels, 0.0, seed=0) > 0, labels > 0)
+    assert np.unique(merge_random_boundaries(labels, 0.0, seed=0)).size == 4
+    assert np.unique(merge_random_boundaries(labels, 1.0, seed=0)).size == 1
+    columns = [np.unique(merged[:, 5 * k]).item() for k in range(4)]
+    same = [columns[k] == columns[k + 1] for k in range(3)]
+    assert sum(same) == 1  # exactly one adjacent pair merged

@@ -74,20 +74,27 @@ def make_image(channels: Mapping[str, np.ndarray], pixel_size_um: float, *, sour
     return ds
 
 
+def _profile_channels(axis: np.ndarray, channels: Mapping[str, np.ndarray], *, dim: str, what: str,
+                      source_path: str) -> dict:
+    """Channels of a 1D profile as xarray data variables along ``dim``, each checked against the axis."""
+    if axis.ndim != 1:
+        raise InputError(f"profile {what} must be one-dimensional", source=source_path or None)
+    data = {}
+    for name, a in channels.items():
+        a = np.asarray(a)
+        if a.shape != axis.shape:
+            raise InputError(f"channel {name!r} has {a.shape} values for {axis.shape} {what}",
+                             source=source_path or None)
+        data[name] = ((dim,), a)
+    return data
+
+
 def make_profile(x_um: np.ndarray, channels: Mapping[str, np.ndarray], *, source_path: str = "",
                  sha256: str = "", fmt: str = "memory", metadata: Mapping | None = None) -> xr.Dataset:
     """Wrap a line profile: positions (um) and channels (counts, or ``"C"``) along ``x``."""
     x = np.asarray(x_um, dtype=float)
-    if x.ndim != 1:
-        raise InputError("profile positions must be one-dimensional", source=source_path or None)
-    data = {}
-    for name, a in channels.items():
-        a = np.asarray(a)
-        if a.shape != x.shape:
-            raise InputError(f"channel {name!r} has {a.shape} values for {x.shape} positions",
-                             source=source_path or None)
-        data[name] = (("x",), a)
-    ds = xr.Dataset(data, coords={"x": x})
+    ds = xr.Dataset(_profile_channels(x, channels, dim="x", what="positions", source_path=source_path),
+                    coords={"x": x})
     ds["x"].attrs["units"] = "um"
     step = float(np.median(np.diff(x))) if x.size > 1 else float("nan")
     ds.attrs.update(pixel_size_um=step, source_path=str(source_path), sha256=str(sha256), format=str(fmt),
@@ -108,16 +115,8 @@ def make_time_profile(t_s: np.ndarray, channels: Mapping[str, np.ndarray], *, so
     depth profile (``x`` in micrometres) given a sputter rate or the crater depth.
     """
     t = np.asarray(t_s, dtype=float)
-    if t.ndim != 1:
-        raise InputError("sputter times must be one-dimensional", source=source_path or None)
-    data = {}
-    for name, a in channels.items():
-        a = np.asarray(a)
-        if a.shape != t.shape:
-            raise InputError(f"channel {name!r} has {a.shape} values for {t.shape} sputter times",
-                             source=source_path or None)
-        data[name] = (("t",), a)
-    ds = xr.Dataset(data, coords={"t": t})
+    ds = xr.Dataset(_profile_channels(t, channels, dim="t", what="sputter times", source_path=source_path),
+                    coords={"t": t})
     ds["t"].attrs["units"] = "s"
     ds.attrs.update(pixel_size_um=float("nan"), source_path=str(source_path), sha256=str(sha256), format=str(fmt),
                     profile_axis="sputter_time", metadata_json=json.dumps(dict(metadata or {}), sort_keys=True))

@@ -62,6 +62,7 @@ micrometres, as everywhere in tracerdiff.
 """
 
 from tracerdiff.simulate.grains import BoundaryTable, GrainMap
+from tracerdiff.simulate.map_defects import merge_random_boundaries
 from tracerdiff.simulate.history import ClosedStep, ExchangeStep, SimulationResult, simulate_history
 from tracerdiff.simulate.micrograph import (MicrographImperfections, MicrographTransform, SyntheticMicrograph,
                                           synthetic_micrograph)
@@ -69,6 +70,6 @@ from tracerdiff.simulate.sims import synthetic_exchange_image, synthetic_sims
 from tracerdiff.simulate.transport import Arrhenius, layered_tensors
 from tracerdiff.simulate.voronoi import voronoi_grains
 
-__all__ = ["GrainMap", "BoundaryTable", "voronoi_grains", "ExchangeStep", "ClosedStep", "SimulationResult",
+__all__ = ["merge_random_boundaries", "GrainMap", "BoundaryTable", "voronoi_grains", "ExchangeStep", "ClosedStep", "SimulationResult",
            "simulate_history", "synthetic_sims", "synthetic_exchange_image", "Arrhenius", "layered_tensors",
            "synthetic_micrograph", "SyntheticMicrograph", "MicrographImperfections", "MicrographTransform"]

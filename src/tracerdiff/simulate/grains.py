@@ -28,6 +28,7 @@ import numpy as np
 from scipy import ndimage
 
 from tracerdiff.errors import InputError
+from tracerdiff.resources import available_memory
 
 #: Gaussian width (pixels) used to estimate boundary normals of label images.
 NORMAL_SMOOTHING_PX = 2.0
@@ -60,16 +61,9 @@ def check_shape(shape, *, source: str = "shape") -> tuple[int, ...]:
     return tuple(int(v) for v in values)
 
 
-def available_memory_bytes() -> int | None:
-    """Memory the kernel reports as available (Linux ``MemAvailable``), or None if unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+def available_memory_bytes() -> int:
+    """Bytes this process may allocate (:func:`tracerdiff.resources.available_memory`)."""
+    return available_memory()
 
 
 def check_memory(need_bytes: float, *, what: str, source: str = "shape") -> None:
@@ -80,7 +74,7 @@ def check_memory(need_bytes: float, *, what: str, source: str = "shape") -> None
     cannot work.
     """
     available = available_memory_bytes()
-    if available is not None and need_bytes > available:
+    if need_bytes > available:
         raise InputError(f"{what} needs about {need_bytes / 1e9:.1f} GB of memory but only "
                          f"{available / 1e9:.1f} GB is available; use a smaller grid or larger cells",
                          source=source)

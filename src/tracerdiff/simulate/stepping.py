@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import numpy as np
@@ -33,16 +32,6 @@ class _Factor:
                 x += self._lu.solve(rhs - self._matrix @ x)
             return x
         return self._ml.solve(rhs, x0=guess, tol=1e-13, accel="cg", maxiter=200)
-
-
-def single_thread_blas():
-    """Krylov dot products on one thread: multi-threaded BLAS on short vectors only spins
-    (4x slower AMG on a shared 2-core machine). No-op without threadpoolctl."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def advance(matrix, source, c, dt, n, *, scheme, solver, tick):
