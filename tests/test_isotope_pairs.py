@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tracerdiff import io as tio
 from tracerdiff.cli import app
 from tracerdiff.errors import InputError
 from tracerdiff.io import synth
