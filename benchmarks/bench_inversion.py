@@ -40,14 +40,15 @@ def _image(seed: int):
 
 
 def _run(ds, labels, *, reference: bool):
-    from tracerdiff.inversion import invert_boundaries, network
+    from tracerdiff.inversion import InversionOptions, invert_boundaries, network
     from tracerdiff.parallel import single_thread_blas
 
     network._REFERENCE = reference
     try:
         with single_thread_blas():
             t0, c0 = time.perf_counter(), time.process_time()
-            res = invert_boundaries(ds, d_bulk=2.6e-12, pixel_size_um=1.0, labels=labels, psf_sigma_um=0.6, workers=1)
+            res = invert_boundaries(ds, d_bulk=2.6e-12, pixel_size_um=1.0, labels=labels, workers=1,
+                                    options=InversionOptions(psf_sigma_um=0.6))
             return res, time.perf_counter() - t0, time.process_time() - c0
     finally:
         network._REFERENCE = False

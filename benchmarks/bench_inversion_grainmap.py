@@ -79,10 +79,10 @@ def spearman(result, labels, g) -> tuple[float, int]:
 
 def run(condition: str, seed: int, kind: str, ds, grains, g) -> tuple[dict, object]:
     from tracerdiff.errors import GrainMapWarning
-    from tracerdiff.inversion import invert_boundaries
+    from tracerdiff.inversion import InversionOptions, invert_boundaries
     from tracerdiff.simulate import MicrographImperfections, synthetic_micrograph
 
-    kw = dict(d_bulk=D_BULK, psf_sigma_um=0.6)
+    kw = dict(d_bulk=D_BULK, options=InversionOptions(psf_sigma_um=0.6))
     if condition == "micrograph":
         kw["optical"] = synthetic_micrograph(grains, seed=seed, imperfections=MicrographImperfections()).image
     elif condition == "deleted":
@@ -110,17 +110,17 @@ def run(condition: str, seed: int, kind: str, ds, grains, g) -> tuple[dict, obje
 
 _OLD = """
 import pickle, sys, time
-from tracerdiff.inversion import invert_boundaries
+from tracerdiff.inversion import InversionOptions, invert_boundaries
 ds, labels = pickle.load(open(sys.argv[1], "rb"))
 t0 = time.perf_counter()
-res = invert_boundaries(ds, d_bulk=2.6e-12, psf_sigma_um=0.6, labels=labels)
+res = invert_boundaries(ds, d_bulk=2.6e-12, labels=labels, options=InversionOptions(psf_sigma_um=0.6))
 print(time.perf_counter() - t0, res.population["median"]["value"])
 """
 
 
 def time_old_vs_new(ds, labels, rev: str) -> dict:
     """Seconds of the inversion on the same labels with this code and with the code at ``rev``."""
-    from tracerdiff.inversion import invert_boundaries
+    from tracerdiff.inversion import InversionOptions, invert_boundaries
 
     with tempfile.TemporaryDirectory() as tmp:
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "src"], capture_output=True, check=True)
@@ -134,7 +134,7 @@ def time_old_vs_new(ds, labels, rev: str) -> dict:
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        invert_boundaries(ds, d_bulk=D_BULK, psf_sigma_um=0.6, labels=labels)
+        invert_boundaries(ds, d_bulk=D_BULK, labels=labels, options=InversionOptions(psf_sigma_um=0.6))
     new = time.perf_counter() - t0
     return {"benchmark": "inversion_time_512x206", "baseline_rev": rev, "old_seconds": round(old, 1),
             "new_seconds": round(new, 1), "ratio_new_over_old": round(new / old, 2),

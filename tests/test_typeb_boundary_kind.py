@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 import pytest
 
-from tracerdiff.boundaries import analyse_boundaries
+from tracerdiff.boundaries import QualityOptions, analyse_boundaries
 from tracerdiff.boundaries.kind import boundary_ridge_check
 from tracerdiff.models.harrison import BoundaryKindWarning
 from tracerdiff.simulate import synthetic_exchange_image
@@ -35,7 +35,7 @@ def test_step_analysis_refuses_fast_boundaries(beta):
     # include_flagged cannot bring them back
     with pytest.warns(BoundaryKindWarning):
         assert analyse_boundaries(ds, d_bulk=D, labels=sim.grains.labels, source_edge="bottom",
-                                  include_flagged=True).summary.n == 0
+                                  quality=QualityOptions(include_flagged=True)).summary.n == 0
 
 
 def test_slow_boundaries_pass_the_check():

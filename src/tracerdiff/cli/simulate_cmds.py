@@ -100,7 +100,7 @@ def simulate_cmd(
         except InputError as exc:
             if exc.source not in _FLAGS:
                 raise
-            raise InputError(str(exc)[len(exc.source) + 2:], source=_FLAGS[exc.source]) from None
+            raise InputError(exc.message, source=_FLAGS[exc.source]) from None
         truth = json.loads(ds.attrs["metadata_json"])["truth"]
         # Provenance: the command as typed (units included) and the package version that ran it.
         truth["tracerdiff_version"] = __version__

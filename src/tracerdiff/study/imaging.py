@@ -177,7 +177,7 @@ def _analyse_image(ctx: RunContext, im, out: dict) -> None:
     method = study.options.boundary_method
     try:
         if method == "inversion":
-            from tracerdiff.inversion import invert_boundaries
+            from tracerdiff.inversion import InversionOptions, invert_boundaries
 
             import warnings
 
@@ -188,7 +188,7 @@ def _analyse_image(ctx: RunContext, im, out: dict) -> None:
                 warnings.simplefilter("ignore", GrainMapWarning)
                 res = invert_boundaries(ctx.images[im.name], d_bulk=d_bulk, thickness=Measured(delta, 0, "length"),
                                         source_edge=im.edge, optical=ctx.optical[im.name] if use_optical else None,
-                                        psf_sigma_um=study.options.psf * 1e6)
+                                        options=InversionOptions(psf_sigma_um=study.options.psf * 1e6))
         else:
             res = analyse_boundaries(ctx.images[im.name], d_bulk=d_bulk, thickness=Measured(delta, 0, "length"),
                                      source_edge=im.edge, optical=ctx.optical[im.name] if use_optical else None)
