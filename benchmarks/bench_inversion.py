@@ -32,10 +32,11 @@ import numpy as np
 
 
 def _image(seed: int):
-    from tracerdiff.simulate import synthetic_exchange_image
+    from tracerdiff.simulate import ExchangeConditions, SimsOptions, synthetic_exchange_image
 
-    ds, sim = synthetic_exchange_image(shape=(206, 512), domain_rows=606, seed=seed, psf_sigma_um=0.6,
-                                       dgb_sigma_ln=0.5, counts_per_pixel=3000)
+    ds, sim = synthetic_exchange_image(shape=(206, 512), domain_rows=606, seed=seed,
+                                       exchange=ExchangeConditions(dgb_sigma_ln=0.5),
+                                       sims=SimsOptions(psf_sigma_um=0.6, counts_per_pixel=3000))
     return ds, np.ascontiguousarray(sim.grains.labels)
 
 

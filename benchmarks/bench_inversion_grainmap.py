@@ -43,10 +43,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _image(seed: int, sigma_ln: float):
-    from tracerdiff.simulate import synthetic_exchange_image
+    from tracerdiff.simulate import ExchangeConditions, SimsOptions, synthetic_exchange_image
 
-    ds, sim = synthetic_exchange_image(shape=(206, 512), domain_rows=606, d_bulk=D_BULK, dgb_over_delta=G_TRUE,
-                                       dgb_sigma_ln=sigma_ln, counts_per_pixel=3000, psf_sigma_um=0.6, seed=seed)
+    ds, sim = synthetic_exchange_image(shape=(206, 512), domain_rows=606, seed=seed,
+                                       exchange=ExchangeConditions(d_bulk=D_BULK, dgb_over_delta=G_TRUE,
+                                                                   dgb_sigma_ln=sigma_ln),
+                                       sims=SimsOptions(counts_per_pixel=3000, psf_sigma_um=0.6))
     g = {tuple(int(v) for v in b["grains"]): float(b["dgb_over_delta"]) for b in sim.truth["boundaries"]} \
         if sigma_ln > 0 else None
     return ds, sim.grains, g

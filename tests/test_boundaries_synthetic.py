@@ -15,7 +15,7 @@ from scipy.stats import spearmanr
 
 from tracerdiff.boundaries import QualityOptions, StepFitOptions, analyse_boundaries
 from tracerdiff.inversion import InversionOptions, invert_boundaries
-from tracerdiff.simulate import synthetic_exchange_image, synthetic_micrograph
+from tracerdiff.simulate import ExchangeConditions, SimsOptions, synthetic_exchange_image, synthetic_micrograph
 
 D_BULK = 2.6e-12  # m^2/s = 2.6e-8 cm^2/s
 G_TRUE = 1.5e-8  # m/s = 1.5e-6 cm/s
@@ -23,9 +23,10 @@ ROWS, EXTRA, WIDTH = 206, 400, 256
 
 
 def _exchange(sigma_ln: float, seed: int):
-    ds, sim = synthetic_exchange_image(shape=(ROWS, WIDTH), domain_rows=ROWS + EXTRA, d_bulk=D_BULK,
-                                       dgb_over_delta=G_TRUE, dgb_sigma_ln=sigma_ln, counts_per_pixel=3000,
-                                       psf_sigma_um=0.5, seed=seed)
+    ds, sim = synthetic_exchange_image(shape=(ROWS, WIDTH), domain_rows=ROWS + EXTRA, seed=seed,
+                                       exchange=ExchangeConditions(d_bulk=D_BULK, dgb_over_delta=G_TRUE,
+                                                                   dgb_sigma_ln=sigma_ln),
+                                       sims=SimsOptions(counts_per_pixel=3000, psf_sigma_um=0.5))
     if sigma_ln > 0:
         g = {tuple(int(v) for v in b["grains"]): float(b["dgb_over_delta"]) for b in sim.truth["boundaries"]}
     else:
@@ -146,7 +147,8 @@ def test_spearman_ceiling_at_3000_counts(lognormal):
     # Tolerances: +-0.06 around the measured values (Spearman over ~500 boundaries has a standard
     # error of ~0.03), so the bounds below fail if the estimator or the simulator changes.
     ds, labels, g, clean, _ = lognormal
-    kw = dict(d_bulk=D_BULK, pixel_size_um=1.0, source_edge="bottom", labels=labels, quality=QualityOptions(include_flagged=True))
+    kw = dict(d_bulk=D_BULK, pixel_size_um=1.0, source_edge="bottom", labels=labels,
+              quality=QualityOptions(include_flagged=True))
     local, regional = StepFitOptions(gradient="local"), StepFitOptions(gradient="regional")
     clean_local = analyse_boundaries(clean, step_fit=local, **kw).boundaries
     clean_regional = analyse_boundaries(clean, step_fit=regional, **kw).boundaries

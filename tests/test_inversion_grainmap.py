@@ -13,16 +13,18 @@ from scipy.stats import spearmanr
 
 from tracerdiff.errors import GrainMapWarning
 from tracerdiff.inversion import InversionOptions, invert_boundaries
-from tracerdiff.simulate import (MicrographImperfections, merge_random_boundaries, synthetic_exchange_image,
-                                 synthetic_micrograph)
+from tracerdiff.simulate import (ExchangeConditions, merge_random_boundaries, MicrographImperfections, SimsOptions,
+                                 synthetic_exchange_image, synthetic_micrograph)
 
 D_BULK, G_TRUE = 2.6e-12, 1.5e-8
 
 
 @pytest.fixture(scope="module")
 def lognormal():
-    ds, sim = synthetic_exchange_image(shape=(206, 256), domain_rows=606, d_bulk=D_BULK, dgb_over_delta=G_TRUE,
-                                       dgb_sigma_ln=0.5, counts_per_pixel=3000, psf_sigma_um=0.6, seed=8)
+    ds, sim = synthetic_exchange_image(shape=(206, 256), domain_rows=606, seed=8,
+                                       exchange=ExchangeConditions(d_bulk=D_BULK, dgb_over_delta=G_TRUE,
+                                                                   dgb_sigma_ln=0.5),
+                                       sims=SimsOptions(counts_per_pixel=3000, psf_sigma_um=0.6))
     g = {tuple(int(v) for v in b["grains"]): float(b["dgb_over_delta"]) for b in sim.truth["boundaries"]}
     return ds, sim.grains, g
 

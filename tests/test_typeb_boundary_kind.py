@@ -14,14 +14,15 @@ import pytest
 from tracerdiff.boundaries import QualityOptions, analyse_boundaries
 from tracerdiff.boundaries.kind import boundary_ridge_check
 from tracerdiff.models.harrison import BoundaryKindWarning
-from tracerdiff.simulate import synthetic_exchange_image
+from tracerdiff.simulate import ExchangeConditions, synthetic_exchange_image
 
 D, T = 1e-16, 59 * 3600.0
 ROOT = math.sqrt(D * T)
 
 
 def _image(**kw):
-    return synthetic_exchange_image(shape=(206, 256), mean_grain_um=30, d_bulk=D, exchange_time_s=T, seed=3, **kw)
+    return synthetic_exchange_image(shape=(206, 256), mean_grain_um=30, seed=3,
+                                    exchange=ExchangeConditions(d_bulk=D, exchange_time=T, **kw))
 
 
 @pytest.mark.parametrize("beta", [10, 1000])

@@ -19,7 +19,7 @@ from tracerdiff.errors import FitError, InputError
 from tracerdiff.profiles import _fitting as F
 from tracerdiff.profiles.load import MIN_POINTS, ProfileData, profile_data
 from tracerdiff.profiles.solutions import erfc_profile, finite_exchange_profile, surface_exchange_profile
-from tracerdiff.quantity import Measured
+from tracerdiff.quantity import Measured, positive_si
 from tracerdiff.units import from_si
 
 _ERFC_INV_HALF = 0.4769362762044699  # erfc(u) = 1/2
@@ -99,28 +99,28 @@ class ErfcFit:
                              title=f"D = {self.d_eff}")
 
 
-def fit_erfc(profile, time: float, *, fix_x0: float | None = None, fix_c_s: float | None = None,
+def fit_erfc(profile, exchange_time, *, fix_x0: float | None = None, fix_c_s: float | None = None,
              fix_c_0: float | None = None, x_range: tuple[float, float] | None = None,
              surface_exchange: bool = False, sample_end: float | None = None, conf_int: bool = True) -> ErfcFit:
     """Fit eqn 4 (or the surface-exchange-limited solution) to an exchange profile.
 
     Parameters
     ----------
-    profile
+    profile : xarray.Dataset or ProfileData
         Labelled profile (:func:`tracerdiff.io.image.make_profile`) or :class:`ProfileData`.
-    time
-        Exchange time in s (> 0).
-    fix_x0, fix_c_s, fix_c_0
+    exchange_time : Measured, str or float
+        Exchange time (> 0): text such as ``"59 h"``, or SI float (s).
+    fix_x0, fix_c_s, fix_c_0 : float, optional
         Hold the meniscus position (m) or the fractions at these values.
-    x_range
+    x_range : tuple of float, optional
         (min, max) positions (m) of the points to fit; default all.
-    surface_exchange
+    surface_exchange : bool
         Fit Crank's surface-exchange-limited solution (k* and D* together).
-    sample_end
+    sample_end : float, optional
         Far end of the sample (m), closed during the exchange: fit the finite-slab solution
         (:func:`~tracerdiff.profiles.solutions.finite_exchange_profile`) instead of eqn 4, for
         samples not much longer than the diffusion length. Default: semi-infinite (eqn 4).
-    conf_int
+    conf_int : bool
         Also compute the 95 % profile-likelihood interval on D.
 
     Raises
@@ -129,8 +129,7 @@ def fit_erfc(profile, time: float, *, fix_x0: float | None = None, fix_c_s: floa
         Bad time, fewer than 5 points in range. FitError: no convergence.
     """
     data = _in_range(profile_data(profile), x_range)
-    if not (math.isfinite(time) and time > 0):
-        raise InputError(f"exchange time must be positive, got {time!r} s", source="time")
+    time = positive_si(exchange_time, "time", name="exchange_time")
     for label, held in (("Cs", fix_c_s), ("C0", fix_c_0)):
         if held is not None and not 0.0 <= held <= 1.0:  # also refuses NaN
             raise InputError(f"fixed {label} = {held!r} lies outside [0, 1] (C is an isotope fraction)",

@@ -41,7 +41,7 @@ from tracerdiff.models.harrison import HarrisonRegime, RegimeWarning, harrison_r
 from tracerdiff.profiles import _fitting as F
 from tracerdiff.profiles.load import ProfileData, profile_data
 from tracerdiff.profiles.whipple import leclaire_slope, suzuoka_excess, whipple_excess
-from tracerdiff.quantity import Measured
+from tracerdiff.quantity import Measured, positive_si
 
 LECLAIRE_CONSTANT = {"constant": 1.322, "instantaneous": 1.308}
 #: Bulk share of C̄ below which a point may belong to the tail.
@@ -272,18 +272,18 @@ def _p_exact(m_y, d, t, y_tail, weights, opts: TypeBOptions) -> float:
     return 2.0 * beta * d * root + opts.thickness * d
 
 
-def fit_leclaire(profile, time: float, *, d_bulk=None, options: TypeBOptions | None = None) -> LeClaireResult:
+def fit_leclaire(profile, exchange_time, *, d_bulk=None, options: TypeBOptions | None = None) -> LeClaireResult:
     """Whipple-Le Claire type-B analysis of a depth profile or laterally averaged C̄(y).
 
     Parameters
     ----------
-    profile
+    profile : xarray.Dataset or ProfileData
         Labelled profile (``x`` = depth, um) or :class:`ProfileData` (m); C̄ >= 0.
-    time
-        Anneal (exchange) time, s.
-    d_bulk
-        Bulk diffusivity (Measured or m^2/s); None fits it jointly from the near-surface part.
-    options
+    exchange_time : Measured, str or float
+        Anneal (exchange) time: text such as ``"27.8 h"``, or SI float (s).
+    d_bulk : Measured, str or float, optional
+        Bulk diffusivity (SI float: m^2/s); None fits it jointly from the near-surface part.
+    options : TypeBOptions, optional
         :class:`TypeBOptions` (source kind, s, delta, grain size, background, fixed tail range).
 
     Raises
@@ -298,8 +298,7 @@ def fit_leclaire(profile, time: float, *, d_bulk=None, options: TypeBOptions | N
     """
     opts = options or TypeBOptions()
     data = profile_data(profile)
-    if not (isinstance(time, (int, float)) and math.isfinite(time) and time > 0):
-        raise InputError(f"anneal time must be positive, got {time!r} s", source="time")
+    time = positive_si(exchange_time, "time", name="exchange_time")
     dm = None
     if d_bulk is not None:
         dm = d_bulk if isinstance(d_bulk, Measured) else Measured(float(d_bulk), 0.0, "diffusivity")
