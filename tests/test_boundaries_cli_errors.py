@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from tracerdiff.boundaries import analyse_boundaries, analyse_lines
 from tracerdiff.cli import app
-from tracerdiff.errors import InputError
+from tracerdiff.errors import InputError, SourceEdgeWarning
 from tracerdiff.io.image import make_image
 
 # Horizontal boundaries every 16 px, step 0.03, gradient 2e-4 /px, source at the bottom.
@@ -145,10 +145,19 @@ def test_wrong_source_edge_is_pointed_out():
     # The staircase's tracer comes from the bottom; with "top" every step has the wrong sign
     # and is flagged, and the message now says why instead of only "none passed".
     ds = make_image(dict(zip(("6Li", "7Li"), _staircase())), 1.0)
-    res = analyse_boundaries(ds, d_bulk=D_BULK, source_edge="top")
+    # Said as a warning with a category, and kept in the result's message.
+    with pytest.warns(SourceEdgeWarning, match="points to the bottom edge, not the given top edge"):
+        res = analyse_boundaries(ds, d_bulk=D_BULK, source_edge="top")
     assert res.summary.n == 0
     assert "points to the bottom edge, not the given top edge" in res.message
     assert "not the given" not in analyse_boundaries(ds, d_bulk=D_BULK, source_edge="bottom").message
+
+
+def test_wrong_source_edge_is_a_warning_on_the_command_line(pair):
+    res = _run(pair, "--source-edge", "top", "--json")
+    assert res.exit_code == 0, res.output
+    assert "warning: the large-scale C trend points to the bottom edge" in res.stderr
+    assert json.loads(res.stdout)["source_edge"] == "top"  # stdout stays one JSON document
 
 
 @pytest.mark.parametrize("args, words", [

@@ -66,6 +66,12 @@ def import_optional(module: str, *, extra: str, purpose: str):
             f"({exc}); install it with: pip install 'tracerdiff[{extra}]'") from None
 
 
+class SourceEdgeWarning(UserWarning):
+    """The exchanged edge given for a tracer image contradicts the image's large-scale C trend:
+    with the wrong edge every step has the wrong sign and is flagged. The remark is also kept
+    in the result's message."""
+
+
 class GrainMapWarning(UserWarning):
     """The grain map behind a whole-image inversion is deficient: boundaries were missing from it
     (cut from the C map) or grains remain that the model cannot explain. The values are then

@@ -8,6 +8,7 @@ inputs, find the exchanged edge and report an image without boundaries in the sa
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,7 +16,7 @@ import numpy as np
 from tracerdiff.boundaries import inputs, segmentation
 from tracerdiff.boundaries.result import BoundaryAnalysis
 from tracerdiff.boundaries.summary import summarise
-from tracerdiff.errors import InputError
+from tracerdiff.errors import InputError, SourceEdgeWarning
 from tracerdiff.models._common import positive
 from tracerdiff.quantity import Measured
 
@@ -122,6 +123,8 @@ def prepare_image(data, *, d_bulk, thickness=None, pixel_size_um=None, source_ed
                          source="source_edge")
     else:
         note = inputs.source_edge_note(source_edge, c, valid)
+        if note:
+            warnings.warn(note, SourceEdgeWarning, stacklevel=3)
     if early is None:
         empty["source_edge"] = source_edge
     cf = segmentation.fill_invalid(c, valid)

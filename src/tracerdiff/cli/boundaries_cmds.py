@@ -157,27 +157,32 @@ def boundaries_cmd(
                          "different count images, or one vendor file holding both channels", source=li7)
     ds = _tracer_image(li6, li7, tracer, other, px)
     opt = _read_optical(optical, px) if optical is not None else None
+    import warnings
+
+    from tracerdiff.errors import GrainMapWarning, SourceEdgeWarning
+    from tracerdiff.models.harrison import RegimeWarning
+
+    edge = source_edge.strip().lower()
     try:
-        if method == "inversion":
-            import warnings
+        with warnings.catch_warnings(record=True) as caught:
+            # The analyses' remarks, said once on stderr so that --json output stays one document.
+            for category in (GrainMapWarning, SourceEdgeWarning, RegimeWarning):
+                warnings.simplefilter("always", category)
+            if method == "inversion":
+                from tracerdiff.inversion import InversionOptions, invert_boundaries
 
-            from tracerdiff.errors import GrainMapWarning
-            from tracerdiff.inversion import InversionOptions, invert_boundaries
-
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", GrainMapWarning)
-                result = invert_boundaries(ds, d_bulk=d, thickness=delta, source_edge=source_edge.strip().lower(),
-                                           optical=opt, workers=n_workers, scheduler=scheduler or None,
+                result = invert_boundaries(ds, d_bulk=d, thickness=delta, source_edge=edge, optical=opt,
+                                           workers=n_workers, scheduler=scheduler or None,
                                            options=InversionOptions(psf_sigma_um=psf_um,
                                                                     include_flagged=include_flagged))
-            for w in caught:  # said on stderr, so that --json output stays one document
-                err_console.print(f"warning: {w.message}", markup=False, highlight=False)
-        elif line:
-            result = analyse_lines(ds, line, d_bulk=d, thickness=delta, source_edge=source_edge.strip().lower(),
-                                   width=w, quality=QualityOptions(include_flagged=include_flagged))
-        else:
-            result = analyse_boundaries(ds, d_bulk=d, thickness=delta, source_edge=source_edge.strip().lower(),
-                                        optical=opt, quality=QualityOptions(include_flagged=include_flagged))
+            elif line:
+                result = analyse_lines(ds, line, d_bulk=d, thickness=delta, source_edge=edge, width=w,
+                                       quality=QualityOptions(include_flagged=include_flagged))
+            else:
+                result = analyse_boundaries(ds, d_bulk=d, thickness=delta, source_edge=edge, optical=opt,
+                                            quality=QualityOptions(include_flagged=include_flagged))
+        for caught_warning in caught:
+            err_console.print(f"warning: {caught_warning.message}", markup=False, highlight=False)
     except InputError as exc:
         if exc.source not in _FLAG_OF_KEY:
             raise

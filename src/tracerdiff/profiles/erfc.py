@@ -174,8 +174,8 @@ def fit_erfc(profile, exchange_time, *, fix_x0: float | None = None, fix_c_s: fl
         x0 = params["x0"].value
         used = x_um >= x0 - 1e-9
         if used.sum() < MIN_POINTS + 1:
-            raise FitError(f"{data.source}: only {int(used.sum())} points lie beyond x0 = {x0:g} um; "
-                           "fix x0 or give a longer profile")
+            raise FitError(f"only {int(used.sum())} points lie beyond x0 = {x0:g} um; "
+                           "fix x0 or give a longer profile", source=data.source)
         args = (x_um[used], data.c[used], weights[used])
         result = F.minimize(lambda p, a=args: residual(p, *a), params, what=what, source=data.source)
         params = result.params
@@ -213,7 +213,7 @@ def _guess(x_um, c, time, *, fix_x0, fix_c_s, fix_c_0, source: str = "") -> lmfi
     head = smooth[:edge]
     c_s = float(head[np.argmax(np.abs(head - c_0))]) if fix_c_s is None else fix_c_s
     if abs(c_s - c_0) < 1e-9:
-        raise FitError(f"{source + ': ' if source else ''}profile is flat: no exchange front to fit (Cs = C0)")
+        raise FitError(f"profile is flat: no exchange front to fit (Cs = C0)", source=source or None)
     norm = (smooth - c_0) / (c_s - c_0)
     if fix_x0 is None:
         below = np.flatnonzero(norm < 0.95)

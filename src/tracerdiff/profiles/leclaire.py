@@ -309,7 +309,7 @@ def fit_leclaire(profile, exchange_time, *, d_bulk=None, options: TypeBOptions |
     err = data.c_stderr
     use = c > (3.0 * err if err is not None else 0.0)
     if use.sum() < opts.min_tail_points + 3:
-        raise FitError(f"{data.source}: only {int(use.sum())} points stand above the background")
+        raise FitError(f"only {int(use.sum())} points stand above the background", source=data.source)
     sigma_ln = np.where(use, (err / np.maximum(c, 1e-300)) if err is not None else 1.0, np.inf)
     fit = _joint_fit(y_um[use], c[use], sigma_ln[use], time, None if dm is None else dm.value * 1e12, data.source,
                      opts.source)
@@ -332,9 +332,9 @@ def fit_leclaire(profile, exchange_time, *, d_bulk=None, options: TypeBOptions |
     idx = _tail_window(y_um, c, err, bulk, opts, np.where(np.isfinite(sigma_ln), sigma_ln, 1e300)
                        * math.sqrt(chi_scale))
     if idx is None:
-        raise FitError(f"{data.source}: no type-B tail: fewer than {opts.min_tail_points} points have a bulk "
+        raise FitError(f"no type-B tail: fewer than {opts.min_tail_points} points have a bulk "
                        f"share below {BULK_SHARE:.0%} and C̄ above the noise; the profile looks like bulk "
-                       "diffusion only (regime C kinetics or no fast boundaries)")
+                       "diffusion only (regime C kinetics or no fast boundaries)", source=data.source)
     z = y_um[idx] ** 1.2
     excess = np.maximum(c[idx] - bulk[idx], 1e-300)
     w = 1.0 / sigma_ln[idx] if err is not None else None
@@ -346,7 +346,7 @@ def fit_leclaire(profile, exchange_time, *, d_bulk=None, options: TypeBOptions |
     m_y = -coef[0] / 1e-6 ** 1.2  # per m^(6/5)
     sm_y = math.sqrt(cov[0, 0]) / 1e-6 ** 1.2
     if not m_y > 0:
-        raise FitError(f"{data.source}: ln C̄ does not fall along the tail (slope {coef[0]:.3g} per um^6/5)")
+        raise FitError(f"ln C̄ does not fall along the tail (slope {coef[0]:.3g} per um^6/5)", source=data.source)
     window = (y_um[idx[0]] * 1e-6, y_um[idx[-1]] * 1e-6)
     k = LECLAIRE_CONSTANT[opts.source]
     p_text = lambda m, d: k * math.sqrt(d / time) * m ** (-5.0 / 3.0)  # noqa: E731
