@@ -61,11 +61,11 @@ def brick_layer_effective_diffusivity(d_bulk, d_gb, grain_size, thickness, *,
 
     Parameters
     ----------
-    d_bulk, d_gb
+    d_bulk, d_gb : Measured, str or float
         Grain and boundary diffusivities ("diffusivity"), > 0.
-    grain_size, thickness
+    grain_size, thickness : Measured, str or float
         Grain edge l and boundary thickness delta ("length"), > 0.
-    dimensions
+    dimensions : int
         1 (pure series), 2 or 3.
     """
     db, dg, length, delta = _inputs(d_bulk, d_gb, grain_size, thickness, dimensions)
