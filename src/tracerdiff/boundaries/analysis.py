@@ -203,8 +203,7 @@ def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sour
     from_c_map = labels is None and optical is None
     labels_given = labels
     labels, shift, optical_note = inputs.grain_labels(prep.c, prep.cf, prep.ef, prep.valid, labels=labels,
-                                                      optical=optical, smoothing_px=seg_opts.smoothing_px,
-                                                      merge_z=seg_opts.merge_z, h_minimum=seg_opts.h_minimum)
+                                                      optical=optical, options=seg_opts)
     prep = dataclasses.replace(prep, note=join_notes(prep.note, optical_note))
     prep.empty.update(labels=labels, optical_shift_px=shift)
     segments = seg_mod.boundary_segments(labels, max_length_px=seg_opts.max_segment_px)

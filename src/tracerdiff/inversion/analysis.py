@@ -97,10 +97,9 @@ def invert_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sourc
     if prep.early is not None:
         return prep.early
     c, valid, px = prep.c, prep.valid, prep.px
-    seg_defaults = SegmentationOptions()
+    # The step analysis' default segmentation (it over-segments on purpose; see SegmentationOptions).
     labels, shift, note = inputs.grain_labels(c, prep.cf, prep.ef, valid, labels=labels, optical=optical,
-                                              smoothing_px=seg_defaults.smoothing_px, merge_z=seg_defaults.merge_z,
-                                              h_minimum=seg_defaults.h_minimum)
+                                              options=SegmentationOptions())
     labels = np.where(valid, labels, 0).astype(np.int64)
     prep.empty.update(labels=labels.astype(np.int32), optical_shift_px=shift)
     image_fit = fit_image(prep.cf, prep.ef, valid, labels, source_edge=prep.source_edge, px=px,
