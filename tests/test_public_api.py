@@ -70,7 +70,8 @@ CALLABLES = _callables()
 def test_the_walk_sees_the_entry_points():
     # Guards the walk itself: if it stopped finding functions the limit below would pass vacuously.
     names = {name for name, _ in CALLABLES}
-    for expected in ("tracerdiff.boundaries.analysis.analyse_boundaries", "tracerdiff.boundaries.analysis.analyse_lines",
+    for expected in ("tracerdiff.boundaries.analysis.analyse_boundaries",
+                     "tracerdiff.boundaries.analysis.analyse_lines",
                      "tracerdiff.inversion.analysis.invert_boundaries", "tracerdiff.simulate.sims.synthetic_sims",
                      "tracerdiff.simulate.sims.synthetic_exchange_image", "tracerdiff.profiles.erfc.fit_erfc",
                      "tracerdiff.quantity.Measured.parse"):
