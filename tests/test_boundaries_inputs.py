@@ -9,7 +9,7 @@ import tifffile
 from scipy.special import erfc
 from typer.testing import CliRunner
 
-from tracerdiff.boundaries import analyse_boundaries
+from tracerdiff.boundaries import analyse_boundaries, analyse_lines
 from tracerdiff.cli import app
 from tracerdiff.errors import InputError
 from tracerdiff.io.image import make_image
@@ -72,9 +72,9 @@ class TestApi:
         with pytest.raises(InputError, match="source edge"):
             analyse_boundaries(ds, d_bulk=D_BULK, source_edge="middle")
         with pytest.raises(InputError, match="line"):
-            analyse_boundaries(ds, d_bulk=D_BULK, lines=["1,2,3"])
+            analyse_lines(ds, ["1,2,3"], d_bulk=D_BULK)
         with pytest.raises(InputError, match="leaves the image"):
-            analyse_boundaries(ds, d_bulk=D_BULK, lines=["10,10,10,500"])
+            analyse_lines(ds, ["10,10,10,500"], d_bulk=D_BULK)
 
     def test_staircase_is_found_and_plots(self):
         ds = make_image(dict(zip(("6Li", "7Li"), _staircase())), 1.0)

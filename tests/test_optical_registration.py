@@ -8,8 +8,8 @@ from tracerdiff.boundaries.optical import optical_grain_map
 from tracerdiff.boundaries.registration import (OpticalRegistration, RegistrationOptions, boundary_map,
                                                 register_similarity)
 from tracerdiff.errors import InputError
-from tracerdiff.simulate import (MicrographImperfections, synthetic_exchange_image, synthetic_micrograph,
-                                 voronoi_grains)
+from tracerdiff.simulate import (MicrographImperfections, SimsOptions, synthetic_exchange_image,
+                                 synthetic_micrograph, voronoi_grains)
 
 
 def _errors(reg, truth, shape, scale):
@@ -72,7 +72,8 @@ def test_uniform_micrograph_is_refused():
 @pytest.fixture(scope="module")
 def exchange():
     # The setting: 512 x 206 px, 1 um, ~3000 counts/px, PSF 0.6 um, 16 um grains.
-    ds, sim = synthetic_exchange_image(shape=(206, 512), counts_per_pixel=3000, psf_sigma_um=0.6, seed=8)
+    ds, sim = synthetic_exchange_image(shape=(206, 512), seed=8,
+                                       sims=SimsOptions(counts_per_pixel=3000, psf_sigma_um=0.6))
     i6, i7 = np.asarray(ds["6Li"], float), np.asarray(ds["7Li"], float)
     c = i6 / (i6 + i7)
     return c, np.sqrt(c * (1 - c) / (i6 + i7)), sim.grains

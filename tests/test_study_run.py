@@ -188,12 +188,14 @@ def test_png_micrograph_at_another_pixel_size_gives_the_boundaries(tmp_path):
     import tifffile
     from skimage import io as skio
 
-    from tracerdiff.simulate import synthetic_exchange_image
+    from tracerdiff.simulate import ExchangeConditions, SimsOptions, synthetic_exchange_image
     from tracerdiff.study import synthetic as S
     from tracerdiff.study.imaging import read_optical
 
-    ds, sim = synthetic_exchange_image(shape=(206, 256), d_bulk=S.d_bulk(295.15), dgb_over_delta=S.dgb_over_delta(295.15),
-                                       counts_per_pixel=30000, seed=2)
+    ds, sim = synthetic_exchange_image(shape=(206, 256), seed=2,
+                                       exchange=ExchangeConditions(d_bulk=S.d_bulk(295.15),
+                                                                   dgb_over_delta=S.dgb_over_delta(295.15)),
+                                       sims=SimsOptions(counts_per_pixel=30000))
     for ch in ("6Li", "7Li"):
         tifffile.imwrite(tmp_path / f"{ch}.tif", np.asarray(ds[ch].values, dtype=np.uint32))
     fine = np.kron(S.optical_micrograph(sim.grains.labels, seed=2, shift_px=(2, 1)), np.ones((2, 2), np.uint8))

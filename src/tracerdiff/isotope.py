@@ -61,9 +61,9 @@ def isotope_fraction(counts_6: np.ndarray | float, counts_7: np.ndarray | float,
 
     Parameters
     ----------
-    counts_6, counts_7
+    counts_6, counts_7 : numpy.ndarray or float
         Counts of the tracer and the other isotope (scalars or arrays of one shape).
-    name
+    name : str
         Used in error messages (e.g. the file the counts came from).
 
     Raises
@@ -103,9 +103,9 @@ def dead_time_correct(counts, n_shots: int | float, *, name: str = "counts") -> 
 
     Parameters
     ----------
-    counts
+    counts : numpy.ndarray
         Observed counts per pixel (summed over all scans).
-    n_shots
+    n_shots : int or float
         Primary shots per pixel over the same scans (shots per pixel per scan x scans).
 
     Raises
@@ -160,18 +160,18 @@ def isotope_map(ds, *, tracer: str = "6Li", other: str = "7Li", bin: int = 1, ma
 
     Parameters
     ----------
-    ds
+    ds : xarray.Dataset
         Labelled image (:mod:`tracerdiff.io.image`) with count channels ``tracer`` and ``other``.
-    bin
+    bin : int
         Sum ``bin`` x ``bin`` pixel blocks before computing C (pixel size grows accordingly).
-    mask
+    mask : numpy.ndarray, optional
         Boolean array, True = exclude; either of the image's (y, x) shape (excluded pixels do
         not enter the bins) or of the binned shape.
-    dead_time_shots
+    dead_time_shots : float, optional
         Primary shots per pixel over all scans; applies :func:`dead_time_correct` to both
         channels (before binning, since saturation is per pixel) and propagates its variance.
         ``"auto"`` takes ``primary_shots_per_pixel`` from the reader's metadata (IONTOF ITA).
-    normalise
+    normalise : tuple of float, optional
         ``(C0, Cs)``: also return ``C_norm = (C - C0)/(Cs - C0)`` and its stderr.
 
     Returns

@@ -73,11 +73,11 @@ def boundary_ridge_check(c: np.ndarray, valid: np.ndarray, labels: np.ndarray, s
 
     Parameters
     ----------
-    c, valid
+    c, valid : numpy.ndarray
         Isotope-fraction map and its mask of usable pixels.
-    labels
+    labels : numpy.ndarray
         Grain labels (0 = none) of the same shape.
-    source_dir
+    source_dir : tuple of float
         Transport direction (dx, dy) from :data:`~tracerdiff.boundaries.segmentation.EDGE_DIRECTIONS`.
     """
     grains = labels > 0

@@ -131,16 +131,16 @@ def labels_from_optical(optical: np.ndarray, *, dark_boundaries: bool = True, mi
 
     Parameters
     ----------
-    min_grain_px
+    min_grain_px : int
         Groove-free areas smaller than this are not grains (dust, pits).
-    neck_px
+    neck_px : int
         Radius (pixels) of the opening that separates grains joined through a gap in a groove.
-    smoothing_px
+    smoothing_px : float
         Gaussian sigma applied to the intensity before the watershed, against noise in the
         groove's darkest pixel. On simulated micrographs 0.7 px placed 95 % of the boundary
         pairs exactly with noise 0.03 of the surface level (96 % unsmoothed), 89 % with noise
         0.1 (83 %), and 79 % / 67 % with 2.4 px wide grooves at noise 0.06 / 0.1 (69 % / 57 %).
-    ridges
+    ridges : numpy.ndarray, optional
         The micrograph's ridge response if already computed (registration needs it too).
     """
     from skimage import filters, measure, morphology, segmentation
@@ -207,14 +207,14 @@ def optical_grain_map(optical, c: np.ndarray, sigma_c: np.ndarray, valid: np.nda
 
     Parameters
     ----------
-    optical
+    optical : numpy.ndarray
         Grey (or RGB) micrograph; NaN where it has no data.
-    c, sigma_c, valid
+    c, sigma_c, valid : numpy.ndarray
         The SIMS side: C map, its counting error and the pixels with counts.
-    registration
+    registration : RegistrationOptions, optional
         Search ranges (default: scale 1 +- 25 %, rotation +- 6 deg). Give ``scale`` when the
         two pixel sizes are known (micrograph pixels per SIMS pixel).
-    segmentation
+    segmentation : OpticalSegmentation, optional
         Options of :func:`.optical_segment.segment_micrograph`.
     """
     img, finite = _grey(optical)

@@ -237,9 +237,9 @@ def register_similarity(moving: np.ndarray, ref: np.ndarray, *,
 
     Parameters
     ----------
-    moving
+    moving : numpy.ndarray
         Micrograph-grid map, bright on boundaries (e.g. a blurred boundary mask).
-    ref
+    ref : numpy.ndarray
         Field-grid map, bright on boundaries, zero-mean where valid and 0 elsewhere
         (:func:`field_reference`).
     """

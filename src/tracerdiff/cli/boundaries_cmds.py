@@ -125,7 +125,7 @@ def boundaries_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
 ):
     """D*gb/delta from the C step at every grain boundary (eqn 3), or along given lines."""
-    from tracerdiff.boundaries import analyse_boundaries
+    from tracerdiff.boundaries import QualityOptions, analyse_boundaries, analyse_lines
 
     px = _pixel_size_um(pixel_size)
     d = _positive(d_bulk, "diffusivity", "--d-bulk")
@@ -157,27 +157,36 @@ def boundaries_cmd(
                          "different count images, or one vendor file holding both channels", source=li7)
     ds = _tracer_image(li6, li7, tracer, other, px)
     opt = _read_optical(optical, px) if optical is not None else None
+    import warnings
+
+    from tracerdiff.errors import GrainMapWarning, SourceEdgeWarning
+    from tracerdiff.models.harrison import RegimeWarning
+
+    edge = source_edge.strip().lower()
     try:
-        if method == "inversion":
-            import warnings
+        with warnings.catch_warnings(record=True) as caught:
+            # The analyses' remarks, said once on stderr so that --json output stays one document.
+            for category in (GrainMapWarning, SourceEdgeWarning, RegimeWarning):
+                warnings.simplefilter("always", category)
+            if method == "inversion":
+                from tracerdiff.inversion import InversionOptions, invert_boundaries
 
-            from tracerdiff.errors import GrainMapWarning
-            from tracerdiff.inversion import invert_boundaries
-
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", GrainMapWarning)
-                result = invert_boundaries(ds, d_bulk=d, thickness=delta, source_edge=source_edge.strip().lower(),
-                                           optical=opt, psf_sigma_um=psf_um, include_flagged=include_flagged,
-                                           workers=n_workers, scheduler=scheduler or None)
-            for w in caught:  # said on stderr, so that --json output stays one document
-                err_console.print(f"warning: {w.message}", markup=False, highlight=False)
-        else:
-            result = analyse_boundaries(ds, d_bulk=d, thickness=delta, source_edge=source_edge.strip().lower(),
-                                        optical=opt, lines=line or None, width=w, include_flagged=include_flagged)
+                result = invert_boundaries(ds, d_bulk=d, thickness=delta, source_edge=edge, optical=opt,
+                                           workers=n_workers, scheduler=scheduler or None,
+                                           options=InversionOptions(psf_sigma_um=psf_um,
+                                                                    include_flagged=include_flagged))
+            elif line:
+                result = analyse_lines(ds, line, d_bulk=d, thickness=delta, source_edge=edge, width=w,
+                                       quality=QualityOptions(include_flagged=include_flagged))
+            else:
+                result = analyse_boundaries(ds, d_bulk=d, thickness=delta, source_edge=edge, optical=opt,
+                                            quality=QualityOptions(include_flagged=include_flagged))
+        for caught_warning in caught:
+            err_console.print(f"warning: {caught_warning.message}", markup=False, highlight=False)
     except InputError as exc:
         if exc.source not in _FLAG_OF_KEY:
             raise
-        raise type(exc)(str(exc)[len(exc.source) + 2:], source=_FLAG_OF_KEY[exc.source]) from None
+        raise type(exc)(exc.message, source=_FLAG_OF_KEY[exc.source]) from None
     if figure is not None:
         from tracerdiff.report.atomic import write_png_atomic
 

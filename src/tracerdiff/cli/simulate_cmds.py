@@ -70,7 +70,7 @@ def simulate_cmd(
     import numpy as np
     import tifffile
 
-    from tracerdiff.simulate import synthetic_exchange_image
+    from tracerdiff.simulate import ExchangeConditions, SimsOptions, synthetic_exchange_image
 
     grid = _parse_shape(shape)
     pixel_um = to_si(pixel_size, "length", name="--pixel-size") * 1e6
@@ -92,15 +92,18 @@ def simulate_cmd(
     # The lock is taken before simulating, so a second simulate into the same folder fails at once.
     with interruptible(out), output_folder(out, known=SIMULATE_OUTPUTS, owner="tracerdiff simulate") as folder:
         try:
-            ds, result = synthetic_exchange_image(
-                shape=grid, pixel_size_um=pixel_um, mean_grain_um=mean_um, sd_grain_um=sd_um, d_bulk=d,
-                dgb_over_delta=g, dgb_sigma_ln=dgb_sigma_ln, exchange_time_s=t, counts_per_pixel=counts,
-                psf_sigma_um=psf_um, yield_variation=yield_variation, n_steps=n_steps, seed=seed,
-                domain_rows=domain_rows, progress=progress)
+            ds, result = synthetic_exchange_image(shape=grid, pixel_size_um=pixel_um, mean_grain_um=mean_um,
+                                                  sd_grain_um=sd_um, n_steps=n_steps, seed=seed,
+                                                  domain_rows=domain_rows, progress=progress,
+                                                  exchange=ExchangeConditions(d_bulk=d, dgb_over_delta=g,
+                                                                              dgb_sigma_ln=dgb_sigma_ln,
+                                                                              exchange_time=t),
+                                                  sims=SimsOptions(counts_per_pixel=counts, psf_sigma_um=psf_um,
+                                                                   yield_variation=yield_variation))
         except InputError as exc:
             if exc.source not in _FLAGS:
                 raise
-            raise InputError(str(exc)[len(exc.source) + 2:], source=_FLAGS[exc.source]) from None
+            raise InputError(exc.message, source=_FLAGS[exc.source]) from None
         truth = json.loads(ds.attrs["metadata_json"])["truth"]
         # Provenance: the command as typed (units included) and the package version that ran it.
         truth["tracerdiff_version"] = __version__

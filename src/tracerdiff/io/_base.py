@@ -148,10 +148,8 @@ def wrap_errors(path: str | Path, fmt: str, *, caught_warnings: list | None = No
                 raise FileFormatError(str(exc), source=path) from None
             raise
         except TracerdiffError as exc:
-            msg = str(exc)
-            src = getattr(exc, "source", None)
-            if src and Path(src) == Path(path) and msg.startswith(f"{src}: "):  # name the file once
-                msg = msg[len(src) + 2:]
+            src = exc.source
+            msg = exc.message if src and Path(src) == Path(path) else str(exc)  # name the file once
             raise FileFormatError(f"{fmt}: {msg}", source=path) from None
         except MemoryError:
             raise FileFormatError(f"{fmt}: declared data size does not fit in memory; the file is "

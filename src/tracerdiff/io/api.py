@@ -86,9 +86,8 @@ def read(path: str | Path, *, pixel_size_um: float | None = None, channels=None,
             if format is None and claimed not in (None, "text", fmt):
                 # A mislabelled file: say that first, or the user is puzzled by a text-parser message
                 # about their ".tif".
-                detail = str(exc).removeprefix(f"{exc.source}: ") if exc.source else str(exc)
                 raise FileFormatError(f"is not a {claimed} file (its bytes lack the {claimed} signature); "
-                                      f"read as {human} instead: {detail}", source=p) from None
+                                      f"read as {human} instead: {exc.message}", source=p) from None
             raise
         if fmt != "hdf5":  # our own HDF5 files carry the raw file's provenance: keep it
             ds.attrs["sha256"] = digest.result()

@@ -184,17 +184,17 @@ def fit_arrhenius(temperature_k, d, d_stderr=None, *, name: str = "D", dimension
 
     Parameters
     ----------
-    temperature_k
+    temperature_k : array_like
         Temperatures in kelvin (array-like, >= 2 distinct values).
-    d
+    d : array_like
         Values in SI units of ``dimension`` (m^2/s for diffusivities), > 0.
-    d_stderr
+    d_stderr : array_like, optional
         Optional standard errors of ``d`` (same units, > 0) for weighting.
-    name
+    name : str
         Label of the series (e.g. "D*eff", "(l/delta) D*gb") for messages/plots.
-    dimension
+    dimension : str
         Dimension of ``d`` and of the prefactor (default "diffusivity").
-    absolute_sigma
+    absolute_sigma : bool
         Treat ``d_stderr`` as absolute (default) or rescale by reduced chi^2.
 
     Raises

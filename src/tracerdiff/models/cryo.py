@@ -30,11 +30,11 @@ def cryo_validity(d, imaging_time, resolution) -> CryoValidity:
 
     Parameters
     ----------
-    d
+    d : Measured, str or float
         Diffusivity at the imaging temperature (e.g. an Arrhenius extrapolation).
-    imaging_time
+    imaging_time : Measured, str or float
         Duration of the acquisition ("time").
-    resolution
+    resolution : Measured, str or float
         Lateral resolution or pixel size ("length").
     """
     d = positive(d, "diffusivity", name="d")

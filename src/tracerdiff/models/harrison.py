@@ -101,26 +101,26 @@ class HarrisonRegime:
         return ax
 
 
-def harrison_regime(d_bulk, time, *, thickness="0.5 nm", grain_size=None, p=None,
+def harrison_regime(d_bulk, exchange_time, *, thickness="0.5 nm", grain_size=None, p=None,
                     segregation: float = 1.0) -> HarrisonRegime:
-    """Harrison regime of an anneal of ``time`` with bulk diffusivity ``d_bulk``.
+    """Harrison regime of an anneal of ``exchange_time`` with bulk diffusivity ``d_bulk``.
 
     Parameters
     ----------
-    d_bulk, time
-        Bulk diffusivity and anneal time (Measured, text with units, or SI numbers).
-    thickness
+    d_bulk, exchange_time : Measured, str or float
+        Bulk diffusivity and anneal (exchange) time (text with units, or SI numbers).
+    thickness : Measured, str or float
         Boundary width delta.
-    grain_size
+    grain_size : Measured, str or float, optional
         Mean grain size d; without it only C can be told apart from the rest.
-    p
+    p : Measured, str or float, optional
         ``s delta D_gb`` (m^3/s) if known (from a Le Claire fit or an assumption): gives beta
         and the boundary kind.
-    segregation
+    segregation : float
         Segregation factor s (> 0).
     """
     d = positive(d_bulk, "diffusivity", name="d_bulk").value
-    t = positive(time, "time", name="time").value
+    t = positive(exchange_time, "time", name="exchange_time").value
     delta = positive(thickness, "length", name="thickness").value
     if not (isinstance(segregation, (int, float)) and math.isfinite(segregation) and segregation > 0):
         raise InputError(f"must be a positive number, got {segregation!r}", source="segregation")

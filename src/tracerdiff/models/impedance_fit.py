@@ -130,11 +130,11 @@ def fit_impedance(frequency_hz, z, *, thickness: float, area: float, name: str =
 
     Parameters
     ----------
-    frequency_hz, z
+    frequency_hz, z : array_like
         Frequencies (Hz) and complex impedances (ohm, Z' - jZ'' convention as measured).
-    thickness, area
+    thickness, area : float
         Sample thickness L (m) and electrode area A (m^2).
-    name
+    name : str
         Used in error messages.
 
     Raises

@@ -145,14 +145,14 @@ def series_effective_diffusivity(d_bulk, dgb_over_delta, grain_size, *, thicknes
 
     Parameters
     ----------
-    d_bulk, dgb_over_delta, grain_size
+    d_bulk, dgb_over_delta, grain_size : Measured, str or float
         D*bulk ("diffusivity"), D*gb/delta ("conductance") and l ("length"),
         as Measured, text with units, or SI floats. All must be positive.
-    thickness
+    thickness : Measured, str or float, optional
         Boundary thickness delta; if given, the exact (l + delta) form is used.
-    method
+    method : str
         ``"linear"`` (first-order propagation) or ``"montecarlo"``.
-    n_samples, seed
+    n_samples, seed : int
         Monte Carlo sample count and RNG seed.
     """
     _check_method(method, n_samples, seed)

@@ -32,14 +32,14 @@ def minimize(residual, params: lmfit.Parameters, *, what: str, source: str = "")
             warnings.simplefilter("ignore", RuntimeWarning)
             result = mini.minimize(method="leastsq", **LEASTSQ_KWS)
     except ValueError as exc:  # lmfit: "NaN values detected in your input data or the output of ..."
-        raise FitError(f"{source + ': ' if source else ''}{what} fit failed: the model gave NaN or infinity at the "
+        raise FitError(f"{what} fit failed: the model gave NaN or infinity at the "
                        "parameters tried (an exchange time or length far from the scale of the data overflows "
-                       f"it; check the inputs and their units) [lmfit: {exc}]") from None
+                       f"it; check the inputs and their units) [lmfit: {exc}]", source=source or None) from None
     except ArithmeticError as exc:  # e.g. k*/D with D driven to its bound 0
-        raise FitError(f"{source + ': ' if source else ''}{what} fit failed: the model is undefined at "
-                       f"the parameters tried ({type(exc).__name__})") from None
+        raise FitError(f"{what} fit failed: the model is undefined at "
+                       f"the parameters tried ({type(exc).__name__})", source=source or None) from None
     if not result.success:
-        raise FitError(f"{source + ': ' if source else ''}{what} fit did not converge ({result.message})")
+        raise FitError(f"{what} fit did not converge ({result.message})", source=source or None)
     result.minimizer = mini
     return result
 
@@ -61,8 +61,8 @@ def determined(m: Measured, *, what: str, source: str = "") -> Measured:
     profiles): reporting a number then would be silent nonsense.
     """
     if not (math.isfinite(m.value) and m.value > 0 and math.isfinite(m.stderr)):
-        raise FitError(f"{source + ': ' if source else ''}{what} is undetermined: the profiles do not "
-                       "constrain it (no exchange front, or no change between the profiles)")
+        raise FitError(f"{what} is undetermined: the profiles do not "
+                       "constrain it (no exchange front, or no change between the profiles)", source=source or None)
     return m
 
 

@@ -125,26 +125,26 @@ def fit_closed_evolution(initial, later: Sequence, *, exchange_time: float | Non
 
     Parameters
     ----------
-    initial
+    initial : xarray.Dataset or ProfileData
         Profile at the start of the closed period (labelled dataset or :class:`ProfileData`).
-    later
+    later : sequence
         :class:`LaterProfile` items or ``(time_s, profile)`` / ``(time_s, profile, step)`` tuples;
         times since the initial profile, strictly increasing. Each interval between
         consecutive profiles uses the D of the later profile's ``step``.
-    exchange_time
+    exchange_time : Measured, str or float, optional
         Contact time of the initial profile with the solution (s); needed for ``"erfc"``.
-    initial_model
+    initial_model : str
         ``"erfc"``: start from the erfc fit of the initial profile (smooth, C = Cs below
         the meniscus); ``"data"``: from the measured points (piecewise linear, constant
         beyond the scan); ``"auto"``: erfc when ``exchange_time`` is given.
-    sample_extent
+    sample_extent : tuple of float, optional
         (start, end) of the sample in m: the no-flux ends. Default: the extent of all scans.
-    fix_x0
+    fix_x0 : float, optional
         Meniscus position (m) for the erfc fit of the initial profile.
-    finite_exchange
+    finite_exchange : bool
         Fit the initial profile with the finite-sample exchange solution (far end of the
         sample closed during the exchange too) instead of the semi-infinite eqn 4.
-    propagate_initial
+    propagate_initial : bool
         With ``"erfc"``: add the uncertainty of the fitted initial curve to D's standard error
         (first order, central differences over +-1 sd of each erfc parameter; the 95 % interval
         is widened by the same factor). Without it the stderr is conditional on the initial curve

@@ -175,23 +175,24 @@ def _analyse_image(ctx: RunContext, im, out: dict) -> None:
         return
     use_optical = im.name in ctx.optical and study.options.boundary_source in ("auto", "optical")
     method = study.options.boundary_method
+    import warnings
+
+    from tracerdiff.errors import GrainMapWarning, SourceEdgeWarning
+
     try:
-        if method == "inversion":
-            from tracerdiff.inversion import invert_boundaries
+        with warnings.catch_warnings():
+            # These remarks are in the result's message, which becomes the image's note in the report.
+            warnings.simplefilter("ignore", GrainMapWarning)
+            warnings.simplefilter("ignore", SourceEdgeWarning)
+            if method == "inversion":
+                from tracerdiff.inversion import InversionOptions, invert_boundaries
 
-            import warnings
-
-            from tracerdiff.errors import GrainMapWarning
-
-            with warnings.catch_warnings():
-                # The remark is in the result's message, which becomes the image's note in the report.
-                warnings.simplefilter("ignore", GrainMapWarning)
                 res = invert_boundaries(ctx.images[im.name], d_bulk=d_bulk, thickness=Measured(delta, 0, "length"),
                                         source_edge=im.edge, optical=ctx.optical[im.name] if use_optical else None,
-                                        psf_sigma_um=study.options.psf * 1e6)
-        else:
-            res = analyse_boundaries(ctx.images[im.name], d_bulk=d_bulk, thickness=Measured(delta, 0, "length"),
-                                     source_edge=im.edge, optical=ctx.optical[im.name] if use_optical else None)
+                                        options=InversionOptions(psf_sigma_um=study.options.psf * 1e6))
+            else:
+                res = analyse_boundaries(ctx.images[im.name], d_bulk=d_bulk, thickness=Measured(delta, 0, "length"),
+                                         source_edge=im.edge, optical=ctx.optical[im.name] if use_optical else None)
     except TracerdiffError as exc:
         entry.update(status="failed", note=str(exc))
         out["images"][im.name] = entry
