@@ -14,12 +14,12 @@ from tracerdiff.boundaries.grain_metrics import BoundaryScore, GrainMatch, bound
 from tracerdiff.boundaries.optical import OpticalGrainMap, optical_grain_map
 from tracerdiff.boundaries.optical_segment import OpticalSegmentation
 from tracerdiff.boundaries.registration import OpticalRegistration, RegistrationOptions
-from tracerdiff.boundaries.result import BoundaryAnalysis, BoundaryStep
+from tracerdiff.boundaries.result import BoundaryAnalysis, BoundaryStep, PopulationEstimate
 from tracerdiff.boundaries.segmentation import BoundarySegment, boundary_segments, segment_grains
 from tracerdiff.boundaries.step import StepFit, fit_step
 from tracerdiff.boundaries.summary import BoundarySummary, summarise
 
-__all__ = ["analyse_boundaries", "BoundaryAnalysis", "BoundaryStep", "BoundarySegment", "BoundarySummary",
+__all__ = ["analyse_boundaries", "BoundaryAnalysis", "BoundaryStep", "PopulationEstimate", "BoundarySegment", "BoundarySummary",
            "StepFit", "boundary_segments", "fit_step", "segment_grains", "summarise", "BoundaryScore", "GrainMatch",
            "boundary_f1", "merged_split_fractions", "OpticalGrainMap", "optical_grain_map", "OpticalSegmentation",
            "OpticalRegistration", "RegistrationOptions"]

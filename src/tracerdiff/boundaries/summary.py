@@ -8,10 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from tracerdiff.quantity import Measured
+from tracerdiff.results import Result
 
 
-@dataclass(frozen=True)
-class BoundarySummary:
+@dataclass(frozen=True, repr=False)
+class BoundarySummary(Result):
     """Spread of D*gb/delta over the boundaries included in the summary.
 
     Attributes

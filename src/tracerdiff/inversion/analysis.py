@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from tracerdiff.boundaries import inputs, segmentation
-from tracerdiff.boundaries.result import BoundaryAnalysis, BoundaryStep
+from tracerdiff.boundaries.result import BoundaryAnalysis, BoundaryStep, PopulationEstimate
 from tracerdiff.boundaries.summary import summarise
 from tracerdiff.errors import GrainMapWarning, InputError
 from tracerdiff.inversion.fitting import fit_image
@@ -71,7 +71,7 @@ def invert_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sourc
         of the information (1 - 0.35^2/0.5^2). On twelve 206 x 256 log-normal test images with
         grains from a simulated micrograph their Spearman rank correlation with the truth was
         0.64-0.82, mean 0.75, 11 of 12 >= 0.7 (about 0.05 lower at 0.4). In a broad population the accepted ones lean
-        to the faster boundaries (median over them 0.94-1.30x truth): ``population["median"]``
+        to the faster boundaries (median over them 0.94-1.30x truth): ``population.median``
         is the unbiased centre.
     population_sigma
         Fix the log-sd of the population prior instead of estimating it (a large value,
@@ -133,7 +133,7 @@ def invert_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sourc
     step passes for a steep bulk gradient, i.e. for more flux): without repair, 10 % of the true
     boundaries deleted gave a population median of 3.6x truth; with it 1.00x (512 x 206, seed 100).
     The population median's standard error is the larger of the independent-boundary and the
-    window-cluster error, with the grain-map term added in quadrature (``population["median_log_stderr"]``).
+    window-cluster error, with the grain-map term added in quadrature (``population.median_log_stderr``).
     """
     d_bulk = positive(d_bulk, "diffusivity", name="d_bulk")
     if thickness is not None:
@@ -224,11 +224,11 @@ def invert_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sourc
                               population_median_block_stderr(fits, owned, mu, sigma), quality)
     mu_se = parts["total"]
     determined = any(b.reason != REASON_NO_DATA for b in results)
-    population = {"median": Measured(math.exp(mu) if determined else _NAN,
-                                     math.exp(mu) * mu_se if determined and math.isfinite(mu_se) else _NAN,
-                                     "conductance").to_dict(),
-                  "log_sd": sigma if determined else None, "estimated": population_sigma is None,
-                  "median_log_stderr": {k: (v if math.isfinite(v) else None) for k, v in parts.items()}}
+    population = PopulationEstimate(
+        median=Measured(math.exp(mu) if determined else _NAN,
+                        math.exp(mu) * mu_se if determined and math.isfinite(mu_se) else _NAN, "conductance"),
+        log_sd=sigma if determined else None, estimated=population_sigma is None,
+        median_log_stderr={k: (v if math.isfinite(v) else None) for k, v in parts.items()})
     if quality["deficient"]:
         remark = (f"grain map deficient: {quality['cuts_made']} of {quality['grains_given']} grains hid a step and were "
                   f"cut, {quality['steep_grains']} left out of the fit (a ramp too steep for their bulk), "

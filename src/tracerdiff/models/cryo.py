@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tracerdiff.models._common import ResultDict, positive, u
+from tracerdiff.models._common import positive, u
 from tracerdiff.quantity import Measured
+from tracerdiff.results import Result
 
 
-@dataclass(frozen=True)
-class CryoValidity(ResultDict):
+@dataclass(frozen=True, repr=False)
+class CryoValidity(Result):
     """diffusion_length = sqrt(2 D t); ``valid`` when it is below ``resolution``; ratio = L / resolution."""
 
     diffusion_length: Measured

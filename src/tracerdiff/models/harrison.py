@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from tracerdiff.errors import InputError
 from tracerdiff.models._common import as_measured, positive
+from tracerdiff.results import Result
 
 #: sqrt(D t) / d above which the kinetics are type A (diffusion fields of boundaries overlap).
 A_LAMBDA = 1.0 / 0.8
@@ -43,8 +44,8 @@ class BoundaryKindWarning(RegimeWarning):
 LECLAIRE_BETA = 10.0
 
 
-@dataclass(frozen=True)
-class HarrisonRegime:
+@dataclass(frozen=True, repr=False)
+class HarrisonRegime(Result):
     """Harrison's regime of a diffusion anneal and the analyses valid for it.
 
     Attributes
@@ -84,21 +85,24 @@ class HarrisonRegime:
                 "boundary_kind": self.boundary_kind, "valid_analyses": list(self.valid_analyses),
                 "reasons": list(self.reasons)}
 
-    def plot(self, ax=None):
+    def _headline(self) -> tuple[str, str]:
+        return "regime", self.regime
+
+    def _plot(self, ax):
         """Mark this anneal on the (Lambda, alpha) plane with the regime borders."""
-        if ax is None:
-            import matplotlib.pyplot as plt
-            _, ax = plt.subplots()
         ax.axvline(A_LAMBDA, color="0.5", ls="--")
         ax.axvline(B_LAMBDA, color="0.5", ls=":")
         ax.axhline(C_ALPHA, color="0.5", ls="--")
         ax.axhline(B_ALPHA, color="0.5", ls=":")
-        if math.isfinite(self.lam):
-            ax.loglog([self.lam], [self.alpha], "o", label=f"regime {self.regime}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        if math.isfinite(self.lam) and math.isfinite(self.alpha):
+            ax.plot([self.lam], [self.alpha], "o", label=f"regime {self.regime}")
+            ax.legend()
+        else:
+            ax.set_title(f"regime {self.regime} (no grain size: Λ unknown)", fontsize=9)
         ax.set_xlabel("sqrt(D t) / d")
         ax.set_ylabel("alpha = s delta / (2 sqrt(D t))")
-        ax.legend()
-        return ax
 
 
 def harrison_regime(d_bulk, time, *, thickness="0.5 nm", grain_size=None, p=None,

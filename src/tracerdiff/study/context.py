@@ -6,17 +6,9 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tracerdiff.profiles.arrhenius_points import SeriesPoint
 from tracerdiff.quantity import Measured
 from tracerdiff.study.schema import Study
-
-
-@dataclass(frozen=True)
-class SeriesPoint:
-    """One point of an Arrhenius series: temperature (K), value, where it came from."""
-
-    temperature: float
-    value: Measured
-    origin: str
 
 
 @dataclass(frozen=True)
