@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import math
 from functools import lru_cache
 
 import numpy as np
@@ -202,8 +201,3 @@ class Result:
         body = "".join(f"<tr><th style='text-align:left'>{esc(k)}</th><td style='text-align:left'>{esc(v)}</td></tr>"
                        for k, v in self._summary())
         return f"<table><caption>{esc(type(self).__name__)}</caption>{body}</table>"
-
-
-def finite_or_none(x: float):
-    """``x`` or None when not finite (JSON)."""
-    return x if math.isfinite(x) else None
