@@ -380,3 +380,21 @@ def test_every_result_class_follows_the_protocol_and_has_a_builder():
         assert cls.__repr__ is Result.__repr__, f"{name} needs @dataclass(..., repr=False)"
         assert "ax" in inspect.signature(cls.plot).parameters
         assert inspect.signature(cls.plot).parameters["ax"].default is None, f"{name}.plot(ax=None)"
+
+
+def test_boundary_maps_keep_the_input_coordinates():
+    # An image whose pixel (0, 0) sits at (y, x) = (100, 250) um: the C map comes back with those
+    # coordinates, the boundary positions lie on them, and the figure draws both in one frame.
+    from tracerdiff.boundaries import analyse_boundaries
+    from tracerdiff.io import make_image
+
+    i6, i7 = _staircase()
+    res = analyse_boundaries(make_image({"6Li": i6, "7Li": i7}, 0.5, origin_um=(100.0, 250.0)),
+                             d_bulk="2.6e-8 cm^2/s")
+    c = res.as_dataarray()
+    assert c.dims == ("y", "x") and float(c["y"][0]) == 100.0 and float(c["x"][1]) == 250.5
+    assert np.allclose(c.values, res.c, equal_nan=True)
+    ok = res.accepted
+    assert ok and all(250.0 <= b.x_um <= 250.0 + 0.5 * 120 and 100.0 <= b.y_um <= 100.0 + 0.5 * 80 for b in ok)
+    ax = res.plot(type(res.plot().figure)().add_subplot())
+    assert ax.get_xlim()[0] == pytest.approx(249.75) and ax.get_ylim()[1] == pytest.approx(99.75)

@@ -159,7 +159,7 @@ def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sour
         raise InputError(f"degree must be 1, 2, 3 or 'auto', got {degree!r}", source="degree")
     note = ""  # a remark kept in the result's message (source edge, optical image size)
     empty = dict(summary=summarise(np.zeros(0)), labels=np.zeros(c.shape, np.int32), c=c, pixel_size_um=px,
-                 include_flagged=include_flagged)
+                 include_flagged=include_flagged, origin_um=origin)
     if source_edge == "auto":
         try:
             source_edge = segmentation.detect_source_edge(c, valid)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tracerdiff.boundaries.summary import BoundarySummary, plot_fit, plot_map
+from tracerdiff.errors import InputError
 from tracerdiff.quantity import Measured
 from tracerdiff.results import Result, display, unit_of
 
@@ -175,6 +176,9 @@ class BoundaryAnalysis(Result):
         :mod:`tracerdiff.inversion.quality`); None otherwise.
     message
         Why the result is empty or partial ("" otherwise).
+    origin_um
+        (y, x) of pixel (0, 0), micrometres: the input's coordinates (0, 0 for a bare array);
+        boundary positions ``x_um``, ``y_um`` include it.
     """
 
     boundaries: tuple[BoundaryStep, ...]
@@ -188,6 +192,21 @@ class BoundaryAnalysis(Result):
     message: str = ""
     population: PopulationEstimate | None = None
     grain_map: dict | None = None
+    origin_um: tuple[float, float] = (0.0, 0.0)
+
+    def as_dataarray(self, which: str = "c"):
+        """The analysed C map (``"c"``, NaN without counts) or the grain ``"labels"`` as an
+        :class:`xarray.DataArray` with y, x coordinates in µm (the input's, when it had them)."""
+        import xarray as xr
+
+        if which not in ("c", "labels"):
+            raise InputError(f"which must be 'c' or 'labels', got {which!r}", source="which")
+        data = np.asarray(getattr(self, which))
+        h, w = data.shape
+        px = self.pixel_size_um
+        return xr.DataArray(data, dims=("y", "x"), name="C" if which == "c" else "labels",
+                            coords={"y": self.origin_um[0] + px * np.arange(h), "x": self.origin_um[1] + px * np.arange(w)},
+                            attrs={"units": "", "coordinate_units": "µm"})
 
     @property
     def accepted(self) -> tuple[BoundaryStep, ...]:

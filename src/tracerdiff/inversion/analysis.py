@@ -160,7 +160,8 @@ def invert_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sourc
         workers = 1 if c.size < SMALL_IMAGE_PX else min(cpus, 8)
     if not (isinstance(workers, (int, np.integer)) and workers >= 1):
         raise InputError(f"must be an integer >= 1, got {workers!r}", source="workers")
-    empty = dict(labels=np.zeros(c.shape, np.int32), c=c, pixel_size_um=px, include_flagged=include_flagged)
+    empty = dict(labels=np.zeros(c.shape, np.int32), c=c, pixel_size_um=px, include_flagged=include_flagged,
+                 origin_um=origin)
     if source_edge == "auto":
         try:
             source_edge = segmentation.detect_source_edge(c, valid)
