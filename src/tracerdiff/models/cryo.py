@@ -25,6 +25,18 @@ class CryoValidity(Result):
     d: Measured
     imaging_time: Measured
 
+    def _headline(self) -> tuple[str, str]:
+        return "diffusion_length", str(self.diffusion_length)
+
+    def _plot(self, ax) -> None:
+        """Diffusion length during imaging against the resolution (µm): valid when the first is shorter."""
+        (length, length_se), (res, _) = self.diffusion_length.to("um"), self.resolution.to("um")
+        ax.barh(["diffusion length", "resolution"], [length, res], xerr=[length_se, 0.0],
+                color=["C2" if self.valid else "C3", "0.6"])
+        ax.set_xscale("log")
+        ax.set_xlabel("µm")
+        ax.set_title(f"{'valid' if self.valid else 'NOT valid'}: √(2Dt) / resolution = {self.ratio.value:.3g}", fontsize=9)
+
 
 def cryo_validity(d, imaging_time, resolution) -> CryoValidity:
     """Diffusion length sqrt(2 D t) during imaging, compared with the spatial resolution.
