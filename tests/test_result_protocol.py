@@ -398,3 +398,14 @@ def test_boundary_maps_keep_the_input_coordinates():
     assert ok and all(250.0 <= b.x_um <= 250.0 + 0.5 * 120 and 100.0 <= b.y_um <= 100.0 + 0.5 * 80 for b in ok)
     ax = res.plot(type(res.plot().figure)().add_subplot())
     assert ax.get_xlim()[0] == pytest.approx(249.75) and ax.get_ylim()[1] == pytest.approx(99.75)
+
+
+def test_harrison_diffusion_length_is_measured_with_propagated_error():
+    # sqrt(D t) with D known to 10 % and t exact: 5 % on the length (first order); JSON stays in um.
+    from tracerdiff.models.harrison import harrison_regime
+
+    r = harrison_regime(Measured(1e-16, 1e-17, "diffusivity"), "1e5 s", grain_size="10 um")
+    assert r.diffusion_length.dimension == "length"
+    assert r.diffusion_length.value == pytest.approx(math.sqrt(1e-11), rel=1e-12)
+    assert r.diffusion_length.stderr == pytest.approx(0.05 * math.sqrt(1e-11), rel=1e-12)
+    assert r.to_dict()["diffusion_length_um"] == pytest.approx(math.sqrt(1e-11) * 1e6, rel=1e-12)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from tracerdiff.errors import InputError
 from tracerdiff.models._common import as_measured, positive
+from tracerdiff.quantity import Measured
 from tracerdiff.results import Result
 
 #: sqrt(D t) / d above which the kinetics are type A (diffusion fields of boundaries overlap).
@@ -56,7 +57,7 @@ class HarrisonRegime(Result):
     alpha, beta, lam
         Le Claire's alpha and beta, and ``sqrt(D t) / d`` (NaN without a grain size or P).
     diffusion_length
-        ``sqrt(D_bulk t)`` in m.
+        ``sqrt(D_bulk t)``, a :class:`Measured` length (m inside; µm in ``to_dict``).
     boundary_kind
         ``"fast"`` (beta > 0), ``"slow"`` (D_gb < D) or ``"unknown"`` (no P given).
     valid_analyses
@@ -69,7 +70,7 @@ class HarrisonRegime(Result):
     alpha: float
     beta: float
     lam: float
-    diffusion_length: float
+    diffusion_length: Measured
     boundary_kind: str
     valid_analyses: tuple[str, ...]
     reasons: tuple[str, ...]
@@ -81,7 +82,7 @@ class HarrisonRegime(Result):
     def to_dict(self) -> dict:
         clean = lambda x: x if math.isfinite(x) else None  # noqa: E731
         return {"regime": self.regime, "alpha": clean(self.alpha), "beta": clean(self.beta),
-                "lambda": clean(self.lam), "diffusion_length_um": self.diffusion_length * 1e6,
+                "lambda": clean(self.lam), "diffusion_length_um": self.diffusion_length.value * 1e6,
                 "boundary_kind": self.boundary_kind, "valid_analyses": list(self.valid_analyses),
                 "reasons": list(self.reasons)}
 
@@ -123,8 +124,8 @@ def harrison_regime(d_bulk, time, *, thickness="0.5 nm", grain_size=None, p=None
     segregation
         Segregation factor s (> 0).
     """
-    d = positive(d_bulk, "diffusivity", name="d_bulk").value
-    t = positive(time, "time", name="time").value
+    d_m, t_m = positive(d_bulk, "diffusivity", name="d_bulk"), positive(time, "time", name="time")
+    d, t = d_m.value, t_m.value
     delta = positive(thickness, "length", name="thickness").value
     if not (isinstance(segregation, (int, float)) and math.isfinite(segregation) and segregation > 0):
         raise InputError(f"must be a positive number, got {segregation!r}", source="segregation")
@@ -160,7 +161,9 @@ def harrison_regime(d_bulk, time, *, thickness="0.5 nm", grain_size=None, p=None
         reasons.append(f"alpha = {alpha:.3g} <= {B_ALPHA:g} and sqrt(D t)/d = {lam:.3g} <= {B_LAMBDA:g}: "
                        "isolated boundaries with bulk leakage")
     valid = _valid(regime, kind, beta, reasons)
-    return HarrisonRegime(regime, alpha, beta, lam, length, kind, valid, tuple(reasons))
+    # sqrt(D t): relative error half the quadrature sum of D's and t's
+    length_se = 0.5 * length * math.hypot(d_m.stderr / d, t_m.stderr / t)
+    return HarrisonRegime(regime, alpha, beta, lam, Measured(length, length_se, "length"), kind, valid, tuple(reasons))
 
 
 def _valid(regime: str, kind: str, beta: float, reasons: list) -> tuple[str, ...]:
