@@ -100,7 +100,7 @@ def main() -> None:
                               "ratio_vs_end_to_end_combined": round(t / best["end_to_end_combined"], 1),
                               "n_boundaries": len(res.boundaries), "n_accepted": res.summary.n,
                               "median_over_truth": round(res.summary.median.value / 1.5e-8, 3) if res.summary.n else None,
-                              "population_log_sd": round(res.population["log_sd"], 3) if res.population else None,
+                              "population_log_sd": round(res.population.log_sd, 3) if res.population else None,
                               "load_average_1min": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}))
 
 

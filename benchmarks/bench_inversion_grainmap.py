@@ -94,13 +94,12 @@ def run(condition: str, seed: int, kind: str, ds, grains, g) -> tuple[dict, obje
         warnings.simplefilter("always", GrainMapWarning)
         res = invert_boundaries(ds, **kw)
     seconds = time.perf_counter() - t0
-    pm = res.population["median"]
-    ratio = pm["value"] * 1e-2 / G_TRUE
-    se = res.population["median_log_stderr"]
+    ratio = res.population.median.value / G_TRUE
+    se = res.population.median_log_stderr
     row = {"condition": condition, "kind": kind, "seed": seed, "median_over_truth": round(ratio, 4),
            "log_stderr": round(se["total"], 4), "log_stderr_parts": {k: None if v is None else round(v, 4)
                                                                        for k, v in se.items()},
-           "within_2se": abs(math.log(ratio)) <= 2 * se["total"], "log_sd": round(res.population["log_sd"], 3),
+           "within_2se": abs(math.log(ratio)) <= 2 * se["total"], "log_sd": round(res.population.log_sd, 3),
            "n_accepted": len(res.accepted), "grain_map": {k: (round(v, 4) if isinstance(v, float) else v)
                                                           for k, v in res.grain_map.items()},
            "warned": any(issubclass(w.category, GrainMapWarning) for w in caught), "seconds": round(seconds, 1)}
@@ -116,7 +115,7 @@ from tracerdiff.inversion import InversionOptions, invert_boundaries
 ds, labels = pickle.load(open(sys.argv[1], "rb"))
 t0 = time.perf_counter()
 res = invert_boundaries(ds, d_bulk=2.6e-12, labels=labels, options=InversionOptions(psf_sigma_um=0.6))
-print(time.perf_counter() - t0, res.population["median"]["value"])
+print(time.perf_counter() - t0, res.population.median.value)
 """
 
 

@@ -63,7 +63,7 @@ def score(labels, m, shape) -> dict:
 
 def segmentation_rows(seeds, sweeps):
     from tracerdiff.boundaries.optical import labels_from_optical
-    from tracerdiff.simulate import MicrographImperfections, SimsOptions, synthetic_micrograph, voronoi_grains
+    from tracerdiff.simulate import MicrographImperfections, synthetic_micrograph, voronoi_grains
 
     for seed in seeds:
         grains = voronoi_grains((206, 512), pixel_size_um=1.0, mean_grain_um=16.0, seed=100 + seed)
@@ -88,7 +88,7 @@ def segmentation_rows(seeds, sweeps):
 
 def registration_rows(seeds):
     from tracerdiff.boundaries.optical import optical_grain_map
-    from tracerdiff.simulate import MicrographImperfections, synthetic_exchange_image, synthetic_micrograph
+    from tracerdiff.simulate import MicrographImperfections, SimsOptions, synthetic_exchange_image, synthetic_micrograph
 
     ds, sim = synthetic_exchange_image(shape=(206, 512), seed=8,
                                        sims=SimsOptions(counts_per_pixel=3000, psf_sigma_um=0.6))

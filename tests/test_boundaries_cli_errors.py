@@ -130,14 +130,14 @@ def test_figure_of_one_line_has_colour_bar():
     ds = make_image(dict(zip(("6Li", "7Li"), _staircase())), 1.0)
     res = analyse_lines(ds, ["60,25,60,55,9"], d_bulk=D_BULK)
     assert len(res.accepted) == 1
-    fig = res.plot()
+    fig = res.plot().figure
     assert any(ax.get_ylabel().startswith("D*gb/δ (cm/s)") for ax in fig.axes)
 
 
 def test_figure_of_empty_result_explains_itself():
     ds = make_image({"6Li": np.full((40, 50), 300), "7Li": np.full((40, 50), 2700)}, 1.0)
     res = analyse_boundaries(ds, d_bulk=D_BULK)
-    texts = [t.get_text() for ax in res.plot().axes for t in ax.texts]
+    texts = [t.get_text() for ax in res.plot().figure.axes for t in ax.texts]
     assert any("no accepted boundary" in t and res.message in t for t in texts)
 
 

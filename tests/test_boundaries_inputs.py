@@ -82,7 +82,7 @@ class TestApi:
         # Truth: D_bulk * 2e-4/um / 0.03 = 2.6e-8 * 2 / 0.03 cm/s.
         assert res.summary.n >= 3
         assert res.summary.median.to()[0] == pytest.approx(2.6e-8 * 2 / 0.03, rel=0.2)
-        fig = res.plot()
+        fig = res.plot().figure
         assert len(fig.axes) >= 2
 
 

@@ -29,10 +29,10 @@ def test_exact_spectrum_recovers_circuit_and_brick_layer_values():
     f, z = _spectrum()
     fit = fit_impedance(f, z, thickness=L, area=A)
     # Noise-free data: only the optimiser's tolerance limits agreement.
-    assert fit.r_bulk[0] == pytest.approx(TRUE["r1"], rel=1e-5)
-    assert fit.r_gb[0] == pytest.approx(TRUE["r2"], rel=1e-5)
-    assert fit.c_bulk[0] == pytest.approx(TRUE["c1"], rel=1e-4)
-    assert fit.c_gb[0] == pytest.approx(TRUE["c2"], rel=1e-4)
+    assert fit.r_bulk.value == pytest.approx(TRUE["r1"], rel=1e-5)
+    assert fit.r_gb.value == pytest.approx(TRUE["r2"], rel=1e-5)
+    assert fit.c_bulk.value == pytest.approx(TRUE["c1"], rel=1e-4)
+    assert fit.c_gb.value == pytest.approx(TRUE["c2"], rel=1e-4)
     assert fit.sigma_bulk.value == pytest.approx(L / (TRUE["r1"] * A), rel=1e-5)
     assert fit.sigma_gb_apparent.value == pytest.approx(L / (TRUE["r2"] * A), rel=1e-5)
     # delta/l = C_bulk/C_gb, and sigma_gb,specific = sigma_gb,apparent * delta/l.
@@ -45,7 +45,7 @@ def test_exact_spectrum_recovers_circuit_and_brick_layer_values():
 def test_noisy_spectrum_recovers_resistances_within_their_errors(seed):
     f, z = _spectrum(noise=0.005, seed=seed)
     fit = fit_impedance(f, z, thickness=L, area=A)
-    for (value, err), true in ((fit.r_bulk, TRUE["r1"]), (fit.r_gb, TRUE["r2"])):
+    for (value, err), true in ((fit.r_bulk.to("ohm"), TRUE["r1"]), (fit.r_gb.to("ohm"), TRUE["r2"])):
         # 0.5 % noise on 106 points pins each R to ~0.1 %: allow 1 % and 4 stderr (a wrong
         # circuit or arc assignment would be off by tens of %).
         assert value == pytest.approx(true, rel=0.01)
@@ -59,8 +59,8 @@ def test_bulk_is_the_high_frequency_arc_even_if_larger():
     f = np.logspace(9, -2, 100)
     z = circuit_impedance(f, 5000.0, _q(5000.0, 1e-11, 0.95), 0.95, 800.0, _q(800.0, 1e-6, 0.9), 0.9)
     fit = fit_impedance(f, z, thickness=L, area=A)
-    assert fit.r_bulk[0] == pytest.approx(5000.0, rel=1e-4)
-    assert fit.r_gb[0] == pytest.approx(800.0, rel=1e-4)
+    assert fit.r_bulk.value == pytest.approx(5000.0, rel=1e-4)
+    assert fit.r_gb.value == pytest.approx(800.0, rel=1e-4)
 
 
 def test_read_spectrum_csv_header_comments_and_sign(tmp_path):

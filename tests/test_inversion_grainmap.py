@@ -36,7 +36,7 @@ def _delete(labels, fraction, seed):
 
 def _log_error(res):
     """(ln(median / truth), reported ln-standard error) of the population median."""
-    return math.log(res.population["median"]["value"] * 1e-2 / G_TRUE), res.population["median_log_stderr"]["total"]
+    return math.log(res.population.median.value / G_TRUE), res.population.median_log_stderr["total"]
 
 
 def test_deleted_boundaries_are_repaired_and_the_map_is_called_deficient(lognormal):
@@ -54,7 +54,7 @@ def test_deleted_boundaries_are_repaired_and_the_map_is_called_deficient(lognorm
     err, se = _log_error(res)
     assert abs(err) < math.log(1.2)
     assert abs(err) <= 2 * se
-    assert res.population["median_log_stderr"]["map"] > 0
+    assert res.population.median_log_stderr["map"] > 0
 
 
 @pytest.fixture(scope="module")

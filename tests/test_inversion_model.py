@@ -181,7 +181,7 @@ def test_inversion_result_shows_data_and_model_across_each_boundary():
     # The model is higher on the source side by about the step (0.03, within the fit's noise).
     up, down = b.profile_model[b.profile_s > 2].mean(), b.profile_model[b.profile_s < -2].mean()
     assert 0.02 < up - down < 0.04
-    fig = res.plot()
+    fig = res.plot().figure
     assert any(len(ax.lines) >= 2 for ax in fig.axes[1:])
 
 

@@ -29,7 +29,7 @@ def test_result_reports_the_transform():
     # Field (0, 10) -> 1.1 * R(2 deg) (0, 10) + offset.
     t = np.deg2rad(2.0)
     np.testing.assert_allclose(reg.micrograph_coords([0.0, 10.0]), [30 - 11 * np.sin(t), 16 + 11 * np.cos(t)])
-    assert "scale=1.1000" in repr(reg)
+    assert "scale: 1.1000" in repr(reg) and "rotation: +2.00 deg" in repr(reg)  # the protocol's summary repr
 
 
 @pytest.mark.parametrize("kwargs, source", [(dict(scale=0.0), "scale"), (dict(scale_range=1.5), "scale_range"),

@@ -108,7 +108,9 @@ def test_plot_draws_data_fit_and_residuals():
     r = fit_erfc(counts_profile(X, erfc_profile(X, d=D_TRUE, t=T_EX, **TRUTH), rng=np.random.default_rng(5)),
                  T_EX, conf_int=False)
     fig = Figure()
-    ax, ax_res = r.plot(fig.add_subplot())
+    ax = r.plot(fig.add_subplot())
+    ax_res = fig.axes[-1]  # the residual panel appended below ax
+    assert ax_res is not ax
     assert len(ax.lines) >= 3 and len(ax_res.lines) >= 2  # excluded points, data, fit; residuals + zero line
 
 

@@ -35,6 +35,8 @@ DIMENSIONS: dict[str, tuple[str, str]] = {
     "conductivity": ("S/m", "S/cm"),
     "number_density": ("1/m**3", "1/cm**3"),
     "charge": ("C", "C"),
+    "resistance": ("ohm", "ohm"),  # impedance arcs
+    "capacitance": ("F", "F"),
     "dimensionless": ("", ""),
 }
 

@@ -16,13 +16,13 @@ from tracerdiff.boundaries.optical import OpticalGrainMap, optical_grain_map
 from tracerdiff.boundaries.optical_segment import OpticalSegmentation
 from tracerdiff.boundaries.options import QualityOptions, SegmentationOptions, StepFitOptions
 from tracerdiff.boundaries.registration import OpticalRegistration, RegistrationOptions
-from tracerdiff.boundaries.result import BoundaryAnalysis, BoundaryStep
+from tracerdiff.boundaries.result import BoundaryAnalysis, BoundaryStep, PopulationEstimate
 from tracerdiff.boundaries.segmentation import BoundarySegment, boundary_segments, segment_grains
 from tracerdiff.boundaries.step import StepFit, fit_step
 from tracerdiff.boundaries.summary import BoundarySummary, summarise
 
 __all__ = ["analyse_boundaries", "analyse_lines", "SegmentationOptions", "StepFitOptions", "QualityOptions",
-           "BoundaryAnalysis", "BoundaryStep", "BoundarySegment", "BoundarySummary",
+           "BoundaryAnalysis", "BoundaryStep", "PopulationEstimate", "BoundarySegment", "BoundarySummary",
            "StepFit", "boundary_segments", "fit_step", "segment_grains", "summarise", "BoundaryScore", "GrainMatch",
            "boundary_f1", "merged_split_fractions", "OpticalGrainMap", "optical_grain_map", "OpticalSegmentation",
            "OpticalRegistration", "RegistrationOptions"]

@@ -27,14 +27,16 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from tracerdiff.results import Result
+
 #: Summed ridge excess, in standard errors, above which boundaries count as fast.
 MIN_RIDGE_Z = 10.0
 #: Ridge excess relative to the interior level above which boundaries count as fast.
 MIN_RIDGE_RATIO = 0.2
 
 
-@dataclass(frozen=True)
-class BoundaryKindCheck:
+@dataclass(frozen=True, repr=False)
+class BoundaryKindCheck(Result):
     """Evidence about the kind of boundaries in a C map.
 
     Attributes
@@ -60,6 +62,9 @@ class BoundaryKindCheck:
                 f"{self.ridge_ratio:.2f} of the interior level, {self.ridge_z:.0f} standard errors): the "
                 "boundaries are fast paths along them, which the slow-boundary step model (eqn 3) does not "
                 "describe; use the type-B (Le Claire) analysis of the laterally averaged C̄(y)")
+
+    def _headline(self) -> tuple[str, str]:
+        return "fast", str(self.fast)
 
     def to_dict(self) -> dict:
         clean = lambda x: x if math.isfinite(x) else None  # noqa: E731

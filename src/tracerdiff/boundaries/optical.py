@@ -32,6 +32,7 @@ from tracerdiff.boundaries.registration import (OpticalRegistration, Registratio
                                                 field_reference, labels_on_field_similarity, register_similarity)
 from tracerdiff.boundaries.segmentation import edge_strength, fill_invalid
 from tracerdiff.errors import InputError
+from tracerdiff.results import Result
 
 
 def _grey(optical) -> tuple[np.ndarray, np.ndarray]:
@@ -173,8 +174,8 @@ def labels_from_optical(optical: np.ndarray, *, dark_boundaries: bool = True, mi
     return labels.astype(np.int32)
 
 
-@dataclass(frozen=True)
-class OpticalGrainMap:
+@dataclass(frozen=True, repr=False)
+class OpticalGrainMap(Result):
     """A micrograph's grains on the SIMS field.
 
     Attributes
@@ -193,6 +194,29 @@ class OpticalGrainMap:
     registration: OpticalRegistration
     uncovered: np.ndarray
     micrograph_labels: np.ndarray
+
+    def _headline(self) -> tuple[str, str]:
+        return "grains", str(int(len(np.unique(self.labels[self.labels > 0]))))
+
+    def _summary(self) -> list[tuple[str, str]]:
+        return [self._headline(), ("field", "×".join(map(str, self.labels.shape)) + " px"),
+                ("uncovered", f"{100 * float(np.mean(self.uncovered)):.1f} %"),
+                ("registration", f"scale {self.registration.scale:.4f}, rotation {self.registration.rotation_deg:+.2f} deg, "
+                                 f"correlation {self.registration.correlation:.3f}")]
+
+    def _rows(self):
+        """One row per grain on the field: label and area (px)."""
+        labels, counts = np.unique(self.labels[self.labels > 0], return_counts=True)
+        return [{"label": int(k), "area_px": int(n)} for k, n in zip(labels, counts)], {"area_px": "px"}
+
+    def _plot(self, ax) -> None:
+        """The grain labels on the SIMS field (uncovered pixels blank)."""
+        ax.imshow(np.ma.masked_where(self.uncovered | (self.labels == 0), self.labels % 20), cmap="tab20",
+                  interpolation="nearest")
+        ax.set_title(f"{self._headline()[1]} grains; registration correlation {self.registration.correlation:.3f}",
+                     fontsize=9)
+        ax.set_xlabel("x (px)")
+        ax.set_ylabel("y (px)")
 
     def to_dict(self) -> dict:
         return {"registration": self.registration.to_dict(), "grains": int(len(np.unique(self.labels[self.labels > 0]))),

@@ -109,7 +109,7 @@ def prepare_image(data, *, d_bulk, thickness=None, pixel_size_um=None, source_ed
         thickness = positive(thickness, "length", name="thickness")
     c, err, valid, px, origin, _ = inputs.as_fraction(data, pixel_size_um)
     empty = dict(summary=summarise(np.zeros(0)), labels=np.zeros(c.shape, np.int32), c=c, pixel_size_um=px,
-                 include_flagged=include_flagged)
+                 include_flagged=include_flagged, origin_um=origin)
     note = ""
     early = None
     if source_edge == "auto":

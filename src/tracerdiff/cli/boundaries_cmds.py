@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import List, Optional
 
@@ -190,7 +191,7 @@ def boundaries_cmd(
     if figure is not None:
         from tracerdiff.report.atomic import write_png_atomic
 
-        fig = result.plot()
+        fig = result.plot().figure
         # Provenance on the figure itself: which files (by hash) and which D*bulk made it.
         hashes = " | ".join(h[:12] for h in str(ds.attrs.get("sha256", "")).split(" | ") if h)
         fig.suptitle(f"tracerdiff {__version__} boundaries: {li6.name}{' + ' + li7.name if li7 else ''} "
@@ -205,10 +206,9 @@ def boundaries_cmd(
             ("source edge", result.source_edge)]
     rows += [(f"flagged: {reason}", str(n)) for reason, n in result.flag_counts.items()]
     if result.population is not None:
-        pm = result.population["median"]
-        if pm["value"] is not None:
-            rows.append(("population median D*gb/delta", f"{pm['value']:.3g} ± {pm['stderr'] or float('nan'):.2g} {pm['unit']}, "
-                         f"log-sd {result.population['log_sd']:.2f}"))
+        pm = result.population.median
+        if math.isfinite(pm.value):
+            rows.append(("population median D*gb/delta", f"{pm}, log-sd {result.population.log_sd:.2f}"))
     if result.grain_map is not None:
         q = result.grain_map
         rows.append(("grain map", f"{q['cuts_made']} of {q['grains_given']} grains cut, {q['steep_grains']} too steep, "

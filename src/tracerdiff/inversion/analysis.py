@@ -15,7 +15,7 @@ import numpy as np
 from tracerdiff.boundaries import inputs, segmentation
 from tracerdiff.boundaries.options import SegmentationOptions
 from tracerdiff.boundaries.prepare import PreparedImage, join_notes, prepare_image
-from tracerdiff.boundaries.result import BoundaryAnalysis, BoundaryStep
+from tracerdiff.boundaries.result import BoundaryAnalysis, BoundaryStep, PopulationEstimate
 from tracerdiff.boundaries.summary import summarise
 from tracerdiff.errors import GrainMapWarning, InputError
 from tracerdiff.inversion.fitting import fit_image
@@ -88,7 +88,7 @@ def invert_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sourc
     Each value is pulled towards the population median by its own uncertainty (shrinkage). The
     population median's standard error is the larger of the independent-boundary and the
     window-cluster error, with the grain-map term added in quadrature
-    (``population["median_log_stderr"]``).
+    (``population.median_log_stderr``).
     """
     opts = options if options is not None else InversionOptions()
     _check_workers(workers)
@@ -174,11 +174,11 @@ def _result(prep: PreparedImage, image_fit, results, opts: InversionOptions, not
                               population_median_block_stderr(fits, owned, mu, sigma), quality)
     mu_se = parts["total"]
     determined = any(b.reason != REASON_NO_DATA for b in results)
-    population = {"median": Measured(math.exp(mu) if determined else _NAN,
-                                     math.exp(mu) * mu_se if determined and math.isfinite(mu_se) else _NAN,
-                                     "conductance").to_dict(),
-                  "log_sd": sigma if determined else None, "estimated": opts.population_sigma is None,
-                  "median_log_stderr": {k: (v if math.isfinite(v) else None) for k, v in parts.items()}}
+    population = PopulationEstimate(
+        median=Measured(math.exp(mu) if determined else _NAN,
+                        math.exp(mu) * mu_se if determined and math.isfinite(mu_se) else _NAN, "conductance"),
+        log_sd=sigma if determined else None, estimated=opts.population_sigma is None,
+        median_log_stderr={k: (v if math.isfinite(v) else None) for k, v in parts.items()})
     if quality["deficient"]:
         remark = (f"grain map deficient: {quality['cuts_made']} of {quality['grains_given']} grains hid a step and were "
                   f"cut, {quality['steep_grains']} left out of the fit (a ramp too steep for their bulk), "

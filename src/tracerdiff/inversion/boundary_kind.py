@@ -25,12 +25,13 @@ from tracerdiff.errors import FitError, InputError
 from tracerdiff.quantity import Measured, positive_si
 from tracerdiff.grains import GrainMap
 from tracerdiff.simulate import ExchangeStep, simulate_history
+from tracerdiff.results import Result
 
 MODELS = ("slow", "fast", "both")
 
 
-@dataclass(frozen=True)
-class KindFit:
+@dataclass(frozen=True, repr=False)
+class KindFit(Result):
     """Result of :func:`fit_boundary_kind`.
 
     Attributes
@@ -56,15 +57,22 @@ class KindFit:
                 "p": None if self.p is None else self.p.to_dict(), "bic": dict(self.bic), "chi2": dict(self.chi2),
                 "n_pixels": self.n_pixels}
 
-    def plot(self, ax=None):
+    def _headline(self) -> tuple[str, str]:
+        return "kind", self.kind
+
+    def _rows(self):
+        """One row per model tried: its BIC, BIC above the best, and chi-square."""
+        best = min(self.bic.values()) if self.bic else float("nan")
+        rows = [{"model": m, "bic": self.bic[m], "delta_bic": self.bic[m] - best, "chi2": self.chi2.get(m),
+                 "chosen": m == self.kind} for m in MODELS if m in self.bic]
+        return rows, {}
+
+    def _plot(self, ax):
         """BIC of the three models (lower is better)."""
-        if ax is None:
-            import matplotlib.pyplot as plt
-            _, ax = plt.subplots()
         names = [m for m in MODELS if m in self.bic]
         ax.bar(names, [self.bic[m] - min(self.bic.values()) for m in names])
         ax.set_ylabel("BIC - min BIC")
-        return ax
+        ax.set_title(f"chosen: {self.kind}")
 
 
 def _crop(c: np.ndarray, rows: int | None, edge: str) -> np.ndarray:

@@ -22,13 +22,6 @@ def u(m: Measured):
     return float(m.value)
 
 
-class ResultDict:
-    """Mixin giving a result dataclass ``to_dict()`` (display-unit dicts, see :func:`result_dict`)."""
-
-    def to_dict(self) -> dict:
-        return result_dict(self)
-
-
 def propagate(func, dimension: str, *, what: str) -> Measured:
     """``Measured.from_ufloat(func())``, refusing results outside the floating-point range.
 

@@ -23,12 +23,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tracerdiff.errors import InputError
-from tracerdiff.models._common import ResultDict, as_measured, positive, u
+from tracerdiff.models._common import as_measured, positive, u
 from tracerdiff.quantity import Measured
+from tracerdiff.results import Result
 
 
-@dataclass(frozen=True)
-class BrickLayerResult(ResultDict):
+@dataclass(frozen=True, repr=False)
+class BrickLayerResult(Result):
     """D*eff with the contributions of the series (slow-boundary) and parallel (fast-boundary) paths."""
 
     d_eff: Measured
@@ -38,14 +39,17 @@ class BrickLayerResult(ResultDict):
     dimensions: int
 
 
-@dataclass(frozen=True)
-class RegimeCheck(ResultDict):
+@dataclass(frozen=True, repr=False)
+class RegimeCheck(Result):
     """Whether the series model applies: ``ok`` if every flag is True; ``reasons`` explain failures."""
 
     ok: bool
     flags: dict
     reasons: tuple
     factor: float
+
+    def _headline(self) -> tuple[str, str]:
+        return "ok", str(self.ok)
 
 
 def _inputs(d_bulk, d_gb, grain_size, thickness, dimensions):

@@ -19,12 +19,13 @@ import math
 from dataclasses import dataclass
 
 from tracerdiff.errors import InputError
-from tracerdiff.models._common import ResultDict, as_measured, positive, u
+from tracerdiff.models._common import as_measured, positive, u
 from tracerdiff.quantity import Measured
+from tracerdiff.results import Result
 
 
-@dataclass(frozen=True)
-class GBStepResult(ResultDict):
+@dataclass(frozen=True, repr=False)
+class GBStepResult(Result):
     """D*gb/delta (and D*gb if delta is known) from one boundary.
 
     Attributes

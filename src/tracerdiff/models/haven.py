@@ -16,13 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from tracerdiff.errors import InputError
-from tracerdiff.models._common import ResultDict, positive, propagate, u
+from tracerdiff.models._common import positive, propagate, u
 from tracerdiff.models.arrhenius import EV, KB, ArrheniusFit, weighted_linear_fit
 from tracerdiff.quantity import Measured
+from tracerdiff.results import Result
 
 
-@dataclass(frozen=True)
-class HavenResult(ResultDict):
+@dataclass(frozen=True, repr=False)
+class HavenResult(Result):
     """H_R with how it was obtained.
 
     Attributes

@@ -35,22 +35,23 @@ import numpy as np
 from tracerdiff.errors import FitError, InputError
 from tracerdiff.models._common import result_dict
 from tracerdiff.quantity import Measured
+from tracerdiff.results import Result
 
 CIRCUIT = "p(R1,CPE1)-p(R2,CPE2)"
 
 
-@dataclass(frozen=True)
-class ImpedanceFit:
+@dataclass(frozen=True, repr=False)
+class ImpedanceFit(Result):
     """Result of fitting one spectrum and converting it with the brick-layer model.
 
-    Resistances are in ohm and capacitances in F (plain ``(value, stderr)`` pairs,
-    since they have no study-wide dimension); conductivities are :class:`Measured`.
+    Every value is a :class:`Measured` (SI): resistances in ohm, capacitances in F,
+    conductivities in S/m.
     """
 
-    r_bulk: tuple[float, float]
-    r_gb: tuple[float, float]
-    c_bulk: tuple[float, float]
-    c_gb: tuple[float, float]
+    r_bulk: Measured
+    r_gb: Measured
+    c_bulk: Measured
+    c_gb: Measured
     alpha_bulk: float
     alpha_gb: float
     sigma_bulk: Measured
@@ -63,9 +64,6 @@ class ImpedanceFit:
     def to_dict(self) -> dict:
         """JSON-safe dict; resistances and capacitances as {value, stderr, unit} in ohm and F."""
         out = result_dict(self)
-        for key, unit in (("r_bulk", "ohm"), ("r_gb", "ohm"), ("c_bulk", "F"), ("c_gb", "F")):
-            v, s = getattr(self, key)
-            out[key] = {"value": v, "stderr": s if math.isfinite(s) else None, "unit": unit}
         out["circuit"] = CIRCUIT
         return out
 
@@ -73,7 +71,10 @@ class ImpedanceFit:
         """Impedance of the fitted circuit at ``frequency_hz``."""
         return circuit_impedance(frequency_hz, *self.parameters)
 
-    def plot(self, ax, *, frequency_hz=None, z=None) -> None:
+    def _headline(self) -> tuple[str, str]:
+        return "sigma_bulk", str(self.sigma_bulk)
+
+    def _plot(self, ax, *, frequency_hz=None, z=None) -> None:
         """Nyquist plot of the data (if given) and the fitted circuit."""
         f = np.logspace(-2, 8, 400) if frequency_hz is None else np.asarray(frequency_hz)
         zf = self.model_impedance(np.logspace(np.log10(f.min()), np.log10(f.max()), 400))
@@ -240,10 +241,11 @@ def _brick_layer(x, cov, *, thickness: float, area: float, rel_rms: float) -> Im
     def m(x, dim):
         return Measured.from_ufloat(x, dim)
 
-    def pair(x):
-        return (float(getattr(x, "nominal_value", x)), float(getattr(x, "std_dev", math.nan)))
+    def pair(x, dim):
+        return Measured(float(getattr(x, "nominal_value", x)), float(getattr(x, "std_dev", math.nan)), dim)
 
-    return ImpedanceFit(r_bulk=pair(r1), r_gb=pair(r2), c_bulk=pair(c1), c_gb=pair(c2),
+    return ImpedanceFit(r_bulk=pair(r1, "resistance"), r_gb=pair(r2, "resistance"), c_bulk=pair(c1, "capacitance"),
+                        c_gb=pair(c2, "capacitance"),
                         alpha_bulk=p[2], alpha_gb=p[5], sigma_bulk=m(sig_b, "conductivity"),
                         sigma_gb_apparent=m(sig_gb, "conductivity"), sigma_gb_specific=m(sig_sp, "conductivity"),
                         delta_over_l=m(ratio, "dimensionless"), relative_rms_residual=rel_rms,

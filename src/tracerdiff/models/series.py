@@ -26,14 +26,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from tracerdiff.errors import FitError, InputError
-from tracerdiff.models._common import ResultDict, positive, u
+from tracerdiff.models._common import positive, u
 from tracerdiff.quantity import Measured
+from tracerdiff.results import Result
 
 _METHODS = ("linear", "montecarlo")
 
 
-@dataclass(frozen=True)
-class MonteCarloSummary(ResultDict):
+@dataclass(frozen=True, repr=False)
+class MonteCarloSummary(Result):
     """Distribution of a Monte Carlo output (SI units of ``dimension``)."""
 
     mean: Measured
@@ -46,8 +47,8 @@ class MonteCarloSummary(ResultDict):
     seed: int | None
 
 
-@dataclass(frozen=True)
-class SeriesResult(ResultDict):
+@dataclass(frozen=True, repr=False)
+class SeriesResult(Result):
     """D*eff from the series model (``d_eff``) with the inputs used."""
 
     d_eff: Measured
@@ -59,8 +60,8 @@ class SeriesResult(ResultDict):
     distribution: MonteCarloSummary | None = None
 
 
-@dataclass(frozen=True)
-class SeriesInverseResult(ResultDict):
+@dataclass(frozen=True, repr=False)
+class SeriesInverseResult(Result):
     """D*gb/delta inferred from a measured D*eff with the series model."""
 
     dgb_over_delta: Measured

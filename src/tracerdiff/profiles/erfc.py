@@ -21,12 +21,13 @@ from tracerdiff.profiles.load import MIN_POINTS, ProfileData, profile_data
 from tracerdiff.profiles.solutions import erfc_profile, finite_exchange_profile, surface_exchange_profile
 from tracerdiff.quantity import Measured, positive_si
 from tracerdiff.units import from_si
+from tracerdiff.results import Result
 
 _ERFC_INV_HALF = 0.4769362762044699  # erfc(u) = 1/2
 
 
-@dataclass(frozen=True)
-class ErfcFit:
+@dataclass(frozen=True, repr=False)
+class ErfcFit(Result):
     """Result of an exchange-profile fit (SI inside; ``to_dict`` gives display units).
 
     Attributes
@@ -84,8 +85,21 @@ class ErfcFit:
                                  "unit": self.d_eff.unit}
         return out
 
-    def plot(self, ax):
-        """Data, fitted curve and residuals (panel appended below ``ax``); returns (ax, ax_residual)."""
+    def _headline(self) -> tuple[str, str]:
+        return "d_eff", str(self.d_eff)
+
+    def _rows(self):
+        """One row per profile point: x (µm), C, its stderr, the fit there and whether it was fitted."""
+        d = self.data
+        if d is None:
+            return super()._rows()
+        err = d.c_stderr if d.c_stderr is not None else np.full(d.x.shape, np.nan)
+        rows = [{"x": x * 1e6, "C": c, "C_stderr": e, "fit": f, "fitted": bool(x >= self.x0.value)}
+                for x, c, e, f in zip(d.x, d.c, err, self.predict(d.x))]
+        return rows, {"x": "µm", "C": "", "C_stderr": "", "fit": "", "fitted": ""}
+
+    def _plot(self, ax):
+        """Data, fitted curve and residuals (panel appended below ``ax``, the figure's last axes)."""
         from tracerdiff.profiles._plot import plot_profiles
 
         d = self.data
@@ -93,7 +107,7 @@ class ErfcFit:
         grid = np.linspace(d.x[0], d.x[-1], 600)
         if (~used).any():  # points before the meniscus: shown, not fitted
             ax.plot(d.x[~used] * 1e6, d.c[~used], ".", ms=2, color="0.6", label="not fitted (x < x0)")
-        return plot_profiles(ax, [{"x": d.x[used], "c": d.c[used], "model": self.predict(d.x[used]),
+        plot_profiles(ax, [{"x": d.x[used], "c": d.c[used], "model": self.predict(d.x[used]),
                                    "err": None if d.c_stderr is None else d.c_stderr[used],
                                    "curve": (grid, self.predict(grid)), "label": self.model}],
                              title=f"D = {self.d_eff}")

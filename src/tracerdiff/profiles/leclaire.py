@@ -42,6 +42,7 @@ from tracerdiff.profiles import _fitting as F
 from tracerdiff.profiles.load import ProfileData, profile_data
 from tracerdiff.profiles.whipple import leclaire_slope, suzuoka_excess, whipple_excess
 from tracerdiff.quantity import Measured, positive_si
+from tracerdiff.results import Result
 
 LECLAIRE_CONSTANT = {"constant": 1.322, "instantaneous": 1.308}
 #: Bulk share of C̄ below which a point may belong to the tail.
@@ -76,8 +77,8 @@ class TypeBOptions:
             raise InputError("a tail needs at least 4 points", source="min_tail_points")
 
 
-@dataclass(frozen=True)
-class LeClaireResult:
+@dataclass(frozen=True, repr=False)
+class LeClaireResult(Result):
     """Result of a type-B analysis (SI inside; ``to_dict`` in cm^3/s and um).
 
     Attributes
@@ -133,11 +134,17 @@ class LeClaireResult:
                 "source_kind": self.options.source, "segregation": self.options.segregation,
                 "chi2_red": clean(self.chi2_red), "harrison": self.regime.to_dict(), "source": self.source}
 
-    def plot(self, ax=None):
+    def _headline(self) -> tuple[str, str]:
+        return "p", str(self.p)
+
+    def _summary(self) -> list[tuple[str, str]]:
+        return [self._headline(), ("sd_gb", str(self.sd_gb)), ("regime", self.regime.regime),
+                ("beta", f"{self.beta:.4g}"), ("d_bulk", str(self.d_bulk) + (" (fitted)" if self.d_bulk_fitted else "")),
+                ("tail", f"{self.tail[0] * 1e6:.4g} to {self.tail[1] * 1e6:.4g} µm, {self.n_tail} points"),
+                ("chi2_red", f"{self.chi2_red:.3g}"), ("source", self.source)]
+
+    def _plot(self, ax):
         """ln C̄ against y^(6/5) with the tail and its line."""
-        if ax is None:
-            import matplotlib.pyplot as plt
-            _, ax = plt.subplots()
         d = self.data
         c = d.c - self.options.background
         ok = c > 0
@@ -150,7 +157,6 @@ class LeClaireResult:
         ax.set_xlabel("y^(6/5) (um^(6/5))")
         ax.set_ylabel("ln C̄")
         ax.legend()
-        return ax
 
 
 def _joint_fit(y_um, c, sigma_ln, t, d_fixed_um2, source, kind):

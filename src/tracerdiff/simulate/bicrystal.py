@@ -26,12 +26,13 @@ from scipy import optimize
 
 from tracerdiff.errors import InputError
 from tracerdiff.quantity import positive_si
+from tracerdiff.results import Result
 
 _GAMMA = 2.0 - math.sqrt(2.0)
 
 
-@dataclass(frozen=True)
-class BicrystalResult:
+@dataclass(frozen=True, repr=False)
+class BicrystalResult(Result):
     """Outcome of :func:`simulate_bicrystal`.
 
     Attributes
@@ -60,16 +61,25 @@ class BicrystalResult:
     def to_dict(self) -> dict:
         return dict(self.params)
 
-    def plot(self, ax=None):
+    def _headline(self) -> tuple[str, str]:
+        return "mean C̄", f"{float(np.mean(self.c_mean)):.4g}"
+
+    def _summary(self) -> list[tuple[str, str]]:
+        rows = [self._headline(), ("mesh", f"{self.c.shape[0]} rows × {self.c.shape[1]} columns"),
+                ("depth", f"{float(self.y[-1]) * 1e6:.4g} µm")]
+        return rows + [(k, f"{v:.4g}" if isinstance(v, float) else str(v)) for k, v in list(self.params.items())[:8]]
+
+    def _rows(self):
+        """One row per depth: y (µm), the bulk-averaged C̄ and C in the boundary."""
+        rows = [{"y": y * 1e6, "c_mean": m, "c_boundary": b} for y, m, b in zip(self.y, self.c_mean, self.c_boundary)]
+        return rows, {"y": "µm", "c_mean": "", "c_boundary": ""}
+
+    def _plot(self, ax):
         """Averaged C̄(y) (log scale) against depth in um."""
-        if ax is None:
-            import matplotlib.pyplot as plt
-            _, ax = plt.subplots()
         ax.semilogy(self.y * 1e6, np.maximum(self.c_mean, 1e-12), label="C̄ (bulk average)")
         ax.set_xlabel("depth y (um)")
         ax.set_ylabel("C̄")
         ax.legend()
-        return ax
 
 
 def graded_widths(length: float, first: float, n: int) -> np.ndarray:

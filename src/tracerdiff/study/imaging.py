@@ -217,7 +217,7 @@ def _analyse_image(ctx: RunContext, im, out: dict) -> None:
                                                                study.sample.grain_size_sd, "length")),
                                            "diffusivity"), f"image {im.name}: l × median D*gb/δ")
     from matplotlib.figure import Figure
-    fig = res.plot(Figure(figsize=(10, 7), layout="constrained"))
+    fig = res.plot(fig=Figure(figsize=(10, 7), layout="constrained")).figure
     ctx.add_figure("boundary_steps", f"cmap_{im.name}", fig,
                    f"Image {im.name} (after {step.name}): C map with boundaries coloured by D*gb/δ, "
                    "and example step fits" + (" (data and the fitted network model)." if method == "inversion" else "."))
@@ -302,8 +302,8 @@ def _profile_figure(ctx: RunContext, section: str, name: str, result, caption: s
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(8, 5.5))
-    axes = result.plot(fig.add_subplot(1, 1, 1))
-    bottom = axes[-1] if isinstance(axes, tuple) else fig.axes[-1]
+    result.plot(fig.add_subplot(1, 1, 1))
+    bottom = fig.axes[-1]  # the residual panel, when the plot appends one
     bottom.set_xlabel("x from the exchanged edge (µm)")
     fig.subplots_adjust(left=0.1, right=0.97, top=0.93, bottom=0.1)
     ctx.add_figure(section, name, fig, caption)
