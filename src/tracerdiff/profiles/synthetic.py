@@ -34,7 +34,7 @@ def counts_profile(x, c_true, *, total_counts: float = 3000.0, rng: np.random.Ge
 
 
 def write_profile_csv(ds: xr.Dataset, path) -> None:
-    """Write a labelled profile as the plain CSV :func:`read_profile_csv` reads (atomically)."""
+    """Write a labelled profile as the plain CSV :func:`tracerdiff.io.read_line_scan` reads (atomically)."""
     import os
     import tempfile
     from pathlib import Path
