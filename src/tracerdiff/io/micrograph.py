@@ -31,7 +31,7 @@ from tracerdiff.errors import FileFormatError
 #: ITU-R BT.601 luma weights of R, G and B.
 LUMA_BT601 = (0.299, 0.587, 0.114)
 
-#: Ordinary photo formats, read with scikit-image (Pillow); everything else goes through
+#: Ordinary photo formats, read with Pillow; everything else goes through
 #: :func:`tracerdiff.io.read` (TIFF, .npy, HDF5, text matrices, vendor files).
 PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
@@ -52,16 +52,20 @@ def to_grey(arr: np.ndarray, *, source: str | Path | None = None) -> np.ndarray:
 
 
 def read_photo(path: Path) -> np.ndarray:
-    """Grey image of a PNG/JPEG/BMP/GIF micrograph (scikit-image, i.e. Pillow; GIF: first frame)."""
-    from skimage import io as skio
+    """Grey image of a PNG/JPEG/BMP/GIF micrograph, read with Pillow (GIF: first frame).
+
+    Palette and CMYK images are converted to RGB(A) first, so that the grey rule sees colours.
+    """
+    from PIL import Image
 
     try:
-        arr = np.asarray(skio.imread(path))
+        with Image.open(path) as im:  # closes the file also when decoding fails
+            if im.mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV"):
+                im = im.convert("RGBA" if "A" in im.mode or "transparency" in im.info else "RGB")
+            arr = np.asarray(im)
     except Exception as exc:  # noqa: BLE001 - Pillow raises many types for broken files
         detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise FileFormatError(f"cannot read the micrograph ({detail})", source=path) from None
-    if Path(path).suffix.lower() == ".gif" and arr.ndim == 4:  # animated GIF
-        arr = arr[0]
     return to_grey(arr, source=path)
 
 

@@ -108,7 +108,7 @@ def read_numeric_table(path: str | Path, *, header: bool | None = None, finite: 
     if names is not None and check_header is not None:
         check_header(names)
     if not body:
-        raise FileFormatError(f"the {what} file has {f'a header {names} but ' if names else ''}no data rows",
+        raise FileFormatError(f"the {what} file has {f'the header {names} but ' if names else ''}no data rows",
                               source=p)
     if len(body) < min_rows:
         raise FileFormatError(f"the {what} file has {len(body)} data row(s); at least {min_rows} are needed",
@@ -140,8 +140,8 @@ def read_numeric_table(path: str | Path, *, header: bool | None = None, finite: 
     if finite and not np.all(np.isfinite(values)):
         k, j = (int(v[0]) for v in np.nonzero(~np.isfinite(values)))
         col = names[j] if names else f"{j + 1}"
-        raise FileFormatError(f"line {body[k][0]}, column {col!r}: {values[k, j]} is not a finite number",
-                              source=p)
+        raise FileFormatError(f"line {body[k][0]}, column {col!r}: {frame.iloc[k, j].strip()!r} is NaN or infinity; "
+                              "every cell must be a finite number", source=p)
     return NumericTable(p, names, values, sep, np.array([i for i, _ in body]))
 
 
