@@ -6,7 +6,9 @@ so messages must be complete sentences naming the file/key and the problem.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
+from typing import Iterator
 
 
 class TracerdiffError(Exception):
@@ -70,6 +72,32 @@ class SourceEdgeWarning(UserWarning):
     """The exchanged edge given for a tracer image contradicts the image's large-scale C trend:
     with the wrong edge every step has the wrong sign and is flagged. The remark is also kept
     in the result's message."""
+
+
+class InstallationError(TracerdiffError, ImportError):
+    """A module of tracerdiff itself (or one of its required dependencies) cannot be imported.
+
+    That is a broken installation, never missing data: runs stop on it (non-zero exit) instead
+    of recording an analysis as skipped.
+    """
+
+
+@contextlib.contextmanager
+def own_imports(purpose: str) -> Iterator[None]:
+    """Imports of tracerdiff's own modules: an ImportError becomes :class:`InstallationError`.
+
+    A missing optional extra stays a :class:`MissingDependencyError` (it names the extra to
+    install). ``purpose`` says what the modules were needed for, e.g. ``"reading line scans"``.
+    """
+    try:
+        yield
+    except MissingDependencyError:
+        raise
+    except ImportError as exc:
+        module = exc.name or "one of its modules"
+        raise InstallationError(f"{purpose} needs {module}, which cannot be imported ({exc}); the tracerdiff "
+                                "installation is broken: reinstall it (pip install --force-reinstall "
+                                "tracerdiff)") from exc
 
 
 class GrainMapWarning(UserWarning):

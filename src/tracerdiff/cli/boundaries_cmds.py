@@ -11,7 +11,7 @@ import typer
 
 from tracerdiff import __version__
 from tracerdiff.cli.common import app, console, err_console, handle_errors, print_json, print_table
-from tracerdiff.errors import FileFormatError, InputError
+from tracerdiff.errors import InputError
 from tracerdiff.quantity import Measured
 from tracerdiff.units import to_si
 
@@ -23,8 +23,6 @@ def _pixel_size_um(text: str) -> float:
     return value
 
 
-# Micrographs often come as ordinary photos, which tracerdiff.io (count-image formats) does not read.
-_PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 # analyse_boundaries names its keyword arguments in errors; on the command line, name the flag.
 _FLAG_OF_KEY = {"line": "--line", "source_edge": "--source-edge", "d_bulk": "--d-bulk",
                 "thickness": "--thickness", "optical": "--optical", "width": "--width"}
@@ -37,34 +35,11 @@ def _positive(text: str, dimension: str, flag: str) -> Measured:
     return value
 
 
-def _read_photo(path: Path) -> np.ndarray:
-    """Grey image of a PNG/JPEG/... micrograph (alpha dropped, colour channels averaged)."""
-    from matplotlib import image as mpimg
-
-    if not path.is_file():
-        raise FileFormatError("file does not exist" if not path.exists() else "not a regular file", source=path)
-    try:
-        arr = np.asarray(mpimg.imread(path), dtype=float)
-    except Exception as exc:  # Pillow raises many types for broken files
-        raise FileFormatError(f"cannot read the image ({exc})", source=path) from None
-    return arr[..., :3].mean(axis=-1) if arr.ndim == 3 else arr
-
-
 def _read_optical(path: Path, pixel_size_um: float) -> np.ndarray:
-    from tracerdiff.io import read
+    """The micrograph as grey, by the one reader and colour rule of :mod:`tracerdiff.io.micrograph`."""
+    from tracerdiff.io import read_micrograph
 
-    if path.suffix.lower() in _PHOTO_SUFFIXES:
-        return _read_photo(path)
-    ds = read(path, pixel_size_um=pixel_size_um)
-    colour = [c for c in ("R", "G", "B") if c in ds.data_vars]
-    if colour:
-        # An RGB(A) micrograph comes back as channels R/G/B(/A): grey = mean of the colour
-        # channels (alpha is not brightness).
-        return np.mean([np.asarray(ds[c].values, dtype=float) for c in colour], axis=0)
-    arr = np.asarray(next(iter(ds.data_vars.values())).values, dtype=float)
-    if arr.ndim == 3:  # frames: average to grey
-        arr = arr.mean(axis=0)
-    return arr
+    return read_micrograph(path, pixel_size_um=pixel_size_um)
 
 
 def _workers(text: str):

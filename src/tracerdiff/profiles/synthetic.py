@@ -35,7 +35,7 @@ def counts_profile(x, c_true, *, total_counts: float = 3000.0, rng: np.random.Ge
 
 
 def write_profile_csv(ds: xr.Dataset, path) -> None:
-    """Write a labelled profile as the plain CSV :func:`read_profile_csv` reads (atomically)."""
+    """Write a labelled profile as the plain CSV :func:`tracerdiff.io.read_line_scan` reads (atomically)."""
     from tracerdiff.report.atomic import write_csv_atomic
 
     names = ["I6Li", "I7Li"] if LI6 in ds else ["C"] + (["C_stderr"] if "C_stderr" in ds else [])
