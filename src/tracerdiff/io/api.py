@@ -55,20 +55,20 @@ def read(path: str | Path, *, pixel_size_um: float | None = None, channels=None,
 
     Parameters
     ----------
-    path
+    path : str or pathlib.Path
         The raw file; it is opened read-only and never written.
-    pixel_size_um
+    pixel_size_um : float, str or None
         Pixel size for formats that do not record one (TIFF without resolution tags, text,
         .npy, BIF6); overrides the file's value otherwise.
-    channels
+    channels : sequence of str or str, optional
         Channel names to keep (``"6Li"``, ``"7Li"``, ...); for one-channel files, the name to
         give the data (default ``"counts"``). IONTOF ITA/ITM default to ``("6Li", "7Li")``.
-    lazy
+    lazy : bool
         Return dask-backed arrays (depth stacks are never loaded whole).
-    stack
+    stack : bool
         For ITA/ITM and Cameca files: keep one frame per scan/plane along ``z`` instead of
         summing them (TIFF/npy/HDF5 stacks are always returned as stored).
-    format
+    format : str, optional
         Force a reader (one of :data:`FORMATS`) instead of detecting it.
 
     Raises

@@ -37,13 +37,13 @@ def make_image(channels: Mapping[str, np.ndarray], pixel_size_um: float, *, sour
 
     Parameters
     ----------
-    channels
+    channels : dict of str to numpy.ndarray
         Channel name -> array; all of the same shape.
-    pixel_size_um
+    pixel_size_um : float
         Pixel edge length in micrometres (> 0).
-    metadata
+    metadata : dict, optional
         JSON-serialisable extras (stored as ``attrs["metadata_json"]``).
-    origin_um
+    origin_um : tuple of float
         (y0, x0) position of the first pixel centre, micrometres.
     """
     if not channels:

@@ -73,12 +73,12 @@ def read_series_csv(path: str | Path, *, required: tuple[str, ...] = ("temperatu
 
     Parameters
     ----------
-    path
+    path : str or pathlib.Path
         The CSV file (opened read-only).
-    required, optional
+    required, optional : sequence of str
         Quantity names (keys of ``quantities``) that must / may be present.
         Any other column is an error.
-    quantities
+    quantities : dict of str to str, optional
         Quantity name -> dimension (default :data:`QUANTITIES`).
 
     Returns

@@ -298,16 +298,16 @@ def output_folder(out: str | Path, *, inputs: Iterable[str | Path] = (), known: 
 
     Parameters
     ----------
-    out
+    out : str or pathlib.Path
         The output folder as the user gave it.
-    inputs
+    inputs : sequence of pathlib.Path
         Files the run reads: refused inside ``out``.
-    known
+    known : collection of str
         Names this command writes: an existing folder holding only these (an output of an older
         tracerdiff, without the marker) may be replaced.
-    owner
+    owner : str
         Recorded in the marker file.
-    option
+    option : str
         The flag named in errors.
 
     Raises

@@ -47,7 +47,7 @@ def load_study(path: str | Path) -> Study:
 
     Parameters
     ----------
-    path
+    path : str or pathlib.Path
         The TOML study file; relative data paths inside it are resolved against its folder.
 
     Raises

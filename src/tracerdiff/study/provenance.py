@@ -39,11 +39,11 @@ def collect_provenance(study_path: str | Path, study, input_files: list[Path]) -
 
     Parameters
     ----------
-    study_path
+    study_path : pathlib.Path
         The study file.
-    study
+    study : Study
         The validated study (its parameters are recorded in SI, as parsed).
-    input_files
+    input_files : sequence of pathlib.Path
         Every data file the study refers to.
     """
     study_path = Path(study_path).resolve()
