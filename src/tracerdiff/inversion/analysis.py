@@ -173,6 +173,7 @@ def invert_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sourc
     if not (isinstance(boundary_margin_px, (int, np.integer)) and boundary_margin_px >= 0):
         raise InputError(f"must be an integer >= 0, got {boundary_margin_px!r}", source="boundary_margin_px")
     cf, ef = segmentation.fill_invalid(c, valid), segmentation.fill_invalid(err, valid)
+    map_origin = "labels" if labels is not None else "optical" if optical is not None else "cmap"
     labels, shift, note = inputs.grain_labels(c, cf, ef, valid, labels=labels, optical=optical, smoothing_px=2.0,
                                               merge_z=0.0, h_minimum=0.05)
     labels = np.where(valid, labels, 0).astype(np.int64)
@@ -219,7 +220,7 @@ def invert_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sourc
     summary = summarise(np.array(chosen, dtype=float))
     message = "" if summary.n else f"none of the {len(results)} boundaries is determined by the image"
     message = "; ".join(m for m in (message, note) if m)
-    quality = grain_map_quality(image_fit.repair)
+    quality = grain_map_quality(image_fit.repair, origin=map_origin)
     parts = median_log_stderr(population_median_stderr(fits, owned, mu, sigma),
                               population_median_block_stderr(fits, owned, mu, sigma), quality)
     mu_se = parts["total"]
