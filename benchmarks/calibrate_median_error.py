@@ -91,6 +91,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calibration", nargs="+", required=True)
     parser.add_argument("--validation", nargs="*", default=[])
+    parser.add_argument("--loso", action="store_true",
+                        help="also leave-one-seed-out over calibration + validation rows: each seed's coverage "
+                             "with the constants fitted to all the other seeds")
     parser.add_argument("--fixed", default="", help="model,x_optical,x_cmap,b to check instead of fitting")
     args = parser.parse_args()
     cal = [r for p in args.calibration for r in read(p)]
@@ -104,6 +107,20 @@ def main():
         val = [r for p in args.validation for r in read(p)]
         print(json.dumps({"validation_coverage": coverage(val, params),
                           "seeds": sorted({r["seed"] for r in val})}))
+    if args.loso:
+        every = cal + [r for p in args.validation for r in read(p)]
+        merged = {}
+        for seed in sorted({r["seed"] for r in every}):
+            held = [r for r in every if r["seed"] == seed]
+            p_out = fit([r for r in every if r["seed"] != seed])
+            for key, c in coverage(held, p_out).items():
+                m = merged.setdefault(key, {"n": 0, "covered": 0, "misses": []})
+                m["n"] += c["n"]
+                m["covered"] += c["covered"]
+                m["misses"] += c["misses"]
+        print(json.dumps({"leave_one_seed_out_coverage": merged}))
+        print(json.dumps({"fit_all": dict(zip(NAMES, np.round(fit(every), 4).tolist())),
+                          "seeds": sorted({r["seed"] for r in every})}))
 
 
 if __name__ == "__main__":

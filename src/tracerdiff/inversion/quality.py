@@ -23,32 +23,40 @@ import math
 
 # Calibration (issue 12) of the error terms below, by maximum likelihood (ln(median / truth) taken
 # as normal with variance stat^2 + MODEL^2 + ORIGIN[origin]^2 + (PER_DEFICIENCY * deficiency)^2),
-# benchmarks/calibrate_median_error.py over the rows of benchmarks/bench_inversion_grainmap.py:
-# synthetic_exchange_image 206 x 512 px, 1 um, 3000 counts/px, PSF 0.6 um, D*gb/delta median
-# 1.5e-6 cm/s, uniform and log-normal (sigma_ln 0.5), each with the true grains, the true grains
-# with 10 % of the boundaries deleted, the realistic micrograph (MicrographImperfections()) and
-# the C map alone. CALIBRATION_SEEDS fitted the constants; VALIDATION_SEEDS (disjoint) checked the
-# coverage |ln(median / truth)| <= 2 x stderr (docs/validation.rst lists every seed).
-CALIBRATION_SEEDS = tuple(range(100, 110))
+# benchmarks/calibrate_median_error.py over the rows of benchmarks/bench_inversion_grainmap.py
+# (kept in tests/data/inversion_grainmap_rows.jsonl): synthetic_exchange_image 206 x 512 px, 1 um,
+# 3000 counts/px, PSF 0.6 um, 59 h exchange, D*bulk 2.6e-8 cm^2/s, D*gb/delta median 1.5e-6 cm/s,
+# uniform and log-normal (sigma_ln 0.5); grain maps: the realistic micrograph
+# (MicrographImperfections()), the C map alone, the true grains with 10 % of the boundaries deleted
+# (seeds 100-102 and 200-209; seed 103 the micrograph log-normal only) and the true grains (100-101).
+# - Strict split: fitted on CALIBRATION_SEEDS alone (model 0.040, micrograph 0, C map 0, 0.24 per
+#   unit deficiency: those four seeds happened to be benign), the terms covered VALIDATION_SEEDS
+#   only 9, 5, 4, 3, 9, 7 of 10 times (micrograph log-normal / uniform, C map log-normal / uniform,
+#   deleted log-normal / uniform): four seeds are too few to calibrate on.
+# - Shipped: fitted on both sets (14 seeds, 83 inversions). Out of sample, each seed judged with the
+#   terms fitted to the other 13, 2 stderr covered the truth 14/14, 11/13, 13/13, 13/13, 13/13,
+#   13/13 times (same order; true grains 3/4); in sample, on VALIDATION_SEEDS, 10, 9, 10, 10, 10, 10
+#   of 10. The uniform images run high even with the true grains (1.08x on seed 100, 1.11x on 204).
+CALIBRATION_SEEDS = (100, 101, 102, 103)
 VALIDATION_SEEDS = tuple(range(200, 210))
 
 #: ln-error of the population median that no statistics of one image show, with the true
 #: grains: the model's own error (quasi-steady network, window edges) and the small-sample bias
 #: of a ratio, common to all boundaries of an image so that averaging does not reduce it.
-MODEL_LOG_ERROR = 0.05
+MODEL_LOG_ERROR = 0.051
 
 #: Extra ln-error per origin of the grain map that its quality figure does not see: given labels
 #: (none beyond the deficiency), a registered micrograph (boundaries placed a fraction of a pixel
 #: off, a few merged or split grains), the C map (boundaries too faint to segment and too faint to
 #: cut: 4-5 % of the true boundary pairs missing on seeds 101 and 204, every one pushing its
 #: window's conductances up).
-ORIGIN_LOG_ERROR = {"labels": 0.0, "optical": 0.03, "cmap": 0.08}
+ORIGIN_LOG_ERROR = {"labels": 0.0, "optical": 0.056, "cmap": 0.103}
 
 #: ln-error of the population median per unit deficiency. Why it enters: every repair rests on
 #: detection, and a missed boundary that is neither cut nor seen as a steep ramp still makes its
 #: window's model carry more flux (3.6x truth with 10 % of the boundaries deleted and no repair);
 #: the detected ones are the visible part of the missed ones.
-LOG_ERROR_PER_DEFICIENCY = 0.5
+LOG_ERROR_PER_DEFICIENCY = 0.327
 
 #: Above this deficiency (5 % of the grains cut or unexplained) the map is called deficient.
 DEFICIENT_ABOVE = 0.05
