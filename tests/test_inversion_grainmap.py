@@ -49,7 +49,7 @@ def test_deleted_boundaries_are_repaired_and_the_map_is_called_deficient(lognorm
     with pytest.warns(GrainMapWarning, match="grain map deficient"):
         res = invert_boundaries(ds, d_bulk=D_BULK, labels=labels, options=InversionOptions(psf_sigma_um=0.6))
     q = res.grain_map
-    assert q["deficient"] and q["cuts_made"] > 0.05 * q["grains_given"]
+    assert q["deficient"] and q["cuts_made"] > 0.05 * q["grains_given"] and q["origin"] == "labels"
     assert "grain map deficient" in res.message and res.to_dict()["grain_map"]["deficient"] is True
     err, se = _log_error(res)
     assert abs(err) < math.log(1.2)
@@ -72,7 +72,7 @@ def test_realistic_micrograph_ranks_boundaries(lognormal, from_micrograph):
     # (pytest turns a warning into an error).
     ds, grains, g = lognormal
     res = from_micrograph
-    assert not res.grain_map["deficient"]
+    assert not res.grain_map["deficient"] and res.grain_map["origin"] == "optical"
     labels = np.asarray(grains.labels)
     est, tru = [], []
     for b in res.accepted:
@@ -89,8 +89,9 @@ def test_realistic_micrograph_ranks_boundaries(lognormal, from_micrograph):
 
 @pytest.mark.xfail(strict=True, reason="measured on this image (seed 8, 206 x 256, PSF 0.6 um): population median "
                    "0.84x truth with the realistic micrograph's grains (no grain cut, none unexplained) and 0.83x "
-                   "with the TRUE grains, reported ln-stderr 0.055: an error of the inversion on this image, not of "
-                   "the grain map; neither within +-10 % nor covered by 2 stderr. 512 x 206 seed 200: 1.05x.")
+                   "with the TRUE grains: an error of the inversion on this image, not of the grain map; not within "
+                   "+-10 %, and the calibrated ln-stderr 0.0845 (stat 0.037, model 0.051, micrograph 0.056) leaves "
+                   "|ln 0.84| = 0.171 at 2.03 stderr. 512 x 206 seeds 200-209: 9 of 10 within +-10 %.")
 def test_realistic_micrograph_population_median(from_micrograph):
     err, se = _log_error(from_micrograph)
     assert abs(err) < math.log(1.1) and abs(err) <= 2 * se

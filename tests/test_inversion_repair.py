@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from tracerdiff.boundaries.segmentation import edge_strength
-from tracerdiff.inversion.quality import (DEFICIENT_ABOVE, LOG_ERROR_PER_DEFICIENCY, MODEL_LOG_ERROR, grain_map_quality,
-                                         median_log_stderr)
+from tracerdiff.inversion.quality import (DEFICIENT_ABOVE, LOG_ERROR_PER_DEFICIENCY, MODEL_LOG_ERROR, ORIGIN_LOG_ERROR,
+                                         grain_map_quality, map_log_error, median_log_stderr)
 from tracerdiff.inversion.repair import (accept_split, grain_chi2, plane_residual, propose_split, repair_map,
                                          step_gain)
 from tracerdiff.inversion.windows import (WindowFit, estimate_population, population_median_block_stderr,
@@ -141,9 +141,12 @@ def test_quality_figure_and_error_parts():
               "final": {"n_grains": 440, "n_misfit": 4, "misfit_fraction": 4 / 440, "misfit_area_fraction": 0.02,
                         "excess_chi2_per_pixel": 0.1}}
     q = grain_map_quality(record)
+    assert q["origin"] == "labels"
     assert q["cut_fraction"] == pytest.approx(0.1)
     assert q["deficiency"] == pytest.approx(0.1 + 4 / 440)
     assert q["deficient"] is True and q["deficiency"] > DEFICIENT_ABOVE
+    # Given labels: the map term is the deficiency's alone.
+    assert ORIGIN_LOG_ERROR["labels"] == 0.0
     assert q["median_log_stderr_map"] == pytest.approx(LOG_ERROR_PER_DEFICIENCY * q["deficiency"])
     parts = median_log_stderr(0.02, 0.04, q)
     assert parts["total"] == pytest.approx(math.sqrt(0.04 ** 2 + MODEL_LOG_ERROR ** 2 + q["median_log_stderr_map"] ** 2))
@@ -151,3 +154,19 @@ def test_quality_figure_and_error_parts():
                                                                   "misfit_fraction": 0.0}})
     assert clean["deficient"] is False
     assert median_log_stderr(0.02, math.inf, clean)["total"] == pytest.approx(math.hypot(0.02, MODEL_LOG_ERROR))
+
+
+def test_map_term_depends_on_origin_and_deficiency():
+    # The same (clean) record: a micrograph's map carries its segmentation's error, the C map's
+    # more (boundaries too faint to segment or cut); more deficiency always widens the error.
+    record = {"grains_before": 400, "proposed": 0, "accepted": 0, "steep_grains": 0, "initial": {"n_grains": 400},
+              "final": {"n_grains": 400, "n_misfit": 0, "misfit_fraction": 0.0, "misfit_area_fraction": 0.0,
+                        "excess_chi2_per_pixel": 0.0}}
+    terms = {o: grain_map_quality(record, origin=o)["median_log_stderr_map"] for o in ("labels", "optical", "cmap")}
+    assert terms["labels"] == 0.0 < terms["optical"] < terms["cmap"]
+    for origin in terms:
+        assert map_log_error(origin, 0.2) > map_log_error(origin, 0.05) >= terms[origin]
+    with pytest.raises(ValueError, match="origin"):
+        grain_map_quality(record, origin="ebsd")
+
+

@@ -98,6 +98,7 @@ def invert_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sourc
         return prep.early
     c, valid, px = prep.c, prep.valid, prep.px
     # The step analysis' default segmentation (it over-segments on purpose; see SegmentationOptions).
+    map_origin = "labels" if labels is not None else "optical" if optical is not None else "cmap"
     labels, shift, note = inputs.grain_labels(c, prep.cf, prep.ef, valid, labels=labels, optical=optical,
                                               options=SegmentationOptions())
     labels = np.where(valid, labels, 0).astype(np.int64)
@@ -112,7 +113,7 @@ def invert_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sourc
         return BoundaryAnalysis((), message="one grain only: no boundary to fit", **prep.empty)
     prep.empty.update(labels=image_fit.labels.astype(np.int32))
     results = _boundary_steps(prep, image_fit, opts)
-    return _result(prep, image_fit, results, opts, note)
+    return _result(prep, image_fit, results, opts, note, map_origin=map_origin)
 
 
 def _check_workers(workers) -> None:
@@ -162,14 +163,18 @@ def _boundary_steps(prep: PreparedImage, image_fit, opts: InversionOptions) -> l
     return results
 
 
-def _result(prep: PreparedImage, image_fit, results, opts: InversionOptions, note: str) -> BoundaryAnalysis:
-    """The analysis: summary (errors at least the population median's), population, grain-map quality."""
+def _result(prep: PreparedImage, image_fit, results, opts: InversionOptions, note: str, *,
+            map_origin: str) -> BoundaryAnalysis:
+    """The analysis: summary (errors at least the population median's), population, grain-map quality.
+
+    ``map_origin`` ("labels", "optical" or "cmap") sets the grain-map term of the median's error.
+    """
     fits, owned, mu, sigma = image_fit.fits, image_fit.owned, image_fit.mu, image_fit.sigma
     chosen = [b.dgb_over_delta.value for b in results if b.accepted or opts.include_flagged]
     summary = summarise(np.array(chosen, dtype=float))
     message = "" if summary.n else f"none of the {len(results)} boundaries is determined by the image"
     message = join_notes(message, note)
-    quality = grain_map_quality(image_fit.repair)
+    quality = grain_map_quality(image_fit.repair, origin=map_origin)
     parts = median_log_stderr(population_median_stderr(fits, owned, mu, sigma),
                               population_median_block_stderr(fits, owned, mu, sigma), quality)
     mu_se = parts["total"]
