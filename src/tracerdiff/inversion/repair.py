@@ -53,17 +53,17 @@ def propose_split(parent: np.ndarray, z: np.ndarray, mask: np.ndarray, edge: np.
 
     Parameters
     ----------
-    parent
+    parent : numpy.ndarray of bool
         The grain's pixels.
-    z, mask
+    z, mask : numpy.ndarray
         Normalised residual (model - data) / stderr, and the pixels where it was fitted.
-    edge
+    edge : numpy.ndarray
         Edge evidence (e.g. the noise-normalised gradient of C, plus micrograph ridges): the cut
         follows its strongest ridge between the two residual lobes.
-    smoothing_px, marker_z
+    smoothing_px, marker_z : float
         The residual is smoothed (normalised convolution) and its lobes are where the smoothed
         value exceeds ``marker_z`` of its own noise sd, with opposite signs.
-    min_pixels, interior, min_interior
+    min_pixels, interior, min_interior : int, numpy.ndarray of bool or None, int
         Each side must have ``min_pixels``, and ``min_interior`` of the ``interior`` pixels (those
         the refit will use), or there is nothing to fit it with.
     """
