@@ -206,3 +206,52 @@ def test_float32_information_equals_float64_products():
     assert np.allclose(info, info64, rtol=1e-5, atol=1e-5 * np.abs(info64).max())
     assert np.allclose(grad, grad64, rtol=1e-5, atol=1e-5 * np.abs(grad64).max())
     assert np.allclose(info, info.T)
+
+
+def _corner_window():
+    # Grain 9 is the bottom-left cell alone: a one-cell run on the bottom and on the left side,
+    # whose two outside values act only through their sum (two identical nuisance columns before).
+    rng = np.random.default_rng(8)
+    labels = (np.arange(24)[:, None] // 6 + 1) * np.ones((1, 18), dtype=np.int64)
+    labels[:, 9:] += 10
+    labels[-1, 0] = 99
+    c = 0.5 - 0.004 * np.arange(24)[:, None] + 0.01 * rng.standard_normal(labels.shape)
+    ones = (np.ones((23, 18)), np.ones((24, 17)))
+    return WindowModel(c, np.full(c.shape, 0.01), np.ones(labels.shape, bool), labels, ones, h=H, d_bulk=D, psf_px=0.6,
+                       at_source=True)
+
+
+@pytest.mark.parametrize("reference", [False, True])
+def test_nuisance_basis_has_no_duplicate_columns_and_the_same_fit(reference):
+    model = _corner_window()
+    basis = model.basis
+    assert np.linalg.matrix_rank(basis) == basis.shape[1]  # full column rank: no null direction
+    # The fit equals the projection onto the full, duplicated set of columns (one per side and
+    # run), done by SVD least squares, which drops the null direction exactly (tolerance 1e-9:
+    # rounding of two solves and two projections).
+    corner = np.zeros(basis.shape[0])
+    corner[-18] = 2.0 * D / H ** 2
+    assert any(np.array_equal(col, corner) for col in basis.T)  # the corner's column is kept once
+    theta = math.log(1.5e-8) + 0.3 * np.random.default_rng(9).standard_normal(model.n_params)
+    network._REFERENCE = reference
+    try:
+        state = model.solve(theta)
+    finally:
+        network._REFERENCE = False
+    full = np.column_stack([basis, corner])
+    t = model.face_conductances(theta)
+    a = _dense(model.shape, t, model.dirichlet)
+    u = np.linalg.solve(a, full)
+    v = np.asarray(psf_matrix(model.shape, 0.6, np.flatnonzero(model.obs)) @ u) * model.sqrt_w[:, None]
+    y = model.data * model.sqrt_w
+    beta = np.linalg.lstsq(v, y, rcond=1e-10)[0]
+    assert state.chi2 == pytest.approx(float(np.sum((v @ beta - y) ** 2)), rel=1e-9)
+
+
+def test_chi2_alone_equals_the_full_solve():
+    # WindowModel.chi2 (the initial scan's normal equations) against solve(theta).chi2 (Cholesky QR):
+    # the same least squares; 1e-10 leaves 5 orders for the basis' condition (~1e2 here).
+    model = _window(0.6)
+    for g in (-3.0, 0.0, 2.0):
+        theta = np.full(model.n_params, math.log(1.5e-8) + g)
+        assert model.chi2(theta) == pytest.approx(model.solve(theta).chi2, rel=1e-10)

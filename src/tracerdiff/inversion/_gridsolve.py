@@ -179,11 +179,16 @@ class GridCholesky:
         self._row_of, self._n_rows, self._levels = row_of, n_rows, levels
         self._f32 = None
         n = row_of.size
+        trans, dirichlet = np.asarray(trans, float), np.asarray(dirichlet, float)
+        # Positive conductances make A a symmetric M-matrix, so every leaf block (a principal
+        # submatrix of A) is positive definite; the Cholesky of the upper levels checks the rest.
+        if not (np.all(trans > 0) and np.all(np.isfinite(trans)) and np.all(dirichlet >= 0)):
+            raise np.linalg.LinAlgError("grid operator needs positive conductances")
         diag = dirichlet + np.bincount(lo, trans, minlength=n) + np.bincount(hi, trans, minlength=n)
-        neg = -np.asarray(trans, float)
+        neg = -trans
         updates = []
         self._linv, self._l21, self._linv_t, self._l21_t = [], [], [], []
-        for lev in levels:
+        for i, lev in enumerate(levels):
             nb, n_own, f = lev["nb"], lev["n_own"], lev["f"]
             front = np.zeros(nb * f * f)
             front[lev["diag_flat"]] = diag[lev["diag_cells"]]
@@ -192,6 +197,21 @@ class GridCholesky:
             for clev, src, dst in lev["kids"]:
                 front[dst] += updates[clev].ravel()[src]
             front = front.reshape(nb, f, f)
+            if i == 0:
+                # Leaves (most of the nodes): the inverse P^-1 of the own block and W = C P^-1
+                # instead of L^-1 and C L^-T, which needs no Cholesky, no triangular inverse and
+                # no transposed copy of P^-1, and saves the forward solve's product with L^-1
+                # (see solve). Same elimination: C L^-T L^-1 = C P^-1.
+                couple = front[:, n_own:, :n_own]
+                pinv = np.linalg.inv(front[:, :n_own, :n_own])
+                w = couple @ pinv
+                w_t = np.ascontiguousarray(w.transpose(0, 2, 1))
+                updates.append(front[:, n_own:, n_own:] - couple @ w_t)
+                self._linv.append(pinv)
+                self._l21.append(w)
+                self._linv_t.append(pinv)
+                self._l21_t.append(w_t)
+                continue
             chol = np.linalg.cholesky(front[:, :n_own, :n_own])  # LinAlgError if not positive definite
             linv = _tril_inv(chol)
             l21 = front[:, n_own:, :n_own] @ linv.transpose(0, 2, 1)
@@ -233,16 +253,24 @@ class GridCholesky:
         k = b2.shape[1]
         y = np.zeros((self._n_rows + 1, k), dtype)
         y[self._row_of] = b2
-        for lev, linv, l21, scatter in zip(self._levels, linvs, l21s, scatters):
+        last = len(self._levels) - 1
+        for i, (lev, linv, l21, scatter) in enumerate(zip(self._levels, linvs, l21s, scatters)):
             r0, r1 = lev["rows_own"]
             own = y[r0:r1].reshape(lev["nb"], lev["n_own"], k)
-            own[...] = linv @ own
+            if i > 0:  # leaves keep b: their struct update is C P^-1 b
+                own[...] = linv @ own
             if l21.shape[1]:
                 y[lev["rows"]] -= scatter @ (l21 @ own).reshape(-1, k)
                 y[-1] = 0.0
-        for lev, linv_t, l21_t in zip(reversed(self._levels), reversed(linv_ts), reversed(l21_ts)):
+        for j, (lev, linv_t, l21_t) in enumerate(zip(reversed(self._levels), reversed(linv_ts), reversed(l21_ts))):
             r0, r1 = lev["rows_own"]
             own = y[r0:r1].reshape(lev["nb"], lev["n_own"], k)
+            if j == last:  # leaves: x = P^-1 b - W^T x_struct
+                if l21_t.shape[2]:
+                    own[...] = linv_t @ own - l21_t @ y[lev["struct_idx"]]
+                else:
+                    own[...] = linv_t @ own
+                continue
             if l21_t.shape[2]:
                 own -= l21_t @ y[lev["struct_idx"]]
             own[...] = linv_t @ own
