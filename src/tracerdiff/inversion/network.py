@@ -212,14 +212,19 @@ class WindowModel:
 
         With SINGLE_NUISANCE the fields are solved in float32 and checked against a float64 solve
         of one fixed random combination of the columns; above NUISANCE_TOL (an ill-conditioned
-        operator) they are solved again in float64.
+        operator), or above 1e-3 / max(C / sigma) (nearly noise-free data), they are solved again
+        in float64.
         """
         if not (SINGLE_NUISANCE and isinstance(factor, _gridsolve.GridCholesky)):
             return factor.solve(self.basis), False
         u = factor.solve(self.basis, single=True).astype(float)
         probe = np.random.default_rng(0).standard_normal(self.basis.shape[1])
         exact = factor.solve(self.basis @ probe)
-        if np.linalg.norm(u @ probe - exact) <= NUISANCE_TOL * np.linalg.norm(exact):
+        # The fitted field's rounding must stay far below the noise: relative 1e-5 is 1e-3 sd at
+        # C/sigma = 100 (3000 counts); nearly noise-free data get a tighter bound (float64).
+        tol = min(NUISANCE_TOL, 1e-3 / max(float(np.max(np.abs(self.data) * self.sqrt_w)), 1e-300)) \
+            if self.data.size else NUISANCE_TOL
+        if np.linalg.norm(u @ probe - exact) <= tol * np.linalg.norm(exact):
             return u, True
         return factor.solve(self.basis), False
 
