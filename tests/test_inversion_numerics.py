@@ -271,3 +271,13 @@ def test_chi2_alone_equals_the_full_solve(monkeypatch):
     for g in (-3.0, 0.0, 2.0):
         theta = np.full(model.n_params, math.log(1.5e-8) + g)
         assert model.chi2(theta) == pytest.approx(model.solve(theta).chi2, rel=1e-10)
+
+
+def test_distinct_columns_keeps_first_occurrences_in_order():
+    from tracerdiff.inversion.network import _distinct_columns
+
+    rng = np.random.default_rng(10)
+    a = rng.standard_normal((300, 6)) * np.logspace(-3, 3, 6)
+    a[rng.random(a.shape) < 0.9] = 0.0  # sparse columns, like the edge runs
+    dup = np.column_stack([a, a[:, 4], a[:, 0], -a[:, 2]])  # two copies and a negated column (distinct)
+    assert _distinct_columns(dup).tolist() == [0, 1, 2, 3, 4, 5, 8]
