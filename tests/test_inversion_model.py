@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tracerdiff.errors import InputError
-from tracerdiff.inversion import InversionOptions, WindowModel, estimate_population, fit_window, invert_boundaries
+from tracerdiff.inversion import InversionOptions, WindowModel, estimate_population, fit_window, invert_boundaries, network
 from tracerdiff.inversion.windows import WindowFit, population_median_stderr, posterior, window_grid
 
 D = 2.6e-12  # m^2/s
@@ -73,7 +73,11 @@ def test_fit_recovers_each_layer_conductance_from_a_clean_field():
     assert np.exp(fit.theta) == pytest.approx(g_true, rel=1e-4)
 
 
-def test_field_sensitivity_matches_finite_differences():
+def test_field_sensitivity_matches_finite_differences(monkeypatch):
+    # The formula is checked in float64 (no float32 fields; SINGLE_TOL 0 refuses the float32
+    # sensitivities, whose own accuracy, ~1e-6 relative, is tested in test_inversion_numerics.py).
+    monkeypatch.setattr(network, "SINGLE_NUISANCE", False)
+    monkeypatch.setattr(network, "SINGLE_TOL", 0.0)
     rng = np.random.default_rng(3)
     labels = _stripes(ny=30, nx=20, period=7)
     labels[:, 10:] += 10  # a vertical boundary too (parallel to the flux)
@@ -211,7 +215,7 @@ def test_initial_median_is_the_median_of_the_windows_best_values():
 
     def window(best_index, n_params):
         solve = lambda theta: SimpleNamespace(chi2=float((theta[0] - grid[best_index]) ** 2))  # noqa: E731
-        return SimpleNamespace(n_params=n_params, solve=solve)
+        return SimpleNamespace(n_params=n_params, solve=solve, chi2=lambda theta: solve(theta).chi2)
 
     models = [window(0, 50), window(6, 40), window(7, 30), window(5, 20), window(12, 1)]
     assert _initial_median(models, d_bulk=d, h=h, n_windows=4) == pytest.approx(0.5 * (grid[5] + grid[6]))

@@ -15,18 +15,28 @@ normal, so staircased boundaries are not counted ~4/pi too long.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy import ndimage as ndi
+from scipy.linalg import lapack
 
+from tracerdiff.inversion import _gridsolve
 from tracerdiff.inversion._gridsolve import GridCholesky, orthonormal_basis, psf_matrix
 
 #: True: the SuperLU + Householder-QR + ndimage numerics of tracerdiff <= 0.x (issue 16), kept as
 #: the baseline of ``benchmarks/bench_inversion.py`` and of the equivalence test. Same algebra.
 _REFERENCE = False
+
+#: Largest relative error (on one random combination of the columns) of the float32 sensitivities.
+#: Measured on the benchmark's windows: 1e-7 to 6e-7. Perturbing the information matrix by 1e-3
+#: (relative, random) at every iteration moved the benchmark's values by at most 1.3e-3.
+SINGLE_TOL = 1e-4
+SINGLE_NUISANCE = True
+NUISANCE_TOL = 1e-5
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,7 @@ class WindowState:
     c_model: np.ndarray  # fitted field, flat (n_cells,)
     residual: np.ndarray  # (model - data) at observed pixels
     chi2: float
+    single: bool = False  # float32 solves with ``lu`` were checked accurate (see WindowModel._nuisance_fields)
 
 
 class WindowModel:
@@ -104,12 +115,19 @@ class WindowModel:
         depth = (index // nx).ravel() / ny
         scale = self.d / self.h ** 2 * 1e-3  # keeps the source-term coefficients O(1)
         columns += [-scale * np.ones(n), -scale * depth]
-        self.basis = np.stack(columns, axis=1)
+        basis = np.stack(columns, axis=1)
+        # A corner cell that is a one-cell run on both of its sides gets two identical columns
+        # (only the sum of the two outside values acts). The span is the same with one of them,
+        # and without it the nuisance fit has an exact null direction, which a QR fills with
+        # rounding noise: chi^2 then jumped by ~3 between evaluations 1e-13 apart and one
+        # early-stopped fit ended on another path (seed 0 of bench_inversion: a boundary 1.7 % off).
+        self.basis = basis[:, _distinct_columns(basis)]
         self.obs = np.asarray(valid, bool).ravel() & np.isfinite(np.asarray(c, float).ravel())
         self.obs_labels = lab[self.obs]
         self.data = np.asarray(c, float).ravel()[self.obs]
         self.sqrt_w = 1.0 / np.asarray(sigma, float).ravel()[self.obs]
         self._psf_w = None  # weighted PSF at the observed pixels, built on first use
+        self._psf_w32 = None
 
     def _weighted_psf(self) -> sp.csr_matrix:
         """diag(1/sigma) PSF, from flat fields to the observed pixels (sparse, built once)."""
@@ -117,6 +135,12 @@ class WindowModel:
             psf = psf_matrix(self.shape, self.psf_px, np.flatnonzero(self.obs))
             self._psf_w = sp.csr_matrix(sp.diags(self.sqrt_w) @ psf)
         return self._psf_w
+
+    def _weighted_psf_single(self) -> sp.csr_matrix:
+        """:meth:`_weighted_psf` in float32 (built once)."""
+        if getattr(self, "_psf_w32", None) is None:
+            self._psf_w32 = self._weighted_psf().astype(np.float32)
+        return self._psf_w32
 
     # ------------------------------------------------------------------ pieces
     def grain_misfit(self, state: WindowState) -> dict[int, tuple[float, int]]:
@@ -172,7 +196,7 @@ class WindowModel:
             a = sp.coo_matrix((np.concatenate([-t, -t, t, t]), (np.concatenate([lo, hi, lo, hi]),
                                                                 np.concatenate([hi, lo, lo, hi]))), shape=(n, n))
             factor = spla.splu((a + sp.diags(self.dirichlet)).tocsc())
-        u = factor.solve(self.basis)
+        u, single = self._nuisance_fields(factor)
         v = self._weighted_psf() @ u
         qr = orthonormal_basis(v)
         q, rr = qr if qr is not None else np.linalg.qr(v)
@@ -181,7 +205,53 @@ class WindowModel:
         beta = np.linalg.lstsq(rr, coef, rcond=None)[0]
         fitted_w = q @ coef
         r = fitted_w / self.sqrt_w - self.data
-        return WindowState(factor, t, q, u @ beta, r, float(np.sum((fitted_w - y) ** 2)))
+        return WindowState(factor, t, q, u @ beta, r, float(np.sum((fitted_w - y) ** 2)), single)
+
+    def _nuisance_fields(self, factor) -> tuple[np.ndarray, bool]:
+        """``A^-1 basis``, and whether float32 solves with ``factor`` are accurate.
+
+        With SINGLE_NUISANCE the fields are solved in float32 and checked against a float64 solve
+        of one fixed random combination of the columns; above NUISANCE_TOL (an ill-conditioned
+        operator), or above 1e-3 / max(C / sigma) (nearly noise-free data), they are solved again
+        in float64.
+        """
+        if not (SINGLE_NUISANCE and isinstance(factor, _gridsolve.GridCholesky)):
+            return factor.solve(self.basis), False
+        u = factor.solve(self.basis, single=True).astype(float)
+        probe = np.random.default_rng(0).standard_normal(self.basis.shape[1])
+        exact = factor.solve(self.basis @ probe)
+        # The fitted field's rounding must stay far below the noise: relative 1e-5 is 1e-3 sd at
+        # C/sigma = 100 (3000 counts); nearly noise-free data get a tighter bound (float64).
+        tol = min(NUISANCE_TOL, 1e-3 / max(float(np.max(np.abs(self.data) * self.sqrt_w)), 1e-300)) \
+            if self.data.size else NUISANCE_TOL
+        if np.linalg.norm(u @ probe - exact) <= tol * np.linalg.norm(exact):
+            return u, True
+        return factor.solve(self.basis), False
+
+    def chi2(self, theta: np.ndarray) -> float:
+        """``solve(theta).chi2`` without the rest of the state (for scans over theta).
+
+        The nuisance fit by normal equations on column-scaled fields: the residual is computed
+        directly, so the coefficients' error (~cond^2 eps) enters chi^2 only at second order.
+        """
+        if _REFERENCE:
+            return self.solve(theta).chi2
+        t = self.face_conductances(theta)
+        try:
+            factor = GridCholesky(self.shape, t, self.dirichlet)
+        except np.linalg.LinAlgError:
+            return self.solve(theta).chi2
+        v = self._weighted_psf() @ factor.solve(self.basis)
+        y = self.data * self.sqrt_w
+        norms = np.linalg.norm(v, axis=0)
+        if not np.all(norms > 0):
+            return self.solve(theta).chi2
+        v /= norms
+        chol, info = lapack.dpotrf(v.T @ v, lower=1, clean=1)
+        if info != 0:
+            return self.solve(theta).chi2
+        beta = lapack.dpotrs(chol, v.T @ y, lower=1)[0]
+        return float(np.sum((v @ beta - y) ** 2))
 
     def field_sensitivity(self, theta: np.ndarray, state: WindowState) -> np.ndarray:
         """dC/dtheta_k for every cell and boundary, (n_cells, K), at fixed nuisance."""
@@ -193,6 +263,17 @@ class WindowModel:
         rhs = sp.coo_matrix((np.concatenate([flux, -flux]), (np.concatenate([lo, hi]),
                                                               np.concatenate([self.face_pair, self.face_pair]))),
                             shape=(self.dirichlet.size, self.n_params)).toarray()
+        if not _REFERENCE and state.single:  # float32 already checked on this factor
+            return -state.lu.solve(rhs, single=True)
+        if not _REFERENCE and isinstance(state.lu, _gridsolve.GridCholesky):
+            # float32 at half the cost: the sensitivities only build the information and the step.
+            # Checked on one fixed random combination of the columns against float64: the float32
+            # error grows with the operator's condition (grains walled in by nearly closed boundaries).
+            sens = state.lu.solve(rhs, single=True)
+            probe = np.random.default_rng(0).standard_normal(self.n_params)
+            exact = state.lu.solve(rhs @ probe)
+            if np.linalg.norm(sens @ probe.astype(np.float32) - exact) <= SINGLE_TOL * np.linalg.norm(exact):
+                return -sens
         return -state.lu.solve(rhs)
 
     def reduced_jacobian(self, sensitivity: np.ndarray, state: WindowState) -> np.ndarray:
@@ -212,6 +293,13 @@ class WindowModel:
         if _REFERENCE:
             jac = self.reduced_jacobian(sensitivity, state)
             return jac.T @ jac, jac.T @ rw
+        if sensitivity.dtype == np.float32:
+            # Products in float32 too. The projection is applied before the Gram product, which in
+            # float32 would lose ~eps32 ||jw||^2 to the subtraction.
+            q = state.basis_q.astype(np.float32)
+            jw = self._weighted_psf_single() @ sensitivity
+            jac = jw - q @ (q.T @ jw)
+            return (jac.T @ jac).astype(float), (jw.T @ rw.astype(np.float32)).astype(float)
         jw = self._weighted_psf() @ sensitivity
         c = state.basis_q.T @ jw
         return jw.T @ jw - c.T @ c, jw.T @ rw
@@ -239,3 +327,20 @@ class WindowModel:
         d_share = -(self.h ** 2 / self.d) * t ** 2 * self.h / g  # d share / d ln G of the face's own boundary
         np.add.at(ds, (self.face_pair, self.face_pair), w * np.abs(diff) * d_share)
         return step, ds / total[:, None]
+
+
+def _distinct_columns(a: np.ndarray) -> np.ndarray:
+    """Indices of the first occurrence of every distinct column of ``a``, in order.
+
+    Columns are compared by a random projection first (O(size); np.unique(axis=1) sorts the
+    whole matrix and took 0.14 s per 96 x 96 window), then candidates exactly. The projections
+    of equal columns may differ by rounding (BLAS sums columns in different orders).
+    """
+    keys = np.random.default_rng(0).standard_normal(a.shape[0]) @ a
+    scale = np.linalg.norm(a, axis=0)
+    keep = []
+    for j in range(a.shape[1]):
+        if not any(abs(keys[i] - keys[j]) <= 1e-9 * (scale[i] + scale[j]) * math.sqrt(a.shape[0])
+                   and np.array_equal(a[:, i], a[:, j]) for i in keep):
+            keep.append(j)
+    return np.array(keep, dtype=np.int64)

@@ -209,6 +209,6 @@ def initial_log_conductance(models, *, d_bulk: float, h: float, n_windows: int =
     for model in sorted(models, key=lambda m: m.n_params, reverse=True)[:n_windows]:
         if model.n_params == 0:
             continue
-        chi2 = [model.solve(np.full(model.n_params, g)).chi2 for g in grid]
+        chi2 = [model.chi2(np.full(model.n_params, g)) for g in grid]
         best.append(grid[int(np.argmin(chi2))])
     return float(np.median(best))
