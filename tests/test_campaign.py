@@ -132,3 +132,27 @@ def test_bad_campaign_inputs(studies, tmp_path):
     result = CliRunner().invoke(app, ["run", str(studies[0]), str(studies[1]), "--out", str(tmp_path / "o"),
                                       "--workers", "none"])
     assert result.exit_code == 2 and "--workers" in result.output
+
+
+def test_a_failed_window_names_study_image_and_window(studies, tmp_path, monkeypatch):
+    # An inversion window that crashes inside a study of a campaign: the exit is 1 and the message
+    # names the study, the image and the window (the task error text of tracerdiff.parallel).
+    import tracerdiff.boundaries as boundaries
+    from tracerdiff.parallel import map_tasks
+
+    def crash(i):
+        raise FloatingPointError("singular window")
+
+    def failing_analysis(*args, **kwargs):
+        map_tasks(crash, [0, 1], names=["inversion window 0", "inversion window 1"])
+
+    with_image = write_synthetic_study(tmp_path / "img", seed=7, image_shape=(64, 128))
+    monkeypatch.setattr(boundaries, "analyse_boundaries", failing_analysis)  # in process: reaches the task
+    result = CliRunner().invoke(app, ["run", str(studies[0]), str(with_image), "--out", str(tmp_path / "o"),
+                                      "--workers", "1", "--quiet"])
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert "study img-study: boundary_steps[img59h]" in text  # the image named in the study file
+    assert "inversion window 0 failed: FloatingPointError: singular window" in text
+    summary = json.loads((tmp_path / "o" / "campaign.json").read_text())
+    assert [s["status"] for s in summary["studies"]] == ["done", "failed"]

@@ -153,7 +153,7 @@ def run_loaded(ctx: RunContext, folder: Path, *, quiet: bool = False, title: str
     results = {"tracerdiff_version": __version__, "study": study.title, "provenance": provenance,
                "headline": derived.headline(ctx), "analyses": analyses,
                "skipped": {k: v.get("note", "") for k, v in ctx.results.items() if v.get("status") == "skipped"},
-               "failed": {k: v.get("note", "") for k, v in ctx.results.items() if v.get("status") == "failed"}}
+               "failed": _failures(ctx.results)}
     _write_tables(ctx)
     finish()
     checkpoint("tables")
@@ -187,6 +187,19 @@ def _guarded(ctx: RunContext, name: str, func, *args, fail_fast: bool = False, *
         if fail_fast:
             raise AnalysisFailed({name: text}) from exc
     checkpoint(f"analysis:{name}")
+
+
+def _failures(results: dict) -> dict:
+    """Failed analyses, and failed images of the boundary analysis (``boundary_steps[<image>]``).
+
+    An image whose analysis raised (a crashed inversion window: "inversion window 3 failed: ...")
+    fails the run even when other images succeeded, and the message names the image.
+    """
+    failed = {k: v.get("note", "") for k, v in results.items() if v.get("status") == "failed"}
+    images = results.get("boundary_steps", {}).get("images", {})
+    failed.update({f"boundary_steps[{name}]": e.get("note", "") for name, e in images.items()
+                   if e.get("status") == "failed"})
+    return failed
 
 
 def _relative_paths(obj, prefix: str):
