@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= demo-output
 
-.PHONY: demo test docs bench clean
+.PHONY: demo test lint docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	@.ci/install-browser
 	$(BIN)/python -m pytest
+
+# Copied code: pylint's duplicate-code check (R0801) over src/, six lines or more
+# (comments, docstrings, imports and signatures are not counted, pylint's defaults).
+lint: $(VENV)/.installed-test
+	$(BIN)/python -m pylint --disable=all --enable=R0801 --min-similarity-lines=6 --score=n src/tracerdiff
 
 $(VENV)/.installed-docs: $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[docs]'

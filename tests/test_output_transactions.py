@@ -310,9 +310,9 @@ def test_fail_fast_stops_and_keeps_the_previous_output(studies, tmp_path, monkey
         raise ValueError("simulated bug")
 
     monkeypatch.setattr(reference, "analyse_impedance", broken)
-    from tracerdiff.study import sims
-    real_scans = sims.analyse_scans
-    monkeypatch.setattr(sims, "analyse_scans", lambda *a, **k: (calls.append(1), real_scans(*a, **k)))
+    from tracerdiff.study import imaging
+    real_scans = imaging.analyse_scans
+    monkeypatch.setattr(imaging, "analyse_scans", lambda *a, **k: (calls.append(1), real_scans(*a, **k)))
     out = tmp_path / "out"
     shutil.copytree(studies["old_out"], out)
     res = CliRunner().invoke(app, ["run", str(studies["full"]), "--out", str(out), "--quiet", "--fail-fast"])

@@ -161,14 +161,15 @@ def test_unchanged_noisy_profile_leaves_d_undetermined(noisy_initial):
 
 def test_unwritable_plot_folder_is_one_line_naming_the_figure(scans, tmp_path, monkeypatch):
     # as root the permission bits cannot be used to provoke this; fail the temp-file creation instead.
-    # Was "error: [Errno 13] Permission denied: '/.../tmpab12cd.png'" (the temporary name).
-    import tracerdiff.cli.profiles_cmds as cmds
+    # Was "error: [Errno 13] Permission denied: '/.../tmpab12cd.png'" (the temporary name). The figure
+    # now goes through the package's one atomic writer, whose message this is.
+    import tracerdiff.report.atomic as atomic
 
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(cmds.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", refuse)
     fig = tmp_path / "fit.png"
     res = runner.invoke(app, ["erfc", str(scans / "initial.csv"), "--time", "110h", "--plot", str(fig)])
     assert res.exit_code == 2
-    assert res.stderr.strip() == f"error: {fig}: cannot write the figure there (Permission denied)"
+    assert res.stderr.strip() == f"error: {fig}: cannot write this output: Permission denied (errno 13)"

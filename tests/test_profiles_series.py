@@ -5,7 +5,7 @@ import math
 import pytest
 
 from tracerdiff.errors import InputError
-from tracerdiff.profiles.series import CRYO_TEMPERATURE_K, DiffusivitySeries
+from tracerdiff.profiles.arrhenius_points import CRYO_TEMPERATURE_K, DiffusivitySeries
 from tracerdiff.quantity import Measured
 
 KB_EV = 8.617333262e-5  # Boltzmann constant, eV/K

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import tracerdiff.simulate.grains as grains_module
+import tracerdiff.grains as grains_module
 import tracerdiff.simulate.history as history
 from tracerdiff import __version__
 from tracerdiff import io as tio

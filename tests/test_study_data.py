@@ -85,7 +85,7 @@ def test_micrograph_one_pixel_off_is_accepted(tmp_path):
     # Resampling to the SIMS pixel size can round a dimension by one pixel; registration absorbs that.
     from tracerdiff.study.context import RunContext
     from tracerdiff.study.load import load_study
-    from tracerdiff.study.sims import load_data
+    from tracerdiff.study.imaging import load_data
 
     _images(tmp_path, optical_shape=(21, 29))
     (tmp_path / "study.toml").write_text(STUDY + IMAGE)

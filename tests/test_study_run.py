@@ -190,7 +190,7 @@ def test_png_micrograph_at_another_pixel_size_gives_the_boundaries(tmp_path):
 
     from tracerdiff.simulate import synthetic_exchange_image
     from tracerdiff.study import synthetic as S
-    from tracerdiff.study.sims import read_optical
+    from tracerdiff.study.imaging import read_optical
 
     ds, sim = synthetic_exchange_image(shape=(206, 256), d_bulk=S.d_bulk(295.15), dgb_over_delta=S.dgb_over_delta(295.15),
                                        counts_per_pixel=30000, seed=2)
@@ -357,7 +357,7 @@ def test_arrhenius_status_done_when_only_later_series_fit(tmp_path):
 def test_images_without_d_bulk_say_why_in_the_skip_note(tmp_path):
     from tracerdiff.study.context import RunContext
     from tracerdiff.study.load import load_study
-    from tracerdiff.study.sims import analyse_images
+    from tracerdiff.study.imaging import analyse_images
 
     import numpy as np
     import tifffile

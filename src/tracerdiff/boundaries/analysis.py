@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 from scipy import ndimage as ndi
 
-from tracerdiff.boundaries import gradients, inputs, profiles, segmentation, step
+from tracerdiff.boundaries import gradients, inputs, sampling, segmentation, step
 from tracerdiff.boundaries.kind import boundary_ridge_check
 from tracerdiff.boundaries.result import BoundaryAnalysis, BoundaryStep
 from tracerdiff.boundaries.summary import summarise
@@ -184,8 +184,8 @@ def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sour
         for line in lines:
             xy, w = inputs.parse_line(line, px, origin, 5.0 if width is None else width / px)
             try:
-                pos, pc, pe, cos = profiles.line_samples(cf, ef, xy, src, width_px=w)
-                x_b, fit = profiles.locate_step(pos, pc, pe, exclude_px=exclude_px, degree=degree,
+                pos, pc, pe, cos = sampling.line_samples(cf, ef, xy, src, width_px=w)
+                x_b, fit = sampling.locate_step(pos, pc, pe, exclude_px=exclude_px, degree=degree,
                                                 shared_gradient=shared_gradient, min_depth_px=min_depth_px)
             except InputError as exc:
                 # The profile code speaks in pixels; name the line as the user wrote it (micrometres).
@@ -230,10 +230,10 @@ def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sour
                                                  source_dir=src, across_factor=regional_across)
     results = []
     for i, seg in enumerate(segments):
-        smp = profiles.strip_samples(cf, ef, labels, distance, seg, src, depth_px=depth_px, exclude_px=exclude_px)
+        smp = sampling.strip_samples(cf, ef, labels, distance, seg, src, depth_px=depth_px, exclude_px=exclude_px)
         fit = step.fit_step_auto(smp.s, smp.c, smp.sigma, t=smp.t, degree=degree, shared_gradient=shared_gradient,
                                  min_depth_px=min_depth_px)
-        normal, _ = profiles.oriented_normal(seg.tangent, src)
+        normal, _ = sampling.oriented_normal(seg.tangent, src)
         local = fit
         if gradient != "local" and not fit.reason:
             g_n, se_n = _chosen_gradient(fit, reg_g[i] * smp.normal_cos, reg_se[i] * smp.normal_cos,

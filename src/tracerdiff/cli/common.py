@@ -16,6 +16,7 @@ from rich.table import Table
 
 from tracerdiff import __version__
 from tracerdiff.errors import TracerdiffError
+from tracerdiff.jsonio import jsonable
 from tracerdiff.quantity import Measured
 
 app = typer.Typer(help="Tracer diffusion coefficients from isotope-exchange SIMS.", no_args_is_help=True,
@@ -79,23 +80,6 @@ def interruptible(output):
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-
-
-def jsonable(obj):
-    """Recursively convert result objects to JSON-safe structures."""
-    if isinstance(obj, Measured):
-        return obj.to_dict()
-    if hasattr(obj, "to_dict"):
-        return jsonable(obj.to_dict())
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if hasattr(obj, "item"):  # numpy scalar
-        return jsonable(obj.item())
-    return obj
 
 
 def print_json(obj) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import List, Optional
 
@@ -63,25 +61,16 @@ def _check_plot_path(path: Optional[Path]) -> None:
 
 
 def _save_plot(result, path: Path) -> None:
-    """Draw ``result.plot`` on a fresh Figure and write it atomically (temp file + os.replace)."""
+    """Draw ``result.plot`` on a fresh Figure and write it with the package's one atomic writer."""
     from matplotlib.figure import Figure
+
+    from tracerdiff.report.atomic import write_file_atomic
 
     fig = Figure(figsize=(7, 5))
     result.plot(fig.add_subplot())
     path = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", suffix=path.suffix)
-    except OSError as exc:
-        raise InputError(f"cannot write the figure there ({exc.strerror or exc})", source=path) from None
-    os.close(fd)
-    try:
-        fig.savefig(tmp, bbox_inches="tight")
-        os.replace(tmp, path)
-    except OSError as exc:  # name the figure, not the temporary file
-        raise InputError(f"cannot write the figure ({exc.strerror or exc})", source=path) from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    write_file_atomic(path, lambda tmp: fig.savefig(tmp, format=fmt, bbox_inches="tight"), suffix=path.suffix)
 
 
 @app.command("erfc")

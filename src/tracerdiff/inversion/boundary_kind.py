@@ -23,7 +23,8 @@ from scipy import optimize
 
 from tracerdiff.errors import FitError, InputError
 from tracerdiff.quantity import Measured
-from tracerdiff.simulate import ExchangeStep, GrainMap, simulate_history
+from tracerdiff.grains import GrainMap
+from tracerdiff.simulate import ExchangeStep, simulate_history
 
 MODELS = ("slow", "fast", "both")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from tracerdiff.simulate.grains import GrainMap
+from tracerdiff.grains import GrainMap
 
 
 def near_boundary(labels: np.ndarray, margin: int) -> np.ndarray:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
 
 from tracerdiff.errors import InputError
+from tracerdiff.jsonio import dataclass_dict
 from tracerdiff.quantity import Measured
 
 
@@ -95,25 +95,4 @@ def propagate(func, dimension: str, *, what: str) -> Measured:
 
 def result_dict(obj) -> dict:
     """``to_dict`` for result dataclasses: Measured -> display-unit dicts, recursively."""
-    out = {}
-    for f in dataclasses.fields(obj):
-        out[f.name] = _jsonable(getattr(obj, f.name))
-    return out
-
-
-def _jsonable(v):
-    if isinstance(v, Measured):
-        return v.to_dict()
-    if hasattr(v, "to_dict"):
-        return v.to_dict()
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return _jsonable(v.tolist())
-    if isinstance(v, (np.floating, np.integer, np.bool_)):
-        return _jsonable(v.item())
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
+    return dataclass_dict(obj)

@@ -9,7 +9,7 @@
 from tracerdiff.profiles.erfc import ErfcFit, fit_erfc
 from tracerdiff.profiles.evolve import EvolutionFit, LaterProfile, fit_closed_evolution
 from tracerdiff.profiles.load import ProfileData, profile_data, read_profile, read_profile_csv
-from tracerdiff.profiles.series import DiffusivitySeries, SeriesPoint
+from tracerdiff.profiles.arrhenius_points import DiffusivitySeries, SeriesPoint
 from tracerdiff.profiles.solutions import (CosineSeries, erfc_profile, finite_exchange_profile, propagate_grid,
                                            surface_exchange_profile)
 

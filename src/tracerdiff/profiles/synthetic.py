@@ -35,19 +35,11 @@ def counts_profile(x, c_true, *, total_counts: float = 3000.0, rng: np.random.Ge
 
 def write_profile_csv(ds: xr.Dataset, path) -> None:
     """Write a labelled profile as the plain CSV :func:`read_profile_csv` reads (atomically)."""
-    import os
-    import tempfile
-    from pathlib import Path
+    from tracerdiff.report.atomic import write_csv_atomic
 
-    path = Path(path)
     names = ["I6Li", "I7Li"] if LI6 in ds else ["C"] + (["C_stderr"] if "C_stderr" in ds else [])
     cols = [ds["x"].values] + [ds[{"I6Li": LI6, "I7Li": LI7}.get(n, n)].values for n in names]
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write("x_um," + ",".join(names) + "\n")
-        for row in zip(*cols):
-            fh.write(",".join(repr(float(v)) for v in row) + "\n")
-    os.replace(tmp, path)
+    write_csv_atomic(path, ["x_um", *names], [[float(v) for v in row] for row in zip(*cols)])
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ Units: SI inside (m, s; D in m^2/s, G in m/s); lengths of grids and images in
 micrometres, as everywhere in tracerdiff.
 """
 
-from tracerdiff.simulate.grains import BoundaryTable, GrainMap
+from tracerdiff.grains import BoundaryTable, GrainMap
 from tracerdiff.simulate.map_defects import merge_random_boundaries
 from tracerdiff.simulate.history import ClosedStep, ExchangeStep, SimulationResult, simulate_history
 from tracerdiff.simulate.micrograph import (MicrographImperfections, MicrographTransform, SyntheticMicrograph,

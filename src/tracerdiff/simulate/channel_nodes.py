@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from tracerdiff.simulate.grains import GrainMap, _face_labels, _pair_key
+from tracerdiff.grains import GrainMap, _face_labels, _pair_key
 from tracerdiff.simulate.transport import assemble
 
 #: Boundary core width used for the nodes' capacity (m); P carries the transport.

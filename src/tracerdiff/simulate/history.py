@@ -30,7 +30,7 @@ import numpy as np
 
 from tracerdiff.errors import InputError
 from tracerdiff.simulate.channel_nodes import ChannelNodes
-from tracerdiff.simulate.grains import GrainMap, check_memory, is_real_number
+from tracerdiff.grains import GrainMap, check_memory, is_real_number
 from tracerdiff.parallel import single_thread_blas, stage
 from tracerdiff.simulate.stepping import advance
 from tracerdiff.simulate.truth_record import truth_record

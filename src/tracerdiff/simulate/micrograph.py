@@ -35,7 +35,7 @@ from scipy import ndimage as ndi
 
 from tracerdiff.errors import InputError
 from tracerdiff.simulate import micrograph_render as render
-from tracerdiff.simulate.grains import GrainMap, check_seed, is_real_number
+from tracerdiff.grains import GrainMap, check_seed, is_real_number
 from tracerdiff.simulate.voronoi import power_owner
 
 SURFACE_LEVEL = 0.8

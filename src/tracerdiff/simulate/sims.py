@@ -23,7 +23,7 @@ from scipy import ndimage
 
 from tracerdiff.errors import InputError
 from tracerdiff.io.image import make_image
-from tracerdiff.simulate.grains import check_seed, is_real_number
+from tracerdiff.grains import check_seed, is_real_number
 
 #: ToF-SIMS dwell per pixel in the paper: 5 h for 512 x 206 pixels.
 PAPER_DWELL_S = 5 * 3600 / (512 * 206)
@@ -170,7 +170,7 @@ def synthetic_exchange_image(*, shape=(206, 512), pixel_size_um: float = 1.0, me
     -------
     (xarray.Dataset, SimulationResult)
     """
-    from tracerdiff.simulate.grains import check_memory, check_shape
+    from tracerdiff.grains import check_memory, check_shape
     from tracerdiff.simulate.history import ExchangeStep, memory_estimate_bytes, simulate_history
     from tracerdiff.simulate.voronoi import voronoi_grains
 
@@ -214,7 +214,7 @@ def synthetic_exchange_image(*, shape=(206, 512), pixel_size_um: float = 1.0, me
 
 def _crop_bottom(result, rows: int):
     """The bottom ``rows`` rows of a result, with grains and truth restricted to them."""
-    from tracerdiff.simulate.grains import GrainMap
+    from tracerdiff.grains import GrainMap
     from tracerdiff.simulate.history import SimulationResult
 
     full = result.grains

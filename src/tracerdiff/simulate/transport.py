@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tracerdiff.errors import InputError
-from tracerdiff.simulate.grains import GrainMap, _pair_key, face_lo_index, is_real_number
+from tracerdiff.grains import GrainMap, _pair_key, face_lo_index, is_real_number
 
 BOLTZMANN_J_K = 1.380649e-23
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from tracerdiff import __version__
-from tracerdiff.simulate.grains import GrainMap
+from tracerdiff.grains import GrainMap
 
 
 def _json_coefficient(value):

@@ -8,7 +8,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from tracerdiff.errors import InputError
-from tracerdiff.simulate.grains import GrainMap, check_memory, check_seed, check_shape, is_real_number
+from tracerdiff.grains import GrainMap, check_memory, check_seed, check_shape, is_real_number
 
 
 def _lognormal_diameters(rng: np.random.Generator, n: int, mean: float, sd: float) -> np.ndarray:

@@ -28,13 +28,13 @@ import functools
 from pathlib import Path
 
 from tracerdiff import __version__
-from tracerdiff.cli.common import jsonable
+from tracerdiff.jsonio import jsonable
 from tracerdiff.errors import OutputError, TracerdiffError
 from tracerdiff.parallel import StageProgress, engine, stage
 from tracerdiff.report.atomic import write_csv_atomic, write_json_atomic, write_text_atomic
 from tracerdiff.report.transaction import check_output_path, checkpoint, output_folder
 from tracerdiff.report.html import render_html
-from tracerdiff.study import derived, reference, sims, typeb
+from tracerdiff.study import derived, imaging, reference, typeb
 from tracerdiff.study.context import RunContext
 from tracerdiff.study.load import load_study
 from tracerdiff.study.provenance import collect_provenance, study_input_files
@@ -105,7 +105,7 @@ def load_study_data(study_path: str | Path, *, study=None) -> RunContext:
     """Validate a study file and read every data file it names (bad data fail here, before any analysis)."""
     study_path = Path(study_path)
     ctx = RunContext(study=load_study(study_path) if study is None else study, study_path=study_path, out=None)
-    sims.load_data(ctx)
+    imaging.load_data(ctx)
     typeb.load_profiles(ctx)
     checkpoint("data-loaded")
     return ctx
@@ -133,9 +133,9 @@ def run_loaded(ctx: RunContext, folder: Path, *, quiet: bool = False, title: str
     guarded("impedance", reference.analyse_impedance, ctx,
             progress=task("impedance fits", len(study.reference.impedance)))
     guarded("arrhenius", derived.fit_series, ctx, names=("D_NMR",))
-    guarded("boundary_steps", sims.analyse_images, ctx,
+    guarded("boundary_steps", imaging.analyse_images, ctx,
             progress=task("boundary steps", len(study.measurements.images)))
-    guarded("erfc", sims.analyse_scans, ctx,
+    guarded("erfc", imaging.analyse_scans, ctx,
             progress=task("line-scan fits", len(study.measurements.line_scans)))
     guarded("type_b", typeb.analyse_profiles, ctx)
     guarded("gb_from_deff", derived.gb_from_deff, ctx)

@@ -1,4 +1,7 @@
-"""Polycrystal microstructures on a regular grid.
+"""Polycrystal microstructures on a regular grid: neutral grain geometry.
+
+Used alike by the forward simulator (:mod:`tracerdiff.simulate`) and the estimators
+(:mod:`tracerdiff.inversion`, :mod:`tracerdiff.boundaries`), so it sits below both.
 
 A :class:`GrainMap` is an integer label image (``(y, x)`` or ``(z, y, x)``,
 row 0 = top) plus the pixel size. Grain boundaries are the faces between
@@ -8,7 +11,7 @@ with ``a < b`` is one boundary.
 Because a square grid draws an oblique boundary as a staircase, every boundary
 face also carries a weight ``w = |n . e|`` (``n`` the true boundary normal,
 ``e`` the face's axis). Summing ``w * h`` over a boundary's faces gives its true
-length (area in 3D), and :mod:`tracerdiff.simulate.transport` scales the
+length (area in 3D), and the simulator (:mod:`tracerdiff.simulate.transport`) scales the
 interface conductance by ``w`` so that the staircase conducts like the true
 boundary (see the package docstring). For Voronoi/Laguerre grains ``n`` is the
 exact bisector normal (``seed_b - seed_a``); for user label images it is the
@@ -378,11 +381,3 @@ def _absorb_boundary_class(labels: np.ndarray, boundary_label: int) -> np.ndarra
     grown = expand_labels(shifted, distance=float(max(labels.shape)) * labels.ndim)
     return grown - 1
 
-
-def __getattr__(name):
-    # voronoi_grains lived here before the Voronoi generator moved to its own module.
-    if name == "voronoi_grains":
-        from tracerdiff.simulate.voronoi import voronoi_grains
-
-        return voronoi_grains
-    raise AttributeError(name)
