@@ -48,10 +48,10 @@ def cluster_notice(quiet: bool) -> Callable[[str | None], None]:
     return notice
 
 
-def parse_workers(text: str, *, auto: int) -> int:
-    """``--workers``: an integer >= 1, or 'auto' (the given default for this command)."""
+def parse_workers(text: str, *, auto: int | None):
+    """``--workers``: an integer >= 1, or 'auto' (this command's default; returned as "auto" when None)."""
     if text.strip().lower() == "auto":
-        return max(int(auto), 1)
+        return "auto" if auto is None else max(int(auto), 1)
     try:
         n = int(text)
     except ValueError:
