@@ -124,6 +124,7 @@ def test_bad_campaign_inputs(studies, tmp_path):
         study_folder_names([studies[0], studies[0]])
     assert study_folder_names(["x/a/s.toml", "y/a/s.toml", "z/t.toml"]) == ["a-s-1", "a-s-2", "t"]
     assert study_folder_names(["x/one.toml", "y/one.toml"]) == ["x-one", "y-one"]
+    assert study_folder_names(["index.html.toml", "a b/.c?.toml"]) == ["index.html-study", "c_"]
     bad = tmp_path / "bad.toml"
     bad.write_text("[sample\n")
     result = CliRunner().invoke(app, ["run", str(studies[0]), str(bad), "--out", str(tmp_path / "o")])

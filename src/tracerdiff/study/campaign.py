@@ -57,6 +57,7 @@ def study_folder_names(paths: Sequence[str | Path]) -> list[str]:
         if r in resolved[:i]:
             raise InputError("the same study file is given twice", source=paths[i])
     names = [_safe(Path(p).stem) for p in paths]
+    names = [f"{n}-study" if n in CAMPAIGN_FILES else n for n in names]  # never the summary's own names
     names = [_safe(f"{Path(r).parent.name}-{Path(r).stem}") if names.count(n) > 1 else n
              for n, r in zip(names, resolved)]
     seen: dict[str, int] = {}
