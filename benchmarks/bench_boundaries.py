@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--inversion", action="store_true", help="also time the whole-image inversion")
     args = parser.parse_args()
 
-    from tracerdiff.boundaries import analyse_boundaries
+    from tracerdiff.boundaries import StepFitOptions, analyse_boundaries
     from tracerdiff.io import read_count_pair
     from tracerdiff.isotope import isotope_fraction
 
@@ -59,7 +59,8 @@ def main() -> None:
 
         def end_to_end(gradient="combined"):
             img = read_count_pair(p6, p7, pixel_size_um=1.0)
-            return analyse_boundaries(img, d_bulk="2.6e-8 cm^2/s", thickness="0.5 nm", gradient=gradient).to_dict()
+            return analyse_boundaries(img, d_bulk="2.6e-8 cm^2/s", thickness="0.5 nm",
+                                      step_fit=StepFitOptions(gradient=gradient)).to_dict()
 
         methods = {"load_and_isotope_fraction": load_only, "end_to_end_combined": end_to_end,
                    "end_to_end_local_only": lambda: end_to_end("local")}
@@ -86,20 +87,20 @@ def main() -> None:
                        meets_target=t < 2.0)
         print(json.dumps(row))
     if args.inversion:
-        from tracerdiff.inversion import invert_boundaries
+        from tracerdiff.inversion import InversionOptions, invert_boundaries
 
         for name, grains in (("inversion_true_grains", dict(labels=true_labels)),
                              ("inversion_micrograph_grains", dict(optical=micrograph)),
                              ("inversion_c_map_grains", {})):
             t0, c0 = time.perf_counter(), time.process_time()
-            res = invert_boundaries(ds, d_bulk="2.6e-8 cm^2/s", psf_sigma_um=0.5, **grains)
+            res = invert_boundaries(ds, d_bulk="2.6e-8 cm^2/s", options=InversionOptions(psf_sigma_um=0.5), **grains)
             t = time.perf_counter() - t0
             print(json.dumps({"benchmark": "boundaries_512x206", "method": name, "seconds": round(t, 3),
                               "cpu_seconds_parent": round(time.process_time() - c0, 3),
                               "ratio_vs_end_to_end_combined": round(t / best["end_to_end_combined"], 1),
                               "n_boundaries": len(res.boundaries), "n_accepted": res.summary.n,
                               "median_over_truth": round(res.summary.median.value / 1.5e-8, 3) if res.summary.n else None,
-                              "population_log_sd": round(res.population["log_sd"], 3) if res.population else None,
+                              "population_log_sd": round(res.population.log_sd, 3) if res.population else None,
                               "load_average_1min": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}))
 
 

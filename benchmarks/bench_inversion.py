@@ -32,22 +32,24 @@ import numpy as np
 
 
 def _image(seed: int):
-    from tracerdiff.simulate import synthetic_exchange_image
+    from tracerdiff.simulate import ExchangeConditions, SimsOptions, synthetic_exchange_image
 
-    ds, sim = synthetic_exchange_image(shape=(206, 512), domain_rows=606, seed=seed, psf_sigma_um=0.6,
-                                       dgb_sigma_ln=0.5, counts_per_pixel=3000)
+    ds, sim = synthetic_exchange_image(shape=(206, 512), domain_rows=606, seed=seed,
+                                       exchange=ExchangeConditions(dgb_sigma_ln=0.5),
+                                       sims=SimsOptions(psf_sigma_um=0.6, counts_per_pixel=3000))
     return ds, np.ascontiguousarray(sim.grains.labels)
 
 
 def _run(ds, labels, *, reference: bool):
-    from tracerdiff.inversion import invert_boundaries, network
+    from tracerdiff.inversion import InversionOptions, invert_boundaries, network
     from tracerdiff.parallel import single_thread_blas
 
     network._REFERENCE = reference
     try:
         with single_thread_blas():
             t0, c0 = time.perf_counter(), time.process_time()
-            res = invert_boundaries(ds, d_bulk=2.6e-12, pixel_size_um=1.0, labels=labels, psf_sigma_um=0.6, workers=1)
+            res = invert_boundaries(ds, d_bulk=2.6e-12, pixel_size_um=1.0, labels=labels, workers=1,
+                                    options=InversionOptions(psf_sigma_um=0.6))
             return res, time.perf_counter() - t0, time.process_time() - c0
     finally:
         network._REFERENCE = False
@@ -88,8 +90,8 @@ def main() -> None:
         "max_rel_change": float(f"{np.max(np.abs(value)):.3g}"),
         "median_rel_change": float(f"{np.median(np.abs(value)):.3g}"),
         "max_rel_change_log_sd": float(f"{np.max(np.abs(log_sd)):.3g}"),
-        "population_median_rel_change": float(f"{pop_new['median']['value'] / pop_old['median']['value'] - 1.0:.3g}"),
-        "population_log_sd_rel_change": float(f"{pop_new['log_sd'] / pop_old['log_sd'] - 1.0:.3g}"),
+        "population_median_rel_change": float(f"{pop_new.median.value / pop_old.median.value - 1.0:.3g}"),
+        "population_log_sd_rel_change": float(f"{pop_new.log_sd / pop_old.log_sd - 1.0:.3g}"),
         "accepted_changed": int(sum(old[k][2] != new[k][2] for k in keys)),
         "n_boundaries": len(keys), "repeat": args.repeat,
         "load_average_1min": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),

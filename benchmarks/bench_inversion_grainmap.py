@@ -43,10 +43,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _image(seed: int, sigma_ln: float):
-    from tracerdiff.simulate import synthetic_exchange_image
+    from tracerdiff.simulate import ExchangeConditions, SimsOptions, synthetic_exchange_image
 
-    ds, sim = synthetic_exchange_image(shape=(206, 512), domain_rows=606, d_bulk=D_BULK, dgb_over_delta=G_TRUE,
-                                       dgb_sigma_ln=sigma_ln, counts_per_pixel=3000, psf_sigma_um=0.6, seed=seed)
+    ds, sim = synthetic_exchange_image(shape=(206, 512), domain_rows=606, seed=seed,
+                                       exchange=ExchangeConditions(d_bulk=D_BULK, dgb_over_delta=G_TRUE,
+                                                                   dgb_sigma_ln=sigma_ln),
+                                       sims=SimsOptions(counts_per_pixel=3000, psf_sigma_um=0.6))
     g = {tuple(int(v) for v in b["grains"]): float(b["dgb_over_delta"]) for b in sim.truth["boundaries"]} \
         if sigma_ln > 0 else None
     return ds, sim.grains, g
@@ -79,10 +81,10 @@ def spearman(result, labels, g) -> tuple[float, int]:
 
 def run(condition: str, seed: int, kind: str, ds, grains, g) -> tuple[dict, object]:
     from tracerdiff.errors import GrainMapWarning
-    from tracerdiff.inversion import invert_boundaries
+    from tracerdiff.inversion import InversionOptions, invert_boundaries
     from tracerdiff.simulate import MicrographImperfections, synthetic_micrograph
 
-    kw = dict(d_bulk=D_BULK, psf_sigma_um=0.6)
+    kw = dict(d_bulk=D_BULK, options=InversionOptions(psf_sigma_um=0.6))
     if condition == "micrograph":
         kw["optical"] = synthetic_micrograph(grains, seed=seed, imperfections=MicrographImperfections()).image
     elif condition == "deleted":
@@ -92,13 +94,12 @@ def run(condition: str, seed: int, kind: str, ds, grains, g) -> tuple[dict, obje
         warnings.simplefilter("always", GrainMapWarning)
         res = invert_boundaries(ds, **kw)
     seconds = time.perf_counter() - t0
-    pm = res.population["median"]
-    ratio = pm["value"] * 1e-2 / G_TRUE
-    se = res.population["median_log_stderr"]
+    ratio = res.population.median.value / G_TRUE
+    se = res.population.median_log_stderr
     row = {"condition": condition, "kind": kind, "seed": seed, "median_over_truth": round(ratio, 4),
            "log_stderr": round(se["total"], 4), "log_stderr_parts": {k: None if v is None else round(v, 4)
                                                                        for k, v in se.items()},
-           "within_2se": abs(math.log(ratio)) <= 2 * se["total"], "log_sd": round(res.population["log_sd"], 3),
+           "within_2se": abs(math.log(ratio)) <= 2 * se["total"], "log_sd": round(res.population.log_sd, 3),
            "n_accepted": len(res.accepted), "grain_map": {k: (round(v, 4) if isinstance(v, float) else v)
                                                           for k, v in res.grain_map.items()},
            "warned": any(issubclass(w.category, GrainMapWarning) for w in caught), "seconds": round(seconds, 1)}
@@ -110,17 +111,17 @@ def run(condition: str, seed: int, kind: str, ds, grains, g) -> tuple[dict, obje
 
 _OLD = """
 import pickle, sys, time
-from tracerdiff.inversion import invert_boundaries
+from tracerdiff.inversion import InversionOptions, invert_boundaries
 ds, labels = pickle.load(open(sys.argv[1], "rb"))
 t0 = time.perf_counter()
-res = invert_boundaries(ds, d_bulk=2.6e-12, psf_sigma_um=0.6, labels=labels)
-print(time.perf_counter() - t0, res.population["median"]["value"])
+res = invert_boundaries(ds, d_bulk=2.6e-12, labels=labels, options=InversionOptions(psf_sigma_um=0.6))
+print(time.perf_counter() - t0, res.population.median.value)
 """
 
 
 def time_old_vs_new(ds, labels, rev: str) -> dict:
     """Seconds of the inversion on the same labels with this code and with the code at ``rev``."""
-    from tracerdiff.inversion import invert_boundaries
+    from tracerdiff.inversion import InversionOptions, invert_boundaries
 
     with tempfile.TemporaryDirectory() as tmp:
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "src"], capture_output=True, check=True)
@@ -134,7 +135,7 @@ def time_old_vs_new(ds, labels, rev: str) -> dict:
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        invert_boundaries(ds, d_bulk=D_BULK, psf_sigma_um=0.6, labels=labels)
+        invert_boundaries(ds, d_bulk=D_BULK, labels=labels, options=InversionOptions(psf_sigma_um=0.6))
     new = time.perf_counter() - t0
     return {"benchmark": "inversion_time_512x206", "baseline_rev": rev, "old_seconds": round(old, 1),
             "new_seconds": round(new, 1), "ratio_new_over_old": round(new / old, 2),

@@ -88,9 +88,10 @@ def segmentation_rows(seeds, sweeps):
 
 def registration_rows(seeds):
     from tracerdiff.boundaries.optical import optical_grain_map
-    from tracerdiff.simulate import MicrographImperfections, synthetic_exchange_image, synthetic_micrograph
+    from tracerdiff.simulate import MicrographImperfections, SimsOptions, synthetic_exchange_image, synthetic_micrograph
 
-    ds, sim = synthetic_exchange_image(shape=(206, 512), counts_per_pixel=3000, psf_sigma_um=0.6, seed=8)
+    ds, sim = synthetic_exchange_image(shape=(206, 512), seed=8,
+                                       sims=SimsOptions(counts_per_pixel=3000, psf_sigma_um=0.6))
     i6, i7 = np.asarray(ds["6Li"], float), np.asarray(ds["7Li"], float)
     c = i6 / (i6 + i7)
     err = np.sqrt(c * (1 - c) / (i6 + i7))

@@ -24,7 +24,7 @@ from scipy import special
 from tracerdiff.profiles.leclaire import TypeBOptions, fit_leclaire
 from tracerdiff.profiles.load import ProfileData
 from tracerdiff.profiles.whipple import whipple_excess
-from tracerdiff.simulate.bicrystal import simulate_bicrystal
+from tracerdiff.simulate.bicrystal import BicrystalMesh, simulate_bicrystal
 
 D, T = 1e-16, 1e5
 ROOT = math.sqrt(D * T)
@@ -35,7 +35,7 @@ def run(beta: float, refine: float):
     delta = 2 * beta * ROOT / (delta_ratio - 1)
     p = delta_ratio * D * delta
     start = time.perf_counter()
-    r = simulate_bicrystal(d_bulk=D, p=p, time=T, thickness=delta, refine=refine)
+    r = simulate_bicrystal(d_bulk=D, p=p, exchange_time=T, thickness=delta, mesh=BicrystalMesh(refine=refine))
     elapsed = time.perf_counter() - start
     eta = r.y / ROOT
     width = (r.params["half_width"] - delta / 2) / ROOT

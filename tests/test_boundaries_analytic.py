@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from tracerdiff.boundaries import analyse_boundaries, fit_step
+from tracerdiff.boundaries import analyse_boundaries, analyse_lines, fit_step
 from tracerdiff.io.image import make_image
 
 D_BULK = 2.6e-12  # m^2/s (2.6e-8 cm^2/s, the paper's NMR value)
@@ -79,7 +79,7 @@ class TestPaperLinePath:
         y = np.arange(100.0)[:, None] * np.ones((1, 60))
         c = 0.4 + g_px * (y - 49.5) + np.where(y >= 50, step, 0.0)
         ds = make_image({"6Li": c * 1e9, "7Li": (1 - c) * 1e9}, 1.0)
-        res = analyse_boundaries(ds, d_bulk="2.6e-8 cm^2/s", thickness="0.5 nm", lines=["30,20,30,80,5"])
+        res = analyse_lines(ds, ["30,20,30,80,5"], d_bulk="2.6e-8 cm^2/s", thickness="0.5 nm")
         (b,) = res.boundaries
         assert b.accepted, b.reason
         assert b.y_um == pytest.approx(49.5, abs=0.6)
@@ -94,8 +94,8 @@ class TestPaperLinePath:
         y = np.arange(80.0)[:, None] * np.ones((1, 40))
         c = 0.3 + 1.1e-4 * y + np.where(y >= 40, 0.02, 0.0)
         ds = make_image({"6Li": c * 1e9, "7Li": (1 - c) * 1e9}, 1.0)
-        a = analyse_boundaries(ds, d_bulk=D_BULK, lines=["20,10,20,70"]).boundaries[0]
-        b = analyse_boundaries(ds, d_bulk=D_BULK, lines=["20,70,20,10"]).boundaries[0]
+        a = analyse_lines(ds, ["20,10,20,70"], d_bulk=D_BULK).boundaries[0]
+        b = analyse_lines(ds, ["20,70,20,10"], d_bulk=D_BULK).boundaries[0]
         assert a.dgb_over_delta.value == pytest.approx(b.dgb_over_delta.value, rel=1e-6)
 
 

@@ -10,9 +10,9 @@ import tifffile
 from matplotlib import image as mpimg
 from typer.testing import CliRunner
 
-from tracerdiff.boundaries import analyse_boundaries
+from tracerdiff.boundaries import analyse_boundaries, analyse_lines
 from tracerdiff.cli import app
-from tracerdiff.errors import InputError
+from tracerdiff.errors import InputError, SourceEdgeWarning
 from tracerdiff.io.image import make_image
 
 # Horizontal boundaries every 16 px, step 0.03, gradient 2e-4 /px, source at the bottom.
@@ -128,16 +128,16 @@ def test_json_has_no_nan_and_issue_keys(pair):
 def test_figure_of_one_line_has_colour_bar():
     # One accepted value used to give no colour scale: the line was drawn grey, no colour bar.
     ds = make_image(dict(zip(("6Li", "7Li"), _staircase())), 1.0)
-    res = analyse_boundaries(ds, d_bulk=D_BULK, lines=["60,25,60,55,9"])
+    res = analyse_lines(ds, ["60,25,60,55,9"], d_bulk=D_BULK)
     assert len(res.accepted) == 1
-    fig = res.plot()
+    fig = res.plot().figure
     assert any(ax.get_ylabel().startswith("D*gb/δ (cm/s)") for ax in fig.axes)
 
 
 def test_figure_of_empty_result_explains_itself():
     ds = make_image({"6Li": np.full((40, 50), 300), "7Li": np.full((40, 50), 2700)}, 1.0)
     res = analyse_boundaries(ds, d_bulk=D_BULK)
-    texts = [t.get_text() for ax in res.plot().axes for t in ax.texts]
+    texts = [t.get_text() for ax in res.plot().figure.axes for t in ax.texts]
     assert any("no accepted boundary" in t and res.message in t for t in texts)
 
 
@@ -145,10 +145,19 @@ def test_wrong_source_edge_is_pointed_out():
     # The staircase's tracer comes from the bottom; with "top" every step has the wrong sign
     # and is flagged, and the message now says why instead of only "none passed".
     ds = make_image(dict(zip(("6Li", "7Li"), _staircase())), 1.0)
-    res = analyse_boundaries(ds, d_bulk=D_BULK, source_edge="top")
+    # Said as a warning with a category, and kept in the result's message.
+    with pytest.warns(SourceEdgeWarning, match="points to the bottom edge, not the given top edge"):
+        res = analyse_boundaries(ds, d_bulk=D_BULK, source_edge="top")
     assert res.summary.n == 0
     assert "points to the bottom edge, not the given top edge" in res.message
     assert "not the given" not in analyse_boundaries(ds, d_bulk=D_BULK, source_edge="bottom").message
+
+
+def test_wrong_source_edge_is_a_warning_on_the_command_line(pair):
+    res = _run(pair, "--source-edge", "top", "--json")
+    assert res.exit_code == 0, res.output
+    assert "warning: the large-scale C trend points to the bottom edge" in res.stderr
+    assert json.loads(res.stdout)["source_edge"] == "top"  # stdout stays one JSON document
 
 
 @pytest.mark.parametrize("args, words", [
@@ -166,7 +175,7 @@ def test_flags_that_would_be_ignored_or_misused(pair, tmp_path, args, words):
 def test_one_line_as_text_is_one_line():
     # A bare string used to be iterated character by character ("got '6'").
     ds = make_image(dict(zip(("6Li", "7Li"), _staircase())), 1.0)
-    res = analyse_boundaries(ds, d_bulk=D_BULK, lines="60,25,60,55,9")
+    res = analyse_lines(ds, "60,25,60,55,9", d_bulk=D_BULK)
     assert len(res.boundaries) == 1 and res.boundaries[0].y_um == pytest.approx(39.5, abs=1.5)
 
 
@@ -176,7 +185,7 @@ def test_api_odd_inputs_are_errors_or_work():
     with pytest.raises(InputError, match="2D image"):  # was an AxisError from the noise estimate
         analyse_boundaries(c[0], d_bulk=D_BULK, pixel_size_um=1.0)
     with pytest.raises(InputError, match="^width: line width"):  # was blamed on the line text
-        analyse_boundaries(c, d_bulk=D_BULK, pixel_size_um=1.0, lines=["60,25,60,55"], width=0)
+        analyse_lines(c, ["60,25,60,55"], d_bulk=D_BULK, pixel_size_um=1.0, width=0)
     # Text pixel sizes work as on the command line (were "not a number").
     assert analyse_boundaries(c, d_bulk=D_BULK, pixel_size_um="1 um").summary.n >= 3
     res = analyse_boundaries(c, d_bulk=D_BULK, pixel_size_um=1.0, labels=np.ones(c.shape, int))
@@ -226,7 +235,7 @@ def test_line_errors_quote_the_line_as_typed():
     # At 0.5 um/px the profile code reports pixel coordinates (200,...) the user never typed.
     ds = make_image(dict(zip(("6Li", "7Li"), _staircase())), 0.5)
     with pytest.raises(InputError, match=r"^line: '30,-5,30,20' \(µm\), in pixels: .*leaves the image"):
-        analyse_boundaries(ds, d_bulk=D_BULK, lines=["30,-5,30,20"])
+        analyse_lines(ds, ["30,-5,30,20"], d_bulk=D_BULK)
 
 
 def test_inversion_method_recovers_the_staircase(pair, tmp_path):

@@ -9,7 +9,7 @@ import tifffile
 from scipy.special import erfc
 from typer.testing import CliRunner
 
-from tracerdiff.boundaries import analyse_boundaries
+from tracerdiff.boundaries import analyse_boundaries, analyse_lines
 from tracerdiff.cli import app
 from tracerdiff.errors import InputError
 from tracerdiff.io.image import make_image
@@ -72,9 +72,9 @@ class TestApi:
         with pytest.raises(InputError, match="source edge"):
             analyse_boundaries(ds, d_bulk=D_BULK, source_edge="middle")
         with pytest.raises(InputError, match="line"):
-            analyse_boundaries(ds, d_bulk=D_BULK, lines=["1,2,3"])
+            analyse_lines(ds, ["1,2,3"], d_bulk=D_BULK)
         with pytest.raises(InputError, match="leaves the image"):
-            analyse_boundaries(ds, d_bulk=D_BULK, lines=["10,10,10,500"])
+            analyse_lines(ds, ["10,10,10,500"], d_bulk=D_BULK)
 
     def test_staircase_is_found_and_plots(self):
         ds = make_image(dict(zip(("6Li", "7Li"), _staircase())), 1.0)
@@ -82,7 +82,7 @@ class TestApi:
         # Truth: D_bulk * 2e-4/um / 0.03 = 2.6e-8 * 2 / 0.03 cm/s.
         assert res.summary.n >= 3
         assert res.summary.median.to()[0] == pytest.approx(2.6e-8 * 2 / 0.03, rel=0.2)
-        fig = res.plot()
+        fig = res.plot().figure
         assert len(fig.axes) >= 2
 
 
@@ -137,7 +137,8 @@ class TestCli:
     def test_rgb_optical_uses_all_colour_channels(self, tmp_path):
         # io.read returns an RGB TIFF as channels R/G/B. The grooves here are dark in green and
         # blue only (red is flat): reading the first channel alone would see a uniform image
-        # and fail ("uniform"); the grey mean of R, G, B shows them.
+        # and fail ("uniform"); grey by the one documented rule (ITU-R BT.601 luma,
+        # tracerdiff.io.micrograph; was the plain mean of R, G, B) shows them.
         from tracerdiff.cli.boundaries_cmds import _read_optical
 
         p6, p7 = self._write(tmp_path, *_staircase())
@@ -147,7 +148,8 @@ class TestCli:
         tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb")
         grey = _read_optical(tmp_path / "rgb.tif", 1.0)
         assert grey.shape == (80, 120)
-        assert grey[10, 0] == pytest.approx((200 + 20 + 20) / 3) and grey[11, 0] == pytest.approx(200)
+        # hand value: 0.299 * 200 + 0.587 * 20 + 0.114 * 20 = 73.82; weights sum to 1, so flat 200 stays 200
+        assert grey[10, 0] == pytest.approx(73.82, rel=1e-12) and grey[11, 0] == pytest.approx(200, rel=1e-12)
         out = CliRunner().invoke(app, ["boundaries", p6, p7, "--pixel-size", "1um", "--d-bulk", D_BULK,
                                        "--optical", str(tmp_path / "rgb.tif"), "--json"])
         assert out.exit_code == 0, out.output

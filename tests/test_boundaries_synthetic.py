@@ -13,9 +13,9 @@ import pytest
 from scipy import ndimage as ndi
 from scipy.stats import spearmanr
 
-from tracerdiff.boundaries import analyse_boundaries
-from tracerdiff.inversion import invert_boundaries
-from tracerdiff.simulate import synthetic_exchange_image, synthetic_micrograph
+from tracerdiff.boundaries import QualityOptions, StepFitOptions, analyse_boundaries
+from tracerdiff.inversion import InversionOptions, invert_boundaries
+from tracerdiff.simulate import ExchangeConditions, SimsOptions, synthetic_exchange_image, synthetic_micrograph
 
 D_BULK = 2.6e-12  # m^2/s = 2.6e-8 cm^2/s
 G_TRUE = 1.5e-8  # m/s = 1.5e-6 cm/s
@@ -23,9 +23,10 @@ ROWS, EXTRA, WIDTH = 206, 400, 256
 
 
 def _exchange(sigma_ln: float, seed: int):
-    ds, sim = synthetic_exchange_image(shape=(ROWS, WIDTH), domain_rows=ROWS + EXTRA, d_bulk=D_BULK,
-                                       dgb_over_delta=G_TRUE, dgb_sigma_ln=sigma_ln, counts_per_pixel=3000,
-                                       psf_sigma_um=0.5, seed=seed)
+    ds, sim = synthetic_exchange_image(shape=(ROWS, WIDTH), domain_rows=ROWS + EXTRA, seed=seed,
+                                       exchange=ExchangeConditions(d_bulk=D_BULK, dgb_over_delta=G_TRUE,
+                                                                   dgb_sigma_ln=sigma_ln),
+                                       sims=SimsOptions(counts_per_pixel=3000, psf_sigma_um=0.5))
     if sigma_ln > 0:
         g = {tuple(int(v) for v in b["grains"]): float(b["dgb_over_delta"]) for b in sim.truth["boundaries"]}
     else:
@@ -146,10 +147,12 @@ def test_spearman_ceiling_at_3000_counts(lognormal):
     # Tolerances: +-0.06 around the measured values (Spearman over ~500 boundaries has a standard
     # error of ~0.03), so the bounds below fail if the estimator or the simulator changes.
     ds, labels, g, clean, _ = lognormal
-    kw = dict(d_bulk=D_BULK, pixel_size_um=1.0, source_edge="bottom", labels=labels, include_flagged=True)
-    clean_local = analyse_boundaries(clean, gradient="local", **kw).boundaries
-    clean_regional = analyse_boundaries(clean, gradient="regional", **kw).boundaries
-    noisy_local = analyse_boundaries(ds, gradient="local", **kw).boundaries
+    kw = dict(d_bulk=D_BULK, pixel_size_um=1.0, source_edge="bottom", labels=labels,
+              quality=QualityOptions(include_flagged=True))
+    local, regional = StepFitOptions(gradient="local"), StepFitOptions(gradient="regional")
+    clean_local = analyse_boundaries(clean, step_fit=local, **kw).boundaries
+    clean_regional = analyse_boundaries(clean, step_fit=regional, **kw).boundaries
+    noisy_local = analyse_boundaries(ds, step_fit=local, **kw).boundaries
     rows = [(g[tuple(sorted(a.grains))], a.gradient.value, a.delta_c.value, b.delta_c.value, r.dgb_over_delta.value)
             for a, b, r in zip(clean_local, noisy_local, clean_regional)
             if a.accepted and r.accepted and tuple(sorted(a.grains)) in g]
@@ -164,7 +167,7 @@ def test_spearman_ceiling_at_3000_counts(lognormal):
 @pytest.fixture(scope="module")
 def inverted_lognormal(lognormal):
     ds, labels, g, *_ = lognormal
-    return invert_boundaries(ds, d_bulk=D_BULK, labels=labels, psf_sigma_um=0.5)
+    return invert_boundaries(ds, d_bulk=D_BULK, labels=labels, options=InversionOptions(psf_sigma_um=0.5))
 
 
 def test_inversion_ranks_boundaries_with_known_grains(inverted_lognormal, lognormal):
@@ -179,9 +182,9 @@ def test_inversion_ranks_boundaries_with_known_grains(inverted_lognormal, lognor
     est, tru = _truth_pairs(res, labels, g)
     assert len(est) >= 100
     assert spearmanr(est, tru).correlation >= 0.7
-    assert res.population["median"]["value"] * 1e-2 == pytest.approx(G_TRUE, rel=0.15)  # cm/s -> m/s
+    assert res.population.median.value == pytest.approx(G_TRUE, rel=0.15)  # SI (m/s)
     assert res.summary.median.value == pytest.approx(G_TRUE, rel=0.30)
-    assert 0.35 < res.population["log_sd"] < 0.7
+    assert 0.35 < res.population.log_sd < 0.7
 
 
 def test_inversion_reports_consistent_quantities(inverted_lognormal):
@@ -204,10 +207,10 @@ def test_inversion_median_on_uniform_image_with_known_grains(uniform):
     # resolved) and the median within +-15 %. Measured 1.025 here; 512 x 206 seeds 0-3:
     # 1.04/1.01/0.96/1.08.
     ds, labels, g, *_ = uniform
-    res = invert_boundaries(ds, d_bulk=D_BULK, labels=labels, psf_sigma_um=0.5)
+    res = invert_boundaries(ds, d_bulk=D_BULK, labels=labels, options=InversionOptions(psf_sigma_um=0.5))
     assert res.summary.n >= 300
     assert res.summary.median.value == pytest.approx(G_TRUE, rel=0.15)
-    assert res.population["log_sd"] == pytest.approx(0.3)
+    assert res.population.log_sd == pytest.approx(0.3)
 
 
 def test_inversion_posterior_errors_are_calibrated(inverted_lognormal, lognormal):
@@ -236,13 +239,14 @@ def test_inversion_ranks_boundaries_from_a_micrograph(lognormal):
     # here is ~0.04: the bound holds on this seed with ~1.5 sd of margin, not on every image.
     ds, labels, g, _, grains = lognormal
     micrograph = synthetic_micrograph(grains, margin_px=16, seed=8)
-    res = invert_boundaries(ds, d_bulk=D_BULK, optical=micrograph.image, psf_sigma_um=0.5)
+    res = invert_boundaries(ds, d_bulk=D_BULK, optical=micrograph.image,
+                            options=InversionOptions(psf_sigma_um=0.5))
     # Registration is a sub-pixel similarity fit now (was an integer shift): within half a pixel.
     assert res.optical_shift_px == pytest.approx((-16.0, -16.0), abs=0.5)
     est, tru = _truth_pairs(res, labels, g)
     assert len(est) >= 100
     assert spearmanr(est, tru).correlation >= 0.7
-    assert res.population["median"]["value"] * 1e-2 == pytest.approx(G_TRUE, rel=0.15)
+    assert res.population.median.value == pytest.approx(G_TRUE, rel=0.15)
 
 
 def test_inversion_median_from_a_micrograph(uniform):
@@ -251,6 +255,7 @@ def test_inversion_median_from_a_micrograph(uniform):
     # unfloored, 0.06, the same micrograph maps gave 0.78-0.92: see min_population_log_sd).
     ds, labels, g, _, grains = uniform
     micrograph = synthetic_micrograph(grains, margin_px=16, seed=7)
-    res = invert_boundaries(ds, d_bulk=D_BULK, optical=micrograph.image, psf_sigma_um=0.5)
+    res = invert_boundaries(ds, d_bulk=D_BULK, optical=micrograph.image,
+                            options=InversionOptions(psf_sigma_um=0.5))
     assert res.summary.n >= 300
     assert res.summary.median.value == pytest.approx(G_TRUE, rel=0.15)

@@ -19,7 +19,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "tracerdiff"
 FLOORS: dict[str, int] = {
     "errors": 0,
     "units": 1, "resources": 1,
-    "quantity": 2, "jsonio": 3, "parallel": 2, "report": 2,
+    "quantity": 2, "jsonio": 3, "results": 3, "parallel": 2, "report": 2,
     "tracerdiff": 3,  # the package root: only __version__ and the base names
     "grains": 4, "species": 4,
     "io": 5,

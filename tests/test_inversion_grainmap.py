@@ -12,17 +12,19 @@ import pytest
 from scipy.stats import spearmanr
 
 from tracerdiff.errors import GrainMapWarning
-from tracerdiff.inversion import invert_boundaries
-from tracerdiff.simulate import (MicrographImperfections, merge_random_boundaries, synthetic_exchange_image,
-                                 synthetic_micrograph)
+from tracerdiff.inversion import InversionOptions, invert_boundaries
+from tracerdiff.simulate import (ExchangeConditions, merge_random_boundaries, MicrographImperfections, SimsOptions,
+                                 synthetic_exchange_image, synthetic_micrograph)
 
 D_BULK, G_TRUE = 2.6e-12, 1.5e-8
 
 
 @pytest.fixture(scope="module")
 def lognormal():
-    ds, sim = synthetic_exchange_image(shape=(206, 256), domain_rows=606, d_bulk=D_BULK, dgb_over_delta=G_TRUE,
-                                       dgb_sigma_ln=0.5, counts_per_pixel=3000, psf_sigma_um=0.6, seed=8)
+    ds, sim = synthetic_exchange_image(shape=(206, 256), domain_rows=606, seed=8,
+                                       exchange=ExchangeConditions(d_bulk=D_BULK, dgb_over_delta=G_TRUE,
+                                                                   dgb_sigma_ln=0.5),
+                                       sims=SimsOptions(counts_per_pixel=3000, psf_sigma_um=0.6))
     g = {tuple(int(v) for v in b["grains"]): float(b["dgb_over_delta"]) for b in sim.truth["boundaries"]}
     return ds, sim.grains, g
 
@@ -34,7 +36,7 @@ def _delete(labels, fraction, seed):
 
 def _log_error(res):
     """(ln(median / truth), reported ln-standard error) of the population median."""
-    return math.log(res.population["median"]["value"] * 1e-2 / G_TRUE), res.population["median_log_stderr"]["total"]
+    return math.log(res.population.median.value / G_TRUE), res.population.median_log_stderr["total"]
 
 
 def test_deleted_boundaries_are_repaired_and_the_map_is_called_deficient(lognormal):
@@ -45,21 +47,21 @@ def test_deleted_boundaries_are_repaired_and_the_map_is_called_deficient(lognorm
     ds, grains, _ = lognormal
     labels = _delete(np.asarray(grains.labels), 0.10, seed=8)
     with pytest.warns(GrainMapWarning, match="grain map deficient"):
-        res = invert_boundaries(ds, d_bulk=D_BULK, labels=labels, psf_sigma_um=0.6)
+        res = invert_boundaries(ds, d_bulk=D_BULK, labels=labels, options=InversionOptions(psf_sigma_um=0.6))
     q = res.grain_map
     assert q["deficient"] and q["cuts_made"] > 0.05 * q["grains_given"]
     assert "grain map deficient" in res.message and res.to_dict()["grain_map"]["deficient"] is True
     err, se = _log_error(res)
     assert abs(err) < math.log(1.2)
     assert abs(err) <= 2 * se
-    assert res.population["median_log_stderr"]["map"] > 0
+    assert res.population.median_log_stderr["map"] > 0
 
 
 @pytest.fixture(scope="module")
 def from_micrograph(lognormal):
     ds, grains, _ = lognormal
     m = synthetic_micrograph(grains, seed=8, imperfections=MicrographImperfections())
-    return invert_boundaries(ds, d_bulk=D_BULK, optical=m.image, psf_sigma_um=0.6)
+    return invert_boundaries(ds, d_bulk=D_BULK, optical=m.image, options=InversionOptions(psf_sigma_um=0.6))
 
 
 def test_realistic_micrograph_ranks_boundaries(lognormal, from_micrograph):

@@ -237,11 +237,13 @@ def test_boundaries_of_an_18o_vendor_file_equal_those_of_the_same_counts_as_lith
     """The C-map path of any pair gives the boundary analysis exactly what 6Li/7Li counts give it."""
     import tifffile
 
-    from tracerdiff.simulate import synthetic_exchange_image
+    from tracerdiff.simulate import ExchangeConditions, SimsOptions, synthetic_exchange_image
     from tracerdiff.study import synthetic as S
 
-    ds, _ = synthetic_exchange_image(shape=(206, 160), d_bulk=S.d_bulk(295.15), dgb_over_delta=S.dgb_over_delta(295.15),
-                                     counts_per_pixel=30000, seed=4)
+    ds, _ = synthetic_exchange_image(shape=(206, 160), seed=4,
+                                     exchange=ExchangeConditions(d_bulk=S.d_bulk(295.15),
+                                                                 dgb_over_delta=S.dgb_over_delta(295.15)),
+                                     sims=SimsOptions(counts_per_pixel=30000))
     a, b = (np.asarray(ds[k].values, dtype=np.uint32) for k in ("6Li", "7Li"))
     synth.write_cameca_im(tmp_path / "o.im", {"16O": b, "18O": a}, [15.995, 17.999], raster_um=160.0)
     tifffile.imwrite(tmp_path / "6.tif", a)

@@ -191,7 +191,7 @@ def test_cryo_validity_invalid_case_and_from_fit():
 
 def test_regime_check_reports_reasons():
     # D*gb = 1 cm/s * 0.5 nm = 5e-8 cm^2/s > D*bulk; sqrt(1e-10 cm^2/s * 1 h) = 6 um < 10 l
-    r = series_regime("1e-8 cm^2/s", "1 cm/s", "16 um", thickness="0.5 nm", d_eff="1e-10 cm^2/s", time="1 h")
+    r = series_regime("1e-8 cm^2/s", "1 cm/s", "16 um", thickness="0.5 nm", d_eff="1e-10 cm^2/s", exchange_time="1 h")
     assert not r.ok
     assert r.flags == {"slow_boundaries": False, "thin_boundaries": True, "long_range": False}
     assert len(r.reasons) == 2 and "not slow" in r.reasons[0]

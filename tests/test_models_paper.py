@@ -58,7 +58,7 @@ def test_series_model_paper_regime_holds_for_the_long_range_profile():
     # the 110 h erfc profile: sqrt(8e-9 cm^2/s * 110 h) = 563 um >> l = 16 um
     check = series_regime(f"{PAPER['bulk_reference']['d_nmr_bulk_22C_cm2_s']} cm^2/s", "1.5e-6 cm/s",
                           f"{C['grain_size_um']} um", thickness=f"{C['gb_thickness_nm']} nm",
-                          d_eff=f"{PAPER['erfc_fit']['expect_deff_cm2_s']} cm^2/s", time="110 h")
+                          d_eff=f"{PAPER['erfc_fit']['expect_deff_cm2_s']} cm^2/s", exchange_time="110 h")
     assert check.ok, check.reasons
     assert check.flags == {"slow_boundaries": True, "thin_boundaries": True, "long_range": True}
 

@@ -7,7 +7,7 @@ from scipy import ndimage as ndi
 from tracerdiff.boundaries import segmentation
 from tracerdiff.boundaries.optical import labels_from_optical, labels_on_field, register_optical
 from tracerdiff.errors import InputError
-from tracerdiff.simulate import GrainMap, synthetic_exchange_image, synthetic_micrograph, voronoi_grains
+from tracerdiff.simulate import GrainMap, SimsOptions, synthetic_exchange_image, synthetic_micrograph, voronoi_grains
 
 
 def _boundary_agreement(found, truth):
@@ -64,7 +64,8 @@ def test_micrograph_rejects_bad_options(kwargs, source):
 
 @pytest.fixture(scope="module")
 def field():
-    ds, sim = synthetic_exchange_image(shape=(120, 160), domain_rows=320, counts_per_pixel=3000, seed=4)
+    ds, sim = synthetic_exchange_image(shape=(120, 160), domain_rows=320, seed=4,
+                                       sims=SimsOptions(counts_per_pixel=3000))
     return ds, sim.grains
 
 

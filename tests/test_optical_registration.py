@@ -8,8 +8,8 @@ from tracerdiff.boundaries.optical import optical_grain_map
 from tracerdiff.boundaries.registration import (OpticalRegistration, RegistrationOptions, boundary_map,
                                                 register_similarity)
 from tracerdiff.errors import InputError
-from tracerdiff.simulate import (MicrographImperfections, synthetic_exchange_image, synthetic_micrograph,
-                                 voronoi_grains)
+from tracerdiff.simulate import (MicrographImperfections, SimsOptions, synthetic_exchange_image,
+                                 synthetic_micrograph, voronoi_grains)
 
 
 def _errors(reg, truth, shape, scale):
@@ -29,7 +29,7 @@ def test_result_reports_the_transform():
     # Field (0, 10) -> 1.1 * R(2 deg) (0, 10) + offset.
     t = np.deg2rad(2.0)
     np.testing.assert_allclose(reg.micrograph_coords([0.0, 10.0]), [30 - 11 * np.sin(t), 16 + 11 * np.cos(t)])
-    assert "scale=1.1000" in repr(reg)
+    assert "scale: 1.1000" in repr(reg) and "rotation: +2.00 deg" in repr(reg)  # the protocol's summary repr
 
 
 @pytest.mark.parametrize("kwargs, source", [(dict(scale=0.0), "scale"), (dict(scale_range=1.5), "scale_range"),
@@ -72,7 +72,8 @@ def test_uniform_micrograph_is_refused():
 @pytest.fixture(scope="module")
 def exchange():
     # The setting: 512 x 206 px, 1 um, ~3000 counts/px, PSF 0.6 um, 16 um grains.
-    ds, sim = synthetic_exchange_image(shape=(206, 512), counts_per_pixel=3000, psf_sigma_um=0.6, seed=8)
+    ds, sim = synthetic_exchange_image(shape=(206, 512), seed=8,
+                                       sims=SimsOptions(counts_per_pixel=3000, psf_sigma_um=0.6))
     i6, i7 = np.asarray(ds["6Li"], float), np.asarray(ds["7Li"], float)
     c = i6 / (i6 + i7)
     return c, np.sqrt(c * (1 - c) / (i6 + i7)), sim.grains

@@ -108,16 +108,29 @@ def test_plot_draws_data_fit_and_residuals():
     r = fit_erfc(counts_profile(X, erfc_profile(X, d=D_TRUE, t=T_EX, **TRUTH), rng=np.random.default_rng(5)),
                  T_EX, conf_int=False)
     fig = Figure()
-    ax, ax_res = r.plot(fig.add_subplot())
+    ax = r.plot(fig.add_subplot())
+    ax_res = fig.axes[-1]  # the residual panel appended below ax
+    assert ax_res is not ax
     assert len(ax.lines) >= 3 and len(ax_res.lines) >= 2  # excluded points, data, fit; residuals + zero line
 
 
 def test_bad_inputs():
     ds = counts_profile(X, erfc_profile(X, d=D_TRUE, t=T_EX, **TRUTH))
-    with pytest.raises(InputError, match="exchange time must be positive"):
+    with pytest.raises(InputError, match="exchange_time: must be positive"):
         fit_erfc(ds, -1.0)
+    with pytest.raises(InputError, match="exchange_time"):
+        fit_erfc(ds, "3 m")  # a length is not a time
     with pytest.raises(InputError, match="only 2 points in the fit range"):
         fit_erfc(ds, T_EX, x_range=(0.0, 6e-6))
+
+
+def test_exchange_time_as_text_or_measured_gives_the_same_fit():
+    from tracerdiff.quantity import Measured
+
+    ds = counts_profile(X, erfc_profile(X, d=D_TRUE, t=T_EX, **TRUTH))
+    d_si = fit_erfc(ds, T_EX, conf_int=False).d_eff.value
+    assert fit_erfc(ds, f"{T_EX / 3600} h", conf_int=False).d_eff.value == pytest.approx(d_si, rel=1e-9)
+    assert fit_erfc(ds, Measured(T_EX, 0.0, "time"), conf_int=False).d_eff.value == d_si
 
 
 def test_finite_sample_exchange_fit():

@@ -142,7 +142,9 @@ def test_plot_and_mass_conservation_of_the_fitted_model():
     s = exchange_then_closed(**STORAGE, rng=np.random.default_rng(13))
     r = fit_closed_evolution(s.initial, s.later, exchange_time=s.exchange_time, conf_int=False)
     fig = Figure()
-    ax, ax_res = r.plot(fig.add_subplot())
+    ax = r.plot(fig.add_subplot())
+    ax_res = fig.axes[-1]  # the residual panel appended below ax
+    assert ax_res is not ax
     assert len(ax.lines) == 5 and len(ax_res.lines) == 3  # 2x (data, fit) + initial; 2 residual sets + zero
     # the fitted model keeps the initial total 6Li at every time (cell-centred midpoint sums)
     xc = (np.arange(4096) + 0.5) * 3.5e-3 / 4096

@@ -42,8 +42,8 @@ def test_add_fit_takes_d_from_erfc_and_evolution_results():
     s = DiffusivitySeries().add_fit(fit_erfc(sc.initial, sc.exchange_time, conf_int=False), 295.15)
     s = s.add_fit(fit_closed_evolution(sc.initial, sc.later, exchange_time=sc.exchange_time, conf_int=False),
                   296.15)
-    assert [p.d.value for p in s.points] == pytest.approx([8.0e-13, 3.0e-13], rel=1e-6)
-    assert s.to_dict()["points"][0]["d"]["unit"] == "cm^2/s"
+    assert [p.value.value for p in s.points] == pytest.approx([8.0e-13, 3.0e-13], rel=1e-6)
+    assert s.to_dict()["points"][0]["value"]["unit"] == "cm^2/s"  # SeriesPoint schema = the study's series points
 
 
 def test_bad_series_inputs():

@@ -5,8 +5,8 @@ import pytest
 
 import tracerdiff.simulate.history as history
 from tracerdiff.errors import InputError
-from tracerdiff.simulate import (Arrhenius, ClosedStep, ExchangeStep, GrainMap, simulate_history, synthetic_sims,
-                                 voronoi_grains)
+from tracerdiff.simulate import (Arrhenius, ClosedStep, ExchangeStep, GrainMap, SimsOptions, simulate_history,
+                                 synthetic_sims, voronoi_grains)
 
 GRAINS = GrainMap.from_labels(np.repeat([[0] * 4 + [1] * 4], 6, axis=0), pixel_size_um=1.0)
 GOOD = dict(d_bulk=1e-12, dgb_over_delta=1e-8)
@@ -65,8 +65,8 @@ def test_grains_smaller_than_a_cell():
 def test_bad_sims_parameters():
     c = np.zeros((4, 4))
     with pytest.raises(InputError, match="natural_fraction"):
-        synthetic_sims(c, pixel_size_um=1.0, natural_fraction=1.5)
+        synthetic_sims(c, pixel_size_um=1.0, sims=SimsOptions(natural_fraction=1.5))
     with pytest.raises(InputError, match="counts_per_pixel"):
-        synthetic_sims(c, pixel_size_um=1.0, counts_per_pixel=0)
+        synthetic_sims(c, pixel_size_um=1.0, sims=SimsOptions(counts_per_pixel=0))
     with pytest.raises(InputError, match="c must be"):
         synthetic_sims(np.array([np.nan, 1.0]), pixel_size_um=1.0)

@@ -17,8 +17,8 @@ from tracerdiff import __version__
 from tracerdiff import io as tio
 from tracerdiff.cli import app
 from tracerdiff.errors import InputError
-from tracerdiff.simulate import (ClosedStep, ExchangeStep, GrainMap, layered_tensors, simulate_history,
-                                 synthetic_exchange_image, synthetic_sims, voronoi_grains)
+from tracerdiff.simulate import (ClosedStep, ExchangeConditions, ExchangeStep, GrainMap, layered_tensors, SimsOptions,
+                                 simulate_history, synthetic_exchange_image, synthetic_sims, voronoi_grains)
 
 RUNNER = CliRunner()
 THREE = GrainMap.from_labels(np.repeat([[0, 0, 1, 1, 2, 2]], 4, axis=0), pixel_size_um=1.0)
@@ -51,8 +51,8 @@ def _simulate(tmp_path, *args):
     (lambda: voronoi_grains((10.5, 10), pixel_size_um=1.0, mean_grain_um=4.0), "shape must be"),
     (lambda: synthetic_exchange_image(shape="10x10"), "shape must be"),
     (lambda: synthetic_exchange_image(shape=(10,)), "shape must be"),
-    (lambda: synthetic_sims(np.zeros((4, 4)), pixel_size_um=1.0, yield_variation=1.0), "yield_variation"),
-    (lambda: synthetic_sims(np.zeros((4, 4)), pixel_size_um=1.0, counts_per_pixel=1e30), "counts_per_pixel"),
+    (lambda: SimsOptions(yield_variation=1.0), "yield_variation"),
+    (lambda: SimsOptions(counts_per_pixel=1e30), "counts_per_pixel"),
     (lambda: synthetic_sims(np.zeros((4, 4)), pixel_size_um="1"), "pixel_size_um"),
     (lambda: layered_tensors(THREE, d_fast=float("nan"), d_slow=1.0), "positive"),
 ])
@@ -87,9 +87,15 @@ def test_a_single_step_need_not_be_wrapped_in_a_list():
 
 
 def test_exchange_image_checks_everything_before_grains_are_made(no_work):
-    for kwargs, name in ((dict(counts_per_pixel=-5), "counts_per_pixel"), (dict(n_steps=0), "n_steps"),
-                         (dict(yield_variation=1.5), "yield_variation"), (dict(psf_sigma_um=-1), "psf_sigma_um"),
-                         (dict(domain_rows=10), "domain_rows")):
+    # The options are checked when made, the image's own parameters before any grain is made.
+    for kwargs, name in ((dict(counts_per_pixel=-5), "counts_per_pixel"),
+                         (dict(yield_variation=1.5), "yield_variation"), (dict(psf_sigma_um=-1), "psf_sigma_um")):
+        with pytest.raises(InputError, match=name):
+            synthetic_exchange_image(shape=(20, 20), sims=SimsOptions(**kwargs))
+    with pytest.raises(InputError, match="dgb_sigma_ln"):
+        synthetic_exchange_image(shape=(20, 20), exchange=ExchangeConditions(dgb_sigma_ln=-1))
+    for kwargs, name in ((dict(n_steps=0), "n_steps"), (dict(domain_rows=10), "domain_rows"),
+                         (dict(sims=SimsOptions(psf_sigma_um=50)), "psf_sigma_um")):
         with pytest.raises(InputError, match=name):
             synthetic_exchange_image(shape=(20, 20), **kwargs)
 

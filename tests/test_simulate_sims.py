@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from tracerdiff.cli import app
 from tracerdiff.io.image import metadata
-from tracerdiff.simulate import synthetic_exchange_image, synthetic_sims
+from tracerdiff.simulate import ExchangeConditions, SimsOptions, synthetic_exchange_image, synthetic_sims
 
 
 def _fraction(ds):
@@ -19,7 +19,7 @@ def _fraction(ds):
 
 @pytest.mark.parametrize("c, expected", [(0.0, 0.0759), (1.0, 0.95), (0.5, 0.0759 + 0.5 * (0.95 - 0.0759))])
 def test_isotope_fraction_of_uniform_fields(c, expected):
-    ds = synthetic_sims(np.full((50, 60), c), pixel_size_um=1.0, counts_per_pixel=1000, seed=1)
+    ds = synthetic_sims(np.full((50, 60), c), pixel_size_um=1.0, seed=1, sims=SimsOptions(counts_per_pixel=1000))
     # 3e6 counts in total: binomial sd of the pooled fraction < 3e-4; allow 5 sd.
     assert _fraction(ds) == pytest.approx(expected, abs=1.5e-3)
     assert ds.attrs["pixel_size_um"] == 1.0 and ds.attrs["format"] == "synthetic"
@@ -31,8 +31,8 @@ def test_isotope_fraction_of_uniform_fields(c, expected):
 
 
 def test_counts_are_poisson_without_yield_variation():
-    ds = synthetic_sims(np.zeros((100, 100)), pixel_size_um=1.0, counts_per_pixel=400, psf_sigma_um=0.0,
-                        yield_variation=0.0, seed=2)
+    ds = synthetic_sims(np.zeros((100, 100)), pixel_size_um=1.0, seed=2,
+                        sims=SimsOptions(counts_per_pixel=400, psf_sigma_um=0.0, yield_variation=0.0))
     total = (ds["6Li"] + ds["7Li"]).values.astype(float)
     assert total.var() / total.mean() == pytest.approx(1.0, abs=0.05)  # Fano factor 1 (10^4 pixels)
 
@@ -40,12 +40,15 @@ def test_counts_are_poisson_without_yield_variation():
 def test_psf_blurs_a_step_and_dead_time_loses_counts():
     c = np.zeros((40, 80))
     c[:, 40:] = 1.0
-    sharp = synthetic_sims(c, pixel_size_um=1.0, psf_sigma_um=0.0, yield_variation=0.0, counts_per_pixel=1e6)
-    blurred = synthetic_sims(c, pixel_size_um=1.0, psf_sigma_um=3.0, yield_variation=0.0, counts_per_pixel=1e6)
+    sharp = synthetic_sims(c, pixel_size_um=1.0,
+                           sims=SimsOptions(psf_sigma_um=0.0, yield_variation=0.0, counts_per_pixel=1e6))
+    blurred = synthetic_sims(c, pixel_size_um=1.0,
+                             sims=SimsOptions(psf_sigma_um=3.0, yield_variation=0.0, counts_per_pixel=1e6))
     f = lambda ds: (ds["6Li"] / (ds["6Li"] + ds["7Li"])).values.mean(axis=0)  # noqa: E731
     assert f(sharp)[39] == pytest.approx(0.0759, abs=2e-3) and f(blurred)[39] > 0.3  # half-way at the edge
-    dead = synthetic_sims(np.zeros((30, 30)), pixel_size_um=1.0, counts_per_pixel=1e4, dead_time_s=1e-5,
-                          dwell_time_s=0.1, yield_variation=0.0, psf_sigma_um=0.0, seed=3)
+    dead = synthetic_sims(np.zeros((30, 30)), pixel_size_um=1.0, seed=3,
+                          sims=SimsOptions(counts_per_pixel=1e4, dead_time_s=1e-5, dwell_time_s=0.1,
+                                           yield_variation=0.0, psf_sigma_um=0.0))
     # Non-paralysable: 7Li rate 9.2e4/s * 1e-5 s = 0.92 -> observed / true = 1/1.92.
     expected_7 = 1e4 * (1 - 0.0759) / (1 + 1e4 * (1 - 0.0759) * 1e-5 / 0.1)
     assert dead["7Li"].values.mean() == pytest.approx(expected_7, rel=0.01)
@@ -53,8 +56,8 @@ def test_psf_blurs_a_step_and_dead_time_loses_counts():
 
 
 def test_standard_exchange_image():
-    ds, result = synthetic_exchange_image(shape=(60, 100), mean_grain_um=12.0, dgb_sigma_ln=0.5,
-                                          exchange_time_s=20 * 3600.0, seed=4)
+    ds, result = synthetic_exchange_image(shape=(60, 100), mean_grain_um=12.0, seed=4,
+                                          exchange=ExchangeConditions(dgb_sigma_ln=0.5, exchange_time=20 * 3600.0))
     assert ds["6Li"].shape == (60, 100) == result.c.shape
     rows = result.c.mean(axis=1)
     assert rows[-1] > rows[30] > rows[0]  # solution at the bottom: 6Li rises upward from the last row
@@ -100,7 +103,7 @@ def test_cli_bad_input_is_one_line_error(tmp_path):
 
 
 def test_exchange_image_cropped_from_a_taller_sample():
-    kwargs = dict(shape=(40, 60), mean_grain_um=10.0, exchange_time_s=10 * 3600.0, seed=2)
+    kwargs = dict(shape=(40, 60), mean_grain_um=10.0, exchange=ExchangeConditions(exchange_time="10 h"), seed=2)
     closed_top, _ = synthetic_exchange_image(**kwargs)
     ds, result = synthetic_exchange_image(domain_rows=400, **kwargs)
     assert result.c.shape == (40, 60) == ds["6Li"].shape

@@ -107,14 +107,18 @@ def test_missing_module_of_tracerdiff_is_a_failure_not_a_skip(study, tmp_path, m
     # Issue 14 finding 2: an ImportError of tracerdiff's own modules was filed as "skipped: not
     # available" and the run exited 0. A broken installation is a failure: status "failed" with
     # the error text, listed under "failed" (not "skipped"), and the other analyses still run.
+    # (Issue 15: the module broken here is the one the erfc analysis imports, tracerdiff.profiles.erfc;
+    # breaking all of tracerdiff.profiles now stops the run while the data are read, see below.)
+    import tracerdiff.profiles  # noqa: F401 - loaded before the patch: only the analysis's own import fails
+
     real_import = builtins.__import__
 
-    def no_profiles(name, *args, **kwargs):
-        if name.startswith("tracerdiff.profiles"):
-            raise ImportError("simulated: tracerdiff.profiles not installed")
+    def no_erfc(name, *args, **kwargs):
+        if name.startswith("tracerdiff.profiles.erfc"):
+            raise ImportError("simulated: tracerdiff.profiles.erfc not installed")
         return real_import(name, *args, **kwargs)
 
-    monkeypatch.setattr(builtins, "__import__", no_profiles)
+    monkeypatch.setattr(builtins, "__import__", no_erfc)
     results = run_study(study, tmp_path / "out", quiet=True)
     assert results["analyses"]["erfc"]["status"] == "failed"
     assert "ImportError: simulated" in results["failed"]["erfc"]
@@ -123,6 +127,40 @@ def test_missing_module_of_tracerdiff_is_a_failure_not_a_skip(study, tmp_path, m
     assert results["analyses"]["impedance"]["status"] == "done"  # the rest still ran
     on_disk = json.loads((tmp_path / "out" / "results.json").read_text())
     assert on_disk["analyses"]["erfc"]["status"] == "failed"
+
+
+@pytest.mark.parametrize("broken", ["tracerdiff.profiles.depth", "tracerdiff.profiles.load"])
+def test_broken_module_while_reading_data_stops_the_run_naming_it(study, tmp_path, monkeypatch, broken):
+    # Issue 15 item 6: load_data caught ImportError from tracerdiff.profiles and went on without
+    # checking the line scans (or turning sputter time into depth). Now the run stops before any
+    # analysis with InstallationError naming the module; the CLI exits non-zero with one line.
+    import sys
+
+    from tracerdiff.errors import InstallationError
+
+    monkeypatch.delitem(sys.modules, broken, raising=False)
+    monkeypatch.setitem(sys.modules, broken, None)  # "import halted": what a broken install raises
+    with pytest.raises(InstallationError, match=rf"needs {broken}, which cannot be imported.*reinstall"):
+        run_study(study, tmp_path / "out", quiet=True)
+    assert not (tmp_path / "out" / "results.json").exists()
+    res = CliRunner().invoke(app, ["run", str(study), "--out", str(tmp_path / "cli")])
+    assert res.exit_code == 2, res.output
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and broken in lines[0], res.stderr
+    assert "Traceback" not in res.output
+
+
+def test_own_imports_keeps_a_missing_extra_a_missing_dependency_error():
+    # A missing OPTIONAL extra is not a broken installation: it keeps its message naming the extra.
+    from tracerdiff.errors import InstallationError, MissingDependencyError, import_optional, own_imports
+
+    with pytest.raises(MissingDependencyError, match=r"pip install 'tracerdiff\[iontof\]'") as info:
+        with own_imports("reading an IONTOF file"):
+            import_optional("tracerdiff_no_such_vendor_module", extra="iontof", purpose="reading .ita files")
+    assert not isinstance(info.value, InstallationError)
+    with pytest.raises(InstallationError, match="reading x needs tracerdiff.no_such_module"):
+        with own_imports("reading x"):
+            import tracerdiff.no_such_module  # noqa: F401
 
 
 def test_cli_run_json(study, tmp_path):
@@ -188,12 +226,14 @@ def test_png_micrograph_at_another_pixel_size_gives_the_boundaries(tmp_path):
     import tifffile
     from skimage import io as skio
 
-    from tracerdiff.simulate import synthetic_exchange_image
+    from tracerdiff.simulate import ExchangeConditions, SimsOptions, synthetic_exchange_image
     from tracerdiff.study import synthetic as S
     from tracerdiff.study.imaging import read_optical
 
-    ds, sim = synthetic_exchange_image(shape=(206, 256), d_bulk=S.d_bulk(295.15), dgb_over_delta=S.dgb_over_delta(295.15),
-                                       counts_per_pixel=30000, seed=2)
+    ds, sim = synthetic_exchange_image(shape=(206, 256), seed=2,
+                                       exchange=ExchangeConditions(d_bulk=S.d_bulk(295.15),
+                                                                   dgb_over_delta=S.dgb_over_delta(295.15)),
+                                       sims=SimsOptions(counts_per_pixel=30000))
     for ch in ("6Li", "7Li"):
         tifffile.imwrite(tmp_path / f"{ch}.tif", np.asarray(ds[ch].values, dtype=np.uint32))
     fine = np.kron(S.optical_micrograph(sim.grains.labels, seed=2, shift_px=(2, 1)), np.ones((2, 2), np.uint8))

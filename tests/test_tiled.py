@@ -86,7 +86,7 @@ def test_bad_tiling_options(image):
         analyse_boundaries_tiled(image, d_bulk=2.6e-12, source_edge="bottom", tile_px=10)
     with pytest.raises(InputError, match="halo_px"):
         analyse_boundaries_tiled(image, d_bulk=2.6e-12, source_edge="bottom", tile_px=128, halo_px=128)
-    with pytest.raises(InputError, match="lines"):
-        analyse_boundaries_tiled(image, d_bulk=2.6e-12, source_edge="bottom", lines=["0,0,5,5"])
+    with pytest.raises(InputError, match="labels"):
+        analyse_boundaries_tiled(image, d_bulk=2.6e-12, source_edge="bottom", labels=np.ones((256, 320), int))
     with pytest.raises(InputError, match="dataset"):
         analyse_boundaries_tiled(np.zeros((10, 10)), d_bulk=2.6e-12, source_edge="bottom")

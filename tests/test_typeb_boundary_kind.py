@@ -11,17 +11,18 @@ import warnings
 import numpy as np
 import pytest
 
-from tracerdiff.boundaries import analyse_boundaries
+from tracerdiff.boundaries import QualityOptions, analyse_boundaries
 from tracerdiff.boundaries.kind import boundary_ridge_check
 from tracerdiff.models.harrison import BoundaryKindWarning
-from tracerdiff.simulate import synthetic_exchange_image
+from tracerdiff.simulate import ExchangeConditions, synthetic_exchange_image
 
 D, T = 1e-16, 59 * 3600.0
 ROOT = math.sqrt(D * T)
 
 
 def _image(**kw):
-    return synthetic_exchange_image(shape=(206, 256), mean_grain_um=30, d_bulk=D, exchange_time_s=T, seed=3, **kw)
+    return synthetic_exchange_image(shape=(206, 256), mean_grain_um=30, seed=3,
+                                    exchange=ExchangeConditions(d_bulk=D, exchange_time=T, **kw))
 
 
 @pytest.mark.parametrize("beta", [10, 1000])
@@ -35,7 +36,7 @@ def test_step_analysis_refuses_fast_boundaries(beta):
     # include_flagged cannot bring them back
     with pytest.warns(BoundaryKindWarning):
         assert analyse_boundaries(ds, d_bulk=D, labels=sim.grains.labels, source_edge="bottom",
-                                  include_flagged=True).summary.n == 0
+                                  quality=QualityOptions(include_flagged=True)).summary.n == 0
 
 
 def test_slow_boundaries_pass_the_check():

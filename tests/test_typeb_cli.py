@@ -18,7 +18,7 @@ P_TRUE = 2 * BETA * D * ROOT + 0.5e-9 * D  # m^3/s
 
 @pytest.fixture(scope="module")
 def profile_csv(tmp_path_factory):
-    r = simulate_bicrystal(d_bulk=D, p=P_TRUE, time=T, thickness=0.5e-9)
+    r = simulate_bicrystal(d_bulk=D, p=P_TRUE, exchange_time=T, thickness=0.5e-9)
     y = np.linspace(0.2 * ROOT, r.y[-1] * 0.98, 150)
     c = np.exp(np.interp(y, r.y, np.log(r.c_mean)))
     path = tmp_path_factory.mktemp("typeb") / "profile.csv"

@@ -31,7 +31,7 @@ def _image(grains, **kw):
 
 def test_fast_boundaries_are_recognised(grains):
     c, err = _image(grains, p_gb=P_TRUE)
-    fit = fit_boundary_kind(c, err, grains, d_bulk=D, time=T, g_start=G_TRUE, p_start=P_TRUE / 3)
+    fit = fit_boundary_kind(c, err, grains, d_bulk=D, exchange_time=T, start=(G_TRUE, P_TRUE / 3))
     assert fit.kind == "fast"
     assert fit.p.value == pytest.approx(P_TRUE, rel=0.1)
     assert abs(fit.p.value - P_TRUE) < 4 * fit.p.stderr + 1e-3 * P_TRUE
@@ -40,7 +40,7 @@ def test_fast_boundaries_are_recognised(grains):
 
 def test_slow_boundaries_are_recognised(grains):
     c, err = _image(grains, dgb_over_delta=G_TRUE)
-    fit = fit_boundary_kind(c, err, grains, d_bulk=D, time=T, g_start=G_TRUE * 3, p_start=P_TRUE)
+    fit = fit_boundary_kind(c, err, grains, d_bulk=D, exchange_time=T, start=(G_TRUE * 3, P_TRUE))
     assert fit.kind in ("slow", "both")
     assert fit.g.value == pytest.approx(G_TRUE, rel=0.1)
     if fit.kind == "both":  # then the along-boundary part must be negligible

@@ -1,6 +1,6 @@
 """Le Claire type-B analysis on profiles from the bicrystal finite-volume simulator.
 
-Generator: simulate_bicrystal(d_bulk=1e-16 m^2/s, time=1e5 s, delta=0.5 nm, half_width
+Generator: simulate_bicrystal(d_bulk=1e-16 m^2/s, exchange_time=1e5 s, delta=0.5 nm, half_width
 10 sqrt(D t), default mesh), C̄ resampled at 150 depths from 0.2 sqrt(D t) to the meshed
 depth. Noise: Gaussian, sigma = 3 % of C̄ + 1e-4, clipped to [0, 1]. Every seed is asserted.
 """
@@ -15,7 +15,7 @@ from tracerdiff.errors import FitError
 from tracerdiff.models.harrison import RegimeWarning, harrison_regime
 from tracerdiff.profiles.leclaire import TypeBOptions, fit_leclaire
 from tracerdiff.profiles.load import ProfileData
-from tracerdiff.simulate.bicrystal import simulate_bicrystal
+from tracerdiff.simulate.bicrystal import BicrystalMesh, simulate_bicrystal
 
 D, T, DELTA = 1e-16, 1e5, 0.5e-9
 ROOT = math.sqrt(D * T)
@@ -23,7 +23,7 @@ ROOT = math.sqrt(D * T)
 
 def _profile(beta):
     p = 2 * beta * D * ROOT + DELTA * D
-    r = simulate_bicrystal(d_bulk=D, p=p, time=T, thickness=DELTA)
+    r = simulate_bicrystal(d_bulk=D, p=p, exchange_time=T, thickness=DELTA)
     y = np.linspace(0.2 * ROOT, r.y[-1] * 0.98, 150)
     c = np.exp(np.interp(y, r.y, np.log(r.c_mean)))
     return y, c, p, TypeBOptions(thickness=DELTA, grain_size=2 * r.params["half_width"])
@@ -72,8 +72,8 @@ def test_textbook_constant_is_off_at_small_beta():
 
 def test_regime_a_profile_is_flagged():
     # boundaries 0.1 sqrt(D t) apart: type A, one effective erfc and no tail
-    r = simulate_bicrystal(d_bulk=D, p=1e-13 * 2e-9, time=T, thickness=2e-9, half_width=0.05 * ROOT,
-                           depth=12 * ROOT, nx=8)
+    r = simulate_bicrystal(d_bulk=D, p=1e-13 * 2e-9, exchange_time=T, thickness=2e-9,
+                           mesh=BicrystalMesh(half_width=0.05 * ROOT, depth=12 * ROOT, nx=8))
     regime = harrison_regime(D, T, thickness=2e-9, grain_size=0.1 * ROOT, p=2e-22)
     assert regime.regime == "A" and not regime.is_type_b and "effective_d" in regime.valid_analyses
     # the bulk D misses the boundaries' share, so a "tail" appears; the regime check says A
@@ -116,12 +116,13 @@ def test_polycrystal_image_gives_an_orientation_averaged_p():
     # boundary, test_typeb_polycrystal). Measured 0.578 (0.561 at 0.5 um pixels, 0.573/0.560 at
     # beta = 10): a characterisation, asserted so that a change shows.
     from tracerdiff.profiles.lateral import laterally_averaged
-    from tracerdiff.simulate import synthetic_exchange_image
+    from tracerdiff.simulate import ExchangeConditions, synthetic_exchange_image
 
     d, t = 1e-16, 59 * 3600.0
     p = 2 * 100 * d * math.sqrt(d * t) + 0.5e-9 * d
-    _, sim = synthetic_exchange_image(shape=(300, 256), mean_grain_um=30, d_bulk=d, exchange_time_s=t, seed=3,
-                                      dgb_over_delta=None, p_gb=p)
+    _, sim = synthetic_exchange_image(shape=(300, 256), mean_grain_um=30, seed=3,
+                                      exchange=ExchangeConditions(d_bulk=d, exchange_time=t, dgb_over_delta=None,
+                                                                  p_gb=p))
     prof = laterally_averaged(sim.c, pixel_size_um=1.0, source_edge="bottom")
     keep = prof.c > 1e-7
     r = fit_leclaire(ProfileData(prof.x[keep], prof.c[keep], None, "image"), t, d_bulk=d,

@@ -13,7 +13,7 @@ from scipy import special
 
 from tracerdiff.errors import InputError
 from tracerdiff.simulate import Arrhenius, ClosedStep, ExchangeStep, GrainMap, simulate_history
-from tracerdiff.simulate.bicrystal import simulate_bicrystal
+from tracerdiff.simulate.bicrystal import BicrystalMesh, simulate_bicrystal
 from tracerdiff.profiles.leclaire import fit_leclaire
 from tracerdiff.profiles.load import ProfileData
 from tracerdiff.simulate.channel_nodes import ChannelNodes, pair_normals
@@ -53,8 +53,8 @@ def _tail_excess_ratio(root_px, beta=10):
     g, d, p, t, root = _vertical_bicrystal(root_px, beta)
     r = simulate_history(g, ExchangeStep(t, d_bulk=d, p_gb=p, source_edge="top"), n_steps=60)
     y = (np.arange(g.shape[0]) + 0.5) * 1e-6
-    ref = simulate_bicrystal(d_bulk=d, p=p, time=t, thickness=0.5e-9, half_width=g.shape[1] / 2 * 1e-6,
-                             depth=1.2 * g.shape[0] * 1e-6)
+    ref = simulate_bicrystal(d_bulk=d, p=p, exchange_time=t, thickness=0.5e-9,
+                             mesh=BicrystalMesh(half_width=g.shape[1] / 2 * 1e-6, depth=1.2 * g.shape[0] * 1e-6))
     bulk = special.erfc(y / (2 * root))
     ex_ref = np.interp(y, ref.y, ref.c_mean) - bulk
     ex = r.c.mean(axis=1) - bulk

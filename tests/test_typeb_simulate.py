@@ -9,7 +9,7 @@ from scipy import optimize, special
 from tracerdiff.errors import InputError
 from tracerdiff.models.harrison import hart_effective_diffusivity
 from tracerdiff.profiles.whipple import suzuoka_excess, whipple_excess
-from tracerdiff.simulate.bicrystal import simulate_bicrystal
+from tracerdiff.simulate.bicrystal import BicrystalMesh, simulate_bicrystal
 
 D, T = 1e-16, 1e5  # m^2/s, s: sqrt(D t) = 3.2 um
 ROOT = math.sqrt(D * T)
@@ -24,7 +24,7 @@ def _setup(beta, delta_ratio):
 def test_constant_source_matches_whipple(beta):
     delta_ratio = 1e4 if beta < 1000 else 1e5
     delta, p = _setup(beta, delta_ratio)
-    r = simulate_bicrystal(d_bulk=D, p=p, time=T, thickness=delta)
+    r = simulate_bicrystal(d_bulk=D, p=p, exchange_time=T, thickness=delta)
     eta = r.y / ROOT
     width = (r.params["half_width"] - delta / 2) / ROOT
     exact = special.erfc(eta / 2) + whipple_excess(eta, beta, delta_ratio=delta_ratio) / width
@@ -40,7 +40,7 @@ def test_constant_source_matches_whipple(beta):
 def test_instantaneous_source_matches_suzuoka():
     beta, delta_ratio = 100, 1e4
     delta, p = _setup(beta, delta_ratio)
-    r = simulate_bicrystal(d_bulk=D, p=p, time=T, thickness=delta, source="instantaneous")
+    r = simulate_bicrystal(d_bulk=D, p=p, exchange_time=T, thickness=delta, source="instantaneous")
     eta = r.y / ROOT
     width = (r.params["half_width"] - delta / 2) / ROOT
     exact = (np.exp(-eta ** 2 / 4) / math.sqrt(math.pi)
@@ -52,7 +52,7 @@ def test_instantaneous_source_matches_suzuoka():
 
 def test_vanishing_beta_gives_bulk_erfc():
     delta = 1e-9
-    r = simulate_bicrystal(d_bulk=D, p=1.001 * D * delta, time=T, thickness=delta)  # beta ~ 1.6e-7
+    r = simulate_bicrystal(d_bulk=D, p=1.001 * D * delta, exchange_time=T, thickness=delta)  # beta ~ 1.6e-7
     eta = r.y / ROOT
     np.testing.assert_allclose(r.c_mean, special.erfc(eta / 2), rtol=0, atol=2e-4)  # mesh error ~5e-5
 
@@ -60,8 +60,8 @@ def test_vanishing_beta_gives_bulk_erfc():
 def test_regime_a_gives_harts_effective_diffusivity():
     # Boundaries 0.1 sqrt(D t) apart: lateral equilibrium, one erfc with Hart's D_eff.
     delta, d_gb, half = 2e-9, 1e-13, 0.05 * ROOT
-    r = simulate_bicrystal(d_bulk=D, p=d_gb * delta, time=T, thickness=delta, half_width=half,
-                           depth=12 * ROOT, nx=8)
+    r = simulate_bicrystal(d_bulk=D, p=d_gb * delta, exchange_time=T, thickness=delta,
+                           mesh=BicrystalMesh(half_width=half, depth=12 * ROOT, nx=8))
     d_hart = hart_effective_diffusivity(D, d_gb, thickness=delta / 2, grain_size=half)  # f = (delta/2)/half
     assert d_hart / D > 1.5  # the boundaries matter
     fit, _ = optimize.curve_fit(lambda y, d: special.erfc(y / (2 * np.sqrt(d * 1e-16 * T))), r.y, r.c_mean, p0=[1.0])
@@ -71,6 +71,6 @@ def test_regime_a_gives_harts_effective_diffusivity():
 
 def test_bad_inputs():
     with pytest.raises(InputError, match="p"):
-        simulate_bicrystal(d_bulk=D, p=-1.0, time=T)
+        simulate_bicrystal(d_bulk=D, p=-1.0, exchange_time=T)
     with pytest.raises(InputError, match="source"):
-        simulate_bicrystal(d_bulk=D, p=1e-25, time=T, source="film")
+        simulate_bicrystal(d_bulk=D, p=1e-25, exchange_time=T, source="film")

@@ -16,7 +16,7 @@ P_TRUE = 2 * BETA * D * ROOT + 0.5e-9 * D
 
 
 def _write(folder, *, extra=""):
-    r = simulate_bicrystal(d_bulk=D, p=P_TRUE, time=T, thickness=0.5e-9)
+    r = simulate_bicrystal(d_bulk=D, p=P_TRUE, exchange_time=T, thickness=0.5e-9)
     y = np.linspace(0.2 * ROOT, r.y[-1] * 0.98, 150)
     c = np.exp(np.interp(y, r.y, np.log(r.c_mean)))
     np.savetxt(folder / "depth.csv", np.c_[y * 1e6, c], delimiter=",", header="x_um,C", comments="", fmt="%.17g")

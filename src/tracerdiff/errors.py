@@ -6,28 +6,32 @@ so messages must be complete sentences naming the file/key and the problem.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
+from typing import Iterator
 
 
 class TracerdiffError(Exception):
-    """Base class for all errors tracerdiff raises on purpose."""
-
-
-class InputError(TracerdiffError, ValueError):
-    """Bad user input: a value, a unit, a parameter combination.
+    """Base class for all errors tracerdiff raises on purpose.
 
     Parameters
     ----------
-    message
-        What is wrong, in one sentence.
-    source
-        Optional file path or key the problem belongs to; prefixed to the message.
+    message : str
+        What is wrong, in one sentence (kept as ``.message``).
+    source : str or pathlib.Path, optional
+        File path or key the problem belongs to (kept as ``.source``); ``str(error)`` is
+        ``"source: message"``. Code that renames the source (the CLI naming a flag instead of a
+        keyword) rebuilds the error from ``.message``, never by cutting ``str(error)``.
     """
 
-    def __init__(self, message: str, *, source: str | Path | None = None):
+    def __init__(self, message: str = "", *, source: str | Path | None = None):
         self.source = None if source is None else str(source)
-        self.message = message
-        super().__init__(f"{self.source}: {message}" if self.source else message)
+        self.message = str(message)
+        super().__init__(f"{self.source}: {self.message}" if self.source else self.message)
+
+
+class InputError(TracerdiffError, ValueError):
+    """Bad user input: a value, a unit, a parameter combination (``.message``, ``.source``)."""
 
 
 class FileFormatError(InputError):
@@ -35,7 +39,7 @@ class FileFormatError(InputError):
 
 
 class FitError(TracerdiffError, RuntimeError):
-    """A fit or estimate failed to converge or is undefined for these data."""
+    """A fit or estimate failed to converge or is undefined for these data (``.message``, ``.source``)."""
 
 
 class MissingDependencyError(TracerdiffError, ImportError):
@@ -64,6 +68,38 @@ def import_optional(module: str, *, extra: str, purpose: str):
             f"({exc}); install it with: pip install 'tracerdiff[{extra}]'") from None
 
 
+class SourceEdgeWarning(UserWarning):
+    """The exchanged edge given for a tracer image contradicts the image's large-scale C trend:
+    with the wrong edge every step has the wrong sign and is flagged. The remark is also kept
+    in the result's message."""
+
+
+class InstallationError(TracerdiffError, ImportError):
+    """A module of tracerdiff itself (or one of its required dependencies) cannot be imported.
+
+    That is a broken installation, never missing data: runs stop on it (non-zero exit) instead
+    of recording an analysis as skipped.
+    """
+
+
+@contextlib.contextmanager
+def own_imports(purpose: str) -> Iterator[None]:
+    """Imports of tracerdiff's own modules: an ImportError becomes :class:`InstallationError`.
+
+    A missing optional extra stays a :class:`MissingDependencyError` (it names the extra to
+    install). ``purpose`` says what the modules were needed for, e.g. ``"reading line scans"``.
+    """
+    try:
+        yield
+    except MissingDependencyError:
+        raise
+    except ImportError as exc:
+        module = exc.name or "one of its modules"
+        raise InstallationError(f"{purpose} needs {module}, which cannot be imported ({exc}); the tracerdiff "
+                                "installation is broken: reinstall it (pip install --force-reinstall "
+                                "tracerdiff)") from exc
+
+
 class GrainMapWarning(UserWarning):
     """The grain map behind a whole-image inversion is deficient: boundaries were missing from it
     (cut from the C map) or grains remain that the model cannot explain. The values are then
@@ -76,8 +112,3 @@ class OutputError(TracerdiffError):
 
     The previous complete output is left in place. ``source`` names the output path.
     """
-
-    def __init__(self, message: str, *, source: str | Path | None = None):
-        self.source = None if source is None else str(source)
-        self.message = message
-        Exception.__init__(self, f"{self.source}: {message}" if self.source else message)

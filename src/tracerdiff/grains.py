@@ -176,14 +176,14 @@ class GrainMap:
 
         Parameters
         ----------
-        labels
+        labels : numpy.ndarray
             Non-negative integer array ``(y, x)`` or ``(z, y, x)``; labels need not be consecutive.
-        pixel_size_um
+        pixel_size_um : float
             Cell edge, micrometres.
-        normal_smoothing_px
+        normal_smoothing_px : float
             Gaussian width (pixels) of the smoothed grain indicators whose
             gradients estimate the boundary normals.
-        boundary_label
+        boundary_label : int, optional
             A label that marks boundary pixels rather than a grain: those cells
             are given to the nearest grain (``skimage.segmentation.expand_labels``).
         """

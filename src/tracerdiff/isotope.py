@@ -13,15 +13,16 @@ Pixels with N = 0 have no C: they are masked (``numpy.ma``), never NaN.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from tracerdiff.errors import InputError
+from tracerdiff.results import Result
 
 
-@dataclass(frozen=True)
-class IsotopeFraction:
+@dataclass(frozen=True, repr=False)
+class IsotopeFraction(Result):
     """Isotope fraction map or profile with counting standard errors.
 
     Attributes
@@ -30,11 +31,61 @@ class IsotopeFraction:
         Masked arrays (mask = no counts). Scalars come back as 0-d masked arrays.
     total
         I6 + I7 counts per pixel.
+    dims, coords
+        Dimension names and coordinates of the counts when they came as ``xarray.DataArray``
+        (empty otherwise); :meth:`as_dataarray` puts them back on the maps.
     """
 
     value: np.ma.MaskedArray
     stderr: np.ma.MaskedArray
     total: np.ndarray
+    dims: tuple = field(default=(), compare=False)
+    coords: dict = field(default_factory=dict, compare=False)
+
+    def as_dataarray(self, which: str = "value"):
+        """``value`` (C), ``stderr`` or ``total`` as an :class:`xarray.DataArray` (NaN where there
+        were no counts), with the input's dimensions and coordinates when it had them."""
+        import xarray as xr
+
+        if which not in ("value", "stderr", "total"):
+            raise InputError(f"which must be 'value', 'stderr' or 'total', got {which!r}", source="which")
+        data = getattr(self, which)
+        data = np.ma.filled(np.ma.asarray(data, dtype=float), np.nan) if which != "total" else np.asarray(data)
+        dims = self.dims if len(self.dims) == data.ndim else ("frame", "y", "x")[3 - data.ndim:] if data.ndim <= 3 \
+            else tuple(f"dim_{i}" for i in range(data.ndim))
+        coords = {k: v for k, v in self.coords.items() if k in dims}
+        return xr.DataArray(data, dims=dims, coords=coords, name={"value": "C"}.get(which, f"C_{which}"),
+                            attrs={"units": "" if which != "total" else "counts"})
+
+    def _headline(self) -> tuple[str, str]:
+        d = self.to_dict()
+        return "mean C", "n/a" if d["mean"] is None else f"{d['mean']:.4g}"
+
+    def _summary(self) -> list[tuple[str, str]]:
+        d = self.to_dict()
+        shape = "×".join(map(str, np.shape(self.value))) or "scalar"
+        return [self._headline(), ("shape", shape + (f" ({', '.join(self.dims)})" if self.dims else "")),
+                ("valid", f"{d['n_valid']} ({d['n_masked']} without counts)"),
+                ("median stderr", "n/a" if d["median_stderr"] is None else f"{d['median_stderr']:.3g}")]
+
+    def _rows(self):
+        """One row per pixel (or point): its coordinates (or indices), C, stderr and counts."""
+        value, stderr = self.as_dataarray("value"), self.as_dataarray("stderr")
+        df = value.to_dataframe().join(stderr.to_dataframe()).reset_index()
+        df["total"] = np.asarray(self.total, dtype=float).ravel()
+        return df.to_dict("records"), {"C": "", "C_stderr": "", "total": "counts"}
+
+    def _plot(self, ax) -> None:
+        """The map (``imshow``) or profile of C; masked points left blank."""
+        value = self.as_dataarray("value")
+        if value.ndim == 2:
+            image = value.plot.imshow(ax=ax, yincrease=False, add_colorbar=False)
+            ax.figure.colorbar(image, ax=ax, label="C (tracer fraction)")
+        elif value.ndim == 1:
+            value.plot.line(ax=ax, marker=".", ls="")
+        else:
+            ax.text(0.5, 0.5, f"C of shape {value.shape}: {self.to_dict()}", ha="center", va="center", wrap=True)
+            ax.axis("off")
 
     @property
     def valid(self) -> np.ndarray:
@@ -46,7 +97,7 @@ class IsotopeFraction:
         if not (np.isfinite(c0) and np.isfinite(cs)) or cs == c0:
             raise InputError(f"normalisation needs finite C0 != Cs, got C0={c0}, Cs={cs}")
         span = cs - c0
-        return IsotopeFraction((self.value - c0) / span, self.stderr / abs(span), self.total)
+        return IsotopeFraction((self.value - c0) / span, self.stderr / abs(span), self.total, self.dims, self.coords)
 
     def to_dict(self) -> dict:
         v = self.value
@@ -61,9 +112,9 @@ def isotope_fraction(counts_6: np.ndarray | float, counts_7: np.ndarray | float,
 
     Parameters
     ----------
-    counts_6, counts_7
+    counts_6, counts_7 : numpy.ndarray or float
         Counts of the tracer and the other isotope (scalars or arrays of one shape).
-    name
+    name : str
         Used in error messages (e.g. the file the counts came from).
 
     Raises
@@ -89,7 +140,10 @@ def isotope_fraction(counts_6: np.ndarray | float, counts_7: np.ndarray | float,
     edge = (i6 == 0) | (i7 == 0)
     p = np.where(edge, (i6 + 0.5) / (safe_total + 1.0), c)
     err = np.sqrt(p * (1.0 - p) / safe_total)
-    return IsotopeFraction(np.ma.masked_array(c, mask=empty), np.ma.masked_array(err, mask=empty), total)
+    dims = tuple(getattr(counts_6, "dims", ()))
+    coords = {k: np.asarray(v) for k, v in getattr(counts_6, "coords", {}).items() if k in dims}
+    return IsotopeFraction(np.ma.masked_array(c, mask=empty), np.ma.masked_array(err, mask=empty), total,
+                           dims, coords)
 
 
 # ----------------------------------------------------------------------------- isotope maps
@@ -103,9 +157,9 @@ def dead_time_correct(counts, n_shots: int | float, *, name: str = "counts") -> 
 
     Parameters
     ----------
-    counts
+    counts : numpy.ndarray
         Observed counts per pixel (summed over all scans).
-    n_shots
+    n_shots : int or float
         Primary shots per pixel over the same scans (shots per pixel per scan x scans).
 
     Raises
@@ -160,18 +214,18 @@ def isotope_map(ds, *, tracer: str = "6Li", other: str = "7Li", bin: int = 1, ma
 
     Parameters
     ----------
-    ds
+    ds : xarray.Dataset
         Labelled image (:mod:`tracerdiff.io.image`) with count channels ``tracer`` and ``other``.
-    bin
+    bin : int
         Sum ``bin`` x ``bin`` pixel blocks before computing C (pixel size grows accordingly).
-    mask
+    mask : numpy.ndarray, optional
         Boolean array, True = exclude; either of the image's (y, x) shape (excluded pixels do
         not enter the bins) or of the binned shape.
-    dead_time_shots
+    dead_time_shots : float, optional
         Primary shots per pixel over all scans; applies :func:`dead_time_correct` to both
         channels (before binning, since saturation is per pixel) and propagates its variance.
         ``"auto"`` takes ``primary_shots_per_pixel`` from the reader's metadata (IONTOF ITA).
-    normalise
+    normalise : tuple of float, optional
         ``(C0, Cs)``: also return ``C_norm = (C - C0)/(Cs - C0)`` and its stderr.
 
     Returns

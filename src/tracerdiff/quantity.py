@@ -11,6 +11,7 @@ import math
 import warnings
 from dataclasses import dataclass
 
+import numpy as np
 from uncertainties import ufloat
 from uncertainties.core import AffineScalarFunc
 
@@ -91,3 +92,75 @@ class Measured:
 
     def __float__(self) -> float:
         return float(self.value)
+
+
+def as_measured(x, dimension: str, *, name: str = "value") -> Measured:
+    """Coerce an input quantity to a :class:`Measured` of ``dimension``.
+
+    This is the one way in for a physical quantity of a public function: every function that
+    takes one accepts a :class:`Measured`, unit text or an SI float, through this helper.
+
+    Parameters
+    ----------
+    x : Measured, str, pint.Quantity or float
+        A :class:`Measured` (its dimension must match), text with a unit
+        (``"2.6e-8 cm^2/s"``), a pint quantity, or a bare number, which is
+        taken to be **in SI units** (m^2/s, m/s, m, K, ...), exact (stderr 0).
+    dimension : str
+        A key of :data:`tracerdiff.units.DIMENSIONS`.
+    name : str
+        What the input is, used in error messages.
+
+    Raises
+    ------
+    InputError
+        Wrong dimension, unparseable text, non-finite value or negative stderr.
+    """
+    if isinstance(x, Measured):
+        if x.dimension != dimension:
+            raise InputError(f"expected a {dimension.replace('_', ' ')}, got a {x.dimension.replace('_', ' ')}",
+                             source=name)
+        m = x
+    elif isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool):
+        m = Measured(float(x), 0.0, dimension)
+    else:
+        m = Measured.parse(x, dimension, name=name, default_unit=DIMENSIONS[dimension][0] or None)
+    if not math.isfinite(m.value):
+        raise InputError(f"value {m.value!r} is not finite", source=name)
+    if not (m.stderr >= 0 or math.isnan(m.stderr)):
+        raise InputError(f"standard error {m.stderr!r} is negative", source=name)
+    return m
+
+
+def positive(x, dimension: str, *, name: str) -> Measured:
+    """:func:`as_measured` plus a check that the value is > 0.
+
+    Parameters
+    ----------
+    x : Measured, str, pint.Quantity or float
+        As in :func:`as_measured`.
+    dimension : str
+        A key of :data:`tracerdiff.units.DIMENSIONS`.
+    name : str
+        What the input is, used in error messages.
+    """
+    m = as_measured(x, dimension, name=name)
+    if not m.value > 0:
+        raise InputError(f"must be positive, got {m}", source=name)
+    return m
+
+
+
+def positive_si(x, dimension: str, *, name: str) -> float:
+    """The SI value of a positive quantity given as :class:`Measured`, unit text or SI float.
+
+    Parameters
+    ----------
+    x : Measured, str, pint.Quantity or float
+        As in :func:`as_measured`.
+    dimension : str
+        A key of :data:`tracerdiff.units.DIMENSIONS`.
+    name : str
+        What the input is, used in error messages.
+    """
+    return positive(x, dimension, name=name).value

@@ -76,11 +76,11 @@ def require_memory(needed: float, *, what: str, reduce: str, source: str | Path 
 
     Parameters
     ----------
-    needed
+    needed : float
         Estimated peak bytes of the step about to run.
-    what
+    what : str
         What needs them, e.g. "the boundary analysis of a 20000 x 20000 px image".
-    reduce
+    reduce : str
         How to need less, e.g. "bin the image 2x2 or analyse a smaller field".
 
     Raises

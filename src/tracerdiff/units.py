@@ -35,6 +35,8 @@ DIMENSIONS: dict[str, tuple[str, str]] = {
     "conductivity": ("S/m", "S/cm"),
     "number_density": ("1/m**3", "1/cm**3"),
     "charge": ("C", "C"),
+    "resistance": ("ohm", "ohm"),  # impedance arcs
+    "capacitance": ("F", "F"),
     "dimensionless": ("", ""),
 }
 
@@ -123,16 +125,16 @@ def to_si(value: str | float | pint.Quantity, dimension: str, *, default_unit: s
 
     Parameters
     ----------
-    value
+    value : str, float or pint.Quantity
         Text such as ``"2.6e-8 cm^2/s"``, a pint quantity, or a bare number.
-    dimension
+    dimension : str
         A key of :data:`DIMENSIONS` (``"diffusivity"``, ``"length"``, ...).
-    default_unit
+    default_unit : str, optional
         Unit assumed for bare numbers. Without it, bare numbers are refused
         unless the dimension is ``"dimensionless"``.
-    name
+    name : str
         What the value is (a CLI flag, a study-file key), used in error messages.
-    plausible
+    plausible : str, optional
         A kind of :data:`PLAUSIBLE` to check the value against; default: the kind of the CLI flag
         ``name`` (:data:`FLAG_KINDS`), if any.
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from tracerdiff.boundaries import segmentation
 from tracerdiff.boundaries.optical import optical_grain_map
+from tracerdiff.boundaries.options import SegmentationOptions
 from tracerdiff.errors import InputError
 from tracerdiff.isotope import IsotopeFraction, isotope_fraction
 from tracerdiff.units import to_si
@@ -117,8 +118,9 @@ def optical_size_note(optical_shape, image_shape) -> str:
 
 
 def grain_labels(c: np.ndarray, cf: np.ndarray, ef: np.ndarray, valid: np.ndarray, *, labels=None, optical=None,
-                 smoothing_px: float, merge_z: float, h_minimum: float):
-    """Grain labels (0 where no counts) from given labels, a registered micrograph, or the C map.
+                 options: SegmentationOptions | None = None):
+    """Grain labels (0 where no counts) from given labels, a registered micrograph, or the C map
+    (segmented with ``options``).
 
     Returns
     -------
@@ -147,6 +149,7 @@ def grain_labels(c: np.ndarray, cf: np.ndarray, ef: np.ndarray, valid: np.ndarra
             note = "; ".join(m for m in (note, f"the registered optical image leaves {100 * uncovered:.1f} % of "
                                                "the SIMS field uncovered (no grains there)") if m)
     else:
-        labels = segmentation.segment_grains(cf, ef, valid, smoothing_px=smoothing_px, merge_z=merge_z,
-                                             h_minimum=h_minimum)
+        opts = options if options is not None else SegmentationOptions()
+        labels = segmentation.segment_grains(cf, ef, valid, smoothing_px=opts.smoothing_px, merge_z=opts.merge_z,
+                                             h_minimum=opts.h_minimum)
     return np.where(valid, labels, 0).astype(np.int32), shift, note

@@ -27,14 +27,16 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from tracerdiff.results import Result
+
 #: Summed ridge excess, in standard errors, above which boundaries count as fast.
 MIN_RIDGE_Z = 10.0
 #: Ridge excess relative to the interior level above which boundaries count as fast.
 MIN_RIDGE_RATIO = 0.2
 
 
-@dataclass(frozen=True)
-class BoundaryKindCheck:
+@dataclass(frozen=True, repr=False)
+class BoundaryKindCheck(Result):
     """Evidence about the kind of boundaries in a C map.
 
     Attributes
@@ -61,6 +63,9 @@ class BoundaryKindCheck:
                 "boundaries are fast paths along them, which the slow-boundary step model (eqn 3) does not "
                 "describe; use the type-B (Le Claire) analysis of the laterally averaged C̄(y)")
 
+    def _headline(self) -> tuple[str, str]:
+        return "fast", str(self.fast)
+
     def to_dict(self) -> dict:
         clean = lambda x: x if math.isfinite(x) else None  # noqa: E731
         return {"ridge_z": clean(self.ridge_z), "ridge_ratio": clean(self.ridge_ratio), "n_lines": self.n_lines,
@@ -73,11 +78,11 @@ def boundary_ridge_check(c: np.ndarray, valid: np.ndarray, labels: np.ndarray, s
 
     Parameters
     ----------
-    c, valid
+    c, valid : numpy.ndarray
         Isotope-fraction map and its mask of usable pixels.
-    labels
+    labels : numpy.ndarray
         Grain labels (0 = none) of the same shape.
-    source_dir
+    source_dir : tuple of float
         Transport direction (dx, dy) from :data:`~tracerdiff.boundaries.segmentation.EDGE_DIRECTIONS`.
     """
     grains = labels > 0

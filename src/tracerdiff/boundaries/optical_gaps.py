@@ -43,14 +43,14 @@ def close_gaps(grooves: np.ndarray, ridge: np.ndarray, *, max_gap_px: float = 14
 
     Parameters
     ----------
-    max_gap_px
+    max_gap_px : float
         Longest bridge.
-    cone_deg
+    cone_deg : float
         Half-angle of the cone of rays around the end's direction.
-    min_ridge
+    min_ridge : float
         Least mean ridge response (noise units) along a bridge: a gap in a real groove keeps
         some darkening, the interior of a grain has none.
-    direction_px
+    direction_px : int
         Length of the branch used to estimate the end's direction.
     """
     from skimage import morphology

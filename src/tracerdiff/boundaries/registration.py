@@ -27,10 +27,11 @@ from scipy import ndimage as ndi
 
 from tracerdiff.boundaries.segmentation import edge_strength, fill_invalid
 from tracerdiff.errors import InputError
+from tracerdiff.results import Result
 
 
-@dataclass(frozen=True)
-class OpticalRegistration:
+@dataclass(frozen=True, repr=False)
+class OpticalRegistration(Result):
     """Where the SIMS field sits in the micrograph: ``m = scale * R(rotation) @ f + offset_px``.
 
     Attributes
@@ -73,10 +74,29 @@ class OpticalRegistration:
                 "offset_px": {"row": self.offset_px[0], "col": self.offset_px[1]},
                 "correlation": self.correlation}
 
-    def __repr__(self) -> str:
-        return (f"OpticalRegistration(scale={self.scale:.4f}, rotation={self.rotation_deg:+.2f} deg, "
-                f"field origin at micrograph ({self.offset_px[0]:.2f}, {self.offset_px[1]:.2f}) px, "
-                f"correlation {self.correlation:.3f})")
+    def _headline(self) -> tuple[str, str]:
+        return "correlation", f"{self.correlation:.3f}"
+
+    def _summary(self) -> list[tuple[str, str]]:
+        return [self._headline(), ("scale", f"{self.scale:.4f}"), ("rotation", f"{self.rotation_deg:+.2f} deg"),
+                ("field origin", f"micrograph ({self.offset_px[0]:.2f}, {self.offset_px[1]:.2f}) px")]
+
+    def _rows(self):
+        return [{"scale": self.scale, "rotation_deg": self.rotation_deg, "offset_row_px": self.offset_px[0],
+                 "offset_col_px": self.offset_px[1], "correlation": self.correlation}], \
+            {"rotation_deg": "deg", "offset_row_px": "px", "offset_col_px": "px"}
+
+    def _plot(self, ax) -> None:
+        """The SIMS field's outline in micrograph pixels (row down, column right)."""
+        corners = self.micrograph_coords(np.array([[0, 0], [0, 1], [1, 1], [1, 0], [0, 0]], float) * 100.0)
+        ax.plot(corners[:, 1], corners[:, 0], "-o", ms=3, label="100×100 px of the field")
+        ax.invert_yaxis()
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.set_xlabel("micrograph column (px)")
+        ax.set_ylabel("micrograph row (px)")
+        ax.set_title(f"scale {self.scale:.3f}, rotation {self.rotation_deg:+.2f}°, correlation {self.correlation:.3f}",
+                     fontsize=9)
+        ax.legend(fontsize=7)
 
 
 @dataclass(frozen=True)
@@ -237,9 +257,9 @@ def register_similarity(moving: np.ndarray, ref: np.ndarray, *,
 
     Parameters
     ----------
-    moving
+    moving : numpy.ndarray
         Micrograph-grid map, bright on boundaries (e.g. a blurred boundary mask).
-    ref
+    ref : numpy.ndarray
         Field-grid map, bright on boundaries, zero-mean where valid and 0 elsewhere
         (:func:`field_reference`).
     """

@@ -4,32 +4,53 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 
 from tracerdiff.boundaries.summary import BoundarySummary, plot_fit, plot_map
+from tracerdiff.errors import InputError
 from tracerdiff.quantity import Measured
-
-
-@lru_cache(maxsize=None)
-def _display(dimension: str) -> tuple[float, str]:
-    """(SI -> display factor, display unit) of a dimension, from Measured.to_dict itself."""
-    probe = Measured(1.0, 1.0, dimension).to_dict()
-    return probe["value"], probe["unit"]
+from tracerdiff.results import Result, display, unit_of
 
 
 def _measured_dict(m: Measured) -> dict:
     """``m.to_dict()`` without a unit-registry call per value (thousands per image; the
     dimensions used here -- conductance, diffusivity, gradient, dimensionless -- convert by a
     factor)."""
-    factor, unit = _display(m.dimension)
-    clean = lambda x: float(x) * factor if math.isfinite(x) else None  # noqa: E731
-    return {"value": clean(m.value), "stderr": clean(m.stderr), "unit": unit}
+    v, s, unit = display(m)
+    clean = lambda x: float(x) if math.isfinite(x) else None  # noqa: E731
+    return {"value": clean(v), "stderr": clean(s), "unit": unit}
 
 
-@dataclass(frozen=True)
-class BoundaryStep:
+@dataclass(frozen=True, repr=False)
+class PopulationEstimate(Result):
+    """The log-normal population of D*gb/delta behind a whole-image inversion.
+
+    Attributes
+    ----------
+    median
+        Population median (Measured, m/s; NaN when no boundary is determined by the image).
+    log_sd
+        Its log-standard deviation (None when undetermined).
+    estimated
+        False when the log-sd was fixed by the caller.
+    median_log_stderr
+        The ln-standard error of the median and its parts (see :mod:`tracerdiff.inversion.quality`).
+    """
+
+    median: Measured
+    log_sd: float | None
+    estimated: bool
+    median_log_stderr: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """The CLI schema: ``{"median": {value, stderr, unit (cm/s)}, "log_sd", "estimated", "median_log_stderr"}``."""
+        return {"median": self.median.to_dict(), "log_sd": self.log_sd, "estimated": self.estimated,
+                "median_log_stderr": dict(self.median_log_stderr)}
+
+
+@dataclass(frozen=True, repr=False)
+class BoundaryStep(Result):
     """D*gb/delta from the step at one boundary segment (or one user line).
 
     Attributes
@@ -99,13 +120,37 @@ class BoundaryStep:
                 "delta_c": _measured_dict(self.delta_c), "gradient": _measured_dict(self.gradient),
                 "accepted": bool(self.accepted), "reason": self.reason, "source": self.source}
 
-    def plot(self, ax) -> None:
+    def _headline(self) -> tuple[str, str]:
+        return "dgb_over_delta", str(self.dgb_over_delta)
+
+    def _summary(self) -> list[tuple[str, str]]:
+        return [("dgb_over_delta", str(self.dgb_over_delta)), ("where", self.label),
+                ("position", f"({self.x_um:.4g}, {self.y_um:.4g}) µm"), ("length", f"{self.length_um:.4g} µm"),
+                ("accepted", str(self.accepted) + (f" ({self.reason})" if self.reason else "")),
+                ("dgb", str(self.dgb)), ("delta_c", str(self.delta_c)), ("gradient", str(self.gradient))]
+
+    def _row(self) -> tuple[dict, dict]:
+        row, units = {"grain_down": self.grains[0], "grain_up": self.grains[1]}, {}
+        for name in ("x_um", "y_um", "length_um", "orientation_deg", "flux_angle_deg"):
+            row[name], units[name] = getattr(self, name), unit_of(name)
+        for name in ("dgb_over_delta", "dgb", "delta_c", "gradient"):
+            v, s, unit = display(getattr(self, name))
+            row[name], row[f"{name}_stderr"] = v, s
+            units[name] = units[f"{name}_stderr"] = unit
+        row.update(accepted=bool(self.accepted), reason=self.reason, source=self.source)
+        return row, units
+
+    def _rows(self):
+        row, units = self._row()
+        return [row], units
+
+    def _plot(self, ax) -> None:
         """Binned C along the normal with the two polynomial fits."""
         plot_fit(self, ax)
 
 
-@dataclass(frozen=True)
-class BoundaryAnalysis:
+@dataclass(frozen=True, repr=False)
+class BoundaryAnalysis(Result):
     """Every boundary of an image analysed, with the summary over the accepted ones.
 
     Attributes
@@ -131,6 +176,9 @@ class BoundaryAnalysis:
         :mod:`tracerdiff.inversion.quality`); None otherwise.
     message
         Why the result is empty or partial ("" otherwise).
+    origin_um
+        (y, x) of pixel (0, 0), micrometres: the input's coordinates (0, 0 for a bare array);
+        boundary positions ``x_um``, ``y_um`` include it.
     """
 
     boundaries: tuple[BoundaryStep, ...]
@@ -142,8 +190,23 @@ class BoundaryAnalysis:
     optical_shift_px: tuple[float, float] | None = None
     include_flagged: bool = False
     message: str = ""
-    population: dict | None = None
+    population: PopulationEstimate | None = None
     grain_map: dict | None = None
+    origin_um: tuple[float, float] = (0.0, 0.0)
+
+    def as_dataarray(self, which: str = "c"):
+        """The analysed C map (``"c"``, NaN without counts) or the grain ``"labels"`` as an
+        :class:`xarray.DataArray` with y, x coordinates in µm (the input's, when it had them)."""
+        import xarray as xr
+
+        if which not in ("c", "labels"):
+            raise InputError(f"which must be 'c' or 'labels', got {which!r}", source="which")
+        data = np.asarray(getattr(self, which))
+        h, w = data.shape
+        px = self.pixel_size_um
+        return xr.DataArray(data, dims=("y", "x"), name="C" if which == "c" else "labels",
+                            coords={"y": self.origin_um[0] + px * np.arange(h), "x": self.origin_um[1] + px * np.arange(w)},
+                            attrs={"units": "", "coordinate_units": "µm"})
 
     @property
     def accepted(self) -> tuple[BoundaryStep, ...]:
@@ -173,15 +236,50 @@ class BoundaryAnalysis:
                "source_edge": self.source_edge, "pixel_size_um": self.pixel_size_um,
                "include_flagged": self.include_flagged, "message": self.message}
         if self.population is not None:
-            out["population"] = dict(self.population)
+            out["population"] = self.population.to_dict()
         if self.grain_map is not None:
             out["grain_map"] = dict(self.grain_map)
         if self.optical_shift_px is not None:
             out["optical_shift_px"] = {"dy": self.optical_shift_px[0], "dx": self.optical_shift_px[1]}
         return out
 
-    def plot(self, fig=None, *, n_examples: int = 4):
-        """Figure: C map with boundaries coloured by D*gb/delta, and example fits below it."""
+    def _headline(self) -> tuple[str, str]:
+        return "median D*gb/δ", str(self.summary.median)
+
+    def _summary(self) -> list[tuple[str, str]]:
+        h, w = np.shape(self.c)
+        rows = [self._headline(), ("mean D*gb/δ", str(self.summary.mean)),
+                ("geometric mean D*gb/δ", str(self.summary.geometric_mean)),
+                ("boundaries", f"{len(self.accepted)} accepted of {len(self.boundaries)}"),
+                ("grains", str(self.n_grains)),
+                ("image", f"{h}×{w} px of {self.pixel_size_um:.4g} µm, source {self.source_edge}")]
+        if self.population is not None:
+            rows.append(("population median", f"{self.population.median}, log-sd "
+                                              f"{self.population.log_sd if self.population.log_sd is None else round(self.population.log_sd, 3)}"))
+        flags = ", ".join(f"{k} {v}" for k, v in list(self.flag_counts.items())[:3])
+        if flags:
+            rows.append(("flagged", flags))
+        if self.message:
+            rows.append(("message", self.message[:200] + ("…" if len(self.message) > 200 else "")))
+        return rows
+
+    def _rows(self):
+        """One row per boundary (:class:`BoundaryStep` columns)."""
+        rows, units = [], {}
+        for b in self.boundaries:
+            row, units = b._row()
+            rows.append(row)
+        return rows, units
+
+    def plot(self, ax=None, *, fig=None, n_examples: int = 4):
+        """C map with boundaries coloured by D*gb/delta; returns its axes.
+
+        With ``ax`` given, only the map is drawn on it. Otherwise (``fig`` given, or a new figure)
+        the map fills the top of the figure and ``n_examples`` example fits sit below it.
+        """
+        if ax is not None:
+            plot_map(self, ax)
+            return ax
         if fig is None:
             from matplotlib.figure import Figure
 
@@ -189,16 +287,17 @@ class BoundaryAnalysis:
         examples = _examples(self.boundaries, n_examples)
         n_cols = max(len(examples), 1)
         grid = fig.add_gridspec(2, n_cols, height_ratios=(2, 1))
-        plot_map(self, fig.add_subplot(grid[0, :]))
+        ax = fig.add_subplot(grid[0, :])
+        plot_map(self, ax)
         for i, step in enumerate(examples):
             step.plot(fig.add_subplot(grid[1, i]))
         if not examples:
             # Say why the fit panel is empty instead of leaving a blank space.
-            ax = fig.add_subplot(grid[1, 0])
-            ax.axis("off")
-            ax.text(0.5, 0.5, "no accepted boundary to show" + (f":\n{self.message}" if self.message else ""),
-                    ha="center", va="center", wrap=True, transform=ax.transAxes)
-        return fig
+            empty = fig.add_subplot(grid[1, 0])
+            empty.axis("off")
+            empty.text(0.5, 0.5, "no accepted boundary to show" + (f":\n{self.message}" if self.message else ""),
+                       ha="center", va="center", wrap=True, transform=empty.transAxes)
+        return ax
 
 
 def _examples(boundaries, n: int) -> list[BoundaryStep]:

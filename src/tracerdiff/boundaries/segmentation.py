@@ -124,13 +124,13 @@ def segment_grains(c: np.ndarray, sigma_c: np.ndarray, valid: np.ndarray, *, smo
 
     Parameters
     ----------
-    c, sigma_c, valid
+    c, sigma_c, valid : numpy.ndarray
         Isotope fraction, its counting error and the mask of pixels with counts.
-    smoothing_px
+    smoothing_px : float
         Gaussian smoothing of C before the Sobel gradient, and of the strength map.
-    h_minimum
+    h_minimum : float
         Depth (in noise units) of the edge-strength minima that seed regions.
-    merge_z
+    merge_z : float
         Steps less significant than this are not boundaries.
     """
     from skimage import measure, morphology, segmentation

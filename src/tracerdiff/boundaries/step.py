@@ -133,18 +133,18 @@ def fit_step(s: np.ndarray, c: np.ndarray, sigma: np.ndarray, *, t: np.ndarray |
 
     Parameters
     ----------
-    s
+    s : numpy.ndarray
         Signed normal distance of each sample from the boundary, pixels (downstream < 0).
         Samples closer than the PSF blur must already be excluded by the caller.
-    c, sigma
+    c, sigma : numpy.ndarray
         Isotope fraction of each sample and its standard error (> 0).
-    t
+    t : numpy.ndarray, optional
         Optional position along the boundary, pixels; adds a linear ``t`` term per side.
-    degree
+    degree : int
         Polynomial degree in s on each side (2: the paper's quadratic fit; 1: linear).
-    shared_gradient
+    shared_gradient : bool
         Fit one normal slope at s = 0 for both sides (flux continuity).
-    min_depth_px
+    min_depth_px : float
         Each side needs samples spanning at least this many pixels in s and more
         distinct s values than coefficients; otherwise the grain is too short to fit.
     """
@@ -242,11 +242,11 @@ def quality_reason(fit: StepFit, *, normal_cos: float, min_cos: float, noise_sig
 
     Parameters
     ----------
-    normal_cos
+    normal_cos : float
         |cos| of the angle between the boundary normal and the transport direction.
-    min_cos
+    min_cos : float
         Boundaries whose normal is closer than this to perpendicular to the flux are flagged.
-    noise_sigmas
+    noise_sigmas : float
         A step (or an adverse gradient) must exceed this many standard errors to count.
     """
     if fit.reason:

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from tracerdiff.quantity import Measured
+from tracerdiff.results import Result
 
 
-@dataclass(frozen=True)
-class BoundarySummary:
+@dataclass(frozen=True, repr=False)
+class BoundarySummary(Result):
     """Spread of D*gb/delta over the boundaries included in the summary.
 
     Attributes
@@ -78,8 +79,10 @@ def plot_map(analysis, ax) -> None:
 
     px = analysis.pixel_size_um
     h, w = analysis.c.shape
-    ax.imshow(np.ma.masked_invalid(analysis.c), cmap="gray", origin="upper",
-              extent=(-0.5 * px, (w - 0.5) * px, (h - 0.5) * px, -0.5 * px))
+    # Boundary positions carry the input's coordinates (origin_um): so does the image.
+    y0, x0 = getattr(analysis, "origin_um", (0.0, 0.0))
+    left, right, bottom, top = x0 - 0.5 * px, x0 + (w - 0.5) * px, y0 + (h - 0.5) * px, y0 - 0.5 * px
+    ax.imshow(np.ma.masked_invalid(analysis.c), cmap="gray", origin="upper", extent=(left, right, bottom, top))
     # One factor for all values, and one LineCollection per style: an image has ~1000
     # boundaries, and a unit conversion and a Line2D each made the figure take seconds.
     factor = Measured(1.0, 0.0, "conductance").to()[0]
@@ -97,8 +100,8 @@ def plot_map(analysis, ax) -> None:
     if norm is not None:
         ax.add_collection(LineCollection(ends[ok], colors=mappable.to_rgba(vals), linewidths=2.5))
         ax.figure.colorbar(mappable, ax=ax, label=f"D*gb/δ ({analysis.summary.median.unit})", shrink=0.8)
-    ax.set_xlim(-0.5 * px, (w - 0.5) * px)
-    ax.set_ylim((h - 0.5) * px, -0.5 * px)
+    ax.set_xlim(left, right)
+    ax.set_ylim(bottom, top)
     ax.set_xlabel("x (µm)")
     ax.set_ylabel("y (µm)")
     ax.set_title(f"{int(ok.sum())} accepted of {len(analysis.boundaries)} boundaries")

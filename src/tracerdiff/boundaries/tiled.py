@@ -51,7 +51,7 @@ def analyse_boundaries_tiled(data, *, d_bulk, source_edge: str, pixel_size_um: f
     data : xarray.Dataset
         "6Li"/"7Li" counts or a "C" map (with "C_stderr"), numpy- or dask-backed, with ``y``/``x``
         coordinates in micrometres (the readers' layout).
-    d_bulk
+    d_bulk : Measured, str or float
         Bulk tracer diffusivity (as for ``analyse_boundaries``).
     source_edge : str
         "top", "bottom", "left" or "right": a tile does not see the large-scale trend.
@@ -59,12 +59,15 @@ def analyse_boundaries_tiled(data, *, d_bulk, source_edge: str, pixel_size_um: f
         Overrides the dataset's ``pixel_size_um``.
     tile_px, halo_px : int
         Core size and margin of the tiles, pixels.
-    scheduler, workers
-        The engine (:func:`tracerdiff.parallel.task_runner`); results are identical on every one.
+    scheduler : str or distributed.Client, optional
+        An existing dask cluster (see :func:`tracerdiff.parallel.task_runner`).
+    workers : int
+        Processes of a local cluster when no scheduler is given; results are identical on every engine.
     progress : callable, optional
         ``progress(done, total)`` after each tile.
-    **options
-        Further options of ``analyse_boundaries`` (not ``optical``, ``labels`` or ``lines``).
+    **options : dict
+        Further options of ``analyse_boundaries`` (``thickness``, ``segmentation``, ``step_fit``,
+        ``quality``; not ``optical`` or ``labels``).
 
     Returns
     -------
@@ -78,7 +81,7 @@ def analyse_boundaries_tiled(data, *, d_bulk, source_edge: str, pixel_size_um: f
         raise InputError(f"must be an integer >= 64, got {tile_px!r}", source="tile_px")
     if not (isinstance(halo_px, (int, np.integer)) and 0 <= halo_px < tile_px):
         raise InputError(f"must be an integer in [0, tile_px), got {halo_px!r}", source="halo_px")
-    for key in ("optical", "labels", "lines"):
+    for key in ("optical", "labels"):
         if options.get(key) is not None:
             raise InputError("not available in a tiled analysis; use analyse_boundaries", source=key)
     if not hasattr(data, "data_vars") or "y" not in data.dims or "x" not in data.dims:
@@ -97,7 +100,9 @@ def analyse_boundaries_tiled(data, *, d_bulk, source_edge: str, pixel_size_um: f
     names = [f"tile rows {r.start}-{r.stop - 1}, columns {c.start}-{c.stop - 1}" for r, c, _, _ in tiles]
     with task_runner(scheduler=scheduler, workers=workers) as runner:
         parts = runner.map(_tile_task, [_Lazy(s) for s in specs], names=names, progress=progress)
-    return _stitch(parts, tiles, shape, px, bool(options.get("include_flagged", False)), source_edge)
+    quality = options.get("quality")
+    include_flagged = bool(getattr(quality, "include_flagged", False))
+    return _stitch(parts, tiles, shape, px, include_flagged, source_edge, origin=(float(ys[0]), float(xs[0])))
 
 
 class _Lazy:
@@ -120,7 +125,7 @@ def _tile_task(item: _Lazy):
     return kept, np.asarray(res.labels, np.int32), np.asarray(res.c, np.float32), res.message
 
 
-def _stitch(parts, tiles, shape, px, include_flagged, source_edge) -> BoundaryAnalysis:
+def _stitch(parts, tiles, shape, px, include_flagged, source_edge, *, origin) -> BoundaryAnalysis:
     """One label map and one list of boundaries from the tiles' results."""
     labels = np.zeros(shape, np.int64)
     c = np.full(shape, np.nan, np.float32)
@@ -167,7 +172,7 @@ def _stitch(parts, tiles, shape, px, include_flagged, source_edge) -> BoundaryAn
     message = "; ".join(notes) if summary.n else "; ".join(["no boundary passed the quality checks", *notes])
     return BoundaryAnalysis(tuple(boundaries), summary=summary, labels=labels.astype(np.int32),
                             c=c, pixel_size_um=px, source_edge=source_edge,
-                            include_flagged=include_flagged, message=message)
+                            include_flagged=include_flagged, message=message, origin_um=origin)
 
 
 def _within(halo: np.ndarray, width: int) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import List, Optional
 
@@ -10,7 +11,7 @@ import typer
 
 from tracerdiff import __version__
 from tracerdiff.cli.common import app, console, err_console, handle_errors, print_json, print_table
-from tracerdiff.errors import FileFormatError, InputError
+from tracerdiff.errors import InputError
 from tracerdiff.quantity import Measured
 from tracerdiff.units import to_si
 
@@ -22,8 +23,6 @@ def _pixel_size_um(text: str) -> float:
     return value
 
 
-# Micrographs often come as ordinary photos, which tracerdiff.io (count-image formats) does not read.
-_PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 # analyse_boundaries names its keyword arguments in errors; on the command line, name the flag.
 _FLAG_OF_KEY = {"line": "--line", "source_edge": "--source-edge", "d_bulk": "--d-bulk",
                 "thickness": "--thickness", "optical": "--optical", "width": "--width"}
@@ -36,34 +35,11 @@ def _positive(text: str, dimension: str, flag: str) -> Measured:
     return value
 
 
-def _read_photo(path: Path) -> np.ndarray:
-    """Grey image of a PNG/JPEG/... micrograph (alpha dropped, colour channels averaged)."""
-    from matplotlib import image as mpimg
-
-    if not path.is_file():
-        raise FileFormatError("file does not exist" if not path.exists() else "not a regular file", source=path)
-    try:
-        arr = np.asarray(mpimg.imread(path), dtype=float)
-    except Exception as exc:  # Pillow raises many types for broken files
-        raise FileFormatError(f"cannot read the image ({exc})", source=path) from None
-    return arr[..., :3].mean(axis=-1) if arr.ndim == 3 else arr
-
-
 def _read_optical(path: Path, pixel_size_um: float) -> np.ndarray:
-    from tracerdiff.io import read
+    """The micrograph as grey, by the one reader and colour rule of :mod:`tracerdiff.io.micrograph`."""
+    from tracerdiff.io import read_micrograph
 
-    if path.suffix.lower() in _PHOTO_SUFFIXES:
-        return _read_photo(path)
-    ds = read(path, pixel_size_um=pixel_size_um)
-    colour = [c for c in ("R", "G", "B") if c in ds.data_vars]
-    if colour:
-        # An RGB(A) micrograph comes back as channels R/G/B(/A): grey = mean of the colour
-        # channels (alpha is not brightness).
-        return np.mean([np.asarray(ds[c].values, dtype=float) for c in colour], axis=0)
-    arr = np.asarray(next(iter(ds.data_vars.values())).values, dtype=float)
-    if arr.ndim == 3:  # frames: average to grey
-        arr = arr.mean(axis=0)
-    return arr
+    return read_micrograph(path, pixel_size_um=pixel_size_um)
 
 
 def _workers(text: str):
@@ -119,7 +95,7 @@ def boundaries_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
 ):
     """D*gb/delta from the C step at every grain boundary (eqn 3), or along given lines."""
-    from tracerdiff.boundaries import analyse_boundaries
+    from tracerdiff.boundaries import QualityOptions, analyse_boundaries, analyse_lines
 
     px = _pixel_size_um(pixel_size)
     d = _positive(d_bulk, "diffusivity", "--d-bulk")
@@ -151,31 +127,40 @@ def boundaries_cmd(
                          "different count images, or one vendor file holding both channels", source=li7)
     ds = _tracer_image(li6, li7, tracer, other, px)
     opt = _read_optical(optical, px) if optical is not None else None
+    import warnings
+
+    from tracerdiff.errors import GrainMapWarning, SourceEdgeWarning
+    from tracerdiff.models.harrison import RegimeWarning
+
+    edge = source_edge.strip().lower()
     try:
-        if method == "inversion":
-            import warnings
+        with warnings.catch_warnings(record=True) as caught:
+            # The analyses' remarks, said once on stderr so that --json output stays one document.
+            for category in (GrainMapWarning, SourceEdgeWarning, RegimeWarning):
+                warnings.simplefilter("always", category)
+            if method == "inversion":
+                from tracerdiff.inversion import InversionOptions, invert_boundaries
 
-            from tracerdiff.errors import GrainMapWarning
-            from tracerdiff.inversion import invert_boundaries
-
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", GrainMapWarning)
-                result = invert_boundaries(ds, d_bulk=d, thickness=delta, source_edge=source_edge.strip().lower(),
-                                           optical=opt, psf_sigma_um=psf_um, include_flagged=include_flagged,
-                                           workers=n_workers, scheduler=scheduler or None)
-            for w in caught:  # said on stderr, so that --json output stays one document
-                err_console.print(f"warning: {w.message}", markup=False, highlight=False)
-        else:
-            result = analyse_boundaries(ds, d_bulk=d, thickness=delta, source_edge=source_edge.strip().lower(),
-                                        optical=opt, lines=line or None, width=w, include_flagged=include_flagged)
+                result = invert_boundaries(ds, d_bulk=d, thickness=delta, source_edge=edge, optical=opt,
+                                           workers=n_workers, scheduler=scheduler or None,
+                                           options=InversionOptions(psf_sigma_um=psf_um,
+                                                                    include_flagged=include_flagged))
+            elif line:
+                result = analyse_lines(ds, line, d_bulk=d, thickness=delta, source_edge=edge, width=w,
+                                       quality=QualityOptions(include_flagged=include_flagged))
+            else:
+                result = analyse_boundaries(ds, d_bulk=d, thickness=delta, source_edge=edge, optical=opt,
+                                            quality=QualityOptions(include_flagged=include_flagged))
+        for caught_warning in caught:
+            err_console.print(f"warning: {caught_warning.message}", markup=False, highlight=False)
     except InputError as exc:
         if exc.source not in _FLAG_OF_KEY:
             raise
-        raise type(exc)(str(exc)[len(exc.source) + 2:], source=_FLAG_OF_KEY[exc.source]) from None
+        raise type(exc)(exc.message, source=_FLAG_OF_KEY[exc.source]) from None
     if figure is not None:
         from tracerdiff.report.atomic import write_png_atomic
 
-        fig = result.plot()
+        fig = result.plot().figure
         # Provenance on the figure itself: which files (by hash) and which D*bulk made it.
         hashes = " | ".join(h[:12] for h in str(ds.attrs.get("sha256", "")).split(" | ") if h)
         fig.suptitle(f"tracerdiff {__version__} boundaries: {li6.name}{' + ' + li7.name if li7 else ''} "
@@ -190,10 +175,9 @@ def boundaries_cmd(
             ("source edge", result.source_edge)]
     rows += [(f"flagged: {reason}", str(n)) for reason, n in result.flag_counts.items()]
     if result.population is not None:
-        pm = result.population["median"]
-        if pm["value"] is not None:
-            rows.append(("population median D*gb/delta", f"{pm['value']:.3g} ± {pm['stderr'] or float('nan'):.2g} {pm['unit']}, "
-                         f"log-sd {result.population['log_sd']:.2f}"))
+        pm = result.population.median
+        if math.isfinite(pm.value):
+            rows.append(("population median D*gb/delta", f"{pm}, log-sd {result.population.log_sd:.2f}"))
     if result.grain_map is not None:
         q = result.grain_map
         rows.append(("grain map", f"{q['cuts_made']} of {q['grains_given']} grains cut, {q['steep_grains']} too steep, "

@@ -143,7 +143,7 @@ def nernst_einstein_cmd(
 
 
 def _fit_file(path: Path, *, name: str):
-    from tracerdiff.io.table import read_series_csv
+    from tracerdiff.io import read_series_table as read_series_csv
     from tracerdiff.models import fit_arrhenius
     data = _plausible_rows(read_series_csv(path, required=("temperature", "D"), optional=("D_stderr",)), path,
                            {"temperature": "temperature", "D": "diffusivity"})
@@ -209,7 +209,7 @@ def haven_cmd(
     as_json: bool = JSON_OPT,
 ):
     """Haven ratio D*/D_sigma: from prefactors at a shared Ea, and pointwise at common temperatures."""
-    from tracerdiff.io.table import read_series_csv
+    from tracerdiff.io import read_series_table as read_series_csv
     from tracerdiff.models import d_sigma_from_conductivity, fit_arrhenius, haven_ratio, haven_ratio_from_prefactors
     n = measured(carrier_density, None, "number_density", flag="--carrier-density", positive=True)
     tr = _plausible_rows(read_series_csv(tracer, required=("temperature", "D"), optional=("D_stderr",)), tracer,

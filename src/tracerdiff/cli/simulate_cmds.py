@@ -179,15 +179,20 @@ def simulate_member(spec: tuple[dict, dict], *, progress=None) -> tuple[dict[str
     import numpy as np
     import tifffile
 
-    from tracerdiff.simulate import synthetic_exchange_image
+    from tracerdiff.simulate import ExchangeConditions, SimsOptions, synthetic_exchange_image
 
     params, command = spec
+    rest = dict(params)
     try:
-        ds, result = synthetic_exchange_image(**params, progress=progress)
+        exchange = ExchangeConditions(d_bulk=rest.pop("d_bulk"), dgb_over_delta=rest.pop("dgb_over_delta"),
+                                      dgb_sigma_ln=rest.pop("dgb_sigma_ln"), exchange_time=rest.pop("exchange_time_s"))
+        sims = SimsOptions(counts_per_pixel=rest.pop("counts_per_pixel"), psf_sigma_um=rest.pop("psf_sigma_um"),
+                           yield_variation=rest.pop("yield_variation"))
+        ds, result = synthetic_exchange_image(**rest, progress=progress, exchange=exchange, sims=sims)
     except InputError as exc:
         if exc.source not in _FLAGS:
             raise
-        raise InputError(str(exc)[len(exc.source) + 2:], source=_FLAGS[exc.source]) from None
+        raise InputError(exc.message, source=_FLAGS[exc.source]) from None
     truth = json.loads(ds.attrs["metadata_json"])["truth"]
     # Provenance: the command as typed (units included) and the package version that ran it.
     truth["tracerdiff_version"] = __version__

@@ -9,7 +9,8 @@ normals (|n.e| face weights).
 
 from tracerdiff.inversion.analysis import REASON_NO_DATA, REASON_UNDETERMINED, invert_boundaries
 from tracerdiff.inversion.network import WindowModel
+from tracerdiff.inversion.options import InversionOptions
 from tracerdiff.inversion.windows import WindowFit, estimate_population, fit_window
 
-__all__ = ["invert_boundaries", "WindowModel", "WindowFit", "fit_window", "estimate_population",
+__all__ = ["invert_boundaries", "InversionOptions", "WindowModel", "WindowFit", "fit_window", "estimate_population",
            "REASON_UNDETERMINED", "REASON_NO_DATA"]

@@ -22,15 +22,16 @@ import numpy as np
 from scipy import optimize
 
 from tracerdiff.errors import FitError, InputError
-from tracerdiff.quantity import Measured
+from tracerdiff.quantity import Measured, positive_si
 from tracerdiff.grains import GrainMap
 from tracerdiff.simulate import ExchangeStep, simulate_history
+from tracerdiff.results import Result
 
 MODELS = ("slow", "fast", "both")
 
 
-@dataclass(frozen=True)
-class KindFit:
+@dataclass(frozen=True, repr=False)
+class KindFit(Result):
     """Result of :func:`fit_boundary_kind`.
 
     Attributes
@@ -56,15 +57,22 @@ class KindFit:
                 "p": None if self.p is None else self.p.to_dict(), "bic": dict(self.bic), "chi2": dict(self.chi2),
                 "n_pixels": self.n_pixels}
 
-    def plot(self, ax=None):
+    def _headline(self) -> tuple[str, str]:
+        return "kind", self.kind
+
+    def _rows(self):
+        """One row per model tried: its BIC, BIC above the best, and chi-square."""
+        best = min(self.bic.values()) if self.bic else float("nan")
+        rows = [{"model": m, "bic": self.bic[m], "delta_bic": self.bic[m] - best, "chi2": self.chi2.get(m),
+                 "chosen": m == self.kind} for m in MODELS if m in self.bic]
+        return rows, {}
+
+    def _plot(self, ax):
         """BIC of the three models (lower is better)."""
-        if ax is None:
-            import matplotlib.pyplot as plt
-            _, ax = plt.subplots()
         names = [m for m in MODELS if m in self.bic]
         ax.bar(names, [self.bic[m] - min(self.bic.values()) for m in names])
         ax.set_ylabel("BIC - min BIC")
-        return ax
+        ax.set_title(f"chosen: {self.kind}")
 
 
 def _crop(c: np.ndarray, rows: int | None, edge: str) -> np.ndarray:
@@ -73,22 +81,22 @@ def _crop(c: np.ndarray, rows: int | None, edge: str) -> np.ndarray:
     return {"top": c[:rows], "bottom": c[-rows:], "left": c[:, :rows], "right": c[:, -rows:]}[edge]
 
 
-def fit_boundary_kind(c, c_stderr, grains: GrainMap, *, d_bulk: float, time: float, source_edge: str = "bottom",
-                      image_rows: int | None = None, g_start: float = 1e-8, p_start: float = 1e-20,
+def fit_boundary_kind(c, c_stderr, grains: GrainMap, *, d_bulk, exchange_time, source_edge: str = "bottom",
+                      image_rows: int | None = None, start: tuple[float, float] = (1e-8, 1e-20),
                       n_steps: int = 20, models=MODELS) -> KindFit:
     """Fit uniform G and/or P to a normalised C map with the forward simulator; pick the kind.
 
     Parameters
     ----------
-    c, c_stderr
+    c, c_stderr : numpy.ndarray
         Normalised tracer fraction (0 natural, 1 solution) and its standard error per pixel
         (NaN: not used), of the image (``image_rows`` lines next to the wetted edge, or the domain).
-    grains
+    grains : GrainMap
         Grain map of the simulated domain.
-    d_bulk, time
-        Bulk diffusivity (m^2/s) and exchange time (s) of one exchange step.
-    g_start, p_start
-        Starting values (m/s, m^3/s).
+    d_bulk, exchange_time : Measured, str or float
+        Bulk diffusivity (SI float: m^2/s) and exchange time (SI float: s) of one exchange step.
+    start : tuple of float
+        Starting values of G (m/s) and P (m^3/s).
     """
     c = np.asarray(c, float)
     err = np.asarray(c_stderr, float)
@@ -97,7 +105,13 @@ def fit_boundary_kind(c, c_stderr, grains: GrainMap, *, d_bulk: float, time: flo
     use = np.isfinite(c) & np.isfinite(err) & (err > 0)
     if use.sum() < 10:
         raise InputError("fewer than 10 usable pixels", source="c")
-    for name, v in (("d_bulk", d_bulk), ("time", time), ("g_start", g_start), ("p_start", p_start)):
+    d_bulk = positive_si(d_bulk, "diffusivity", name="d_bulk")
+    time = positive_si(exchange_time, "time", name="exchange_time")
+    try:
+        g_start, p_start = (float(v) for v in start)
+    except (TypeError, ValueError):
+        raise InputError(f"must be two numbers (G in m/s, P in m^3/s), got {start!r}", source="start") from None
+    for name, v in (("start", g_start), ("start", p_start)):
         if not (math.isfinite(v) and v > 0):
             raise InputError(f"must be positive, got {v!r}", source=name)
     unknown = [m for m in models if m not in MODELS]

@@ -1,6 +1,8 @@
 """Readers: vendor and plain files -> one labelled image/profile type (:mod:`tracerdiff.io.image`).
 
-Use :func:`read` for any file (format chosen by content before extension),
+Use :func:`read` for any image or profile file (format chosen by content before
+extension); :func:`read_line_scan`, :func:`read_micrograph`, :func:`read_series_table` and
+:func:`read_impedance_spectrum` for the other kinds of file (:data:`KINDS`);
 :func:`read_count_pair` for separate 6Li/7Li images, :func:`write` for HDF5 output and
 :func:`sha256_file` for provenance. All failures raise
 :class:`tracerdiff.errors.FileFormatError` naming the file. Raw files are opened ``"rb"``.
@@ -19,7 +21,8 @@ Cameca .im          sims 2.0.2 (SIMSReader)     minimal type-27 files (no Anal_p
                                                 so the primary-beam raster path is untested)
 TIFF (multi-page)   tifffile (+ IFD pre-walk)   files written by tifffile (shaped, appended,
                                                 ImageJ, zlib)
-text matrix / CSV   numpy.loadtxt               hand-written files
+text matrix         numpy.loadtxt               hand-written files
+line-scan table     pandas (:mod:`.tabular`)    hand-written files (comma, tab, ';', spaces)
 .npy / .npz         numpy (allow_pickle=False)  numpy-written files
 HDF5 / NetCDF4      h5netcdf via xarray         exact round trip of :func:`write`
 ==================  ==========================  ==================================================
@@ -31,10 +34,12 @@ per scan; compressed single-IFD TIFF volumes are read eagerly.
 """
 
 from tracerdiff.io._base import sha256_file
-from tracerdiff.io.api import FORMATS, read, read_count_pair, read_tracer_pair
+from tracerdiff.io.api import (FORMATS, KINDS, read, read_as, read_count_pair, read_impedance_spectrum, read_line_scan,
+                               read_micrograph, read_series_table, read_tracer_pair)
 from tracerdiff.io.detect import sniff
 from tracerdiff.io.hdf import write
 from tracerdiff.io.image import LI6, LI7, make_image, make_profile, metadata
 
-__all__ = ["LI6", "LI7", "FORMATS", "make_image", "make_profile", "metadata", "read", "read_count_pair", "read_tracer_pair",
-           "sha256_file", "sniff", "write"]
+__all__ = ["LI6", "LI7", "FORMATS", "KINDS", "make_image", "make_profile", "metadata", "read", "read_as",
+           "read_count_pair", "read_impedance_spectrum", "read_line_scan", "read_micrograph", "read_series_table",
+           "read_tracer_pair", "sha256_file", "sniff", "write"]

@@ -22,6 +22,9 @@ from tracerdiff.species import canonical_channel as _canonical
 #: Hard cap on what one eager read may allocate (bytes). Lazy reads do not allocate up front.
 MAX_EAGER_BYTES = 8 * 1024**3
 
+#: Text files larger than this are refused (parsing text needs several times its size in memory).
+MAX_TEXT_BYTES = 1024**3
+
 #: Target size of one dask chunk for lazy depth stacks (whole frames per chunk).
 LAZY_CHUNK_BYTES = 64 * 1024**2
 
@@ -76,6 +79,37 @@ def sha256_file(path: str | Path, *, chunk_size: int = 1 << 20) -> str:
     except OSError as exc:
         raise FileFormatError(f"cannot read file: {exc.strerror or exc}", source=path) from None
     return digest.hexdigest()
+
+
+def read_text(path: str | Path) -> str:
+    """The text of a text file: UTF-8, else Latin-1 (older Windows exports write ``µm`` so).
+
+    Raises
+    ------
+    FileFormatError
+        Missing file, a folder, unreadable, larger than :data:`MAX_TEXT_BYTES`, or binary
+        content (a NUL byte); the message names the file.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileFormatError("file not found", source=p)
+    if p.is_dir():
+        raise FileFormatError("cannot read the file: it is a directory", source=p)
+    try:
+        size = p.stat().st_size
+        if size > MAX_TEXT_BYTES:
+            raise FileFormatError(f"text file of {size / 1024**3:.1f} GiB is too large to parse; convert it "
+                                  "to .npy or HDF5 first", source=p)
+        with open(p, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise FileFormatError(f"cannot read the file ({exc.strerror or exc})", source=p) from None
+    if b"\x00" in raw:
+        raise FileFormatError("cannot read the file: it is not UTF-8 text (binary content)", source=p)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
 
 
 def check_readable(path: str | Path) -> Path:
@@ -148,10 +182,8 @@ def wrap_errors(path: str | Path, fmt: str, *, caught_warnings: list | None = No
                 raise FileFormatError(str(exc), source=path) from None
             raise
         except TracerdiffError as exc:
-            msg = str(exc)
-            src = getattr(exc, "source", None)
-            if src and Path(src) == Path(path) and msg.startswith(f"{src}: "):  # name the file once
-                msg = msg[len(src) + 2:]
+            src = exc.source
+            msg = exc.message if src and Path(src) == Path(path) else str(exc)  # name the file once
             raise FileFormatError(f"{fmt}: {msg}", source=path) from None
         except MemoryError:
             raise FileFormatError(f"{fmt}: declared data size does not fit in memory; the file is "

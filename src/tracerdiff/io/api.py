@@ -1,4 +1,19 @@
-"""The one door: :func:`read` any supported file, :func:`read_count_pair`, :func:`write`."""
+"""The one door for every file tracerdiff reads.
+
+* :func:`read` - count images, depth stacks and profiles of any supported format
+  (:data:`FORMATS`, chosen by content);
+* :func:`read_line_scan` - a line scan or depth profile (refuses images);
+* :func:`read_micrograph` - an optical micrograph as grey (:mod:`.micrograph` states the
+  colour-to-grey rule);
+* :func:`read_series_table` - a CSV of values against temperature with units in the header;
+* :func:`read_impedance_spectrum` - frequency, Z', Z'';
+* :func:`read_count_pair` / :func:`read_tracer_pair` - two channels from one or two files.
+
+:data:`KINDS` maps what a file holds to its reader. Tables are parsed by one reader
+(:func:`tracerdiff.io.tabular.read_numeric_table`, pandas). Every failure is a
+:class:`~tracerdiff.errors.FileFormatError` (or :class:`~tracerdiff.errors.InputError`)
+naming the file and the problem.
+"""
 
 from __future__ import annotations
 
@@ -86,9 +101,8 @@ def read(path: str | Path, *, pixel_size_um: float | None = None, channels=None,
             if format is None and claimed not in (None, "text", fmt):
                 # A mislabelled file: say that first, or the user is puzzled by a text-parser message
                 # about their ".tif".
-                detail = str(exc).removeprefix(f"{exc.source}: ") if exc.source else str(exc)
                 raise FileFormatError(f"is not a {claimed} file (its bytes lack the {claimed} signature); "
-                                      f"read as {human} instead: {detail}", source=p) from None
+                                      f"read as {human} instead: {exc.message}", source=p) from None
             raise
         if fmt != "hdf5":  # our own HDF5 files carry the raw file's provenance: keep it
             ds.attrs["sha256"] = digest.result()
@@ -166,3 +180,84 @@ def _one_channel(path, pixel_size_um, name: str) -> xr.Dataset:
     if len(ds.data_vars) == 1:
         return ds.rename({next(iter(ds.data_vars)): name})
     raise FileFormatError(f"holds channels {sorted(ds.data_vars)}, none of them {name}", source=path)
+
+
+def read_line_scan(path: str | Path, *, channels=None) -> xr.Dataset:
+    """A line scan or depth profile (dimension ``x`` in um, or ``t`` in s), its columns as read.
+
+    Counts stay counts (:mod:`tracerdiff.profiles` turns them into the isotope fraction);
+    positions are in micrometres whatever the file's unit. Any format :func:`read` knows is
+    accepted (plain CSV/TSV/semicolon tables, SurfaceLab exports, .npz with ``x_um``, ...).
+
+    Raises
+    ------
+    FileFormatError
+        Unreadable file, or a file holding an image rather than a profile.
+    """
+    try:
+        ds = read(path, channels=channels)
+    except InputError as exc:
+        if "does not record a pixel size" in str(exc):  # TIFF, text matrix, .npy: images
+            raise FileFormatError("holds an image, not a line profile; give a line scan such as a CSV "
+                                  "with columns x_um,I6Li,I7Li or x_um,C", source=path) from None
+        raise
+    if set(ds.dims) == {"t"}:
+        return ds
+    if set(ds.dims) != {"x"}:
+        raise FileFormatError(f"expected a line profile along x, got dimensions {dict(ds.sizes)}", source=path)
+    return ds
+
+
+def read_micrograph(path: str | Path, *, pixel_size_um: float | None = None) -> np.ndarray:
+    """An optical micrograph as a 2D grey float array on its own pixel grid (row 0 = top).
+
+    Colour becomes grey by ITU-R BT.601 luma of the stored values (the rule is stated in
+    :mod:`tracerdiff.io.micrograph`); ``tracerdiff run`` and ``tracerdiff boundaries
+    --optical`` both read micrographs here.
+
+    Parameters
+    ----------
+    path : str or Path
+        PNG, JPEG, BMP, GIF, or any image :func:`read` reads (TIFF incl. RGB, .npy, HDF5, ...).
+        Opened read-only.
+    pixel_size_um : float, optional
+        For formats that record no pixel size; the grey values do not depend on it.
+
+    Raises
+    ------
+    FileFormatError
+        Missing or unreadable file, or not a 2D grey or RGB image; the message names the file.
+    """
+    from tracerdiff.io.micrograph import PHOTO_SUFFIXES, grey_from_dataset, read_photo
+
+    p = check_readable(path)
+    if p.suffix.lower() in PHOTO_SUFFIXES:
+        return read_photo(p)
+    return grey_from_dataset(read(p, pixel_size_um=pixel_size_um if pixel_size_um is not None else 1.0), p)
+
+
+def read_series_table(path: str | Path, **options) -> dict:
+    """A CSV of values against temperature, in SI (see :func:`tracerdiff.io.table.read_series_csv`)."""
+    from tracerdiff.io.table import read_series_csv
+
+    return read_series_csv(path, **options)
+
+
+def read_impedance_spectrum(path: str | Path, *, min_points: int = 3):
+    """Frequency (Hz) and complex impedance (ohm) (see :func:`tracerdiff.io.spectrum.read_impedance_spectrum`)."""
+    from tracerdiff.io.spectrum import read_impedance_spectrum as _read
+
+    return _read(path, min_points=min_points)
+
+
+#: What a file holds -> the function that reads it.
+KINDS = {"image": read, "line_scan": read_line_scan, "micrograph": read_micrograph,
+         "series_table": read_series_table, "impedance_spectrum": read_impedance_spectrum}
+
+
+def read_as(kind: str, path: str | Path, **options):
+    """Read ``path`` as ``kind`` (a key of :data:`KINDS`)."""
+    if kind not in KINDS:
+        raise InputError(f"unknown kind of file {kind!r}; choose one of {list(KINDS)}", source=path)
+    return KINDS[kind](path, **options)
+

@@ -50,9 +50,11 @@ def _is_number(token: str) -> bool:
 
 
 def _is_position(name: str) -> bool:
-    from tracerdiff.io.plain import length_factor_um, split_header
+    """A position column: a length unit in the header, or ``x_<unit>``-like (a bad unit is the
+    line-scan reader's to explain, not a reason to call the file a table)."""
+    from tracerdiff.io.plain import _NAMED_POSITION, length_factor_um, split_header
 
-    return length_factor_um(split_header(name)[1]) is not None
+    return length_factor_um(split_header(name)[1]) is not None or bool(_NAMED_POSITION.match(name.strip()))
 
 
 def _headerless_triplets(layout) -> bool:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
 import zipfile
@@ -16,9 +14,6 @@ from tracerdiff.errors import FileFormatError, InputError
 from tracerdiff.io._base import (MAX_EAGER_BYTES, canonical_channel, frames_per_chunk, guard_size,
                                  lazy_from_memmap, select_channels)
 from tracerdiff.io.image import make_image, make_profile
-
-#: Text files larger than this are refused (parsing text needs several times its size in memory).
-MAX_TEXT_BYTES = 1024**3
 
 _LENGTH_TO_UM = {"um": 1.0, "µm": 1.0, "μm": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0,
                  "micrometre": 1.0, "nm": 1e-3, "mm": 1e3, "cm": 1e4, "m": 1e6, "a": 1e-4, "å": 1e-4}
@@ -159,60 +154,14 @@ def _lazy_tiff_pages(path: Path, series, shape, dtype):
 
 # ----------------------------------------------------------------------------- text
 
-def read_text(path: Path) -> str:
-    """Decode a text file (UTF-8, falling back to Latin-1), refusing binary and huge files."""
-    guard_size(path, 0, what="text")
-    size = path.stat().st_size
-    if size > MAX_TEXT_BYTES:
-        raise FileFormatError(f"text file of {size / 1024**3:.1f} GiB is too large to parse; convert it "
-                              "to .npy or HDF5 first", source=path)
-    with open(path, "rb") as fh:
-        raw = fh.read()
-    if b"\x00" in raw:
-        raise FileFormatError("binary content in what should be a text file", source=path)
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
-
-
-def data_lines(text: str) -> list[str]:
-    """Non-empty lines that are not ``#``/``%``/``;`` comments."""
-    return [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith(("#", "%", "//"))]
-
-
-def _split(line: str, delimiter: str | None) -> list[str]:
-    return [t.strip() for t in (line.split(delimiter) if delimiter else line.split())]
-
-
-def guess_delimiter(lines: list[str]) -> str | None:
-    """Tab, comma or semicolon if every one of the first 20 lines has it, else None (whitespace)."""
-    sample = lines[: min(len(lines), 20)]
-    for d in ("\t", ",", ";"):
-        if all(d in ln for ln in sample):
-            return d
-    return None
-
-
-def parse_numeric_rows(lines: list[str], path: Path, *, delimiter: str | None) -> np.ndarray:
-    """Parse rows of numbers into a 2D float array (all rows of one length)."""
-    if not lines:
-        raise FileFormatError("no numeric data found", source=path)
-    try:
-        arr = np.loadtxt(io.StringIO("\n".join(lines)), delimiter=delimiter, ndmin=2, dtype=float,
-                         comments=None)
-    except ValueError as exc:
-        raise FileFormatError(f"text matrix is not a rectangular table of numbers ({exc})", source=path) from None
-    if not np.all(np.isfinite(arr)):
-        raise FileFormatError("text matrix contains NaN or infinity", source=path)
-    return arr
-
-
 def read_text_matrix(path: Path, *, pixel_size_um=None, channels=None, lazy=False, sha256="") -> xr.Dataset:
-    """Read a whitespace/comma/semicolon/tab separated matrix of counts; row 0 = top of the image."""
-    text = read_text(path)
-    lines = data_lines(text)
-    arr = parse_numeric_rows(lines, path, delimiter=guess_delimiter(lines))
+    """Read a whitespace/comma/semicolon/tab separated matrix of counts; row 0 = top of the image.
+
+    Parsed by the one table reader (:func:`tracerdiff.io.tabular.read_numeric_table`), without a header.
+    """
+    from tracerdiff.io.tabular import read_numeric_table
+
+    arr = read_numeric_table(path, header=False, finite=True, what="text matrix").values
     if arr.shape[0] < 2 or arr.shape[1] < 2:
         raise FileFormatError(f"text matrix of shape {arr.shape} is not an image", source=path)
     if np.all(arr == np.round(arr)) and arr.min() >= 0 and arr.max() < 2**63:
@@ -226,8 +175,14 @@ def read_text_matrix(path: Path, *, pixel_size_um=None, channels=None, lazy=Fals
 _HEADER_UNIT = re.compile(r"^(?P<name>.*?)\s*(?:\[(?P<u1>[^\]]*)\]|\((?P<u2>[^)]*)\)|/\s*(?P<u3>\S+))\s*$")
 
 
+_NAMED_POSITION = re.compile(r"^(x|position|distance|depth)\s*[_\[(/]\s*([^\])]*)[\])]?$", re.IGNORECASE)
+
+
 def split_header(col: str) -> tuple[str, str | None]:
-    """``"x_um"`` / ``"x [um]"`` / ``"Depth (nm)"`` / ``"x/um"`` -> (name, unit or None)."""
+    """``"x_um"`` / ``"x [um]"`` / ``"Depth (nm)"`` / ``"x/um"`` / ``"x_angstrom"`` -> (name, unit or None).
+
+    A ``_unit`` suffix counts as a unit only when it is a length unit (``C_stderr`` is a name).
+    """
     col = col.strip().strip('"').strip("'")
     m = _HEADER_UNIT.match(col)
     if m and m.group("name"):
@@ -235,29 +190,50 @@ def split_header(col: str) -> tuple[str, str | None]:
         return m.group("name").strip(), unit.strip()
     if "_" in col:
         base, _, unit = col.rpartition("_")
-        if unit.lower() in _LENGTH_TO_UM:
+        if length_factor_um(unit) is not None:
             return base, unit
     return col, None
 
 
 def length_factor_um(unit: str | None) -> float | None:
-    """Micrometres per ``unit`` (``"mm"`` -> 1000), or None if it is not a known length unit."""
-    return None if unit is None else _LENGTH_TO_UM.get(unit.strip().lower())
+    """Micrometres per ``unit`` (``"mm"`` -> 1000, ``"angstrom"`` -> 1e-4), or None if it is not a length unit.
+
+    Common spellings are looked up; anything else is given to pint (``"micrometer"``, ``"mil"``).
+    """
+    if unit is None or not unit.strip():
+        return None
+    key = unit.strip().lower()
+    if key in _LENGTH_TO_UM:
+        return _LENGTH_TO_UM[key]
+    if not re.fullmatch(r"[a-zA-Z]+", key):  # pint would evaluate "um/s", "1/cm", ...: only bare names
+        return None
+    from tracerdiff.errors import InputError as _InputError
+    from tracerdiff.units import to_si
+
+    try:
+        return to_si(f"1 {key}", "length") * 1e6
+    except _InputError:
+        return None
 
 
 def profile_from_table(header: list[str], arr: np.ndarray, path: Path, *, channels, sha256: str, fmt: str,
                        metadata: dict | None = None) -> xr.Dataset:
-    """Build a profile from a table whose first length-unit column is the position."""
+    """Build a line profile from a table: the position column and one channel per other column.
+
+    The position is the first column with a length unit (``x_um``, ``x [um]``,
+    ``Depth (nm)``, ``x_angstrom``); the other columns keep their values as read (counts,
+    or C and C_stderr), named by :func:`canonical_channel` (``I6Li`` -> ``6Li``), with their
+    header units in ``metadata["units"]``.
+    """
     parsed = [split_header(h) for h in header]
-    pos_index = None
-    for i, (name, unit) in enumerate(parsed):
-        if length_factor_um(unit) is not None and (name.lower() in _POSITION_NAMES or pos_index is None):
-            pos_index = i
-            break
+    pos_index = next((i for i, (_, unit) in enumerate(parsed) if length_factor_um(unit) is not None), None)
     if pos_index is None:
-        names = [h for h in header]
-        raise FileFormatError(f"no position column with a length unit among {names}; name it e.g. 'x_um' "
-                              "or 'x [um]'", source=path)
+        named = next((m for m in (_NAMED_POSITION.match(h.strip()) for h in header) if m), None)
+        if named is not None:
+            raise FileFormatError(f"position column {named.group(0)!r}: unknown length unit {named.group(2)!r} "
+                                  "(use e.g. um, nm, mm, angstrom)", source=path)
+        raise FileFormatError(f"no position column with a length unit among {list(header)}; name it e.g. "
+                              "'x_um', 'x_angstrom' or 'x [um]'", source=path)
     x = arr[:, pos_index] * length_factor_um(parsed[pos_index][1])
     data = {}
     units = {}
@@ -279,19 +255,21 @@ def profile_from_table(header: list[str], arr: np.ndarray, path: Path, *, channe
 
 
 def read_csv_profile(path: Path, *, pixel_size_um=None, channels=None, lazy=False, sha256="") -> xr.Dataset:
-    """Read a profile table with a unit-carrying header, e.g. ``x_um,I6Li,I7Li`` or ``x_um,C``."""
-    lines = data_lines(read_text(path))
-    if len(lines) < 2:
-        raise FileFormatError("profile needs a header line and at least one data row", source=path)
-    delimiter = guess_delimiter(lines)
-    if delimiter == ",":
-        header = next(csv.reader([lines[0]]))
-    else:
-        header = _split(lines[0], delimiter)
-    arr = parse_numeric_rows(lines[1:], path, delimiter=delimiter)
-    if arr.shape[1] != len(header):
-        raise FileFormatError(f"header has {len(header)} columns but data rows have {arr.shape[1]}", source=path)
-    return profile_from_table(header, arr, path, channels=channels, sha256=sha256, fmt="csv_profile")
+    """Read a line scan: a header naming the columns with units, then rows of numbers.
+
+    The one line-scan parser (``tracerdiff.profiles.read_profile`` and the study runner use it
+    through :func:`tracerdiff.io.read`). Accepted: tab, comma, semicolon or whitespace
+    separators; ``#``/``%``/``//`` comment lines; position headers ``x_um``, ``x_mm``,
+    ``x_angstrom``, ``x [um]``, ``Depth (nm)``, ``x/um``; channel columns ``I6Li``/``I7Li`` or
+    ``6Li``/``7Li`` (counts) or ``C`` (+ ``C_stderr``), or any other species. Values are
+    returned as read (positions converted to micrometres); :mod:`tracerdiff.profiles` turns
+    counts into the isotope fraction.
+    """
+    from tracerdiff.io.tabular import read_numeric_table
+
+    table = read_numeric_table(path, header=True, finite=True, what="line scan")
+    return profile_from_table(table.header, table.values, path, channels=channels, sha256=sha256,
+                              fmt="csv_profile", metadata={"separator": table.separator or "whitespace"})
 
 
 # ----------------------------------------------------------------------------- NumPy

@@ -39,10 +39,10 @@ import numpy as np
 import xarray as xr
 
 from tracerdiff.errors import FileFormatError
-from tracerdiff.io._base import MAX_EAGER_BYTES, canonical_channel, channel_for_mass, select_channels
+from tracerdiff.io._base import MAX_EAGER_BYTES, canonical_channel, channel_for_mass, read_text, select_channels
 from tracerdiff.io.image import make_image
 from tracerdiff.io.image import make_profile
-from tracerdiff.io.plain import length_factor_um, pixel_size, read_text, split_header
+from tracerdiff.io.plain import length_factor_um, pixel_size, split_header
 from tracerdiff.species import parse_species
 
 _NUM = r"([+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)"

@@ -1,5 +1,6 @@
 """Small CSV tables of series (temperature, D, sigma, ...) with units in the header.
 
+Read with the one table reader (:func:`tracerdiff.io.tabular.read_numeric_table`, pandas).
 Convention: each column header is ``<quantity>_<unit code>``, e.g.
 ``temperature_C``, ``temperature_K``, ``D_cm2_s``, ``D_m2_s``,
 ``D_stderr_cm2_s``, ``sigma_S_cm``, ``sigma_stderr_S_m``. Lines starting
@@ -14,13 +15,11 @@ Example::
 
 from __future__ import annotations
 
-import csv
-import math
 from pathlib import Path
 
 import numpy as np
 
-from tracerdiff.errors import FileFormatError, InputError
+from tracerdiff.errors import InputError
 from tracerdiff.units import to_si
 
 #: quantity name -> dimension
@@ -94,26 +93,27 @@ def read_series_csv(path: str | Path, *, required: tuple[str, ...] = ("temperatu
     InputError
         Missing, duplicated or unknown columns (the message lists the file's columns).
     """
+    from tracerdiff.io.tabular import read_numeric_table
+
     quantities = QUANTITIES if quantities is None else quantities
     path = Path(path)
-    try:
-        with path.open("r", newline="", encoding="utf-8-sig") as fh:
-            lines = [ln for ln in fh if ln.strip() and not ln.lstrip().startswith("#")]
-    except FileNotFoundError:
-        raise FileFormatError("file not found", source=path) from None
-    except IsADirectoryError:
-        raise FileFormatError("cannot read the file: it is a directory", source=path) from None
-    except UnicodeDecodeError:
-        raise FileFormatError("cannot read the file: it is not UTF-8 text (binary content)", source=path) from None
-    except OSError as exc:
-        raise FileFormatError(f"cannot read the file ({exc.__class__.__name__}: {exc})", source=path) from None
-    if not lines:
-        raise FileFormatError("the CSV file is empty (no header row)", source=path)
-    try:
-        rows = list(csv.reader(lines))
-    except csv.Error as exc:
-        raise FileFormatError(f"not a valid CSV file ({exc})", source=path) from None
-    header = [h.strip() for h in rows[0]]
+    columns: dict[str, tuple[int, str]] = {}
+    table = read_numeric_table(path, header=True, finite=True, what="CSV",
+                               check_header=lambda names: columns.update(
+                                   _columns(names, path, required, optional, quantities)))
+    header = list(table.header)
+    out = {}
+    for q, (i, unit) in columns.items():
+        arr = table.column(i)
+        if unit == "degC":
+            out[q] = arr + 273.15  # pint would need offset units per element; this is exact
+        else:
+            out[q] = arr * to_si(f"1 {unit}", quantities[q], name=header[i])
+    return out
+
+
+def _columns(header, path, required, optional, quantities) -> dict[str, tuple[int, str]]:
+    """Quantity -> (column index, pint unit); InputError for missing, duplicate, unknown or wrong-unit columns."""
     columns: dict[str, tuple[int, str]] = {}
     unknown = []
     for i, h in enumerate(header):
@@ -133,32 +133,9 @@ def read_series_csv(path: str | Path, *, required: tuple[str, ...] = ("temperatu
     if problems:
         raise InputError(f"{'; '.join(problems)}; the file has columns {header}; "
                          f"expected {_examples(wanted)}", source=path)
-    body = rows[1:]
-    if not body:
-        raise FileFormatError(f"the CSV file has a header {header} but no data rows", source=path)
-    out = {}
     for q, (i, unit) in columns.items():
         if unit != "degC" and unit not in (UNIT_CODES[c] for c in _codes_for(quantities[q])):
             raise InputError(f"column {header[i]!r} has a unit ({unit}) that is not a "
                              f"{quantities[q].replace('_', ' ')}; expected {_examples({q: quantities[q]})}",
                              source=path)
-        values = []
-        for r, row in enumerate(body, start=2):
-            if len(row) != len(header):
-                raise FileFormatError(f"data row {r} has {len(row)} cells, the header has {len(header)}",
-                                      source=path)
-            try:
-                x = float(row[i])
-            except ValueError:
-                raise FileFormatError(f"data row {r}, column {header[i]!r}: {row[i]!r} is not a number",
-                                      source=path) from None
-            if not math.isfinite(x):
-                raise FileFormatError(f"data row {r}, column {header[i]!r}: {row[i]!r} is not finite",
-                                      source=path)
-            values.append(x)
-        arr = np.array(values)
-        if unit == "degC":
-            out[q] = arr + 273.15  # pint would need offset units per element; this is exact
-        else:
-            out[q] = arr * to_si(f"1 {unit}", quantities[q], name=header[i])
-    return out
+    return columns

@@ -4,55 +4,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from tracerdiff.errors import InputError
 from tracerdiff.jsonio import dataclass_dict
-from tracerdiff.quantity import Measured
-
-
-def as_measured(x, dimension: str, *, name: str = "value") -> Measured:
-    """Coerce a model input to a :class:`Measured` of ``dimension``.
-
-    Parameters
-    ----------
-    x
-        A :class:`Measured` (its dimension must match), text with a unit
-        (``"2.6e-8 cm^2/s"``), a pint quantity, or a bare number, which is
-        taken to be **in SI units** (m^2/s, m/s, m, K, ...), exact (stderr 0).
-    dimension
-        A key of :data:`tracerdiff.units.DIMENSIONS`.
-    name
-        What the input is, used in error messages.
-
-    Raises
-    ------
-    InputError
-        Wrong dimension, unparseable text, non-finite value or negative stderr.
-    """
-    if isinstance(x, Measured):
-        if x.dimension != dimension:
-            raise InputError(f"expected a {dimension.replace('_', ' ')}, got a {x.dimension.replace('_', ' ')}",
-                             source=name)
-        m = x
-    elif isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool):
-        m = Measured(float(x), 0.0, dimension)
-    else:
-        from tracerdiff.units import DIMENSIONS
-        m = Measured.parse(x, dimension, name=name, default_unit=DIMENSIONS[dimension][0] or None)
-    if not math.isfinite(m.value):
-        raise InputError(f"value {m.value!r} is not finite", source=name)
-    if not (m.stderr >= 0 or math.isnan(m.stderr)):
-        raise InputError(f"standard error {m.stderr!r} is negative", source=name)
-    return m
-
-
-def positive(x, dimension: str, *, name: str) -> Measured:
-    """:func:`as_measured` plus a check that the value is > 0."""
-    m = as_measured(x, dimension, name=name)
-    if not m.value > 0:
-        raise InputError(f"must be positive, got {m}", source=name)
-    return m
+from tracerdiff.quantity import Measured, as_measured, positive  # noqa: F401 - re-exported for the models
 
 
 def u(m: Measured):
@@ -66,13 +20,6 @@ def u(m: Measured):
         from uncertainties import ufloat
         return ufloat(m.value, m.stderr)
     return float(m.value)
-
-
-class ResultDict:
-    """Mixin giving a result dataclass ``to_dict()`` (display-unit dicts, see :func:`result_dict`)."""
-
-    def to_dict(self) -> dict:
-        return result_dict(self)
 
 
 def propagate(func, dimension: str, *, what: str) -> Measured:

@@ -29,6 +29,7 @@ from tracerdiff.errors import FitError, InputError
 from tracerdiff.models._common import result_dict
 from tracerdiff.quantity import Measured
 from tracerdiff.units import DIMENSIONS
+from tracerdiff.results import Result
 
 KB = constants.k  # J/K
 EV = constants.e  # J per eV
@@ -78,8 +79,8 @@ def _arrays(temperature_k, d, d_stderr, *, name: str):
     return t, y, s
 
 
-@dataclass(frozen=True)
-class ArrheniusFit:
+@dataclass(frozen=True, repr=False)
+class ArrheniusFit(Result):
     """Result of :func:`fit_arrhenius`.
 
     Attributes
@@ -157,7 +158,20 @@ class ArrheniusFit:
                              "matrix": [[None if not math.isfinite(c) else float(c) for c in row] for row in cov]}
         return out
 
-    def plot(self, ax, *, label: str | None = None, band: bool = True):
+    def _headline(self) -> tuple[str, str]:
+        return "activation_energy", str(self.activation_energy)
+
+    def _rows(self):
+        """One row per fitted point: temperature, value, stderr and the fitted curve there (display units)."""
+        from tracerdiff.units import from_si
+        conv, unit = from_si(1.0, self.dimension), DIMENSIONS[self.dimension][1].replace("**", "^")
+        center = self.confidence_band(np.array(self.temperature_k))[0] if self.n_points else []
+        errs = self.stderr if self.stderr is not None else [math.nan] * len(self.values)
+        rows = [{"temperature_K": t, self.name: v * conv, f"{self.name}_stderr": e * conv, "fitted": c * conv}
+                for t, v, e, c in zip(self.temperature_k, self.values, errs, center)]
+        return rows, {"temperature_K": "K", self.name: unit, f"{self.name}_stderr": unit, "fitted": unit}
+
+    def _plot(self, ax, *, label: str | None = None, band: bool = True):
         """Data (with error bars) and fit on ``ax`` against 1000/T, log D axis, display units."""
         from tracerdiff.units import from_si
         t = np.array(self.temperature_k)
@@ -184,17 +198,17 @@ def fit_arrhenius(temperature_k, d, d_stderr=None, *, name: str = "D", dimension
 
     Parameters
     ----------
-    temperature_k
+    temperature_k : array_like
         Temperatures in kelvin (array-like, >= 2 distinct values).
-    d
+    d : array_like
         Values in SI units of ``dimension`` (m^2/s for diffusivities), > 0.
-    d_stderr
+    d_stderr : array_like, optional
         Optional standard errors of ``d`` (same units, > 0) for weighting.
-    name
+    name : str
         Label of the series (e.g. "D*eff", "(l/delta) D*gb") for messages/plots.
-    dimension
+    dimension : str
         Dimension of ``d`` and of the prefactor (default "diffusivity").
-    absolute_sigma
+    absolute_sigma : bool
         Treat ``d_stderr`` as absolute (default) or rescale by reduced chi^2.
 
     Raises

@@ -23,12 +23,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tracerdiff.errors import InputError
-from tracerdiff.models._common import ResultDict, as_measured, positive, u
+from tracerdiff.models._common import as_measured, positive, u
 from tracerdiff.quantity import Measured
+from tracerdiff.results import Result
 
 
-@dataclass(frozen=True)
-class BrickLayerResult(ResultDict):
+@dataclass(frozen=True, repr=False)
+class BrickLayerResult(Result):
     """D*eff with the contributions of the series (slow-boundary) and parallel (fast-boundary) paths."""
 
     d_eff: Measured
@@ -38,14 +39,17 @@ class BrickLayerResult(ResultDict):
     dimensions: int
 
 
-@dataclass(frozen=True)
-class RegimeCheck(ResultDict):
+@dataclass(frozen=True, repr=False)
+class RegimeCheck(Result):
     """Whether the series model applies: ``ok`` if every flag is True; ``reasons`` explain failures."""
 
     ok: bool
     flags: dict
     reasons: tuple
     factor: float
+
+    def _headline(self) -> tuple[str, str]:
+        return "ok", str(self.ok)
 
 
 def _inputs(d_bulk, d_gb, grain_size, thickness, dimensions):
@@ -61,11 +65,11 @@ def brick_layer_effective_diffusivity(d_bulk, d_gb, grain_size, thickness, *,
 
     Parameters
     ----------
-    d_bulk, d_gb
+    d_bulk, d_gb : Measured, str or float
         Grain and boundary diffusivities ("diffusivity"), > 0.
-    grain_size, thickness
+    grain_size, thickness : Measured, str or float
         Grain edge l and boundary thickness delta ("length"), > 0.
-    dimensions
+    dimensions : int
         1 (pure series), 2 or 3.
     """
     db, dg, length, delta = _inputs(d_bulk, d_gb, grain_size, thickness, dimensions)
@@ -103,13 +107,13 @@ def maxwell_garnett_effective_diffusivity(d_bulk, d_gb, grain_size, thickness, *
     return Measured.from_ufloat(d_eff, "diffusivity")
 
 
-def series_regime(d_bulk, dgb_over_delta, grain_size, *, thickness=None, d_eff=None, time=None,
+def series_regime(d_bulk, dgb_over_delta, grain_size, *, thickness=None, d_eff=None, exchange_time=None,
                   factor: float = 10.0) -> RegimeCheck:
     """Check the series model's conditions; "much greater" means by at least ``factor``.
 
     Flags: ``slow_boundaries`` (D*bulk >= factor * D*gb; needs ``thickness``),
     ``thin_boundaries`` (l >= factor * delta), ``long_range``
-    (sqrt(D*eff t) >= factor * l; needs ``d_eff`` and ``time``). A flag whose
+    (sqrt(D*eff t) >= factor * l; needs ``d_eff`` and ``exchange_time``). A flag whose
     inputs are missing is left out and a reason says so; ``ok`` needs every
     present flag True and at least the long-range flag present.
     """
@@ -131,15 +135,15 @@ def series_regime(d_bulk, dgb_over_delta, grain_size, *, thickness=None, d_eff=N
             reasons.append(f"l/delta = {length.value / delta.value:.3g} < {factor:g}: boundaries not thin")
     else:
         reasons.append("no boundary thickness given: D*bulk >> D*gb not checked")
-    if d_eff is not None and time is not None:
+    if d_eff is not None and exchange_time is not None:
         deff = as_measured(d_eff, "diffusivity", name="d_eff")
-        t = positive(time, "time", name="time")
+        t = positive(exchange_time, "time", name="exchange_time")
         reach = (max(deff.value, 0.0) * t.value) ** 0.5
         flags["long_range"] = reach >= factor * length.value
         if not flags["long_range"]:
             reasons.append(f"sqrt(D*eff t) = {reach * 1e6:.3g} um is not >> l = {length.value * 1e6:.3g} um "
                            f"(ratio {reach / length.value:.3g} < {factor:g}): profile resolves single grains")
     else:
-        reasons.append("no D*eff and time given: sqrt(D*eff t) >> l not checked")
+        reasons.append("no D*eff and exchange time given: sqrt(D*eff t) >> l not checked")
     ok = "long_range" in flags and all(flags.values())
     return RegimeCheck(bool(ok), {k: bool(v) for k, v in flags.items()}, tuple(reasons), float(factor))

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tracerdiff.models._common import ResultDict, positive, u
+from tracerdiff.models._common import positive, u
 from tracerdiff.quantity import Measured
+from tracerdiff.results import Result
 
 
-@dataclass(frozen=True)
-class CryoValidity(ResultDict):
+@dataclass(frozen=True, repr=False)
+class CryoValidity(Result):
     """diffusion_length = sqrt(2 D t); ``valid`` when it is below ``resolution``; ratio = L / resolution."""
 
     diffusion_length: Measured
@@ -24,17 +25,29 @@ class CryoValidity(ResultDict):
     d: Measured
     imaging_time: Measured
 
+    def _headline(self) -> tuple[str, str]:
+        return "diffusion_length", str(self.diffusion_length)
+
+    def _plot(self, ax) -> None:
+        """Diffusion length during imaging against the resolution (µm): valid when the first is shorter."""
+        (length, length_se), (res, _) = self.diffusion_length.to("um"), self.resolution.to("um")
+        ax.barh(["diffusion length", "resolution"], [length, res], xerr=[length_se, 0.0],
+                color=["C2" if self.valid else "C3", "0.6"])
+        ax.set_xscale("log")
+        ax.set_xlabel("µm")
+        ax.set_title(f"{'valid' if self.valid else 'NOT valid'}: √(2Dt) / resolution = {self.ratio.value:.3g}", fontsize=9)
+
 
 def cryo_validity(d, imaging_time, resolution) -> CryoValidity:
     """Diffusion length sqrt(2 D t) during imaging, compared with the spatial resolution.
 
     Parameters
     ----------
-    d
+    d : Measured, str or float
         Diffusivity at the imaging temperature (e.g. an Arrhenius extrapolation).
-    imaging_time
+    imaging_time : Measured, str or float
         Duration of the acquisition ("time").
-    resolution
+    resolution : Measured, str or float
         Lateral resolution or pixel size ("length").
     """
     d = positive(d, "diffusivity", name="d")

@@ -19,12 +19,13 @@ import math
 from dataclasses import dataclass
 
 from tracerdiff.errors import InputError
-from tracerdiff.models._common import ResultDict, as_measured, positive, u
+from tracerdiff.models._common import as_measured, positive, u
 from tracerdiff.quantity import Measured
+from tracerdiff.results import Result
 
 
-@dataclass(frozen=True)
-class GBStepResult(ResultDict):
+@dataclass(frozen=True, repr=False)
+class GBStepResult(Result):
     """D*gb/delta (and D*gb if delta is known) from one boundary.
 
     Attributes
@@ -50,14 +51,14 @@ def dgb_over_delta_from_step(d_bulk, gradient, step, *, thickness=None) -> GBSte
 
     Parameters
     ----------
-    d_bulk
+    d_bulk : Measured, str or float
         Bulk tracer diffusivity (Measured "diffusivity", text with unit, or SI float).
-    gradient
+    gradient : Measured, str or float
         dC/dy in the bulk next to the boundary (Measured "gradient", 1/m in SI).
-    step
+    step : Measured or float
         Jump of the isotope fraction across the boundary (dimensionless), same
         sign as ``gradient``.
-    thickness
+    thickness : Measured, str or float, optional
         Optional boundary thickness delta (Measured "length"); gives D*gb.
 
     Raises

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 from tracerdiff.errors import InputError
 from tracerdiff.models._common import as_measured, positive
+from tracerdiff.quantity import Measured
+from tracerdiff.results import Result
 
 #: sqrt(D t) / d above which the kinetics are type A (diffusion fields of boundaries overlap).
 A_LAMBDA = 1.0 / 0.8
@@ -43,8 +45,8 @@ class BoundaryKindWarning(RegimeWarning):
 LECLAIRE_BETA = 10.0
 
 
-@dataclass(frozen=True)
-class HarrisonRegime:
+@dataclass(frozen=True, repr=False)
+class HarrisonRegime(Result):
     """Harrison's regime of a diffusion anneal and the analyses valid for it.
 
     Attributes
@@ -55,7 +57,7 @@ class HarrisonRegime:
     alpha, beta, lam
         Le Claire's alpha and beta, and ``sqrt(D t) / d`` (NaN without a grain size or P).
     diffusion_length
-        ``sqrt(D_bulk t)`` in m.
+        ``sqrt(D_bulk t)``, a :class:`Measured` length (m inside; µm in ``to_dict``).
     boundary_kind
         ``"fast"`` (beta > 0), ``"slow"`` (D_gb < D) or ``"unknown"`` (no P given).
     valid_analyses
@@ -68,7 +70,7 @@ class HarrisonRegime:
     alpha: float
     beta: float
     lam: float
-    diffusion_length: float
+    diffusion_length: Measured
     boundary_kind: str
     valid_analyses: tuple[str, ...]
     reasons: tuple[str, ...]
@@ -80,47 +82,50 @@ class HarrisonRegime:
     def to_dict(self) -> dict:
         clean = lambda x: x if math.isfinite(x) else None  # noqa: E731
         return {"regime": self.regime, "alpha": clean(self.alpha), "beta": clean(self.beta),
-                "lambda": clean(self.lam), "diffusion_length_um": self.diffusion_length * 1e6,
+                "lambda": clean(self.lam), "diffusion_length_um": self.diffusion_length.value * 1e6,
                 "boundary_kind": self.boundary_kind, "valid_analyses": list(self.valid_analyses),
                 "reasons": list(self.reasons)}
 
-    def plot(self, ax=None):
+    def _headline(self) -> tuple[str, str]:
+        return "regime", self.regime
+
+    def _plot(self, ax):
         """Mark this anneal on the (Lambda, alpha) plane with the regime borders."""
-        if ax is None:
-            import matplotlib.pyplot as plt
-            _, ax = plt.subplots()
         ax.axvline(A_LAMBDA, color="0.5", ls="--")
         ax.axvline(B_LAMBDA, color="0.5", ls=":")
         ax.axhline(C_ALPHA, color="0.5", ls="--")
         ax.axhline(B_ALPHA, color="0.5", ls=":")
-        if math.isfinite(self.lam):
-            ax.loglog([self.lam], [self.alpha], "o", label=f"regime {self.regime}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        if math.isfinite(self.lam) and math.isfinite(self.alpha):
+            ax.plot([self.lam], [self.alpha], "o", label=f"regime {self.regime}")
+            ax.legend()
+        else:
+            ax.set_title(f"regime {self.regime} (no grain size: Λ unknown)", fontsize=9)
         ax.set_xlabel("sqrt(D t) / d")
         ax.set_ylabel("alpha = s delta / (2 sqrt(D t))")
-        ax.legend()
-        return ax
 
 
-def harrison_regime(d_bulk, time, *, thickness="0.5 nm", grain_size=None, p=None,
+def harrison_regime(d_bulk, exchange_time, *, thickness="0.5 nm", grain_size=None, p=None,
                     segregation: float = 1.0) -> HarrisonRegime:
-    """Harrison regime of an anneal of ``time`` with bulk diffusivity ``d_bulk``.
+    """Harrison regime of an anneal of ``exchange_time`` with bulk diffusivity ``d_bulk``.
 
     Parameters
     ----------
-    d_bulk, time
-        Bulk diffusivity and anneal time (Measured, text with units, or SI numbers).
-    thickness
+    d_bulk, exchange_time : Measured, str or float
+        Bulk diffusivity and anneal (exchange) time (text with units, or SI numbers).
+    thickness : Measured, str or float
         Boundary width delta.
-    grain_size
+    grain_size : Measured, str or float, optional
         Mean grain size d; without it only C can be told apart from the rest.
-    p
+    p : Measured, str or float, optional
         ``s delta D_gb`` (m^3/s) if known (from a Le Claire fit or an assumption): gives beta
         and the boundary kind.
-    segregation
+    segregation : float
         Segregation factor s (> 0).
     """
-    d = positive(d_bulk, "diffusivity", name="d_bulk").value
-    t = positive(time, "time", name="time").value
+    d_m, t_m = positive(d_bulk, "diffusivity", name="d_bulk"), positive(exchange_time, "time", name="exchange_time")
+    d, t = d_m.value, t_m.value
     delta = positive(thickness, "length", name="thickness").value
     if not (isinstance(segregation, (int, float)) and math.isfinite(segregation) and segregation > 0):
         raise InputError(f"must be a positive number, got {segregation!r}", source="segregation")
@@ -156,7 +161,9 @@ def harrison_regime(d_bulk, time, *, thickness="0.5 nm", grain_size=None, p=None
         reasons.append(f"alpha = {alpha:.3g} <= {B_ALPHA:g} and sqrt(D t)/d = {lam:.3g} <= {B_LAMBDA:g}: "
                        "isolated boundaries with bulk leakage")
     valid = _valid(regime, kind, beta, reasons)
-    return HarrisonRegime(regime, alpha, beta, lam, length, kind, valid, tuple(reasons))
+    # sqrt(D t): relative error half the quadrature sum of D's and t's
+    length_se = 0.5 * length * math.hypot(d_m.stderr / d, t_m.stderr / t)
+    return HarrisonRegime(regime, alpha, beta, lam, Measured(length, length_se, "length"), kind, valid, tuple(reasons))
 
 
 def _valid(regime: str, kind: str, beta: float, reasons: list) -> tuple[str, ...]:

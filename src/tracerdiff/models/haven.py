@@ -16,13 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from tracerdiff.errors import InputError
-from tracerdiff.models._common import ResultDict, positive, propagate, u
+from tracerdiff.models._common import positive, propagate, u
 from tracerdiff.models.arrhenius import EV, KB, ArrheniusFit, weighted_linear_fit
 from tracerdiff.quantity import Measured
+from tracerdiff.results import Result
 
 
-@dataclass(frozen=True)
-class HavenResult(ResultDict):
+@dataclass(frozen=True, repr=False)
+class HavenResult(Result):
     """H_R with how it was obtained.
 
     Attributes
@@ -82,10 +83,10 @@ def haven_ratio_from_prefactors(tracer_fit, sigma_fit, *, shared_activation_ener
 
     Parameters
     ----------
-    tracer_fit, sigma_fit
+    tracer_fit, sigma_fit : ArrheniusFit, Measured or str
         :class:`ArrheniusFit` of D* and D_sigma, or their prefactors directly
         (Measured/text "diffusivity"; e.g. the paper's 0.048 and 0.20 cm^2/s).
-    shared_activation_energy
+    shared_activation_energy : bool
         With two fits: refit both data sets with one common Ea (default;
         unweighted unless both fits were weighted). If False, take each fit's
         own prefactor (meaningful only when their Ea agree) with independent

@@ -35,22 +35,23 @@ import numpy as np
 from tracerdiff.errors import FitError, InputError
 from tracerdiff.models._common import result_dict
 from tracerdiff.quantity import Measured
+from tracerdiff.results import Result
 
 CIRCUIT = "p(R1,CPE1)-p(R2,CPE2)"
 
 
-@dataclass(frozen=True)
-class ImpedanceFit:
+@dataclass(frozen=True, repr=False)
+class ImpedanceFit(Result):
     """Result of fitting one spectrum and converting it with the brick-layer model.
 
-    Resistances are in ohm and capacitances in F (plain ``(value, stderr)`` pairs,
-    since they have no study-wide dimension); conductivities are :class:`Measured`.
+    Every value is a :class:`Measured` (SI): resistances in ohm, capacitances in F,
+    conductivities in S/m.
     """
 
-    r_bulk: tuple[float, float]
-    r_gb: tuple[float, float]
-    c_bulk: tuple[float, float]
-    c_gb: tuple[float, float]
+    r_bulk: Measured
+    r_gb: Measured
+    c_bulk: Measured
+    c_gb: Measured
     alpha_bulk: float
     alpha_gb: float
     sigma_bulk: Measured
@@ -63,9 +64,6 @@ class ImpedanceFit:
     def to_dict(self) -> dict:
         """JSON-safe dict; resistances and capacitances as {value, stderr, unit} in ohm and F."""
         out = result_dict(self)
-        for key, unit in (("r_bulk", "ohm"), ("r_gb", "ohm"), ("c_bulk", "F"), ("c_gb", "F")):
-            v, s = getattr(self, key)
-            out[key] = {"value": v, "stderr": s if math.isfinite(s) else None, "unit": unit}
         out["circuit"] = CIRCUIT
         return out
 
@@ -73,7 +71,10 @@ class ImpedanceFit:
         """Impedance of the fitted circuit at ``frequency_hz``."""
         return circuit_impedance(frequency_hz, *self.parameters)
 
-    def plot(self, ax, *, frequency_hz=None, z=None) -> None:
+    def _headline(self) -> tuple[str, str]:
+        return "sigma_bulk", str(self.sigma_bulk)
+
+    def _plot(self, ax, *, frequency_hz=None, z=None) -> None:
         """Nyquist plot of the data (if given) and the fitted circuit."""
         f = np.logspace(-2, 8, 400) if frequency_hz is None else np.asarray(frequency_hz)
         zf = self.model_impedance(np.logspace(np.log10(f.min()), np.log10(f.max()), 400))
@@ -130,11 +131,11 @@ def fit_impedance(frequency_hz, z, *, thickness: float, area: float, name: str =
 
     Parameters
     ----------
-    frequency_hz, z
+    frequency_hz, z : array_like
         Frequencies (Hz) and complex impedances (ohm, Z' - jZ'' convention as measured).
-    thickness, area
+    thickness, area : float
         Sample thickness L (m) and electrode area A (m^2).
-    name
+    name : str
         Used in error messages.
 
     Raises
@@ -240,51 +241,12 @@ def _brick_layer(x, cov, *, thickness: float, area: float, rel_rms: float) -> Im
     def m(x, dim):
         return Measured.from_ufloat(x, dim)
 
-    def pair(x):
-        return (float(getattr(x, "nominal_value", x)), float(getattr(x, "std_dev", math.nan)))
+    def pair(x, dim):
+        return Measured(float(getattr(x, "nominal_value", x)), float(getattr(x, "std_dev", math.nan)), dim)
 
-    return ImpedanceFit(r_bulk=pair(r1), r_gb=pair(r2), c_bulk=pair(c1), c_gb=pair(c2),
+    return ImpedanceFit(r_bulk=pair(r1, "resistance"), r_gb=pair(r2, "resistance"), c_bulk=pair(c1, "capacitance"),
+                        c_gb=pair(c2, "capacitance"),
                         alpha_bulk=p[2], alpha_gb=p[5], sigma_bulk=m(sig_b, "conductivity"),
                         sigma_gb_apparent=m(sig_gb, "conductivity"), sigma_gb_specific=m(sig_sp, "conductivity"),
                         delta_over_l=m(ratio, "dimensionless"), relative_rms_residual=rel_rms,
                         parameters=tuple(float(x) for x in p))
-
-
-def read_spectrum_csv(path) -> tuple[np.ndarray, np.ndarray]:
-    """Read a CSV with columns frequency (Hz), Z' (ohm), Z'' (ohm); '#' comments and one header allowed.
-
-    Z'' may be given as measured (negative for capacitive arcs) or as -Z''
-    (positive); it is normalised to the Z' - jZ'' (capacitive = negative imaginary) convention.
-    """
-    from tracerdiff.errors import FileFormatError
-
-    try:
-        data = np.genfromtxt(path, delimiter=",", comments="#", skip_header=_header_lines(path))
-    except (OSError, ValueError) as exc:
-        raise FileFormatError(f"cannot read impedance CSV: {exc}", source=path) from None
-    data = np.atleast_2d(data)
-    if data.ndim != 2 or data.shape[1] < 3 or not np.all(np.isfinite(data[:, :3])):
-        raise FileFormatError("expected three numeric columns: frequency_Hz, Z_real_ohm, Z_imag_ohm",
-                              source=path)
-    f, zr, zi = data[:, 0], data[:, 1], data[:, 2]
-    if f.size < MIN_SPECTRUM_POINTS or not np.all(f > 0):
-        raise FileFormatError(f"need >= {MIN_SPECTRUM_POINTS} rows with positive frequencies to fit two arcs, "
-                              f"got {f.size} rows", source=path)
-    if np.median(zi) > 0:  # file stores -Z''
-        zi = -zi
-    return f, zr + 1j * zi
-
-
-def _header_lines(path) -> int:
-    """Number of lines to skip so that a single non-numeric header line (after comments) is dropped."""
-    with open(path, encoding="utf-8") as fh:
-        for i, line in enumerate(fh):
-            s = line.strip()
-            if not s or s.startswith("#"):
-                continue
-            try:
-                [float(x) for x in s.split(",")[:3]]
-                return 0
-            except ValueError:
-                return i + 1
-    return 0

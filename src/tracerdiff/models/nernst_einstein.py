@@ -30,13 +30,13 @@ def d_sigma_from_conductivity(sigma, temperature_k, carrier_density, *, charge=E
 
     Parameters
     ----------
-    sigma
+    sigma : Measured, str or float
         Ionic conductivity ("conductivity": Measured, "1e-3 S/cm", or S/m float), > 0.
-    temperature_k
+    temperature_k : Measured, str or float
         Temperature ("temperature": Measured, "27 degC", or K float), > 0 K.
-    carrier_density
+    carrier_density : Measured, str or float
         Mobile-ion number density ("number_density", 1/m^3 float or "5e21 cm^-3").
-    charge
+    charge : float
         Carrier charge in coulombs (default the elementary charge).
 
     Returns

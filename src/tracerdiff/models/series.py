@@ -26,14 +26,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from tracerdiff.errors import FitError, InputError
-from tracerdiff.models._common import ResultDict, positive, u
+from tracerdiff.models._common import positive, u
 from tracerdiff.quantity import Measured
+from tracerdiff.results import Result
 
 _METHODS = ("linear", "montecarlo")
 
 
-@dataclass(frozen=True)
-class MonteCarloSummary(ResultDict):
+@dataclass(frozen=True, repr=False)
+class MonteCarloSummary(Result):
     """Distribution of a Monte Carlo output (SI units of ``dimension``)."""
 
     mean: Measured
@@ -46,8 +47,8 @@ class MonteCarloSummary(ResultDict):
     seed: int | None
 
 
-@dataclass(frozen=True)
-class SeriesResult(ResultDict):
+@dataclass(frozen=True, repr=False)
+class SeriesResult(Result):
     """D*eff from the series model (``d_eff``) with the inputs used."""
 
     d_eff: Measured
@@ -59,8 +60,8 @@ class SeriesResult(ResultDict):
     distribution: MonteCarloSummary | None = None
 
 
-@dataclass(frozen=True)
-class SeriesInverseResult(ResultDict):
+@dataclass(frozen=True, repr=False)
+class SeriesInverseResult(Result):
     """D*gb/delta inferred from a measured D*eff with the series model."""
 
     dgb_over_delta: Measured
@@ -145,14 +146,14 @@ def series_effective_diffusivity(d_bulk, dgb_over_delta, grain_size, *, thicknes
 
     Parameters
     ----------
-    d_bulk, dgb_over_delta, grain_size
+    d_bulk, dgb_over_delta, grain_size : Measured, str or float
         D*bulk ("diffusivity"), D*gb/delta ("conductance") and l ("length"),
         as Measured, text with units, or SI floats. All must be positive.
-    thickness
+    thickness : Measured, str or float, optional
         Boundary thickness delta; if given, the exact (l + delta) form is used.
-    method
+    method : str
         ``"linear"`` (first-order propagation) or ``"montecarlo"``.
-    n_samples, seed
+    n_samples, seed : int
         Monte Carlo sample count and RNG seed.
     """
     _check_method(method, n_samples, seed)

@@ -26,20 +26,21 @@ LEASTSQ_KWS = {"xtol": 1e-12, "ftol": 1e-12, "gtol": 1e-12}
 
 def minimize(residual, params: lmfit.Parameters, *, what: str, source: str = "") -> lmfit.minimizer.MinimizerResult:
     """Levenberg-Marquardt fit; FitError when it fails or yields no covariance."""
-    mini = lmfit.Minimizer(residual, params, nan_policy="raise")
+    # The tolerances go to the Minimizer itself, so that lmfit.conf_interval's refits use them too.
+    mini = lmfit.Minimizer(residual, params, nan_policy="raise", **LEASTSQ_KWS)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            result = mini.minimize(method="leastsq", **LEASTSQ_KWS)
+            result = mini.minimize(method="leastsq")
     except ValueError as exc:  # lmfit: "NaN values detected in your input data or the output of ..."
-        raise FitError(f"{source + ': ' if source else ''}{what} fit failed: the model gave NaN or infinity at the "
+        raise FitError(f"{what} fit failed: the model gave NaN or infinity at the "
                        "parameters tried (an exchange time or length far from the scale of the data overflows "
-                       f"it; check the inputs and their units) [lmfit: {exc}]") from None
+                       f"it; check the inputs and their units) [lmfit: {exc}]", source=source or None) from None
     except ArithmeticError as exc:  # e.g. k*/D with D driven to its bound 0
-        raise FitError(f"{source + ': ' if source else ''}{what} fit failed: the model is undefined at "
-                       f"the parameters tried ({type(exc).__name__})") from None
+        raise FitError(f"{what} fit failed: the model is undefined at "
+                       f"the parameters tried ({type(exc).__name__})", source=source or None) from None
     if not result.success:
-        raise FitError(f"{source + ': ' if source else ''}{what} fit did not converge ({result.message})")
+        raise FitError(f"{what} fit did not converge ({result.message})", source=source or None)
     result.minimizer = mini
     return result
 
@@ -61,61 +62,67 @@ def determined(m: Measured, *, what: str, source: str = "") -> Measured:
     profiles): reporting a number then would be silent nonsense.
     """
     if not (math.isfinite(m.value) and m.value > 0 and math.isfinite(m.stderr)):
-        raise FitError(f"{source + ': ' if source else ''}{what} is undetermined: the profiles do not "
-                       "constrain it (no exchange front, or no change between the profiles)")
+        raise FitError(f"{what} is undetermined: the profiles do not "
+                       "constrain it (no exchange front, or no change between the profiles)", source=source or None)
     return m
 
 
-def profile_chi2(result, name: str):
-    """chi2 as a function of parameter ``name`` with all other free parameters refitted (profile likelihood)."""
-    userfcn = result.minimizer.userfcn
-    base = result.params
-
-    def chi2_of(value: float) -> float:
-        p = base.copy()
-        p[name].set(value=value, vary=False)
-        if not any(q.vary for q in p.values()):
-            return float(np.sum(np.square(userfcn(p))))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            r = lmfit.Minimizer(userfcn, p).minimize(method="leastsq", **LEASTSQ_KWS)
-        return float(r.chisqr)
-
-    return chi2_of
-
-
 def confidence_interval(result, name: str, dimension: str, *, level: float = 0.95):
-    """Profile-likelihood interval of one parameter, SI (see :func:`interval_1d`); None if unavailable."""
-    return interval_1d(profile_chi2(result, name), result, name, dimension, level=level)
+    """Profile-likelihood interval of one parameter, SI; None if unavailable.
 
-
-def interval_1d(chi2_of, result, name: str, dimension: str, *, level: float = 0.95):
-    """Interval where the (profile) chi2 of parameter ``name`` stays below the F-test threshold.
-
-    chi2(p) / chi2_min - 1 = F_inv(level; 1, nfree) / nfree (as lmfit.conf_interval), solved by
-    bracketing outwards from the best value in steps of the standard error, then brentq.
-    ``chi2_of(value)`` gives chi2 with the parameter held at ``value``.
+    The interval where chi2(p) / chi2_min - 1 <= F_inv(level; 1, nfree) / nfree, the other free
+    parameters refitted at every p (the F-test of ``lmfit.conf_interval``, which computes it
+    when the fit has two or more free parameters; its root finder stops at 5e-5 relative).
+    With one free parameter lmfit declines, and the profile chi2 is chi2 itself: the two roots
+    are then found directly (:func:`_one_parameter_interval`). A lower end at the parameter's
+    bound (D >= 0) is reported as the bound; an end that cannot be found gives None.
     """
     p = result.params[name]
     if result.nfree <= 0 or not p.stderr or not math.isfinite(p.stderr):
         return None
-    chi2_min = chi2_of(p.value)
-    target = chi2_min * (1.0 + stats.f.ppf(level, 1, result.nfree) / result.nfree)
+    if sum(q.vary for q in result.params.values()) < 2:
+        return _one_parameter_interval(result, name, dimension, level=level)
+    with warnings.catch_warnings():
+        # lmfit warns when an end lies beyond the bound or does not converge; handled below.
+        warnings.simplefilter("ignore")
+        try:
+            ci = lmfit.conf_interval(result.minimizer, result, p_names=[name], sigmas=[level])
+        except (lmfit.minimizer.MinimizerException, ValueError, ArithmeticError):
+            return None
+    lo, hi = float(ci[name][0][1]), float(ci[name][-1][1])
+    if lo == -math.inf and math.isfinite(p.min):  # chi2 stays below the threshold down to the bound
+        lo = p.min
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return None
+    return lo * SI_FACTOR[dimension], hi * SI_FACTOR[dimension]
+
+
+def _one_parameter_interval(result, name: str, dimension: str, *, level: float):
+    """The F-test interval of a fit with one free parameter: roots of chi2(p) = threshold (brentq)."""
+    userfcn, p = result.minimizer.userfcn, result.params[name]
+
+    def excess(value: float) -> float:
+        q = result.params.copy()
+        q[name].set(value=value)
+        return float(np.sum(np.square(userfcn(q)))) - target
+
+    target = result.chisqr * (1.0 + stats.f.ppf(level, 1, result.nfree) / result.nfree)
     ends = []
     for sign in (-1.0, 1.0):
         inner, outer = p.value, p.value + sign * p.stderr
-        for _ in range(60):
-            if (sign < 0 and outer <= 0) or chi2_of(outer) >= target:
+        for _ in range(60):  # step out, doubling, until chi2 exceeds the threshold
+            if (sign < 0 and outer <= p.min) or excess(outer) >= 0:
                 break
             inner, outer = outer, p.value + 2.0 * (outer - p.value)
         else:
             return None
-        if sign < 0 and outer <= 0:
-            ends.append(0.0 if chi2_of(0.0) < target else optimize.brentq(lambda v: chi2_of(v) - target, 0.0,
-                                                                           inner, xtol=1e-10 * p.value))
-        else:
-            ends.append(optimize.brentq(lambda v: chi2_of(v) - target, inner, outer, xtol=1e-10 * p.value))
-    return ends[0] * SI_FACTOR[dimension], ends[1] * SI_FACTOR[dimension]
+        if sign < 0 and outer <= p.min:
+            outer = p.min
+            if excess(outer) < 0:
+                ends.append(outer)
+                continue
+        ends.append(optimize.brentq(excess, min(inner, outer), max(inner, outer), xtol=1e-10 * abs(p.value)))
+    return float(ends[0]) * SI_FACTOR[dimension], float(ends[1]) * SI_FACTOR[dimension]
 
 
 def chi2_reduced(result) -> float:

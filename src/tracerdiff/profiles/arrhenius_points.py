@@ -12,26 +12,38 @@ from dataclasses import dataclass
 
 from tracerdiff.errors import InputError
 from tracerdiff.quantity import Measured
+from tracerdiff.results import Result
 
 #: Cryo-SIMS imaging temperature of the paper (-110 degC), K.
 CRYO_TEMPERATURE_K = 163.15
 
 
-@dataclass(frozen=True)
-class SeriesPoint:
-    """One D at one temperature; ``label`` says where it came from (e.g. "erfc 110 h")."""
+@dataclass(frozen=True, repr=False)
+class SeriesPoint(Result):
+    """One point of an Arrhenius series: temperature (K), value (a SI :class:`Measured`) and
+    where it came from (e.g. "erfc fit of scan 3"). Used by :class:`DiffusivitySeries` and by the
+    study runner's series."""
 
     temperature_k: float
-    d: Measured
-    label: str = ""
+    value: Measured
+    origin: str = ""
 
     def to_dict(self) -> dict:
-        return {"temperature": Measured(self.temperature_k, 0.0, "temperature").to_dict(),
-                "d": self.d.to_dict(), "label": self.label}
+        return {"temperature_K": self.temperature_k, "value": self.value.to_dict(), "origin": self.origin}
+
+    def _headline(self) -> tuple[str, str]:
+        return "value", str(self.value)
+
+    def _plot(self, ax) -> None:
+        v, s = self.value.to()
+        ax.errorbar([1000 / self.temperature_k], [v], yerr=[s], fmt="o", label=self.origin or None)
+        ax.set_yscale("log")
+        ax.set_xlabel("1000/T (1/K)")
+        ax.set_ylabel(f"value ({self.value.unit})")
 
 
-@dataclass(frozen=True)
-class DiffusivitySeries:
+@dataclass(frozen=True, repr=False)
+class DiffusivitySeries(Result):
     """An immutable series of (T, D) points; :meth:`add` and :meth:`add_fit` return a longer series."""
 
     name: str = "D*eff"
@@ -46,6 +58,23 @@ class DiffusivitySeries:
         if not (d.value > 0):
             raise InputError(f"D must be > 0 for an Arrhenius series, got {d.value!r} m^2/s", source=label or self.name)
         return DiffusivitySeries(self.name, self.points + (SeriesPoint(float(temperature_k), d, label),))
+
+    def _headline(self) -> tuple[str, str]:
+        return "points", str(len(self.points))
+
+    def _summary(self) -> list[tuple[str, str]]:
+        rows = [("name", self.name), self._headline()]
+        return rows + [(f"{p.temperature_k:.5g} K", f"{p.value}" + (f" ({p.origin})" if p.origin else ""))
+                       for p in self.points[:10]]
+
+    def _rows(self):
+        """One row per point: temperature (K), D and stderr (display units), origin."""
+        rows, unit = [], ""
+        for p in self.points:
+            v, s = p.value.to()
+            unit = p.value.unit
+            rows.append({"temperature_K": p.temperature_k, "d": v, "d_stderr": s, "origin": p.origin})
+        return rows, {"temperature_K": "K", "d": unit, "d_stderr": unit, "origin": ""}
 
     def add_fit(self, fit, temperature_k: float, *, step: str | None = None, label: str = "") -> "DiffusivitySeries":
         """Append D from an :class:`~tracerdiff.profiles.ErfcFit` or, for ``step``, an
@@ -69,8 +98,8 @@ class DiffusivitySeries:
         if len(self.points) < 2:
             raise InputError(f"an Arrhenius fit needs two or more points, the series has {len(self.points)}",
                              source=self.name)
-        d = [p.d.value for p in self.points]
-        errs = [p.d.stderr for p in self.points]
+        d = [p.value.value for p in self.points]
+        errs = [p.value.stderr for p in self.points]
         use_err = weighted and all(math.isfinite(e) and e > 0 for e in errs)
         return fit_arrhenius(self.temperatures_k, d, errs if use_err else None, name=self.name)
 
@@ -92,6 +121,10 @@ class DiffusivitySeries:
     def to_dict(self) -> dict:
         return {"name": self.name, "points": [p.to_dict() for p in self.points]}
 
-    def plot(self, ax):
-        """Arrhenius plot (data, fit and band) via the fit's own plot."""
-        return self.arrhenius().plot(ax, label=self.name)
+    def _plot(self, ax):
+        """Arrhenius plot (data, fit and band) via the fit's own plot (the points alone when fewer than two)."""
+        if len(self.points) < 2:
+            for p in self.points:
+                p.plot(ax)
+            return
+        self.arrhenius().plot(ax, label=self.name)

@@ -24,9 +24,9 @@ def to_depth(ds: xr.Dataset, *, sputter_rate: float | None = None, crater_depth:
 
     Parameters
     ----------
-    sputter_rate
+    sputter_rate : float, optional
         m/s (constant over the profile).
-    crater_depth
+    crater_depth : float, optional
         m, the depth reached at the last point; the rate is ``crater_depth / t_last``.
 
     Raises

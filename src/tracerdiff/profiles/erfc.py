@@ -19,14 +19,15 @@ from tracerdiff.errors import FitError, InputError
 from tracerdiff.profiles import _fitting as F
 from tracerdiff.profiles.load import MIN_POINTS, ProfileData, profile_data
 from tracerdiff.profiles.solutions import erfc_profile, finite_exchange_profile, surface_exchange_profile
-from tracerdiff.quantity import Measured
+from tracerdiff.quantity import Measured, positive_si
 from tracerdiff.units import from_si
+from tracerdiff.results import Result
 
 _ERFC_INV_HALF = 0.4769362762044699  # erfc(u) = 1/2
 
 
-@dataclass(frozen=True)
-class ErfcFit:
+@dataclass(frozen=True, repr=False)
+class ErfcFit(Result):
     """Result of an exchange-profile fit (SI inside; ``to_dict`` gives display units).
 
     Attributes
@@ -84,8 +85,21 @@ class ErfcFit:
                                  "unit": self.d_eff.unit}
         return out
 
-    def plot(self, ax):
-        """Data, fitted curve and residuals (panel appended below ``ax``); returns (ax, ax_residual)."""
+    def _headline(self) -> tuple[str, str]:
+        return "d_eff", str(self.d_eff)
+
+    def _rows(self):
+        """One row per profile point: x (µm), C, its stderr, the fit there and whether it was fitted."""
+        d = self.data
+        if d is None:
+            return super()._rows()
+        err = d.c_stderr if d.c_stderr is not None else np.full(d.x.shape, np.nan)
+        rows = [{"x": x * 1e6, "C": c, "C_stderr": e, "fit": f, "fitted": bool(x >= self.x0.value)}
+                for x, c, e, f in zip(d.x, d.c, err, self.predict(d.x))]
+        return rows, {"x": "µm", "C": "", "C_stderr": "", "fit": "", "fitted": ""}
+
+    def _plot(self, ax):
+        """Data, fitted curve and residuals (panel appended below ``ax``, the figure's last axes)."""
         from tracerdiff.profiles._plot import plot_profiles
 
         d = self.data
@@ -93,34 +107,34 @@ class ErfcFit:
         grid = np.linspace(d.x[0], d.x[-1], 600)
         if (~used).any():  # points before the meniscus: shown, not fitted
             ax.plot(d.x[~used] * 1e6, d.c[~used], ".", ms=2, color="0.6", label="not fitted (x < x0)")
-        return plot_profiles(ax, [{"x": d.x[used], "c": d.c[used], "model": self.predict(d.x[used]),
+        plot_profiles(ax, [{"x": d.x[used], "c": d.c[used], "model": self.predict(d.x[used]),
                                    "err": None if d.c_stderr is None else d.c_stderr[used],
                                    "curve": (grid, self.predict(grid)), "label": self.model}],
                              title=f"D = {self.d_eff}")
 
 
-def fit_erfc(profile, time: float, *, fix_x0: float | None = None, fix_c_s: float | None = None,
+def fit_erfc(profile, exchange_time, *, fix_x0: float | None = None, fix_c_s: float | None = None,
              fix_c_0: float | None = None, x_range: tuple[float, float] | None = None,
              surface_exchange: bool = False, sample_end: float | None = None, conf_int: bool = True) -> ErfcFit:
     """Fit eqn 4 (or the surface-exchange-limited solution) to an exchange profile.
 
     Parameters
     ----------
-    profile
+    profile : xarray.Dataset or ProfileData
         Labelled profile (:func:`tracerdiff.io.image.make_profile`) or :class:`ProfileData`.
-    time
-        Exchange time in s (> 0).
-    fix_x0, fix_c_s, fix_c_0
+    exchange_time : Measured, str or float
+        Exchange time (> 0): text such as ``"59 h"``, or SI float (s).
+    fix_x0, fix_c_s, fix_c_0 : float, optional
         Hold the meniscus position (m) or the fractions at these values.
-    x_range
+    x_range : tuple of float, optional
         (min, max) positions (m) of the points to fit; default all.
-    surface_exchange
+    surface_exchange : bool
         Fit Crank's surface-exchange-limited solution (k* and D* together).
-    sample_end
+    sample_end : float, optional
         Far end of the sample (m), closed during the exchange: fit the finite-slab solution
         (:func:`~tracerdiff.profiles.solutions.finite_exchange_profile`) instead of eqn 4, for
         samples not much longer than the diffusion length. Default: semi-infinite (eqn 4).
-    conf_int
+    conf_int : bool
         Also compute the 95 % profile-likelihood interval on D.
 
     Raises
@@ -129,8 +143,7 @@ def fit_erfc(profile, time: float, *, fix_x0: float | None = None, fix_c_s: floa
         Bad time, fewer than 5 points in range. FitError: no convergence.
     """
     data = _in_range(profile_data(profile), x_range)
-    if not (math.isfinite(time) and time > 0):
-        raise InputError(f"exchange time must be positive, got {time!r} s", source="time")
+    time = positive_si(exchange_time, "time", name="exchange_time")
     for label, held in (("Cs", fix_c_s), ("C0", fix_c_0)):
         if held is not None and not 0.0 <= held <= 1.0:  # also refuses NaN
             raise InputError(f"fixed {label} = {held!r} lies outside [0, 1] (C is an isotope fraction)",
@@ -175,8 +188,8 @@ def fit_erfc(profile, time: float, *, fix_x0: float | None = None, fix_c_s: floa
         x0 = params["x0"].value
         used = x_um >= x0 - 1e-9
         if used.sum() < MIN_POINTS + 1:
-            raise FitError(f"{data.source}: only {int(used.sum())} points lie beyond x0 = {x0:g} um; "
-                           "fix x0 or give a longer profile")
+            raise FitError(f"only {int(used.sum())} points lie beyond x0 = {x0:g} um; "
+                           "fix x0 or give a longer profile", source=data.source)
         args = (x_um[used], data.c[used], weights[used])
         result = F.minimize(lambda p, a=args: residual(p, *a), params, what=what, source=data.source)
         params = result.params
@@ -214,7 +227,7 @@ def _guess(x_um, c, time, *, fix_x0, fix_c_s, fix_c_0, source: str = "") -> lmfi
     head = smooth[:edge]
     c_s = float(head[np.argmax(np.abs(head - c_0))]) if fix_c_s is None else fix_c_s
     if abs(c_s - c_0) < 1e-9:
-        raise FitError(f"{source + ': ' if source else ''}profile is flat: no exchange front to fit (Cs = C0)")
+        raise FitError(f"profile is flat: no exchange front to fit (Cs = C0)", source=source or None)
     norm = (smooth - c_0) / (c_s - c_0)
     if fix_x0 is None:
         below = np.flatnonzero(norm < 0.95)

@@ -25,6 +25,7 @@ from tracerdiff.profiles.load import profile_data
 from tracerdiff.profiles.solutions import CosineSeries, modes_needed
 from tracerdiff.quantity import Measured
 from tracerdiff.units import from_si
+from tracerdiff.results import Result
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,8 @@ class LaterProfile:
     step: str = "closed"
 
 
-@dataclass(frozen=True)
-class EvolutionFit:
+@dataclass(frozen=True, repr=False)
+class EvolutionFit(Result):
     """One D per temperature step from the closed-system evolution (SI inside).
 
     Attributes
@@ -101,8 +102,29 @@ class EvolutionFit:
             out["initial_fit"] = self.initial_fit.to_dict()
         return out
 
-    def plot(self, ax):
-        """Initial curve, later data with fitted curves, residual panel below ``ax``."""
+    def _headline(self) -> tuple[str, str]:
+        return "d_eff", str(self.d_eff)
+
+    def _summary(self) -> list[tuple[str, str]]:
+        rows = [self._headline()] + [(f"D ({k})", str(v)) for k, v in list(self.d.items())[1:6]]
+        rows += [("profiles", f"{len(self.times)} at " + ", ".join(f"{t / 3600:.4g} h" for t in self.times[:6])),
+                 ("n_points", str(self.n_points)), ("chi2_red", f"{self.chi2_red:.3g}"),
+                 ("sample", f"{self.sample_extent[0] * 1e6:.4g} to {self.sample_extent[1] * 1e6:.4g} µm"),
+                 ("initial_model", self.initial_model),
+                 ("slowest mode remaining", f"{self.slowest_mode_remaining:.3g}")]
+        return rows
+
+    def _rows(self):
+        """One row per step: its name, D (display units) and stderr."""
+        rows, unit = [], ""
+        for k, m in self.d.items():
+            v, s = m.to()
+            rows.append({"step": k, "d": v, "d_stderr": s})
+            unit = m.unit
+        return rows, {"step": "", "d": unit, "d_stderr": unit}
+
+    def _plot(self, ax):
+        """Initial curve, later data with fitted curves, residual panel below ``ax`` (the figure's last axes)."""
         from tracerdiff.profiles._plot import plot_profiles
 
         a, b = self.sample_extent
@@ -114,7 +136,6 @@ class EvolutionFit:
         start = self.initial_fit.predict(grid) if self.initial_fit is not None else self._series.evaluate(grid, 0.0)
         ax_main.plot(grid * 1e6, start, "k--", lw=1, label="initial")
         ax_main.legend(fontsize="small")
-        return ax_main, ax_res
 
 
 def fit_closed_evolution(initial, later: Sequence, *, exchange_time: float | None = None,
@@ -125,26 +146,26 @@ def fit_closed_evolution(initial, later: Sequence, *, exchange_time: float | Non
 
     Parameters
     ----------
-    initial
+    initial : xarray.Dataset or ProfileData
         Profile at the start of the closed period (labelled dataset or :class:`ProfileData`).
-    later
+    later : sequence
         :class:`LaterProfile` items or ``(time_s, profile)`` / ``(time_s, profile, step)`` tuples;
         times since the initial profile, strictly increasing. Each interval between
         consecutive profiles uses the D of the later profile's ``step``.
-    exchange_time
+    exchange_time : Measured, str or float, optional
         Contact time of the initial profile with the solution (s); needed for ``"erfc"``.
-    initial_model
+    initial_model : str
         ``"erfc"``: start from the erfc fit of the initial profile (smooth, C = Cs below
         the meniscus); ``"data"``: from the measured points (piecewise linear, constant
         beyond the scan); ``"auto"``: erfc when ``exchange_time`` is given.
-    sample_extent
+    sample_extent : tuple of float, optional
         (start, end) of the sample in m: the no-flux ends. Default: the extent of all scans.
-    fix_x0
+    fix_x0 : float, optional
         Meniscus position (m) for the erfc fit of the initial profile.
-    finite_exchange
+    finite_exchange : bool
         Fit the initial profile with the finite-sample exchange solution (far end of the
         sample closed during the exchange too) instead of the semi-infinite eqn 4.
-    propagate_initial
+    propagate_initial : bool
         With ``"erfc"``: add the uncertainty of the fitted initial curve to D's standard error
         (first order, central differences over +-1 sd of each erfc parameter; the 95 % interval
         is widened by the same factor). Without it the stderr is conditional on the initial curve

@@ -17,11 +17,11 @@ def laterally_averaged(c, *, pixel_size_um: float, source_edge: str, source: str
 
     Parameters
     ----------
-    c
+    c : numpy.ndarray
         2D map of C (NaN where there are no counts), row 0 at the top.
-    pixel_size_um
+    pixel_size_um : float
         Pixel size (um); depths are pixel centres, ``(i + 1/2) h`` from the edge.
-    source_edge
+    source_edge : str
         ``"top"``, ``"bottom"``, ``"left"`` or ``"right"``: where the tracer came from.
 
     Returns

@@ -41,7 +41,8 @@ from tracerdiff.models.harrison import HarrisonRegime, RegimeWarning, harrison_r
 from tracerdiff.profiles import _fitting as F
 from tracerdiff.profiles.load import ProfileData, profile_data
 from tracerdiff.profiles.whipple import leclaire_slope, suzuoka_excess, whipple_excess
-from tracerdiff.quantity import Measured
+from tracerdiff.quantity import Measured, positive_si
+from tracerdiff.results import Result
 
 LECLAIRE_CONSTANT = {"constant": 1.322, "instantaneous": 1.308}
 #: Bulk share of C̄ below which a point may belong to the tail.
@@ -76,8 +77,8 @@ class TypeBOptions:
             raise InputError("a tail needs at least 4 points", source="min_tail_points")
 
 
-@dataclass(frozen=True)
-class LeClaireResult:
+@dataclass(frozen=True, repr=False)
+class LeClaireResult(Result):
     """Result of a type-B analysis (SI inside; ``to_dict`` in cm^3/s and um).
 
     Attributes
@@ -133,11 +134,17 @@ class LeClaireResult:
                 "source_kind": self.options.source, "segregation": self.options.segregation,
                 "chi2_red": clean(self.chi2_red), "harrison": self.regime.to_dict(), "source": self.source}
 
-    def plot(self, ax=None):
+    def _headline(self) -> tuple[str, str]:
+        return "p", str(self.p)
+
+    def _summary(self) -> list[tuple[str, str]]:
+        return [self._headline(), ("sd_gb", str(self.sd_gb)), ("regime", self.regime.regime),
+                ("beta", f"{self.beta:.4g}"), ("d_bulk", str(self.d_bulk) + (" (fitted)" if self.d_bulk_fitted else "")),
+                ("tail", f"{self.tail[0] * 1e6:.4g} to {self.tail[1] * 1e6:.4g} µm, {self.n_tail} points"),
+                ("chi2_red", f"{self.chi2_red:.3g}"), ("source", self.source)]
+
+    def _plot(self, ax):
         """ln C̄ against y^(6/5) with the tail and its line."""
-        if ax is None:
-            import matplotlib.pyplot as plt
-            _, ax = plt.subplots()
         d = self.data
         c = d.c - self.options.background
         ok = c > 0
@@ -150,7 +157,6 @@ class LeClaireResult:
         ax.set_xlabel("y^(6/5) (um^(6/5))")
         ax.set_ylabel("ln C̄")
         ax.legend()
-        return ax
 
 
 def _joint_fit(y_um, c, sigma_ln, t, d_fixed_um2, source, kind):
@@ -272,18 +278,18 @@ def _p_exact(m_y, d, t, y_tail, weights, opts: TypeBOptions) -> float:
     return 2.0 * beta * d * root + opts.thickness * d
 
 
-def fit_leclaire(profile, time: float, *, d_bulk=None, options: TypeBOptions | None = None) -> LeClaireResult:
+def fit_leclaire(profile, exchange_time, *, d_bulk=None, options: TypeBOptions | None = None) -> LeClaireResult:
     """Whipple-Le Claire type-B analysis of a depth profile or laterally averaged C̄(y).
 
     Parameters
     ----------
-    profile
+    profile : xarray.Dataset or ProfileData
         Labelled profile (``x`` = depth, um) or :class:`ProfileData` (m); C̄ >= 0.
-    time
-        Anneal (exchange) time, s.
-    d_bulk
-        Bulk diffusivity (Measured or m^2/s); None fits it jointly from the near-surface part.
-    options
+    exchange_time : Measured, str or float
+        Anneal (exchange) time: text such as ``"27.8 h"``, or SI float (s).
+    d_bulk : Measured, str or float, optional
+        Bulk diffusivity (SI float: m^2/s); None fits it jointly from the near-surface part.
+    options : TypeBOptions, optional
         :class:`TypeBOptions` (source kind, s, delta, grain size, background, fixed tail range).
 
     Raises
@@ -298,8 +304,7 @@ def fit_leclaire(profile, time: float, *, d_bulk=None, options: TypeBOptions | N
     """
     opts = options or TypeBOptions()
     data = profile_data(profile)
-    if not (isinstance(time, (int, float)) and math.isfinite(time) and time > 0):
-        raise InputError(f"anneal time must be positive, got {time!r} s", source="time")
+    time = positive_si(exchange_time, "time", name="exchange_time")
     dm = None
     if d_bulk is not None:
         dm = d_bulk if isinstance(d_bulk, Measured) else Measured(float(d_bulk), 0.0, "diffusivity")
@@ -310,7 +315,7 @@ def fit_leclaire(profile, time: float, *, d_bulk=None, options: TypeBOptions | N
     err = data.c_stderr
     use = c > (3.0 * err if err is not None else 0.0)
     if use.sum() < opts.min_tail_points + 3:
-        raise FitError(f"{data.source}: only {int(use.sum())} points stand above the background")
+        raise FitError(f"only {int(use.sum())} points stand above the background", source=data.source)
     sigma_ln = np.where(use, (err / np.maximum(c, 1e-300)) if err is not None else 1.0, np.inf)
     fit = _joint_fit(y_um[use], c[use], sigma_ln[use], time, None if dm is None else dm.value * 1e12, data.source,
                      opts.source)
@@ -333,9 +338,9 @@ def fit_leclaire(profile, time: float, *, d_bulk=None, options: TypeBOptions | N
     idx = _tail_window(y_um, c, err, bulk, opts, np.where(np.isfinite(sigma_ln), sigma_ln, 1e300)
                        * math.sqrt(chi_scale))
     if idx is None:
-        raise FitError(f"{data.source}: no type-B tail: fewer than {opts.min_tail_points} points have a bulk "
+        raise FitError(f"no type-B tail: fewer than {opts.min_tail_points} points have a bulk "
                        f"share below {BULK_SHARE:.0%} and C̄ above the noise; the profile looks like bulk "
-                       "diffusion only (regime C kinetics or no fast boundaries)")
+                       "diffusion only (regime C kinetics or no fast boundaries)", source=data.source)
     z = y_um[idx] ** 1.2
     excess = np.maximum(c[idx] - bulk[idx], 1e-300)
     w = 1.0 / sigma_ln[idx] if err is not None else None
@@ -347,7 +352,7 @@ def fit_leclaire(profile, time: float, *, d_bulk=None, options: TypeBOptions | N
     m_y = -coef[0] / 1e-6 ** 1.2  # per m^(6/5)
     sm_y = math.sqrt(cov[0, 0]) / 1e-6 ** 1.2
     if not m_y > 0:
-        raise FitError(f"{data.source}: ln C̄ does not fall along the tail (slope {coef[0]:.3g} per um^6/5)")
+        raise FitError(f"ln C̄ does not fall along the tail (slope {coef[0]:.3g} per um^6/5)", source=data.source)
     window = (y_um[idx[0]] * 1e-6, y_um[idx[-1]] * 1e-6)
     k = LECLAIRE_CONSTANT[opts.source]
     p_text = lambda m, d: k * math.sqrt(d / time) * m ** (-5.0 / 3.0)  # noqa: E731

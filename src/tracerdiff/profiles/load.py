@@ -1,128 +1,57 @@
-"""Line-scan profiles: reading plain CSV exports and turning them into (x, C, sigma_C).
+"""Line-scan profiles: validated and turned into (x, C, sigma_C).
 
-CSV convention (as for the other plain exports): a header row naming the
-columns with their units, optional ``#`` comment lines, comma separated::
+Files are read by :func:`tracerdiff.io.read_line_scan` (the one line-scan parser,
+:func:`tracerdiff.io.plain.read_csv_profile`), which returns the columns as read with
+positions in micrometres; this module turns counts into the isotope fraction and refuses
+profiles the fits cannot use. Typical layouts (comma, tab, ``;`` or spaces; ``#``
+comments)::
 
     x_um,I6Li,I7Li        (counts; C and its binomial error follow from them)
-    x_mm,C                (isotope fraction, no counting error known)
-    x_um,C,C_stderr       (isotope fraction with its standard error)
+    x_angstrom;C          (isotope fraction, no counting error known)
+    x [um]  C  C_stderr   (isotope fraction with its standard error)
 
-The position column is ``x_<unit>`` (``x_um``, ``x_mm``, ``x_m``...). C may be
-the raw isotope fraction or a normalised fraction; either way it must lie in
+C may be the raw isotope fraction or a normalised fraction; either way it must lie in
 [0, 1] (the erfc fit treats Cs and C0 as free parameters).
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from tracerdiff.errors import FileFormatError, InputError
+from tracerdiff.errors import InputError
 from tracerdiff.io.image import LI6, LI7, make_profile
 from tracerdiff.isotope import isotope_fraction
-from tracerdiff.units import to_si
 
 #: The fewest points a profile may have: the erfc fit has up to four free parameters.
 MIN_POINTS = 5
 
 
-def read_profile_csv(path: str | Path) -> xr.Dataset:
-    """Read a line-scan CSV (see module docstring) into a labelled profile.
+def read_profile(path: str | Path) -> xr.Dataset:
+    """Read a line scan (any layout :func:`tracerdiff.io.read_line_scan` reads) and validate it.
 
     Returns
     -------
     xarray.Dataset
-        From :func:`tracerdiff.io.image.make_profile`: ``x`` in micrometres and
-        channels ``"6Li"``/``"7Li"`` (counts) or ``"C"`` (plus ``"C_stderr"``).
+        ``x`` in micrometres and the file's channels (``"6Li"``/``"7Li"`` counts, or ``"C"``
+        and ``"C_stderr"``); a depth profile against sputter time keeps its ``t`` axis (see
+        :func:`tracerdiff.profiles.depth.prepare_profile`) and is validated once it has a depth.
 
     Raises
     ------
     FileFormatError
-        Missing file, no header, unknown columns, non-numeric cells.
+        Missing or unreadable file, no position column, non-numeric cells, an image file.
     InputError
         Too few points, non-monotonic positions, C outside [0, 1], negative counts.
     """
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise FileFormatError(f"cannot read profile ({exc.strerror or exc})", source=path) from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise FileFormatError("not a UTF-8 text (CSV) file", source=path) from None
-    rows = [r for r in csv.reader(line for line in text.splitlines() if line.strip() and not line.startswith("#"))]
-    if not rows:
-        raise FileFormatError("empty file: expected a header such as 'x_um,I6Li,I7Li' or 'x_um,C'", source=path)
-    header = [h.strip() for h in rows[0]]
-    pos_cols = [h for h in header if h.lower().startswith("x_")]
-    if len(pos_cols) != 1:
-        raise FileFormatError(f"header {header} needs exactly one position column 'x_<unit>' (e.g. x_um)",
-                              source=path)
-    pos = pos_cols[0]
-    unit = pos[2:]
-    try:
-        scale_um = to_si(f"1 {unit}", "length", name=pos) * 1e6
-    except InputError:
-        raise FileFormatError(f"position column {pos!r}: unknown length unit {unit!r}", source=path) from None
-    if {"I6Li", "I7Li"} <= set(header):
-        wanted = {"I6Li": LI6, "I7Li": LI7}
-    elif {"6Li", "7Li"} <= set(header):  # the channel names the other readers use
-        wanted = {"6Li": LI6, "7Li": LI7}
-    elif "C" in header:
-        wanted = {"C": "C", **({"C_stderr": "C_stderr"} if "C_stderr" in header else {})}
-    else:
-        raise FileFormatError(f"header {header} needs columns 'I6Li' and 'I7Li' (or '6Li' and '7Li'; counts) or 'C'",
-                              source=path)
-    body = rows[1:]
-    if not body:
-        raise FileFormatError(f"has the header {header} but no data rows", source=path)
-    try:
-        table = np.array([[float(r[header.index(c)]) for c in [pos, *wanted]] for r in body], dtype=float)
-    except (ValueError, IndexError):
-        raise FileFormatError("every row needs a number in each of the columns "
-                              f"{[pos, *wanted]}", source=path) from None
-    table = table.reshape(-1, 1 + len(wanted))
-    channels = {name: table[:, i + 1] for i, name in enumerate(wanted.values())}
-    ds = make_profile(table[:, 0] * scale_um, channels, source_path=str(path),
-                      sha256=hashlib.sha256(raw).hexdigest(), fmt="csv")
-    check_profile(ds)
-    return ds
+    from tracerdiff.io import read_line_scan
 
-
-def read_profile(path: str | Path) -> xr.Dataset:
-    """Read a line scan: plain CSV (:func:`read_profile_csv`) or, for other files, any format
-    :func:`tracerdiff.io.read` knows (vendor line-scan exports), then validate it as a profile."""
-    from tracerdiff.io import read
-
-    path = Path(path)
-    csv_error = None
-    if path.suffix.lower() in (".csv", ".txt", ".tsv", ".dat", ""):
-        try:
-            return read_profile_csv(path)
-        except FileFormatError as exc:
-            csv_error = exc
-    try:
-        ds = read(path)
-    except InputError as exc:
-        if csv_error is not None and path.suffix.lower() == ".csv":
-            # a .csv the general reader cannot take either (it does take ';'-separated ones):
-            # the plain-CSV message says what the convention is
-            raise csv_error from None
-        if "does not record a pixel size" in str(exc):  # TIFF, text matrix, .npy: images
-            raise FileFormatError("holds an image, not a line profile; give a line scan such as a CSV "
-                                  "with columns x_um,I6Li,I7Li or x_um,C", source=path) from None
-        raise
-    if set(ds.dims) == {"t"}:  # a depth profile against sputter time: prepare_profile gives it a depth
-        return ds
-    if tuple(ds.dims) != ("x",) and set(ds.dims) != {"x"}:
-        raise FileFormatError(f"expected a line profile along x, got dimensions {dict(ds.sizes)}", source=path)
-    check_profile(ds)
+    ds = read_line_scan(path)
+    if "t" not in ds.dims:
+        check_profile(ds)
     return ds
 
 

@@ -9,6 +9,7 @@ import xarray as xr
 
 from tracerdiff.io.image import LI6, LI7, make_profile
 from tracerdiff.profiles.solutions import CosineSeries, erfc_profile
+from tracerdiff.quantity import positive_si
 
 NATURAL_6LI = 0.0759
 
@@ -34,7 +35,7 @@ def counts_profile(x, c_true, *, total_counts: float = 3000.0, rng: np.random.Ge
 
 
 def write_profile_csv(ds: xr.Dataset, path) -> None:
-    """Write a labelled profile as the plain CSV :func:`read_profile_csv` reads (atomically)."""
+    """Write a labelled profile as the plain CSV :func:`tracerdiff.io.read_line_scan` reads (atomically)."""
     from tracerdiff.report.atomic import write_csv_atomic
 
     names = ["I6Li", "I7Li"] if LI6 in ds else ["C"] + (["C_stderr"] if "C_stderr" in ds else [])
@@ -53,15 +54,54 @@ class Scenario:
     truth: dict
 
 
-def exchange_then_closed(*, d_exchange: float, exchange_time: float, d_closed: float, times, x,
-                         sample_extent=None, c_s: float = 0.9, c_0: float = NATURAL_6LI, x0: float = 150e-6,
-                         total_counts: float = 3000.0, rng: np.random.Generator | None = None) -> Scenario:
+@dataclass(frozen=True)
+class ExchangeFront:
+    """The erfc exchange front of :func:`exchange_then_closed` (SI).
+
+    Attributes
+    ----------
+    c_s, c_0 : float
+        Surface and natural tracer fractions.
+    x0 : float
+        Meniscus position (m): C = c_s below it.
+    """
+
+    c_s: float = 0.9
+    c_0: float = NATURAL_6LI
+    x0: float = 150e-6
+
+
+def exchange_then_closed(*, d_exchange: float, exchange_time, d_closed: float, times, x,
+                         sample_extent=None, front: ExchangeFront | None = None, total_counts: float = 3000.0,
+                         rng: np.random.Generator | None = None) -> Scenario:
     """Erfc profile after ``exchange_time`` in contact with the solution, then closed storage.
 
     The later profiles are the exact no-flux evolution (cosine series of the
     erfc initial state, C = Cs below the meniscus x0) after ``times`` (s) at
     ``d_closed``. Counting noise as in :func:`counts_profile` (``rng=None``: none).
+
+    Parameters
+    ----------
+    d_exchange, d_closed : float
+        Tracer diffusivity during the exchange and the closed storage, m^2/s.
+    exchange_time : Measured, str or float
+        Time in contact with the solution (SI float: s).
+    times : sequence of float
+        Storage times of the later profiles, s.
+    x : numpy.ndarray
+        Positions of the profile points, m.
+    sample_extent : tuple of float, optional
+        (start, end) of the sample, m; default the first and last ``x``.
+    front : ExchangeFront, optional
+        Surface and natural fractions and meniscus of the initial profile.
+    total_counts : float
+        Mean counts per point.
+    rng : numpy.random.Generator, optional
+        Source of the counting noise (None: noise-free).
     """
+    front = front if front is not None else ExchangeFront()
+    c_s, c_0, x0 = front.c_s, front.c_0, front.x0
+    exchange_time = positive_si(exchange_time, "time", name="exchange_time")
     x = np.asarray(x, dtype=float)
     a, b = sample_extent if sample_extent is not None else (x[0], x[-1])
 

@@ -88,13 +88,13 @@ def whipple_excess(eta, beta: float, *, delta_ratio: float = math.inf, epsrel: f
 
     Parameters
     ----------
-    eta
+    eta : array_like
         Reduced depths ``y / sqrt(D t)`` (>= 0).
-    beta
+    beta : float
         ``(Delta - 1) delta / (2 sqrt(D t))``.
-    delta_ratio
+    delta_ratio : float
         ``Delta = D'/D``; infinite (default) is the thin-channel limit at fixed beta.
-    epsrel
+    epsrel : float
         Relative tolerance of each quadrature.
     """
     _check(beta, delta_ratio)

@@ -66,10 +66,12 @@ from tracerdiff.simulate.map_defects import merge_random_boundaries
 from tracerdiff.simulate.history import ClosedStep, ExchangeStep, SimulationResult, simulate_history
 from tracerdiff.simulate.micrograph import (MicrographImperfections, MicrographTransform, SyntheticMicrograph,
                                           synthetic_micrograph)
-from tracerdiff.simulate.sims import synthetic_exchange_image, synthetic_sims
+from tracerdiff.simulate.bicrystal import BicrystalMesh
+from tracerdiff.simulate.sims import ExchangeConditions, SimsOptions, synthetic_exchange_image, synthetic_sims
 from tracerdiff.simulate.transport import Arrhenius, layered_tensors
 from tracerdiff.simulate.voronoi import voronoi_grains
 
 __all__ = ["merge_random_boundaries", "GrainMap", "BoundaryTable", "voronoi_grains", "ExchangeStep", "ClosedStep", "SimulationResult",
-           "simulate_history", "synthetic_sims", "synthetic_exchange_image", "Arrhenius", "layered_tensors",
+           "simulate_history", "synthetic_sims", "synthetic_exchange_image", "SimsOptions", "ExchangeConditions",
+           "BicrystalMesh", "Arrhenius", "layered_tensors",
            "synthetic_micrograph", "SyntheticMicrograph", "MicrographImperfections", "MicrographTransform"]

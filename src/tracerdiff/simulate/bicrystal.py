@@ -25,12 +25,14 @@ import scipy.sparse.linalg as spla
 from scipy import optimize
 
 from tracerdiff.errors import InputError
+from tracerdiff.quantity import positive_si
+from tracerdiff.results import Result
 
 _GAMMA = 2.0 - math.sqrt(2.0)
 
 
-@dataclass(frozen=True)
-class BicrystalResult:
+@dataclass(frozen=True, repr=False)
+class BicrystalResult(Result):
     """Outcome of :func:`simulate_bicrystal`.
 
     Attributes
@@ -59,16 +61,25 @@ class BicrystalResult:
     def to_dict(self) -> dict:
         return dict(self.params)
 
-    def plot(self, ax=None):
+    def _headline(self) -> tuple[str, str]:
+        return "mean C̄", f"{float(np.mean(self.c_mean)):.4g}"
+
+    def _summary(self) -> list[tuple[str, str]]:
+        rows = [self._headline(), ("mesh", f"{self.c.shape[0]} rows × {self.c.shape[1]} columns"),
+                ("depth", f"{float(self.y[-1]) * 1e6:.4g} µm")]
+        return rows + [(k, f"{v:.4g}" if isinstance(v, float) else str(v)) for k, v in list(self.params.items())[:8]]
+
+    def _rows(self):
+        """One row per depth: y (µm), the bulk-averaged C̄ and C in the boundary."""
+        rows = [{"y": y * 1e6, "c_mean": m, "c_boundary": b} for y, m, b in zip(self.y, self.c_mean, self.c_boundary)]
+        return rows, {"y": "µm", "c_mean": "", "c_boundary": ""}
+
+    def _plot(self, ax):
         """Averaged C̄(y) (log scale) against depth in um."""
-        if ax is None:
-            import matplotlib.pyplot as plt
-            _, ax = plt.subplots()
         ax.semilogy(self.y * 1e6, np.maximum(self.c_mean, 1e-12), label="C̄ (bulk average)")
         ax.set_xlabel("depth y (um)")
         ax.set_ylabel("C̄")
         ax.legend()
-        return ax
 
 
 def graded_widths(length: float, first: float, n: int) -> np.ndarray:
@@ -83,32 +94,75 @@ def graded_widths(length: float, first: float, n: int) -> np.ndarray:
     return widths * (length / widths.sum())
 
 
-def simulate_bicrystal(*, d_bulk: float, p: float, time: float, thickness: float = 0.5e-9,
-                       half_width: float | None = None, depth: float | None = None, source: str = "constant",
-                       nx: int = 60, ny: int = 240, h_x: float | None = None, h_y: float | None = None,
-                       blocks: int = 10, steps_per_block: int = 12, refine: float = 1.0) -> BicrystalResult:
+@dataclass(frozen=True)
+class BicrystalMesh:
+    """Mesh and time stepping of :func:`simulate_bicrystal` (defaults scale with sqrt(D t)).
+
+    Attributes
+    ----------
+    half_width : float or None
+        Half the boundary spacing (m); default 10 sqrt(D t) (an isolated boundary).
+    depth : float or None
+        Meshed depth (m); default ``(10 sqrt(beta) + 12) sqrt(D t)``, past the tail.
+    nx, ny : int
+        Bulk columns and rows.
+    h_x, h_y : float or None
+        First column and row widths (m); default ``sqrt(D t) / 50`` and ``/ 40``.
+    blocks, steps_per_block : int
+        Time blocks (each twice as long as the one before) and TR-BDF2 steps per block.
+    refine : float
+        Multiplies nx, ny and steps per block and divides h_x, h_y (mesh-refinement studies).
+    """
+
+    half_width: float | None = None
+    depth: float | None = None
+    nx: int = 60
+    ny: int = 240
+    h_x: float | None = None
+    h_y: float | None = None
+    blocks: int = 10
+    steps_per_block: int = 12
+    refine: float = 1.0
+
+    def __post_init__(self):
+        for name in ("half_width", "depth", "h_x", "h_y"):
+            v = getattr(self, name)
+            if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise InputError(f"must be a positive length in m (or None), got {v!r}", source=name)
+        for name in ("nx", "ny", "blocks", "steps_per_block"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not (isinstance(v, (int, np.integer)) and v >= 1):
+                raise InputError(f"must be an integer >= 1, got {v!r}", source=name)
+        if not (isinstance(self.refine, (int, float)) and math.isfinite(self.refine) and self.refine > 0):
+            raise InputError(f"must be a positive number, got {self.refine!r}", source="refine")
+
+
+def simulate_bicrystal(*, d_bulk, p, exchange_time, thickness=0.5e-9, source: str = "constant",
+                       mesh: BicrystalMesh | None = None) -> BicrystalResult:
     """Diffuse from the surface into a bicrystal with one fast boundary (Whipple / Suzuoka problem).
 
     Parameters
     ----------
-    d_bulk, p, time, thickness
-        Bulk D (m^2/s), ``P = delta D_gb`` (m^3/s), anneal time (s), slab width delta (m).
-    half_width
-        Half the boundary spacing (m); default 10 sqrt(D t) (an isolated boundary).
-    depth
-        Meshed depth (m); default ``(10 sqrt(beta) + 12) sqrt(D t)``, past the tail.
-    source
+    d_bulk : Measured, str or float
+        Bulk D (SI float: m^2/s).
+    p : Measured, str or float
+        ``P = delta D_gb`` (SI float: m^3/s).
+    exchange_time : Measured, str or float
+        Time in contact with the source (SI float: s).
+    thickness : Measured, str or float
+        Slab width delta (SI float: m).
+    source : str
         ``"constant"`` (C = 1 on the surface) or ``"instantaneous"`` (unit film, closed surface).
-    nx, ny, h_x, h_y
-        Bulk columns and rows, and the first widths (default ``sqrt(D t) / 50`` and ``/ 40``).
-    blocks, steps_per_block
-        Time blocks (each twice as long as the one before) and TR-BDF2 steps per block.
-    refine
-        Multiplies nx, ny and steps per block and divides h_x, h_y (mesh-refinement studies).
+    mesh : BicrystalMesh, optional
+        Mesh and time stepping.
     """
-    for name, v in (("d_bulk", d_bulk), ("p", p), ("time", time), ("thickness", thickness)):
-        if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-            raise InputError(f"must be a positive number (SI), got {v!r}", source=name)
+    mesh = mesh if mesh is not None else BicrystalMesh()
+    d_bulk = positive_si(d_bulk, "diffusivity", name="d_bulk")
+    p = positive_si(p, "gb_transport", name="p")
+    time = positive_si(exchange_time, "time", name="exchange_time")
+    thickness = positive_si(thickness, "length", name="thickness")
+    half_width, depth, nx, ny = mesh.half_width, mesh.depth, mesh.nx, mesh.ny
+    h_x, h_y, blocks, steps_per_block, refine = mesh.h_x, mesh.h_y, mesh.blocks, mesh.steps_per_block, mesh.refine
     if source not in ("constant", "instantaneous"):
         raise InputError(f"source must be 'constant' or 'instantaneous', got {source!r}", source="source")
     root = math.sqrt(d_bulk * time)
@@ -135,7 +189,7 @@ def simulate_bicrystal(*, d_bulk: float, p: float, time: float, thickness: float
     mean = field[:, 1:] @ hx / hx.sum()
     x = np.cumsum(wx) - wx / 2
     y = np.cumsum(hy) - hy / 2
-    params = {"d_bulk": d_bulk, "p": p, "thickness": thickness, "time": time, "half_width": half_width,
+    params = {"d_bulk": d_bulk, "p": p, "thickness": thickness, "exchange_time": time, "half_width": half_width,
               "depth": depth, "source": source, "nx": nx, "ny": ny, "beta": beta,
               "delta_ratio": d_gb / d_bulk, "steps": n_steps * blocks}
     return BicrystalResult(y, mean, field[:, 0].copy(), field, x, params)

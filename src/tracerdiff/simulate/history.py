@@ -36,6 +36,7 @@ from tracerdiff.simulate.stepping import advance
 from tracerdiff.simulate.truth_record import truth_record
 from tracerdiff.simulate.transport import (Arrhenius, assemble, axis_diffusivities, boundary_conductances,
                                            edge_cells)
+from tracerdiff.results import Result
 
 SCHEMES = ("tr-bdf2", "backward-euler")
 SOLVERS = ("auto", "splu", "amg")
@@ -90,8 +91,8 @@ class ClosedStep:
     p_gb: object = None
 
 
-@dataclass(frozen=True, eq=False)
-class SimulationResult:
+@dataclass(frozen=True, eq=False, repr=False)
+class SimulationResult(Result):
     """Outcome of :func:`simulate_history`.
 
     Attributes
@@ -115,7 +116,31 @@ class SimulationResult:
         """The truth record (a copy: the result stays unchanged)."""
         return copy.deepcopy(self.truth)
 
-    def plot(self, ax, *, cmap: str = "viridis"):
+    def _headline(self) -> tuple[str, str]:
+        return "mean C", f"{float(np.mean(self.c)):.4g}"
+
+    def _summary(self) -> list[tuple[str, str]]:
+        steps = self.truth.get("steps", ())
+        return [self._headline(), ("grid", "×".join(map(str, self.c.shape)) + f" of {self.grains.pixel_size_um:g} µm"),
+                ("grains", str(int(np.unique(self.grains.labels).size))),
+                ("steps", str(len(steps)) if hasattr(steps, "__len__") else "?"),
+                ("snapshots", str(len(self.snapshots)))]
+
+    def as_dataarray(self):
+        """The final C as an :class:`xarray.DataArray` with y, x (and z) coordinates in µm."""
+        import xarray as xr
+
+        h = self.grains.pixel_size_um
+        dims = ("z", "y", "x")[3 - self.c.ndim:]
+        return xr.DataArray(self.c, dims=dims, coords={d: np.arange(n) * h for d, n in zip(dims, self.c.shape)},
+                            name="C", attrs={"units": "", "coordinate_units": "µm"})
+
+    def _rows(self):
+        """One row per cell: y, x (z) in µm and C."""
+        df = self.as_dataarray().to_dataframe().reset_index()
+        return df.to_dict("records"), {"x": "µm", "y": "µm", "z": "µm", "C": ""}
+
+    def _plot(self, ax, *, cmap: str = "viridis"):
         """Draw the final C (the middle z-slice of a 3D run) with grain boundaries in white.
 
         Parameters

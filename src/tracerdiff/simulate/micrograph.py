@@ -253,17 +253,17 @@ def synthetic_micrograph(grains: GrainMap, *, margin_px: int = 16, groove_width_
 
     Parameters
     ----------
-    grains
+    grains : GrainMap
         2D grain map.
-    margin_px
+    margin_px : int
         Extra pixels on each side (real micrographs cover more than the SIMS field).
-    groove_width_px
+    groove_width_px : float
         Idealised drawing only: Gaussian sigma of the groove profile, pixels.
-    groove_depth, noise
+    groove_depth, noise : float
         Idealised drawing only: groove darkening and white-noise sd (surface level 0.8).
-    seed
+    seed : int
         Random seed of the noise (and of every imperfection).
-    imperfections
+    imperfections : MicrographImperfections, optional
         None: the idealised drawing at the grain map's pixel size. Otherwise the realistic
         drawing with these settings (``MicrographImperfections()`` for realistic defaults).
     """

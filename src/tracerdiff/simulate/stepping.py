@@ -39,9 +39,9 @@ def advance(matrix, source, c, dt, n, *, scheme, solver, tick):
 
     Parameters
     ----------
-    matrix, source
+    matrix, source : scipy.sparse.csr_matrix and numpy.ndarray
         ``A`` (csr, 1/s) and ``b`` of ``dC/dt = -A C + b`` over the free cells.
-    scheme, solver
+    scheme, solver : str
         ``"tr-bdf2"`` / ``"backward-euler"``; ``"splu"`` / ``"amg"``.
     """
     # Closed steps must conserve tracer to round-off: refine the LU solves there.

@@ -212,15 +212,15 @@ def assemble(grains: GrainMap, d_axes: list[np.ndarray], pairs: np.ndarray, g_pa
 
     Parameters
     ----------
-    d_axes
+    d_axes : list of numpy.ndarray
         Per-cell axis diffusivities (m^2/s), from :func:`axis_diffusivities`.
-    pairs, g_pairs
+    pairs, g_pairs : numpy.ndarray
         Boundary pairs and their conductances D*gb/delta (m/s).
-    source
+    source : numpy.ndarray or None
         Boolean flat mask of cells held at ``c_source`` (Dirichlet region) or None.
-    edge_cells
+    edge_cells : list of tuple
         ``(flat cell indices, axis)`` of cells whose outer face touches the solution.
-    d_bulk
+    d_bulk : numpy.ndarray, optional
         Per-grain tensors: their off-diagonal terms are added by :func:`cross_links`.
 
     Returns

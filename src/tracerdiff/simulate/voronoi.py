@@ -92,11 +92,11 @@ def voronoi_grains(shape, *, pixel_size_um: float, mean_grain_um: float, sd_grai
 
     Parameters
     ----------
-    shape
+    shape : tuple of int
         ``(ny, nx)`` or ``(nz, ny, nx)`` cells.
-    pixel_size_um, mean_grain_um, sd_grain_um
+    pixel_size_um, mean_grain_um, sd_grain_um : float
         Cell size and grain-size distribution, micrometres.
-    seed
+    seed : int
         Random seed; the same inputs give the same map.
     """
     shape = check_shape(shape)

@@ -6,17 +6,9 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tracerdiff.profiles.arrhenius_points import SeriesPoint
 from tracerdiff.quantity import Measured
 from tracerdiff.study.schema import Study
-
-
-@dataclass(frozen=True)
-class SeriesPoint:
-    """One point of an Arrhenius series: temperature (K), value, where it came from."""
-
-    temperature: float
-    value: Measured
-    origin: str
 
 
 @dataclass(frozen=True)
@@ -88,7 +80,7 @@ class RunContext:
         if "D_NMR" in self.fits:
             return self.fits["D_NMR"].predict(temperature), "Arrhenius fit of the D_NMR series"
         for p in self.series.get("D_NMR", []):
-            if math.isclose(p.temperature, temperature, abs_tol=1.0):
-                return p.value, f"D_NMR point at {p.temperature - 273.15:g} degC"
+            if math.isclose(p.temperature_k, temperature, abs_tol=1.0):
+                return p.value, f"D_NMR point at {p.temperature_k - 273.15:g} degC"
         return None, (f"no D*bulk at {temperature - 273.15:g} degC: give sample.d_bulk (image temperatures) "
                       "or a D_NMR series")

@@ -23,11 +23,11 @@ def fit_series(ctx: RunContext, *, names=None) -> None:
     for name, pts in ctx.series.items():
         if names is not None and name not in names:
             continue
-        temps = sorted({round(p.temperature, 3) for p in pts})
+        temps = sorted({round(p.temperature_k, 3) for p in pts})
         if len(temps) < 2:
             res["series"][name] = {"status": "skipped", "note": f"data at one temperature only ({len(pts)} points)"}
             continue
-        t = [p.temperature for p in pts]
+        t = [p.temperature_k for p in pts]
         v = [p.value.value for p in pts]
         e = [p.value.stderr for p in pts]
         weighted = all(math.isfinite(x) and x > 0 for x in e)
@@ -44,7 +44,7 @@ def fit_series(ctx: RunContext, *, names=None) -> None:
         ctx.fits[name] = fit
         res["series"][name] = {"status": "done", "weighted": weighted, "fit": fit.to_dict(),
                                "errors_scaled_by_sqrt_reduced_chi2": inflated,
-                               "points": [{"temperature_K": p.temperature, "value": p.value.to_dict(),
+                               "points": [{"temperature_K": p.temperature_k, "value": p.value.to_dict(),
                                            "origin": p.origin} for p in pts]}
     # Called twice (D_NMR first, for D*bulk): a later call with fits must undo an earlier "skipped".
     if ctx.fits:
@@ -60,7 +60,7 @@ def gb_from_deff(ctx: RunContext) -> None:
     length = Measured(ctx.study.sample.grain_size, 0.0, "length")
     notes = []
     for p in list(ctx.series.get("D*eff", [])):
-        d_bulk, source = ctx.d_bulk_at(p.temperature)
+        d_bulk, source = ctx.d_bulk_at(p.temperature_k)
         if d_bulk is None:
             notes.append(f"{p.origin}: {source}")
             continue
@@ -70,7 +70,7 @@ def gb_from_deff(ctx: RunContext) -> None:
             notes.append(f"{p.origin}: {exc}")
             continue
         g = inv.dgb_over_delta
-        ctx.add_point("(l/δ)D*gb", p.temperature, Measured(g.value * length.value, g.stderr * length.value,
+        ctx.add_point("(l/δ)D*gb", p.temperature_k, Measured(g.value * length.value, g.stderr * length.value,
                                                            "diffusivity"),
                       f"series model inverted from D*eff ({p.origin}), D*bulk from {source}")
     if notes:
@@ -95,7 +95,7 @@ def series_comparison(ctx: RunContext) -> None:
             out["comparisons"].append({"image": image, "status": "skipped", "note": source})
             continue
         pred = series_effective_diffusivity(d_bulk, g, length, thickness=Measured(s.gb_thickness, 0, "length"))
-        measured = [p for p in ctx.series.get("D*eff", []) if abs(p.temperature - t) < 1.0]
+        measured = [p for p in ctx.series.get("D*eff", []) if abs(p.temperature_k - t) < 1.0]
         comp = {"image": image, "temperature": Measured(t, 0, "temperature").to_dict(), "status": "done",
                 "predicted_d_eff": pred.d_eff.to_dict(), "d_bulk": d_bulk.to_dict(), "d_bulk_source": source,
                 "dgb_over_delta": g.to_dict(),
@@ -213,7 +213,7 @@ def arrhenius_figure(ctx: RunContext) -> None:
     conv = from_si(1.0, "diffusivity")
     for name, pts in ctx.series.items():
         colour = SERIES_STYLE.get(name)
-        t = np.array([p.temperature for p in pts])
+        t = np.array([p.temperature_k for p in pts])
         v = np.array([p.value.value for p in pts]) * conv
         e = np.array([p.value.stderr if math.isfinite(p.value.stderr) else 0.0 for p in pts]) * conv
         fit = ctx.fits.get(name)

@@ -3,7 +3,9 @@
 Each analysis is optional: it runs when the study has the data it needs, and
 otherwise records ``status: "skipped"`` with the reason in ``results.json``. A
 module of tracerdiff that fails to import is a broken installation, not missing
-data: the ImportError propagates and the runner marks the analysis failed.
+data: while the data are read it stops the run (:class:`~tracerdiff.errors.InstallationError`
+naming the module, exit 2); inside an analysis the ImportError propagates and the runner
+marks the analysis failed (exit 1). Neither is ever recorded as skipped.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 
-from tracerdiff.errors import InputError, TracerdiffError
+from tracerdiff.errors import InputError, TracerdiffError, own_imports
 from tracerdiff.quantity import Measured
 from tracerdiff.study.context import RunContext
 
@@ -24,13 +26,7 @@ def load_data(ctx: RunContext) -> None:
     InputError
         A data file is unreadable or unusable; the message names the study file, the key and the data file.
     """
-    from tracerdiff.io import read, read_count_pair
-
-    try:
-        from tracerdiff.profiles.depth import prepare_profile
-        from tracerdiff.profiles.load import check_profile
-    except ImportError:  # a broken installation: the line-scan analyses fail on it and say so (exit 1)
-        check_profile = prepare_profile = None
+    from tracerdiff.io import read, read_count_pair, read_impedance_spectrum, read_line_scan
 
     tracer, other = ctx.study.sample.tracer, ctx.study.sample.other
     lithium = (tracer, other) == ("6Li", "7Li")
@@ -55,24 +51,29 @@ def load_data(ctx: RunContext) -> None:
                 ctx.optical[im.name] = read_optical(im.optical, sims_pixel_um=float(ds.attrs["pixel_size_um"]),
                                                     optical_pixel_um=opt_px)
                 _check_same_field(ctx.optical[im.name].shape, _image_shape(ds), im.optical)
+    if ctx.study.measurements.line_scans:
+        # A module of tracerdiff that fails to import is a broken installation: the run stops
+        # here naming it (InstallationError, exit 2), it is never filed as a skipped analysis.
+        with own_imports("checking the study's line scans"):
+            from tracerdiff.profiles.depth import prepare_profile
+            from tracerdiff.profiles.load import check_profile
     for i, scan in enumerate(ctx.study.measurements.line_scans):
         with _naming(ctx, f"measurements.line_scans[{i}].file"):
-            ctx.scans[scan.name] = read(scan.file)
-            if prepare_profile is not None:  # depth scale, tracer/other -> C
-                ctx.scans[scan.name] = prepare_profile(ctx.scans[scan.name], tracer=None if lithium else tracer,
-                                                       other=None if lithium else other,
-                                                       sputter_rate=scan.sputter_rate,
-                                                       crater_depth=scan.crater_depth)
-            if check_profile is not None:  # too few points etc. must fail now, not mid-run
-                check_profile(ctx.scans[scan.name])
+            ds = read_line_scan(scan.file)  # the one line-scan reader: columns as read, x in um
+            # depth scale, tracer/other -> C
+            ds = prepare_profile(ds, tracer=None if lithium else tracer, other=None if lithium else other,
+                                 sputter_rate=scan.sputter_rate, crater_depth=scan.crater_depth)
+            check_profile(ds)  # too few points etc. must fail now, not mid-run
+            ctx.scans[scan.name] = ds
     for i, series in enumerate(ctx.study.reference.series):
         with _naming(ctx, f"reference.series[{i}].file"):
             ctx.reference_values[series.name] = series.values_si()
     if ctx.study.reference.impedance:
-        from tracerdiff.models.impedance_fit import read_spectrum_csv
+        with own_imports("checking the study's impedance spectra"):
+            from tracerdiff.models.impedance_fit import MIN_SPECTRUM_POINTS
         for i, spec in enumerate(ctx.study.reference.impedance):
             with _naming(ctx, f"reference.impedance[{i}].file"):
-                ctx.spectra[spec.name] = read_spectrum_csv(spec.file)
+                ctx.spectra[spec.name] = read_impedance_spectrum(spec.file, min_points=MIN_SPECTRUM_POINTS)
 
 
 @contextlib.contextmanager
@@ -106,31 +107,14 @@ def _check_same_field(optical_shape, sims_shape, path) -> None:
 def read_optical(path, *, sims_pixel_um: float, optical_pixel_um: float | None = None):
     """A micrograph as a 2D grey array at the SIMS pixel size.
 
-    PNG/JPEG/BMP exports of laser microscopes are read with scikit-image (RGB -> grey
-    as the channel mean); anything else through :func:`tracerdiff.io.read`. With
-    ``optical_pixel_um`` differing from the SIMS pixel, the image is resampled
-    (anti-aliased) so one pixel matches one SIMS pixel, as registration needs.
+    Read by :func:`tracerdiff.io.read_micrograph` (colour to grey by ITU-R BT.601 luma, as
+    ``tracerdiff boundaries --optical`` reads it). With ``optical_pixel_um`` differing from
+    the SIMS pixel, the image is resampled (anti-aliased) so one pixel matches one SIMS pixel,
+    as registration needs.
     """
-    from pathlib import Path
+    from tracerdiff.io import read_micrograph
 
-    import numpy as np
-
-    from tracerdiff.errors import FileFormatError
-    from tracerdiff.io import read
-
-    if Path(path).suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"):
-        from skimage import io as skio
-        try:
-            arr = np.asarray(skio.imread(path), dtype=float)
-        except (OSError, ValueError) as exc:
-            raise FileFormatError(f"cannot read the micrograph: {exc}", source=path) from None
-    else:
-        ds = read(path, pixel_size_um=optical_pixel_um or sims_pixel_um)
-        arr = np.asarray(next(iter(ds.data_vars.values())).values, dtype=float)
-    if arr.ndim == 3:
-        arr = arr[..., :3].mean(axis=-1)
-    if arr.ndim != 2:
-        raise FileFormatError(f"a micrograph must be a 2D image, got shape {arr.shape}", source=path)
+    arr = read_micrograph(path, pixel_size_um=optical_pixel_um or sims_pixel_um)
     if optical_pixel_um is not None and abs(optical_pixel_um / sims_pixel_um - 1) > 1e-6:
         from skimage.transform import rescale
         arr = rescale(arr, optical_pixel_um / sims_pixel_um, anti_aliasing=True, preserve_range=True)
@@ -175,23 +159,24 @@ def _analyse_image(ctx: RunContext, im, out: dict) -> None:
         return
     use_optical = im.name in ctx.optical and study.options.boundary_source in ("auto", "optical")
     method = study.options.boundary_method
+    import warnings
+
+    from tracerdiff.errors import GrainMapWarning, SourceEdgeWarning
+
     try:
-        if method == "inversion":
-            from tracerdiff.inversion import invert_boundaries
+        with warnings.catch_warnings():
+            # These remarks are in the result's message, which becomes the image's note in the report.
+            warnings.simplefilter("ignore", GrainMapWarning)
+            warnings.simplefilter("ignore", SourceEdgeWarning)
+            if method == "inversion":
+                from tracerdiff.inversion import InversionOptions, invert_boundaries
 
-            import warnings
-
-            from tracerdiff.errors import GrainMapWarning
-
-            with warnings.catch_warnings():
-                # The remark is in the result's message, which becomes the image's note in the report.
-                warnings.simplefilter("ignore", GrainMapWarning)
                 res = invert_boundaries(ctx.images[im.name], d_bulk=d_bulk, thickness=Measured(delta, 0, "length"),
                                         source_edge=im.edge, optical=ctx.optical[im.name] if use_optical else None,
-                                        psf_sigma_um=study.options.psf * 1e6)
-        else:
-            res = analyse_boundaries(ctx.images[im.name], d_bulk=d_bulk, thickness=Measured(delta, 0, "length"),
-                                     source_edge=im.edge, optical=ctx.optical[im.name] if use_optical else None)
+                                        options=InversionOptions(psf_sigma_um=study.options.psf * 1e6))
+            else:
+                res = analyse_boundaries(ctx.images[im.name], d_bulk=d_bulk, thickness=Measured(delta, 0, "length"),
+                                         source_edge=im.edge, optical=ctx.optical[im.name] if use_optical else None)
     except TracerdiffError as exc:
         entry.update(status="failed", note=str(exc))
         out["images"][im.name] = entry
@@ -216,7 +201,7 @@ def _analyse_image(ctx: RunContext, im, out: dict) -> None:
                                                                study.sample.grain_size_sd, "length")),
                                            "diffusivity"), f"image {im.name}: l × median D*gb/δ")
     from matplotlib.figure import Figure
-    fig = res.plot(Figure(figsize=(10, 7), layout="constrained"))
+    fig = res.plot(fig=Figure(figsize=(10, 7), layout="constrained")).figure
     ctx.add_figure("boundary_steps", f"cmap_{im.name}", fig,
                    f"Image {im.name} (after {step.name}): C map with boundaries coloured by D*gb/δ, "
                    "and example step fits" + (" (data and the fitted network model)." if method == "inversion" else "."))
@@ -301,8 +286,8 @@ def _profile_figure(ctx: RunContext, section: str, name: str, result, caption: s
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(8, 5.5))
-    axes = result.plot(fig.add_subplot(1, 1, 1))
-    bottom = axes[-1] if isinstance(axes, tuple) else fig.axes[-1]
+    result.plot(fig.add_subplot(1, 1, 1))
+    bottom = fig.axes[-1]  # the residual panel, when the plot appends one
     bottom.set_xlabel("x from the exchanged edge (µm)")
     fig.subplots_adjust(left=0.1, right=0.97, top=0.93, bottom=0.1)
     ctx.add_figure(section, name, fig, caption)

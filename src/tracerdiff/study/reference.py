@@ -88,7 +88,7 @@ def analyse_impedance(ctx: RunContext, *, progress=None) -> None:
                                      "temperature": Measured(t, 0, "temperature").to_dict(),
                                      "fit": fit.to_dict(), "d_sigma_bulk": d_b.to_dict(),
                                      "l_over_delta_d_sigma_gb": d_gb.to_dict()}
-        rows.append([spec.name, t - 273.15, *fit.r_bulk, *fit.r_gb, *fit.sigma_bulk.to("S/cm"),
+        rows.append([spec.name, t - 273.15, *fit.r_bulk.to("ohm"), *fit.r_gb.to("ohm"), *fit.sigma_bulk.to("S/cm"),
                      *fit.sigma_gb_apparent.to("S/cm"), *fit.sigma_gb_specific.to("S/cm"),
                      fit.relative_rms_residual])
         fits.append((spec, fit))

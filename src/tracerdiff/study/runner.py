@@ -220,7 +220,7 @@ def _write_tables(ctx: RunContext) -> None:
     rows = []
     for series, pts in sorted(ctx.series.items()):
         for p in pts:
-            rows.append([series, p.temperature, p.temperature - 273.15, *p.value.to(), p.value.unit, p.origin])
+            rows.append([series, p.temperature_k, p.temperature_k - 273.15, *p.value.to(), p.value.unit, p.origin])
     if rows:
         write_csv_atomic(ctx.out / "tables" / "arrhenius_points.csv",
                          ["series", "temperature_K", "temperature_C", "value", "stderr", "unit", "origin"], rows)

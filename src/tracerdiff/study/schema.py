@@ -288,7 +288,7 @@ class ReferenceSeries(_Strict):
         """(T in K, value SI, stderr SI) per point; reads ``file`` if given (errors name it)."""
         dim = _SERIES_DIMENSION[self.kind]
         if self.file is not None:
-            from tracerdiff.io.table import read_series_csv
+            from tracerdiff.io import read_series_table as read_series_csv
 
             q = "D" if self.kind == "d_nmr" else "sigma"
             cols = read_series_csv(self.file, required=("temperature", q), optional=(f"{q}_stderr",))

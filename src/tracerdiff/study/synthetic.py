@@ -192,13 +192,15 @@ def _write_image(folder: Path, seed: int, shape: tuple[int, int], counts_per_pix
 
     import tifffile
 
-    from tracerdiff.simulate import synthetic_exchange_image
+    from tracerdiff.simulate import ExchangeConditions, SimsOptions, synthetic_exchange_image
 
     t_k = 295.15
     ds, sim = synthetic_exchange_image(shape=shape, pixel_size_um=1.0, mean_grain_um=TRUTH["grain_size_m"] * 1e6,
-                                       d_bulk=d_bulk(t_k), dgb_over_delta=dgb_over_delta(t_k),
-                                       exchange_time_s=59 * 3600.0, counts_per_pixel=counts_per_pixel,
-                                       seed=seed)
+                                       seed=seed,
+                                       exchange=ExchangeConditions(d_bulk=d_bulk(t_k),
+                                                                   dgb_over_delta=dgb_over_delta(t_k),
+                                                                   exchange_time=59 * 3600.0),
+                                       sims=SimsOptions(counts_per_pixel=counts_per_pixel))
     for channel, name in (("6Li", "image_59h_6Li.tif"), ("7Li", "image_59h_7Li.tif")):
         buf = io.BytesIO()
         tifffile.imwrite(buf, np.asarray(ds[channel].values, dtype=np.uint32))

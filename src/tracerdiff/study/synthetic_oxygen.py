@@ -45,7 +45,7 @@ def write_oxygen_study(folder: str | Path, *, seed: int = 0, image_shape: tuple[
     import tifffile
 
     from tracerdiff.io import synth
-    from tracerdiff.simulate import synthetic_exchange_image
+    from tracerdiff.simulate import ExchangeConditions, SimsOptions, synthetic_exchange_image
     from tracerdiff.simulate.sims import synthetic_sims
     from tracerdiff.study import synthetic as S
 
@@ -53,10 +53,13 @@ def write_oxygen_study(folder: str | Path, *, seed: int = 0, image_shape: tuple[
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     t22 = 295.15
-    _, sim = synthetic_exchange_image(shape=image_shape, d_bulk=S.d_bulk(t22), dgb_over_delta=S.dgb_over_delta(t22),
-                                      counts_per_pixel=counts_per_pixel, seed=seed)
-    ds = synthetic_sims(sim.c, pixel_size_um=1.0, natural_fraction=TRUTH_O["c_natural"],
-                        enriched_fraction=TRUTH_O["c_enriched"], counts_per_pixel=counts_per_pixel, seed=seed)
+    _, sim = synthetic_exchange_image(shape=image_shape, seed=seed,
+                                      exchange=ExchangeConditions(d_bulk=S.d_bulk(t22),
+                                                                  dgb_over_delta=S.dgb_over_delta(t22)),
+                                      sims=SimsOptions(counts_per_pixel=counts_per_pixel))
+    ds = synthetic_sims(sim.c, pixel_size_um=1.0, seed=seed,
+                        sims=SimsOptions(natural_fraction=TRUTH_O["c_natural"],
+                                         enriched_fraction=TRUTH_O["c_enriched"], counts_per_pixel=counts_per_pixel))
     synth.write_cameca_im(folder / "image_59h.im", {"16O": ds["7Li"].values, "18O": ds["6Li"].values},
                           [15.9949, 17.9992], raster_um=float(image_shape[1]))
     buf = io.BytesIO()
