@@ -1,4 +1,4 @@
-"""Histories: Arrhenius steps, anisotropic grains, 3D, time-error estimate, progress bar."""
+"""Histories: Arrhenius steps, anisotropic grains, 3D, time-error estimate, progress callback."""
 
 import json
 
@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy.special import erfc
 
+from tracerdiff.errors import InputError
 from tracerdiff.simulate import (Arrhenius, ClosedStep, ExchangeStep, GrainMap, layered_tensors, simulate_history,
                                  voronoi_grains)
 
@@ -89,12 +90,19 @@ def test_time_error_estimate_bounds_the_actual_error():
     assert actual / 2 < estimate < actual * 2
 
 
-def test_progress_bar_and_mask_source(capsys):
+def test_progress_callback_and_mask_source(capsys):
     grains = voronoi_grains((30, 30), pixel_size_um=1.0, mean_grain_um=8.0, seed=0)
     wet = np.zeros((30, 30), bool)
     wet[20:, :5] = True  # a wetted corner region
+    seen = []
     result = simulate_history(grains, [ExchangeStep(3600.0, d_bulk=2.6e-12, dgb_over_delta=1.5e-8,
-                                                    source_edge=wet)], n_steps=5, progress=True)
+                                                    source_edge=wet)], n_steps=5,
+                              progress=lambda label, done, total: seen.append((label, done, total)))
+    # Announced at 0, then one report per time step; the library itself prints nothing.
+    assert seen == [("simulating", i, 5) for i in range(6)]
+    assert capsys.readouterr() == ("", "")
+    with pytest.raises(InputError, match="callable"):
+        simulate_history(grains, [ExchangeStep(60.0, d_bulk=2.6e-12)], n_steps=2, progress=True)
     assert np.all(result.c[wet] == 1.0)
     assert result.c[25, 6] > result.c[0, 29]  # near the wet region more tracer than far away
     assert result.truth["steps"][0]["source_edge"] == "mask"

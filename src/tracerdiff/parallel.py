@@ -15,11 +15,22 @@ ensembles are all lists of independent tasks. :func:`map_tasks` runs such a list
 Tasks must be deterministic functions of their inputs; results are then identical whichever
 scheduler runs them (the tests check it). A lost worker's task is retried (``retries``); a task
 that fails raises :class:`TaskError` naming the task.
+
+:func:`engine` starts (or connects to) a cluster once for a whole run: inside it, every
+:func:`task_runner` / :func:`map_tasks` called without a ``scheduler`` uses that cluster, so a
+study run with ``--workers 2`` sends its inversion windows there without threading the client
+through every analysis (the pattern of dask's own default client). Work mapped from *inside* a
+task (a study of a campaign that inverts an image) runs in the task's process: the cluster's
+cores are already busy with the outer tasks, and worker processes cannot start clusters.
+
+Progress: library code reports through plain callbacks (``progress(done, total)`` here, and
+``progress(label, done, total)`` for the stages of a run, see :func:`stage`); only the CLI draws.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from typing import Any, Callable, Iterator, Sequence
 
 from tracerdiff.errors import TracerdiffError
@@ -27,6 +38,40 @@ from tracerdiff.errors import TracerdiffError
 
 class TaskError(TracerdiffError, RuntimeError):
     """A task of a parallel map failed; the message names the task and the cause."""
+
+
+#: The client of the enclosing :func:`engine` (None: no ambient cluster).
+_ENGINE: contextvars.ContextVar = contextvars.ContextVar("tracerdiff_engine", default=None)
+
+#: ``progress(label, done, total)``: how a run reports its stages (the CLI renders it).
+StageProgress = Callable[[str, int, int], None]
+
+
+def stage(progress: StageProgress | None, label: str, total: int) -> Callable[[], None]:
+    """A ``tick()`` callable advancing stage ``label`` of ``total`` steps (no-op without ``progress``).
+
+    The stage is announced at once as ``progress(label, 0, total)``.
+    """
+    if progress is None:
+        return lambda: None
+    total = max(int(total), 1)
+    progress(label, 0, total)
+    done = [0]
+
+    def tick() -> None:
+        done[0] += 1
+        progress(label, min(done[0], total), total)
+    return tick
+
+
+def in_worker() -> bool:
+    """True inside a task running on a dask worker."""
+    try:
+        from distributed import get_worker
+        get_worker()
+    except (ImportError, ValueError):
+        return False
+    return True
 
 
 def single_thread_blas():
@@ -66,8 +111,8 @@ def _client(scheduler, workers: int) -> Iterator[Any]:
             yield client
         return
     try:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                               silence_logs=50)
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=":0" if _has_bokeh() else None, silence_logs=50)
     except (RuntimeError, OSError) as exc:
         # The usual cause: a script without an ``if __name__ == "__main__":`` guard. Spawned
         # workers re-import the main script, which then tries to start a cluster of its own.
@@ -144,11 +189,71 @@ def task_runner(*, scheduler=None, workers: int = 1, retries: int = 2) -> Iterat
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    if scheduler is None and in_worker():
+        yield TaskRunner(None, retries=retries)  # nested work stays in the task's process
+        return
+    if scheduler is None and _ENGINE.get() is not None:
+        yield TaskRunner(_ENGINE.get(), retries=retries)
+        return
     if scheduler is None and workers <= 1:
         yield TaskRunner(None, retries=retries)
         return
     with _client(scheduler, workers) as client:
         yield TaskRunner(client, retries=retries)
+
+
+@contextlib.contextmanager
+def engine(*, scheduler=None, workers: int = 1, on_start: Callable[[str | None], None] | None = None
+           ) -> Iterator[Any]:
+    """Start (or connect to) one cluster for everything mapped inside the ``with`` block.
+
+    Parameters
+    ----------
+    scheduler : str or distributed.Client, optional
+        An existing cluster's address or a client; None starts a local cluster when
+        ``workers > 1`` and otherwise runs everything in process.
+    workers : int
+        Processes of the local cluster.
+    on_start : callable, optional
+        Called once with the cluster's dashboard link (None without a dashboard) when a cluster
+        is used, so that the CLI can print it.
+
+    Yields
+    ------
+    distributed.Client or None
+        None when the work runs in process.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if (scheduler is None and workers <= 1) or in_worker():
+        yield None
+        return
+    with _client(scheduler, workers) as client:
+        if on_start is not None:
+            on_start(dashboard_link(client))
+        token = _ENGINE.set(client)
+        try:
+            yield client
+        finally:
+            _ENGINE.reset(token)
+
+
+def dashboard_link(client) -> str | None:
+    """The dask dashboard's address of ``client``'s cluster, or None when it has none."""
+    try:
+        info = client.scheduler_info()
+    except Exception:  # noqa: BLE001 - a closed or odd client: no link, never a failure
+        return None
+    if "dashboard" not in info.get("services", {}):
+        return None
+    return client.dashboard_link
+
+
+def _has_bokeh() -> bool:
+    """The dashboard needs bokeh (an optional dependency of distributed)."""
+    import importlib.util
+
+    return importlib.util.find_spec("bokeh") is not None
 
 
 def map_tasks(func: Callable[[Any], Any], items: Sequence[Any], *, scheduler=None, workers: int = 1,

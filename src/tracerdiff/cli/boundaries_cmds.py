@@ -44,15 +44,9 @@ def _read_optical(path: Path, pixel_size_um: float) -> np.ndarray:
 
 def _workers(text: str):
     """``--workers``: 'auto' or a positive integer."""
-    if text.strip().lower() == "auto":
-        return "auto"
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise InputError(f"must be 'auto' or an integer >= 1, got {text!r}", source="--workers")
-    return n
+    from tracerdiff.cli.cluster import parse_workers
+
+    return parse_workers(text, auto=None)
 
 
 def _tracer_image(first: Path, second: Optional[Path], tracer: str, other: str, px: float):

@@ -31,7 +31,7 @@ import numpy as np
 from tracerdiff.errors import InputError
 from tracerdiff.simulate.channel_nodes import ChannelNodes
 from tracerdiff.grains import GrainMap, check_memory, is_real_number
-from tracerdiff.parallel import single_thread_blas
+from tracerdiff.parallel import single_thread_blas, stage
 from tracerdiff.simulate.stepping import advance
 from tracerdiff.simulate.truth_record import truth_record
 from tracerdiff.simulate.transport import (Arrhenius, assemble, axis_diffusivities, boundary_conductances,
@@ -254,7 +254,7 @@ def _per_boundary(grains, value, temperature_K, pairs, index, *, name, what, non
 
 
 def simulate_history(grains: GrainMap, steps, *, c_initial=0.0, n_steps: int = 50, scheme: str = "tr-bdf2",
-                     solver: str = "auto", progress: bool = False, estimate_error: bool = False
+                     solver: str = "auto", progress=None, estimate_error: bool = False
                      ) -> SimulationResult:
     """Run an exchange/storage/anneal history on a polycrystal.
 
@@ -273,7 +273,8 @@ def simulate_history(grains: GrainMap, steps, *, c_initial=0.0, n_steps: int = 5
     solver
         ``"splu"`` (factorise once per step), ``"amg"`` (pyamg CG), or ``"auto"``.
     progress
-        Show a rich progress bar.
+        Called as ``progress("simulating", done, total)`` after each time step (None or False:
+        no reports). The library never draws; the CLI renders this as a bar.
     estimate_error
         Also run each step with half the time steps; ``truth["time_error_estimate"]``
         is the Richardson estimate ``max|C_n - C_n/2| / 3`` (second order; ``/ 1`` for
@@ -295,6 +296,11 @@ def simulate_history(grains: GrainMap, steps, *, c_initial=0.0, n_steps: int = 5
                          source="steps") from None
     if not steps:
         raise InputError("a history needs at least one step", source="steps")
+    if progress is False:
+        progress = None
+    if progress is not None and not callable(progress):
+        raise InputError("must be a callable progress(label, done, total) or None (the CLI draws the bar)",
+                         source="progress")
     if scheme not in SCHEMES:
         raise InputError(f"unknown scheme {scheme!r}; use one of {SCHEMES}", source="scheme")
     if solver not in SOLVERS:
@@ -328,7 +334,8 @@ def simulate_history(grains: GrainMap, steps, *, c_initial=0.0, n_steps: int = 5
     # the state: cell C, then (fast boundaries) the channel nodes as w = V^(1/2) C
     state = c if nodes is None else np.concatenate([c, nodes.initial(c) * np.sqrt(nodes.volumes()[n_cells:])])
     blas = single_thread_blas() if solver == "amg" else contextlib.nullcontext()
-    with _progress(progress, int(total)) as tick, blas:
+    tick = stage(progress, "simulating", int(total))
+    with blas:
         for plan in plans:
             d_axes = axis_diffusivities(grains, plan["d_bulk"])
             if nodes is None:
@@ -359,29 +366,3 @@ def simulate_history(grains: GrainMap, steps, *, c_initial=0.0, n_steps: int = 5
     if estimate_error:
         truth["time_error_estimate"] = error_estimate
     return SimulationResult(c.reshape(grains.shape), grains, truth, tuple(snapshots))
-
-
-class _progress:
-    """Context manager yielding a tick() callback; a rich bar only when asked for."""
-
-    def __init__(self, enabled: bool, total: int):
-        self.enabled, self.total, self._bar = enabled, total, None
-
-    def __enter__(self):
-        if not self.enabled:
-            return lambda: None
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-        # stderr: stdout may carry the CLI's one JSON object.
-        self._bar = Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                             TimeElapsedColumn(), TimeRemainingColumn(), transient=True,
-                             console=Console(stderr=True))
-        self._bar.__enter__()
-        task = self._bar.add_task("simulate", total=self.total)
-        return lambda: self._bar.advance(task)
-
-    def __exit__(self, *exc):
-        if self._bar is not None:
-            self._bar.__exit__(*exc)
-        return False

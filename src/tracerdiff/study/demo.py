@@ -73,11 +73,14 @@ DEMO_OUTPUTS = ("paper_chain.csv", "headline.csv", "study", "results.json", "rep
 
 
 def run_demo(out: str | Path, *, quiet: bool = False, paper_only: bool = False, image: bool = True,
-             image_shape: tuple[int, int] = (206, 512), seed: int = 0) -> dict:
-    """Run the demo into ``out`` (replaced as a whole when done); returns ``{"tables": [(title, rows)], "report": path}``."""
+             image_shape: tuple[int, int] = (206, 512), seed: int = 0, progress=None) -> dict:
+    """Run the demo into ``out`` (replaced as a whole when done); returns ``{"tables": [(title, rows)], "report": path}``.
+
+    ``progress(stage, done, total)`` is called as the run advances (see :func:`tracerdiff.study.runner.run_loaded`).
+    """
     with output_folder(out, known=DEMO_OUTPUTS, owner="tracerdiff demo") as folder:
         summary = _demo_into(folder, quiet=quiet, paper_only=paper_only, image=image, image_shape=image_shape,
-                             seed=seed)
+                             seed=seed, progress=progress)
     out = Path(out)
     summary["report"] = str(out / "report.html")
     if not paper_only:
@@ -85,7 +88,7 @@ def run_demo(out: str | Path, *, quiet: bool = False, paper_only: bool = False, 
     return summary
 
 
-def _demo_into(out: Path, *, quiet, paper_only, image, image_shape, seed) -> dict:
+def _demo_into(out: Path, *, quiet, paper_only, image, image_shape, seed, progress=None) -> dict:
     import json
 
     from tracerdiff.report import render_html, write_text_atomic
@@ -110,7 +113,7 @@ def _demo_into(out: Path, *, quiet, paper_only, image, image_shape, seed) -> dic
         return [_headline_section(box["rows"]), _chain_section(chain)]
 
     results = run_loaded(load_study_data(study), out, quiet=quiet, title="tracerdiff demo: synthetic LLTO study",
-                         extra_sections=extra)
+                         extra_sections=extra, progress=progress)
     rows = box["rows"]
     write_csv_atomic(out / "headline.csv", ["key", "quantity", "ours", "ours_stderr", "unit", "truth", "paper",
                                             "ratio_ours_paper"],

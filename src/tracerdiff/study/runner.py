@@ -24,13 +24,13 @@ recorded, so re-running on the same inputs gives byte-identical ``results.json``
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from pathlib import Path
 
 from tracerdiff import __version__
 from tracerdiff.jsonio import jsonable
 from tracerdiff.errors import OutputError, TracerdiffError
+from tracerdiff.parallel import StageProgress, engine, stage
 from tracerdiff.report.atomic import write_csv_atomic, write_json_atomic, write_text_atomic
 from tracerdiff.report.transaction import check_output_path, checkpoint, output_folder
 from tracerdiff.report.html import render_html
@@ -53,25 +53,9 @@ class AnalysisFailed(TracerdiffError):
         super().__init__("; ".join(f"{k}: {v}" for k, v in failures.items()))
 
 
-@contextlib.contextmanager
-def _progress(quiet: bool):
-    """A rich progress bar on stderr (a no-op callable when quiet)."""
-    if quiet:
-        yield lambda description, total=1: (lambda: None)
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=False) as bar:
-        def task(description: str, total: int = 1):
-            tid = bar.add_task(description, total=max(total, 1))
-            return lambda: bar.advance(tid)
-        yield task
-
-
 def run_study(study_path: str | Path, out: str | Path, *, quiet: bool = False, title: str | None = None,
-              extra_sections=None, fail_fast: bool = False) -> dict:
+              extra_sections=None, fail_fast: bool = False, progress: StageProgress | None = None,
+              scheduler=None, workers: int = 1) -> dict:
     """Run a study file; replace the folder ``out`` with its outputs; return the results (as in ``results.json``).
 
     Parameters
@@ -81,13 +65,20 @@ def run_study(study_path: str | Path, out: str | Path, *, quiet: bool = False, t
     out
         Output folder: new, empty or an earlier tracerdiff output; replaced as a whole at the end.
     quiet
-        No progress bars (for scripts).
+        No progress reports (``progress`` is not called).
     title
         Report title (default: the study's title).
     extra_sections
         Optional callable ``(ctx, results) -> list[Section]`` appended to the report (the demo's tables).
     fail_fast
         Stop at the first analysis that raises (:class:`AnalysisFailed`, ``out`` untouched).
+    progress
+        Called as ``progress(stage, done, total)`` as the run advances (the CLI draws bars).
+    scheduler
+        A dask cluster (address or ``distributed.Client``) for the parallel parts (inversion
+        windows); None runs them in process, or on a local cluster when ``workers > 1``.
+    workers
+        Processes of that local cluster. Results are identical whichever engine runs them.
 
     Raises
     ------
@@ -105,7 +96,9 @@ def run_study(study_path: str | Path, out: str | Path, *, quiet: bool = False, t
     # The lock is taken before the data are read, so a second run on the folder fails at once.
     with output_folder(out, inputs=inputs, known=RUN_OUTPUTS, owner="tracerdiff run") as folder:
         ctx = load_study_data(study_path, study=study)
-        return run_loaded(ctx, folder, quiet=quiet, title=title, extra_sections=extra_sections, fail_fast=fail_fast)
+        with engine(scheduler=scheduler, workers=workers):
+            return run_loaded(ctx, folder, quiet=quiet, title=title, extra_sections=extra_sections,
+                              fail_fast=fail_fast, progress=progress)
 
 
 def load_study_data(study_path: str | Path, *, study=None) -> RunContext:
@@ -119,8 +112,10 @@ def load_study_data(study_path: str | Path, *, study=None) -> RunContext:
 
 
 def run_loaded(ctx: RunContext, folder: Path, *, quiet: bool = False, title: str | None = None,
-               extra_sections=None, fail_fast: bool = False) -> dict:
+               extra_sections=None, fail_fast: bool = False, progress: StageProgress | None = None) -> dict:
     """Run every analysis of a loaded study and write the outputs straight into ``folder``.
+
+    ``progress(stage, done, total)`` is called as the stages advance (not with ``quiet``).
 
     No transaction: :func:`run_study` (and the demo) call this inside
     :func:`tracerdiff.report.transaction.output_folder`.
@@ -129,44 +124,48 @@ def run_loaded(ctx: RunContext, folder: Path, *, quiet: bool = False, title: str
     ctx.out = Path(folder)
     provenance = collect_provenance(study_path, study, study_input_files(study))
     guarded = functools.partial(_guarded, ctx, fail_fast=fail_fast)
-    with _progress(quiet) as task:
-        guarded("reference_series", reference.analyse_reference, ctx)
-        guarded("impedance", reference.analyse_impedance, ctx,
-                progress=task("impedance fits", len(study.reference.impedance)))
-        guarded("arrhenius", derived.fit_series, ctx, names=("D_NMR",))
-        guarded("boundary_steps", imaging.analyse_images, ctx,
-                progress=task("boundary steps", len(study.measurements.images)))
-        guarded("erfc", imaging.analyse_scans, ctx,
-                progress=task("line-scan fits", len(study.measurements.line_scans)))
-        guarded("type_b", typeb.analyse_profiles, ctx)
-        guarded("gb_from_deff", derived.gb_from_deff, ctx)
-        guarded("arrhenius", derived.fit_series, ctx)
-        guarded("series_model", derived.series_comparison, ctx)
-        guarded("haven", derived.haven, ctx)
-        guarded("cryo_validity", derived.cryo, ctx)
-        finish = task("figures and report", 3)
-        guarded("arrhenius", derived.arrhenius_figure, ctx)
-        guarded("series_model", derived.series_figure, ctx)
-        finish()
-        for name in ANALYSES:
-            ctx.results.setdefault(name, {"status": "skipped", "note": "no data for this analysis"})
-        analyses = _relative_paths(jsonable(ctx.results), str(study_path.parent.resolve()) + "/")
-        results = {"tracerdiff_version": __version__, "study": study.title, "provenance": provenance,
-                   "headline": derived.headline(ctx), "analyses": analyses,
-                   "skipped": {k: v.get("note", "") for k, v in ctx.results.items() if v.get("status") == "skipped"},
-                   "failed": {k: v.get("note", "") for k, v in ctx.results.items() if v.get("status") == "failed"}}
-        _write_tables(ctx)
-        finish()
-        checkpoint("tables")
-        from tracerdiff.study.report_sections import build_report
-        sections = build_report(ctx, results)
-        if extra_sections is not None:
-            sections = extra_sections(ctx, results) + sections
-        write_text_atomic(ctx.out / "report.html", render_html(title or study.title or "tracerdiff study", sections,
-                                                               footer=f"tracerdiff {__version__}"))
-        checkpoint("report")
-        write_json_atomic(ctx.out / "results.json", results)
-        finish()
+    report = None if quiet else progress
+
+    def task(description: str, total: int = 1):
+        return stage(report, description, total)
+
+    guarded("reference_series", reference.analyse_reference, ctx)
+    guarded("impedance", reference.analyse_impedance, ctx,
+            progress=task("impedance fits", len(study.reference.impedance)))
+    guarded("arrhenius", derived.fit_series, ctx, names=("D_NMR",))
+    guarded("boundary_steps", imaging.analyse_images, ctx,
+            progress=task("boundary steps", len(study.measurements.images)))
+    guarded("erfc", imaging.analyse_scans, ctx,
+            progress=task("line-scan fits", len(study.measurements.line_scans)))
+    guarded("type_b", typeb.analyse_profiles, ctx)
+    guarded("gb_from_deff", derived.gb_from_deff, ctx)
+    guarded("arrhenius", derived.fit_series, ctx)
+    guarded("series_model", derived.series_comparison, ctx)
+    guarded("haven", derived.haven, ctx)
+    guarded("cryo_validity", derived.cryo, ctx)
+    finish = task("figures and report", 3)
+    guarded("arrhenius", derived.arrhenius_figure, ctx)
+    guarded("series_model", derived.series_figure, ctx)
+    finish()
+    for name in ANALYSES:
+        ctx.results.setdefault(name, {"status": "skipped", "note": "no data for this analysis"})
+    analyses = _relative_paths(jsonable(ctx.results), str(study_path.parent.resolve()) + "/")
+    results = {"tracerdiff_version": __version__, "study": study.title, "provenance": provenance,
+               "headline": derived.headline(ctx), "analyses": analyses,
+               "skipped": {k: v.get("note", "") for k, v in ctx.results.items() if v.get("status") == "skipped"},
+               "failed": _failures(ctx.results)}
+    _write_tables(ctx)
+    finish()
+    checkpoint("tables")
+    from tracerdiff.study.report_sections import build_report
+    sections = build_report(ctx, results)
+    if extra_sections is not None:
+        sections = extra_sections(ctx, results) + sections
+    write_text_atomic(ctx.out / "report.html", render_html(title or study.title or "tracerdiff study", sections,
+                                                           footer=f"tracerdiff {__version__}"))
+    checkpoint("report")
+    write_json_atomic(ctx.out / "results.json", results)
+    finish()
     return results
 
 
@@ -188,6 +187,19 @@ def _guarded(ctx: RunContext, name: str, func, *args, fail_fast: bool = False, *
         if fail_fast:
             raise AnalysisFailed({name: text}) from exc
     checkpoint(f"analysis:{name}")
+
+
+def _failures(results: dict) -> dict:
+    """Failed analyses, and failed images of the boundary analysis (``boundary_steps[<image>]``).
+
+    An image whose analysis raised (a crashed inversion window: "inversion window 3 failed: ...")
+    fails the run even when other images succeeded, and the message names the image.
+    """
+    failed = {k: v.get("note", "") for k, v in results.items() if v.get("status") == "failed"}
+    images = results.get("boundary_steps", {}).get("images", {})
+    failed.update({f"boundary_steps[{name}]": e.get("note", "") for name, e in images.items()
+                   if e.get("status") == "failed"})
+    return failed
 
 
 def _relative_paths(obj, prefix: str):
