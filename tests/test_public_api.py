@@ -97,12 +97,6 @@ def test_at_most_ten_parameters(name, func):
     assert n <= MAX_PARAMETERS, f"{name} takes {n} parameters; group options into an option dataclass"
 
 
-#: Modules whose docstrings are being reworked elsewhere this round (file readers, study runner,
-#: simulator progress, grain-map repair, report); their Parameters sections get types there.
-UNTYPED_FOR_NOW = ("tracerdiff.io.", "tracerdiff.report.", "tracerdiff.study.", "tracerdiff.simulate.history.",
-                   "tracerdiff.inversion.repair.")
-
-
 def _parameter_headers(doc: str) -> list[str]:
     """The entry lines (``name : type``) of a numpydoc Parameters section."""
     lines = inspect.cleandoc(doc or "").splitlines()
@@ -138,7 +132,7 @@ def test_the_parameter_parser_reads_numpydoc():
     assert _parameter_headers(doc) == ["a : int", "b"]
 
 
-TYPED = [(n, f) for n, f in CALLABLES if not n.startswith(UNTYPED_FOR_NOW)]
+TYPED = CALLABLES
 
 
 def test_the_type_check_sees_the_parameters():

@@ -260,22 +260,22 @@ def simulate_history(grains: GrainMap, steps, *, c_initial=0.0, n_steps: int = 5
 
     Parameters
     ----------
-    grains
+    grains : GrainMap
         Microstructure (:func:`voronoi_grains` or :meth:`GrainMap.from_labels`).
-    steps
+    steps : sequence of ExchangeStep or ClosedStep
         Sequence of :class:`ExchangeStep` / :class:`ClosedStep` (or a single step).
-    c_initial
+    c_initial : float or numpy.ndarray
         Initial normalised tracer fraction: a number or an array of the grid shape.
-    n_steps
+    n_steps : int
         Time steps per history step (uniform dt; each step may override).
-    scheme
+    scheme : str
         ``"tr-bdf2"`` (default, second order) or ``"backward-euler"``.
-    solver
+    solver : str
         ``"splu"`` (factorise once per step), ``"amg"`` (pyamg CG), or ``"auto"``.
-    progress
+    progress : callable, optional
         Called as ``progress("simulating", done, total)`` after each time step (None or False:
         no reports). The library never draws; the CLI renders this as a bar.
-    estimate_error
+    estimate_error : bool
         Also run each step with half the time steps; ``truth["time_error_estimate"]``
         is the Richardson estimate ``max|C_n - C_n/2| / 3`` (second order; ``/ 1`` for
         backward Euler).

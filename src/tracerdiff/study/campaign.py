@@ -79,18 +79,18 @@ def run_campaign(study_paths: Sequence[str | Path], out: str | Path, *, fail_fas
 
     Parameters
     ----------
-    study_paths
+    study_paths : sequence of str or pathlib.Path
         The study files (TOML), at least one.
-    out
+    out : str or pathlib.Path
         The campaign's output folder: new, empty, or an earlier output; replaced as a whole.
-    fail_fast
+    fail_fast : bool
         Stop at the first failed analysis of any study (nothing written).
-    progress
+    progress : callable, optional
         Called as ``progress("studies", done, total)`` as studies finish.
-    scheduler
+    scheduler : str or distributed.Client, optional
         A dask cluster (address or ``distributed.Client``) to run the studies on; None runs them
         in process, or on a local cluster of ``workers`` processes when ``workers > 1``.
-    workers
+    workers : int, str or None
         Processes of that local cluster. Results are identical whichever engine runs them.
 
     Returns

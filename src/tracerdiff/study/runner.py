@@ -60,24 +60,24 @@ def run_study(study_path: str | Path, out: str | Path, *, quiet: bool = False, t
 
     Parameters
     ----------
-    study_path
+    study_path : str or pathlib.Path
         The TOML study file.
-    out
+    out : str or pathlib.Path
         Output folder: new, empty or an earlier tracerdiff output; replaced as a whole at the end.
-    quiet
+    quiet : bool
         No progress reports (``progress`` is not called).
-    title
+    title : str, optional
         Report title (default: the study's title).
-    extra_sections
+    extra_sections : sequence of Section, optional
         Optional callable ``(ctx, results) -> list[Section]`` appended to the report (the demo's tables).
-    fail_fast
+    fail_fast : bool
         Stop at the first analysis that raises (:class:`AnalysisFailed`, ``out`` untouched).
-    progress
+    progress : callable, optional
         Called as ``progress(stage, done, total)`` as the run advances (the CLI draws bars).
-    scheduler
+    scheduler : str or distributed.Client, optional
         A dask cluster (address or ``distributed.Client``) for the parallel parts (inversion
         windows); None runs them in process, or on a local cluster when ``workers > 1``.
-    workers
+    workers : int, str or None
         Processes of that local cluster. Results are identical whichever engine runs them.
 
     Raises
