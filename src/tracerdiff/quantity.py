@@ -150,7 +150,6 @@ def positive(x, dimension: str, *, name: str) -> Measured:
     return m
 
 
-
 def positive_si(x, dimension: str, *, name: str) -> float:
     """The SI value of a positive quantity given as :class:`Measured`, unit text or SI float.
 
