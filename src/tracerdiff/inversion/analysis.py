@@ -87,8 +87,8 @@ def invert_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sourc
     -----
     Each value is pulled towards the population median by its own uncertainty (shrinkage). The
     population median's standard error is the larger of the independent-boundary and the
-    window-cluster error, with the grain-map term added in quadrature
-    (``population.median_log_stderr``).
+    window-cluster error, with a model term and a grain-map term (set by the map's origin and its
+    deficiency; see the validation page) added in quadrature (``population.median_log_stderr``).
     """
     opts = options if options is not None else InversionOptions()
     _check_workers(workers)
