@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _child_process import make_mirrored_images, run_child  # benchmarks/ is on sys.path when run as a script
 
 LIMIT = 4e9
 CLI = [sys.executable, "-c", "from tracerdiff.cli import main; main()"]
@@ -42,35 +42,8 @@ CLI = [sys.executable, "-c", "from tracerdiff.cli import main; main()"]
 
 def _peak(cmd: list[str]) -> tuple[float, float, str, int]:
     """(peak RSS in bytes, wall seconds, stdout, return code) of one child process."""
-    t0 = time.perf_counter()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.perf_counter() - t0
-        out.seek(0)
-        err.seek(0)
-        text = out.read().decode()
-        if proc.returncode != 0:
-            text += err.read().decode()
-    return usage.ru_maxrss * 1024.0, wall, text, proc.returncode
-
-
-def _make_images(folder: str, sizes: list[int]) -> None:
-    """(In a child process) simulate 512 x 512 once and write mirrored tilings for every size."""
-    import numpy as np
-    import tifffile
-
-    from tracerdiff.simulate import synthetic_exchange_image
-
-    ds, _ = synthetic_exchange_image(shape=(512, 512), seed=1, n_steps=20)
-    for c in ("6Li", "7Li"):
-        a = np.asarray(ds[c].values, dtype=np.uint32)
-        for n in sizes:
-            k = n // 512
-            rows = np.concatenate([a if j % 2 == 0 else a[:, ::-1] for j in range(k)], axis=1)
-            tifffile.imwrite(Path(folder) / f"{c}_{n}.tif",
-                             np.concatenate([rows if i % 2 == 0 else rows[::-1] for i in range(k)], axis=0))
+    run = run_child(cmd)
+    return run["peak"], run["wall"], run["text"], run["rc"]
 
 
 def main() -> None:
@@ -80,7 +53,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.make:
-        _make_images(args.make, sizes)
+        make_mirrored_images(args.make, sizes)
         return
     base, _, _, _ = _peak(CLI + ["--version"])
     print(json.dumps({"baseline": "interpreter + tracerdiff CLI imported", "peak_gb": round(base / 1e9, 3)}))

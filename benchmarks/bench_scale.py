@@ -38,83 +38,17 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
+
+from _child_process import make_mirrored_images, run_child  # benchmarks/ is on sys.path when run as a script
 
 LIMIT = 4e9
 CLI = [sys.executable, "-c", "from tracerdiff.cli import main; main()"]
 #: Wall-time growth allowed over linear in pixels (allocator, cache and load noise on a shared machine).
 LINEAR_SLACK = 1.3
-
-
-def _tree_rss(root: int) -> int:
-    """Resident bytes of ``root`` and all its descendants (Linux /proc)."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid = int(name)
-        children.setdefault(int(fields[1]), []).append(pid)
-        rss[pid] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
-    total, stack = 0, [root]
-    while stack:
-        pid = stack.pop()
-        total += rss.get(pid, 0)
-        stack += children.get(pid, [])
-    return total
-
-
-def _run(cmd: list[str]) -> dict:
-    """Wall time, exact peak of one process, sampled peak of the tree, stdout and return code."""
-    t0 = time.perf_counter()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
-        tree = [0]
-        stop = threading.Event()
-
-        def sample():
-            while not stop.wait(0.1):
-                tree[0] = max(tree[0], _tree_rss(proc.pid))
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        _, status, usage = os.wait4(proc.pid, 0)
-        stop.set()
-        sampler.join()
-        wall = time.perf_counter() - t0
-        rc = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        text = out.read().decode() + ("" if rc == 0 else err.read().decode())
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak": usage.ru_maxrss * 1024.0,
-            "tree": float(tree[0]), "text": text, "rc": rc}
-
-
-def _make_images(folder: str, sizes: list[int]) -> None:
-    """(In a child process) simulate 512 x 512 once and write mirrored tilings for every size."""
-    import numpy as np
-    import tifffile
-
-    from tracerdiff.simulate import synthetic_exchange_image
-
-    ds, _ = synthetic_exchange_image(shape=(512, 512), seed=1, n_steps=20)
-    for c in ("6Li", "7Li"):
-        a = np.asarray(ds[c].values, dtype=np.uint32)
-        for n in sizes:
-            k = n // 512
-            rows = np.concatenate([a if j % 2 == 0 else a[:, ::-1] for j in range(k)], axis=1)
-            tifffile.imwrite(Path(folder) / f"{c}_{n}.tif",
-                             np.concatenate([rows if i % 2 == 0 else rows[::-1] for i in range(k)], axis=0))
 
 
 #: The tiled step analysis (:mod:`tracerdiff.boundaries.tiled`) is a library call: run it in a child like the CLI.
@@ -164,9 +98,9 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.make:
-        _make_images(args.make, sizes)
+        make_mirrored_images(args.make, sizes)
         return
-    base = _run(CLI + ["--version"])["peak"]
+    base = run_child(CLI + ["--version"])["peak"]
     print(json.dumps({"baseline": "interpreter + tracerdiff CLI imported", "peak_gb": round(base / 1e9, 3)}),
           flush=True)
     ok = True
@@ -193,7 +127,7 @@ def _series(tmp: str, sizes: list[int], method: str, workers: int, base: float, 
                 print(json.dumps(row), flush=True)
             continue
         paths = [str(Path(tmp) / f"{c}_{n}.tif") for c in ("6Li", "7Li")]
-        run = _run(_command(paths, method, workers))
+        run = run_child(_command(paths, method, workers))
         if run["rc"] != 0:
             row["error"] = run["text"][-500:]
             print(json.dumps(row), flush=True)
