@@ -125,7 +125,7 @@ def analyse_lines(data, lines, *, d_bulk, thickness=None, pixel_size_um=None, so
     if prep.early is not None:
         return prep.early
     results = [_line_step(prep, line, width, fit_opts, quality) for line in lines]
-    return _finish(results, prep.empty, quality.include_flagged, prep.note)
+    return assemble_analysis(results, prep.empty, quality.include_flagged, prep.note)
 
 
 def _line_step(prep: PreparedImage, line, width, fit_opts: StepFitOptions, quality: QualityOptions) -> BoundaryStep:
@@ -222,7 +222,7 @@ def analyse_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sour
         results = [dataclasses.replace(b, accepted=False, reason=REASON_FAST) for b in results]
         include_flagged = False
         note = join_notes(kind.message, note)
-    return _finish(results, prep.empty, include_flagged, note)
+    return assemble_analysis(results, prep.empty, include_flagged, note)
 
 
 def _segment_steps(prep: PreparedImage, labels, segments, fit_opts: StepFitOptions, quality: QualityOptions, *,
@@ -296,8 +296,9 @@ def _chosen_gradient(local, g_regional: float, se_regional: float, *, combine: b
     return (w_l * local.gradient + w_r * g_regional) / (w_l + w_r), (w_l + w_r) ** -0.5
 
 
-def _finish(results, empty, include_flagged, note: str = "") -> BoundaryAnalysis:
-    """The analysis of ``results``; ``note`` (e.g. about the optical image) is kept in the message."""
+def assemble_analysis(results, empty, include_flagged, note: str = "") -> BoundaryAnalysis:
+    """The analysis of ``results`` (summary over the accepted ones, or all with ``include_flagged``);
+    ``note`` (e.g. about the optical image) is kept in the message. Used by the tiled analysis too."""
     chosen = [b.dgb_over_delta.value for b in results if b.accepted or include_flagged]
     summary = summarise(np.array(chosen, dtype=float))
     message = ""

@@ -22,9 +22,8 @@ import math
 
 import numpy as np
 
-from tracerdiff.boundaries.analysis import analyse_boundaries
+from tracerdiff.boundaries.analysis import analyse_boundaries, assemble_analysis
 from tracerdiff.boundaries.result import BoundaryAnalysis
-from tracerdiff.boundaries.summary import summarise
 from tracerdiff.errors import InputError
 from tracerdiff.parallel import task_runner
 
@@ -166,13 +165,11 @@ def _stitch(parts, tiles, shape, px, include_flagged, source_edge, *, origin) ->
         for b in kept:
             g = tuple(int(mapping[x + off]) if x > 0 else 0 for x in b.grains)
             boundaries.append(dataclasses.replace(b, grains=g))
-    chosen = [b.dgb_over_delta.value for b in boundaries if b.accepted or include_flagged]
-    summary = summarise(np.array(chosen, dtype=float))
-    notes = sorted({m for *_, m in parts if m and not m.startswith("none of the")})
-    message = "; ".join(notes) if summary.n else "; ".join(["no boundary passed the quality checks", *notes])
-    return BoundaryAnalysis(tuple(boundaries), summary=summary, labels=labels.astype(np.int32),
-                            c=c, pixel_size_um=px, source_edge=source_edge,
-                            include_flagged=include_flagged, message=message, origin_um=origin)
+    # The tiles' own "none of the N boundaries passed" remarks are about one tile, not the map.
+    notes = "; ".join(sorted({m for *_, m in parts if m and not m.startswith("none of the")}))
+    whole = dict(labels=labels.astype(np.int32), c=c, pixel_size_um=px, source_edge=source_edge,
+                 include_flagged=include_flagged, origin_um=origin)
+    return assemble_analysis(boundaries, whole, include_flagged, notes)
 
 
 def _within(halo: np.ndarray, width: int) -> np.ndarray:
