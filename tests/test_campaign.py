@@ -72,7 +72,7 @@ def test_local_cluster_gives_identical_outputs(studies, in_process, tmp_path):
     # A real distributed.LocalCluster with 2 spawned worker processes, passed as a client.
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                       silence_logs=50) as cluster, Client(cluster) as client:
         summary = run_campaign(studies, tmp_path / "out", scheduler=client)
     assert summary == in_process[1]

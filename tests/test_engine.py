@@ -22,7 +22,7 @@ def cluster():
     # An existing cluster, as a user's `dask scheduler` + `dask worker` would be: 2 spawned processes.
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                       silence_logs=50) as c:
         yield c
 

@@ -111,8 +111,10 @@ def _client(scheduler, workers: int) -> Iterator[Any]:
             yield client
         return
     try:
+        # Always a free port: distributed reads None as its fixed :8787, which another dask (or a
+        # second run) may hold; the scheduler's HTTP server starts even without bokeh.
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=":0" if _has_bokeh() else None, silence_logs=50)
+                               dashboard_address=":0", silence_logs=50)
     except (RuntimeError, OSError) as exc:
         # The usual cause: a script without an ``if __name__ == "__main__":`` guard. Spawned
         # workers re-import the main script, which then tries to start a cluster of its own.
@@ -247,13 +249,6 @@ def dashboard_link(client) -> str | None:
     if "dashboard" not in info.get("services", {}):
         return None
     return client.dashboard_link
-
-
-def _has_bokeh() -> bool:
-    """The dashboard needs bokeh (an optional dependency of distributed)."""
-    import importlib.util
-
-    return importlib.util.find_spec("bokeh") is not None
 
 
 def map_tasks(func: Callable[[Any], Any], items: Sequence[Any], *, scheduler=None, workers: int = 1,
