@@ -173,3 +173,14 @@ def test_unwritable_plot_folder_is_one_line_naming_the_figure(scans, tmp_path, m
     res = runner.invoke(app, ["erfc", str(scans / "initial.csv"), "--time", "110h", "--plot", str(fig)])
     assert res.exit_code == 2
     assert res.stderr.strip() == f"error: {fig}: cannot write this output: Permission denied (errno 13)"
+
+
+def test_broken_own_module_is_one_line_not_a_traceback(scans, monkeypatch):
+    # A None entry in sys.modules makes `from tracerdiff.profiles import fit_erfc` raise
+    # ImportError, as a half-installed package would: the command says so in one line, exit 2.
+    monkeypatch.setitem(__import__("sys").modules, "tracerdiff.profiles", None)
+    res = runner.invoke(app, ["erfc", str(scans / "initial.csv"), "--time", "110h"])
+    assert res.exit_code == 2
+    assert res.exception is None or isinstance(res.exception, SystemExit)
+    assert "tracerdiff erfc needs tracerdiff.profiles, which cannot be imported" in res.stderr
+    assert "reinstall" in res.stderr and "Traceback" not in res.stderr

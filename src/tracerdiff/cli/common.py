@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tracerdiff import __version__
-from tracerdiff.errors import TracerdiffError
+from tracerdiff.errors import TracerdiffError, own_imports
 from tracerdiff.jsonio import jsonable
 from tracerdiff.quantity import Measured
 
@@ -44,7 +44,10 @@ def handle_errors(func: Callable) -> Callable:
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
-            return func(*args, **kwargs)
+            # Commands import their stage lazily: a broken module there is a broken installation,
+            # said in one line like every other error (own_imports), not a traceback.
+            with own_imports(f"tracerdiff {func.__name__.removesuffix('_cmd').replace('_', '-')}"):
+                return func(*args, **kwargs)
         except TracerdiffError as exc:
             err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
