@@ -256,6 +256,10 @@ def test_inversion_method_recovers_the_staircase(pair, tmp_path):
     assert c_map["summary"]["dgb_over_delta"]["median"]["value"] == pytest.approx(truth, rel=0.25)
     assert {"median", "log_sd", "estimated"} <= set(d["population"])
     assert all(b["source"] == "inversion" for b in d["boundaries"])
+    assert d["grain_map"]["origin"] == "optical" and c_map["grain_map"]["origin"] == "cmap"
+    # The table names where the grain map came from (its error term depends on it).
+    table = _run(pair, "--method", "inversion", "--optical", str(tmp_path / "grooves.tif")).stdout
+    assert "grain map (micrograph)" in " ".join(table.split())
 
 
 @pytest.mark.parametrize("args, flag, words", [

@@ -180,7 +180,8 @@ def boundaries_cmd(
             rows.append(("population median D*gb/delta", f"{pm}, log-sd {result.population.log_sd:.2f}"))
     if result.grain_map is not None:
         q = result.grain_map
-        rows.append(("grain map", f"{q['cuts_made']} of {q['grains_given']} grains cut, {q['steep_grains']} too steep, "
+        origin = {"labels": "given labels", "optical": "micrograph", "cmap": "C map"}.get(q["origin"], q["origin"])
+        rows.append((f"grain map ({origin})", f"{q['cuts_made']} of {q['grains_given']} grains cut, {q['steep_grains']} too steep, "
                                   f"{q['misfit_grains']} unexplained "
                                   f"(deficiency {100 * q['deficiency']:.1f} %" + (", DEFICIENT)" if q["deficient"] else ")")))
     if result.optical_shift_px is not None:
