@@ -99,3 +99,27 @@ def test_seeds_and_scheduler_errors(tmp_path):
                                       "--scheduler", "tcp://127.0.0.1:1", *SMALL])
     assert result.exit_code == 2 and "cannot connect to the dask scheduler at tcp://127.0.0.1:1" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def _dies_once(item):
+    """Kill this worker process the first time (a node lost mid-run), return 2 * value after."""
+    import os
+    from pathlib import Path
+
+    marker, value = item
+    if not Path(marker).exists():
+        Path(marker).write_text("died")
+        os._exit(1)
+    return 2 * value
+
+
+def test_a_lost_worker_is_retried_and_the_run_completes(cluster, tmp_path):
+    # The first task's worker dies abruptly (os._exit: no exception to report); the scheduler
+    # reschedules the task on a live worker and the map still returns every result in order.
+    from distributed import Client
+
+    items = [(str(tmp_path / "died"), 5)] + [(str(tmp_path / "never"), v) for v in (1, 2)]
+    (tmp_path / "never").write_text("")
+    with Client(cluster.scheduler_address) as client:
+        assert map_tasks(_dies_once, items, scheduler=client) == [10, 2, 4]
+    assert (tmp_path / "died").read_text() == "died"  # the worker really was lost once
