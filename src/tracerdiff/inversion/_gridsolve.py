@@ -233,6 +233,63 @@ class GridCholesky:
                          [lev["scatter32"] for lev in self._levels])
         return self._f32
 
+    def solve_pattern(self, pattern: "RhsPattern", values: np.ndarray, *, single: bool = False) -> np.ndarray:
+        """``A^-1 b`` for the sparse (n, k) b with ``values`` on ``pattern``'s entries (duplicates summed).
+
+        The same elimination as :meth:`solve`. The leaves (most of the flops) see only the
+        columns that are non-zero on them: a boundary's faces touch a few leaves, and an edge
+        value's stretch only the leaves along that edge. So the leaves' upward update C P^-1 b
+        and their P^-1 b on the way down are products with a handful of columns per leaf, and
+        only W^T x_struct is dense. Equal to :meth:`solve` to rounding.
+        """
+        if pattern.shape != (self._row_of.size, pattern.k) or pattern.symbolic is not self._levels:
+            raise ValueError("pattern made for another grid")
+        dtype = np.float32 if single else np.float64
+        if single:
+            linvs, l21s, linv_ts, l21_ts, scatters = self._single()
+        else:
+            linvs, l21s, linv_ts, l21_ts = self._linv, self._l21, self._linv_t, self._l21_t
+            scatters = [lev["scatter"] for lev in self._levels]
+        values = np.asarray(values, dtype)
+        lev0, k = self._levels[0], pattern.k
+        nb, n_own = lev0["nb"], lev0["n_own"]
+        n_leaf = nb * n_own
+        compact = np.zeros(nb * n_own * pattern.m, dtype)
+        np.add.at(compact, pattern.leaf_slot, values[pattern.leaf_entries])
+        compact = compact.reshape(nb, n_own, pattern.m)
+        y = np.zeros((self._n_rows + 1) * k, dtype)
+        np.add.at(y, pattern.upper_slot, values[pattern.upper_entries])
+        if l21s[0].shape[1]:
+            np.subtract.at(y, pattern.up_slot, (l21s[0] @ compact).ravel())
+        y = y.reshape(self._n_rows + 1, k)
+        y[-1] = 0.0
+        self._sweep(y, linvs[1:], l21s[1:], linv_ts[1:], l21_ts[1:], scatters[1:])
+        own = y[:n_leaf].reshape(nb, n_own, k)
+        if l21_ts[0].shape[2]:
+            np.negative(l21_ts[0] @ y[lev0["struct_idx"]], out=own)
+        else:
+            own[...] = 0.0
+        np.add.at(y.reshape(-1), pattern.down_slot, (linv_ts[0] @ compact).ravel())
+        return y[self._row_of]
+
+    def _sweep(self, y, linvs, l21s, linv_ts, l21_ts, scatters) -> None:
+        """Forward and backward substitution in place over the levels above the leaves."""
+        k = y.shape[1]
+        levels = self._levels[1:]
+        for lev, linv, l21, scatter in zip(levels, linvs, l21s, scatters):
+            r0, r1 = lev["rows_own"]
+            own = y[r0:r1].reshape(lev["nb"], lev["n_own"], k)
+            own[...] = linv @ own
+            if l21.shape[1]:
+                y[lev["rows"]] -= scatter @ (l21 @ own).reshape(-1, k)
+                y[-1] = 0.0
+        for lev, linv_t, l21_t in zip(reversed(levels), reversed(linv_ts), reversed(l21_ts)):
+            r0, r1 = lev["rows_own"]
+            own = y[r0:r1].reshape(lev["nb"], lev["n_own"], k)
+            if l21_t.shape[2]:
+                own -= l21_t @ y[lev["struct_idx"]]
+            own[...] = linv_t @ own
+
     def solve(self, b: np.ndarray, *, single: bool = False) -> np.ndarray:
         """``A^-1 b`` for b of shape (n,) or (n, k).
 
@@ -317,3 +374,38 @@ def orthonormal_basis(v: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         q = lapack.dtrtrs(chol, q.T, lower=0, trans=1)[0].T
         r = chol @ r
     return q, r
+
+
+class RhsPattern:
+    """Where a family of sparse right-hand sides (n, k) is non-zero, laid out for
+    :meth:`GridCholesky.solve_pattern` on an (ny, nx) grid: each leaf's distinct columns.
+
+    Depends only on the grid and the entries' (cell, column) positions, so it is made once
+    per window model (the sensitivities' faces and the nuisance basis do not change).
+    """
+
+    def __init__(self, shape: tuple[int, int], cells: np.ndarray, cols: np.ndarray, k: int, *, leaf: int = LEAF_CELLS):
+        row_of, n_rows, levels, _, _ = _symbolic(int(shape[0]), int(shape[1]), int(leaf))
+        self.symbolic, self.k, self.shape = levels, int(k), (row_of.size, int(k))
+        cells, cols = np.asarray(cells, np.int64), np.asarray(cols, np.int64)
+        lev0 = levels[0]
+        nb, n_own = lev0["nb"], lev0["n_own"]
+        rows = row_of[cells]
+        on_leaf = rows < nb * n_own
+        self.leaf_entries, self.upper_entries = np.flatnonzero(on_leaf), np.flatnonzero(~on_leaf)
+        self.upper_slot = rows[~on_leaf] * self.k + cols[~on_leaf]
+        node, local, col = rows[on_leaf] // n_own, rows[on_leaf] % n_own, cols[on_leaf]
+        # Each leaf's distinct columns, numbered 0, 1, ... (padded to the most any leaf has; the
+        # padding repeats column 0 with zero values, which np.add.at adds harmlessly).
+        pairs, slot_of = np.unique(node * self.k + col, return_inverse=True)
+        p_node, p_col = pairs // self.k, pairs % self.k
+        first = np.searchsorted(p_node, p_node)
+        p_slot = np.arange(pairs.size) - first
+        self.m = int(p_slot.max()) + 1 if pairs.size else 1
+        slot_col = np.zeros((nb, self.m), np.int64)
+        slot_col[p_node, p_slot] = p_col
+        self.leaf_slot = (node * n_own + local) * self.m + p_slot[np.asarray(slot_of).ravel()]
+        struct = lev0["struct_idx"]  # (nb, n_struct) rows; padding points at the zero row n_rows
+        self.up_slot = (struct[:, :, None] * self.k + slot_col[:, None, :]).ravel()
+        down_rows = np.arange(nb * n_own).reshape(nb, n_own)
+        self.down_slot = (down_rows[:, :, None] * self.k + slot_col[:, None, :]).ravel()
