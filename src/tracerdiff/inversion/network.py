@@ -203,7 +203,9 @@ class WindowModel:
         y = self.data * self.sqrt_w
         coef = q.T @ y
         beta = np.linalg.lstsq(rr, coef, rcond=None)[0]
-        fitted_w = q @ coef
+        # The fit from the coefficients (not q q^T y): with a one-pass Cholesky QR, q is orthonormal
+        # only to ~1e-10 and that error would enter chi^2 at first order; here only at second.
+        fitted_w = v @ beta
         r = fitted_w / self.sqrt_w - self.data
         return WindowState(factor, t, q, u @ beta, r, float(np.sum((fitted_w - y) ** 2)), single)
 
