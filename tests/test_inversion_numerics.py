@@ -107,6 +107,20 @@ def test_cholesky_qr_is_orthonormal_and_refuses_rank_deficiency():
     assert orthonormal_basis(v) is None
 
 
+def test_cholesky_qr_takes_a_second_pass_when_ill_conditioned():
+    # Column-scaled condition ~1e4 (two nearly parallel columns): one pass would leave q^T q off
+    # by ~cond^2 eps = 2e-8, so the second pass is taken and q is orthonormal to rounding. Forcing
+    # one pass (threshold 0) shows the loss that the threshold avoids.
+    rng = np.random.default_rng(5)
+    v = rng.standard_normal((400, 6))
+    v[:, 4] = v[:, 3] + 1e-4 * rng.standard_normal(400)
+    q, r = orthonormal_basis(v)
+    assert np.allclose(q.T @ q, np.eye(6), atol=1e-13)
+    assert np.allclose(q @ r, v, rtol=1e-12, atol=1e-12 * np.abs(v).max())
+    q1, _ = orthonormal_basis(v, single_pass_rcond=0.0)
+    assert np.abs(q1.T @ q1 - np.eye(6)).max() > 1e-12
+
+
 def _window(psf):
     rng = np.random.default_rng(3)
     labels = (np.arange(30)[:, None] // 7 + 1) * np.ones((1, 20), dtype=np.int64)
