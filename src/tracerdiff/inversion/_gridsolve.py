@@ -167,7 +167,8 @@ class GridCholesky:
     """
 
     def __init__(self, shape: tuple[int, int], trans: np.ndarray, dirichlet: np.ndarray, *, leaf: int = LEAF_CELLS):
-        row_of, n_rows, levels, lo, hi = _symbolic(int(shape[0]), int(shape[1]), int(leaf))
+        self._grid = (int(shape[0]), int(shape[1]), int(leaf))
+        row_of, n_rows, levels, lo, hi = _symbolic(*self._grid)
         self._row_of, self._n_rows, self._levels = row_of, n_rows, levels
         self._f32 = None
         n = row_of.size
@@ -224,7 +225,7 @@ class GridCholesky:
         and their P^-1 b on the way down are products with a handful of columns per leaf, and
         only W^T x_struct is dense. Equal to :meth:`solve` to rounding.
         """
-        if pattern.shape != (self._row_of.size, pattern.k) or pattern.symbolic is not self._levels:
+        if pattern.grid != self._grid:
             raise ValueError("pattern made for another grid")
         dtype = np.float32 if single else np.float64
         pinvs, ws, w_ts, scatters = self._blocks(single)
@@ -356,8 +357,11 @@ class RhsPattern:
     """
 
     def __init__(self, shape: tuple[int, int], cells: np.ndarray, cols: np.ndarray, k: int, *, leaf: int = LEAF_CELLS):
-        row_of, n_rows, levels, _, _ = _symbolic(int(shape[0]), int(shape[1]), int(leaf))
-        self.symbolic, self.k, self.shape = levels, int(k), (row_of.size, int(k))
+        # The grid, not the symbolic structure itself: a pattern pickled with its window model to a
+        # dask worker is checked against the worker's own (cached) structure for the same grid.
+        self.grid = (int(shape[0]), int(shape[1]), int(leaf))
+        row_of, n_rows, levels, _, _ = _symbolic(*self.grid)
+        self.k = int(k)
         cells, cols = np.asarray(cells, np.int64), np.asarray(cols, np.int64)
         lev0 = levels[0]
         nb, n_own = lev0["nb"], lev0["n_own"]
