@@ -8,10 +8,12 @@ BLAS thread. Simulating the image is not timed.
 Baseline: the same ``invert_boundaries`` with ``tracerdiff.inversion.network._REFERENCE = True``
 (SuperLU LU + its many-column solves, Householder QR of the nuisance basis, ndimage PSF: the
 numerics before issue 16), on the same window models. New: nested-dissection dense-block
-Cholesky (leaves by their inverse), sparse PSF matrix, Cholesky QR, the nuisance fields and the
-sensitivities solved and multiplied in float32 (each checked against one float64 solve, float64
-when the check fails), the initial scan's chi^2 by normal equations, the last sensitivity reused
-when the fit took no further step. The Levenberg-Marquardt path (iterations, accept/reject
+factorisation (every tree node by the inverse of its own block), sparse PSF matrix, Cholesky QR
+(one pass when well conditioned), the nuisance fields and the sensitivities solved and
+multiplied in float32 (each checked against one float64 solve, float64 when the check fails;
+the initial scan's fields too), their sparse right-hand sides applied to each leaf's non-zero
+columns only, the initial scan's chi^2 by normal equations, the last sensitivity reused when
+the fit took no further step. The Levenberg-Marquardt path (iterations, accept/reject
 decisions, early stop) is the same, so the values agree to ~1e-5 (see CHANGELOG for every seed).
 What is left is the algorithm's own count of work: per window fit and iteration one
 factorisation, ~65 nuisance and ~150 sensitivity right-hand sides; converging further or reusing

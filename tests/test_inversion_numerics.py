@@ -16,7 +16,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from tracerdiff.inversion import WindowModel, fit_window, network
-from tracerdiff.inversion._gridsolve import GridCholesky, orthonormal_basis, psf_matrix
+from tracerdiff.inversion._gridsolve import GridCholesky, RhsPattern, orthonormal_basis, psf_matrix
 
 D = 2.6e-12  # m^2/s
 H = 1e-6  # m
@@ -51,6 +51,35 @@ def test_grid_cholesky_solves_like_dense_algebra(shape):
                        atol=1e-10 * np.abs(exact).max())
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (5, 17), (40, 24), (33, 31)])
+def test_sparse_right_hand_sides_solve_like_dense_ones(shape):
+    # solve_pattern applies the leaves to each leaf's non-zero columns only: the same elimination,
+    # so equal to solve() to rounding (1e-12 relative; float32: the float32 bound of the test below).
+    # Entries repeat (cell, column) pairs, as two faces of one boundary share a cell: they are summed.
+    rng = np.random.default_rng(3 + sum(shape))
+    ny, nx = shape
+    n, k = ny * nx, 9
+    n_faces = (ny - 1) * nx + ny * (nx - 1)
+    t = np.exp(rng.uniform(-3, 1, n_faces))
+    dirichlet = np.zeros(n)
+    dirichlet[np.arange(nx)] = 2.0
+    cells = np.concatenate([rng.integers(0, n, 3 * k), rng.integers(0, n, 4)])
+    cols = np.concatenate([np.repeat(np.arange(k), 3), np.zeros(4, int)])  # column 0 on 7 cells
+    values = rng.standard_normal(cells.size)
+    dense = np.zeros((n, k))
+    np.add.at(dense, (cells, cols), values)
+    factor = GridCholesky(shape, t, dirichlet)
+    pattern = RhsPattern(shape, cells, cols, k)
+    exact = factor.solve(dense)
+    assert np.allclose(factor.solve_pattern(pattern, values), exact, rtol=1e-12, atol=1e-12 * np.abs(exact).max())
+    single = factor.solve_pattern(pattern, values, single=True)
+    assert single.dtype == np.float32
+    bound = 10 * np.linalg.cond(_dense(shape, t, dirichlet)) * np.finfo(np.float32).eps
+    assert np.linalg.norm(single - exact) <= bound * np.linalg.norm(exact)
+    with pytest.raises(ValueError, match="another grid"):
+        GridCholesky((ny + 1, nx), np.ones(ny * nx + (ny + 1) * (nx - 1)), np.ones(n + nx)).solve_pattern(pattern, values)
+
+
 def test_grid_cholesky_refuses_an_indefinite_operator():
     t = np.ones(2 * 4 * 5 - 4 - 5)
     t[3] = -10.0
@@ -76,6 +105,20 @@ def test_cholesky_qr_is_orthonormal_and_refuses_rank_deficiency():
     assert np.allclose(np.tril(r, -1), 0.0)
     v[:, 5] = v[:, 2] * 3.0  # dependent columns: Householder QR (the reference) must be used
     assert orthonormal_basis(v) is None
+
+
+def test_cholesky_qr_takes_a_second_pass_when_ill_conditioned():
+    # Column-scaled condition ~1e4 (two nearly parallel columns): one pass would leave q^T q off
+    # by ~cond^2 eps = 2e-8, so the second pass is taken and q is orthonormal to rounding. Forcing
+    # one pass (threshold 0) shows the loss that the threshold avoids.
+    rng = np.random.default_rng(5)
+    v = rng.standard_normal((400, 6))
+    v[:, 4] = v[:, 3] + 1e-4 * rng.standard_normal(400)
+    q, r = orthonormal_basis(v)
+    assert np.allclose(q.T @ q, np.eye(6), atol=1e-13)
+    assert np.allclose(q @ r, v, rtol=1e-12, atol=1e-12 * np.abs(v).max())
+    q1, _ = orthonormal_basis(v, single_pass_rcond=0.0)
+    assert np.abs(q1.T @ q1 - np.eye(6)).max() > 1e-12
 
 
 def _window(psf):

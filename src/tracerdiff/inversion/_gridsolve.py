@@ -1,5 +1,6 @@
-"""Fast exact linear algebra of the window model: a dense-block Cholesky of the grid operator,
-the PSF as a sparse matrix and an orthonormal basis by Cholesky QR.
+"""Fast exact linear algebra of the window model: a dense-block factorisation of the grid operator
+(each elimination-tree node by the inverse of its own block), the PSF as a sparse matrix and an
+orthonormal basis by Cholesky QR.
 
 Why a Cholesky of our own: the window operator is a symmetric positive definite 5-point
 matrix on a rectangle, factorised ~300 times per 512 x 206 image and solved with 70-150
@@ -152,43 +153,36 @@ def _symbolic(ny: int, nx: int, leaf: int):
     return row_of, n_rows, levels, lo, hi
 
 
-def _tril_inv(low: np.ndarray) -> np.ndarray:
-    """Inverses of a stack of lower-triangular matrices by 2x2 blocks (a third of LU inversion's
-    flops; numpy has no batched triangular inverse)."""
-    n = low.shape[-1]
-    if n <= 16:
-        return np.linalg.inv(low)
-    k = n // 2
-    a, c = _tril_inv(low[:, :k, :k]), _tril_inv(low[:, k:, k:])
-    out = np.zeros_like(low)
-    out[:, :k, :k] = a
-    out[:, k:, k:] = c
-    out[:, k:, :k] = -(c @ (low[:, k:, :k] @ a))
-    return out
-
-
 class GridCholesky:
-    """Cholesky factor of ``A = sum_faces t (e_lo - e_hi)(e_lo - e_hi)^T + diag(dirichlet)`` on an
+    """Block factorisation of ``A = sum_faces t (e_lo - e_hi)(e_lo - e_hi)^T + diag(dirichlet)`` on an
     (ny, nx) grid (faces between rows, then between columns, as in the window model).
+
+    Each node of the elimination tree keeps the inverse P^-1 of its own block and W = C P^-1
+    (C: its coupling to the cells around it), instead of a Cholesky factor L^-1 and C L^-T: the
+    same elimination (C L^-T L^-1 = C P^-1), with no triangular inverse to form (numpy has no
+    batched one; building it took a third of the factorisation) and one product fewer per node
+    in every solve (P^-1 on the way down replaces L^-1 up and L^-T down).
 
     Raises ``numpy.linalg.LinAlgError`` when the matrix is not (numerically) positive definite.
     """
 
     def __init__(self, shape: tuple[int, int], trans: np.ndarray, dirichlet: np.ndarray, *, leaf: int = LEAF_CELLS):
-        row_of, n_rows, levels, lo, hi = _symbolic(int(shape[0]), int(shape[1]), int(leaf))
+        self._grid = (int(shape[0]), int(shape[1]), int(leaf))
+        row_of, n_rows, levels, lo, hi = _symbolic(*self._grid)
         self._row_of, self._n_rows, self._levels = row_of, n_rows, levels
         self._f32 = None
         n = row_of.size
         trans, dirichlet = np.asarray(trans, float), np.asarray(dirichlet, float)
-        # Positive conductances make A a symmetric M-matrix, so every leaf block (a principal
-        # submatrix of A) is positive definite; the Cholesky of the upper levels checks the rest.
+        # Positive conductances make A a symmetric M-matrix: positive definite (every window has a
+        # fixed-value edge), and so is every block and Schur complement of the elimination. The
+        # checks below catch what rounding could still break (a block with a non-positive pivot).
         if not (np.all(trans > 0) and np.all(np.isfinite(trans)) and np.all(dirichlet >= 0)):
             raise np.linalg.LinAlgError("grid operator needs positive conductances")
         diag = dirichlet + np.bincount(lo, trans, minlength=n) + np.bincount(hi, trans, minlength=n)
         neg = -trans
         updates = []
-        self._linv, self._l21, self._linv_t, self._l21_t = [], [], [], []
-        for i, lev in enumerate(levels):
+        self._pinv, self._w, self._w_t = [], [], []
+        for lev in levels:
             nb, n_own, f = lev["nb"], lev["n_own"], lev["f"]
             front = np.zeros(nb * f * f)
             front[lev["diag_flat"]] = diag[lev["diag_cells"]]
@@ -197,83 +191,106 @@ class GridCholesky:
             for clev, src, dst in lev["kids"]:
                 front[dst] += updates[clev].ravel()[src]
             front = front.reshape(nb, f, f)
-            if i == 0:
-                # Leaves (most of the nodes): the inverse P^-1 of the own block and W = C P^-1
-                # instead of L^-1 and C L^-T, which needs no Cholesky, no triangular inverse and
-                # no transposed copy of P^-1, and saves the forward solve's product with L^-1
-                # (see solve). Same elimination: C L^-T L^-1 = C P^-1.
-                couple = front[:, n_own:, :n_own]
-                pinv = np.linalg.inv(front[:, :n_own, :n_own])
-                w = couple @ pinv
-                w_t = np.ascontiguousarray(w.transpose(0, 2, 1))
-                updates.append(front[:, n_own:, n_own:] - couple @ w_t)
-                self._linv.append(pinv)
-                self._l21.append(w)
-                self._linv_t.append(pinv)
-                self._l21_t.append(w_t)
-                continue
-            chol = np.linalg.cholesky(front[:, :n_own, :n_own])  # LinAlgError if not positive definite
-            linv = _tril_inv(chol)
-            l21 = front[:, n_own:, :n_own] @ linv.transpose(0, 2, 1)
-            updates.append(front[:, n_own:, n_own:] - l21 @ l21.transpose(0, 2, 1))
-            self._linv.append(linv)
-            self._l21.append(l21)
-            # Contiguous transposes: numpy's batched matmul takes a slow path on strided stacks.
-            self._linv_t.append(np.ascontiguousarray(linv.transpose(0, 2, 1)))
-            self._l21_t.append(np.ascontiguousarray(l21.transpose(0, 2, 1)))
-        if not all(np.all(np.isfinite(x)) for x in self._linv):
+            own = front[:, :n_own, :n_own]
+            if not np.all(np.diagonal(own, axis1=1, axis2=2) > 0):
+                raise np.linalg.LinAlgError("grid operator not positive definite")
+            couple = front[:, n_own:, :n_own]
+            pinv = np.linalg.inv(own)
+            w = couple @ pinv
+            # Contiguous transpose: numpy's batched matmul takes a slow path on strided stacks.
+            w_t = np.ascontiguousarray(w.transpose(0, 2, 1))
+            updates.append(front[:, n_own:, n_own:] - couple @ w_t)
+            self._pinv.append(pinv)
+            self._w.append(w)
+            self._w_t.append(w_t)
+        if not all(np.all(np.isfinite(x)) and np.all(np.diagonal(x, axis1=1, axis2=2) > 0) for x in self._pinv):
             raise np.linalg.LinAlgError("grid operator not positive definite")
 
-    def _single(self):
-        """The factor's blocks (and the level scatters) rounded to float32, made once on first use."""
+    def _blocks(self, single: bool):
+        """(P^-1, W, W^T, level scatters) per level, in float64 or rounded to float32 (made once)."""
+        if not single:
+            return self._pinv, self._w, self._w_t, [lev["scatter"] for lev in self._levels]
         if self._f32 is None:
             f4 = np.float32
-            self._f32 = ([x.astype(f4) for x in self._linv], [x.astype(f4) for x in self._l21],
-                         [x.astype(f4) for x in self._linv_t], [x.astype(f4) for x in self._l21_t],
-                         [lev["scatter32"] for lev in self._levels])
+            self._f32 = ([x.astype(f4) for x in self._pinv], [x.astype(f4) for x in self._w],
+                         [x.astype(f4) for x in self._w_t], [lev["scatter32"] for lev in self._levels])
         return self._f32
+
+    def solve_pattern(self, pattern: "RhsPattern", values: np.ndarray, *, single: bool = False) -> np.ndarray:
+        """``A^-1 b`` for the sparse (n, k) b with ``values`` on ``pattern``'s entries (duplicates summed).
+
+        The same elimination as :meth:`solve`. The leaves (most of the flops) see only the
+        columns that are non-zero on them: a boundary's faces touch a few leaves, and an edge
+        value's stretch only the leaves along that edge. So the leaves' upward update C P^-1 b
+        and their P^-1 b on the way down are products with a handful of columns per leaf, and
+        only W^T x_struct is dense. Equal to :meth:`solve` to rounding.
+        """
+        if pattern.grid != self._grid:
+            raise ValueError("pattern made for another grid")
+        dtype = np.float32 if single else np.float64
+        pinvs, ws, w_ts, scatters = self._blocks(single)
+        values = np.asarray(values, dtype)
+        lev0, k = self._levels[0], pattern.k
+        nb, n_own = lev0["nb"], lev0["n_own"]
+        n_leaf = nb * n_own
+        compact = np.zeros(nb * n_own * pattern.m, dtype)
+        np.add.at(compact, pattern.leaf_slot, values[pattern.leaf_entries])
+        compact = compact.reshape(nb, n_own, pattern.m)
+        y = np.zeros((self._n_rows + 1) * k, dtype)
+        np.add.at(y, pattern.upper_slot, values[pattern.upper_entries])
+        if ws[0].shape[1]:
+            np.subtract.at(y, pattern.up_slot, (ws[0] @ compact).ravel())
+        y = y.reshape(self._n_rows + 1, k)
+        y[-1] = 0.0
+        self._forward(y, 1, ws, scatters)
+        self._backward(y, 1, pinvs, w_ts)
+        own = y[:n_leaf].reshape(nb, n_own, k)
+        if w_ts[0].shape[2]:
+            np.negative(w_ts[0] @ y[lev0["struct_idx"]], out=own)
+        else:
+            own[...] = 0.0
+        np.add.at(y.reshape(-1), pattern.down_slot, (pinvs[0] @ compact).ravel())
+        return y[self._row_of]
+
+    def _forward(self, y, first: int, ws, scatters) -> None:
+        """Upward sweep from level ``first``: each node's struct rows lose C P^-1 b_own (in place)."""
+        k = y.shape[1]
+        for lev, w, scatter in zip(self._levels[first:], ws[first:], scatters[first:]):
+            if w.shape[1]:
+                r0, r1 = lev["rows_own"]
+                own = y[r0:r1].reshape(lev["nb"], lev["n_own"], k)
+                y[lev["rows"]] -= scatter @ (w @ own).reshape(-1, k)
+                y[-1] = 0.0
+
+    def _backward(self, y, last: int, pinvs, w_ts) -> None:
+        """Downward sweep to level ``last``: x_own = P^-1 b_own - W^T x_struct (in place)."""
+        k = y.shape[1]
+        for i in range(len(self._levels) - 1, last - 1, -1):
+            lev, pinv, w_t = self._levels[i], pinvs[i], w_ts[i]
+            r0, r1 = lev["rows_own"]
+            own = y[r0:r1].reshape(lev["nb"], lev["n_own"], k)
+            if w_t.shape[2]:
+                own[...] = pinv @ own - w_t @ y[lev["struct_idx"]]
+            else:
+                own[...] = pinv @ own
 
     def solve(self, b: np.ndarray, *, single: bool = False) -> np.ndarray:
         """``A^-1 b`` for b of shape (n,) or (n, k).
 
         ``single``: apply the (float64) factor rounded to float32, in float32 arithmetic: half
-        the memory traffic and twice the BLAS rate. The error is that of a float32 backward-stable
-        solve, ~cond(A) * 6e-8 relative (measured on the benchmark's windows: 1e-7 to 6e-7);
-        used where 1e-4 would do (the sensitivities of the Gauss-Newton information).
+        the memory traffic and twice the BLAS rate. The error is that of a float32 solve,
+        ~cond(A) * 6e-8 relative (measured on the benchmark's windows: 1e-7 to 6e-7); used where
+        1e-4 would do (the sensitivities of the Gauss-Newton information).
         """
         dtype = np.float32 if single else np.float64
-        if single:
-            linvs, l21s, linv_ts, l21_ts, scatters = self._single()
-        else:
-            linvs, l21s, linv_ts, l21_ts = self._linv, self._l21, self._linv_t, self._l21_t
-            scatters = [lev["scatter"] for lev in self._levels]
+        pinvs, ws, w_ts, scatters = self._blocks(single)
         b = np.asarray(b, dtype)
         flat = b.ndim == 1
         b2 = b[:, None] if flat else b
-        k = b2.shape[1]
-        y = np.zeros((self._n_rows + 1, k), dtype)
+        y = np.zeros((self._n_rows + 1, b2.shape[1]), dtype)
         y[self._row_of] = b2
-        last = len(self._levels) - 1
-        for i, (lev, linv, l21, scatter) in enumerate(zip(self._levels, linvs, l21s, scatters)):
-            r0, r1 = lev["rows_own"]
-            own = y[r0:r1].reshape(lev["nb"], lev["n_own"], k)
-            if i > 0:  # leaves keep b: their struct update is C P^-1 b
-                own[...] = linv @ own
-            if l21.shape[1]:
-                y[lev["rows"]] -= scatter @ (l21 @ own).reshape(-1, k)
-                y[-1] = 0.0
-        for j, (lev, linv_t, l21_t) in enumerate(zip(reversed(self._levels), reversed(linv_ts), reversed(l21_ts))):
-            r0, r1 = lev["rows_own"]
-            own = y[r0:r1].reshape(lev["nb"], lev["n_own"], k)
-            if j == last:  # leaves: x = P^-1 b - W^T x_struct
-                if l21_t.shape[2]:
-                    own[...] = linv_t @ own - l21_t @ y[lev["struct_idx"]]
-                else:
-                    own[...] = linv_t @ own
-                continue
-            if l21_t.shape[2]:
-                own -= l21_t @ y[lev["struct_idx"]]
-            own[...] = linv_t @ own
+        self._forward(y, 0, ws, scatters)
+        self._backward(y, 0, pinvs, w_ts)
         out = y[self._row_of]
         return out[:, 0] if flat else out
 
@@ -298,10 +315,19 @@ def psf_matrix(shape: tuple[int, int], sigma_px: float, rows: np.ndarray) -> sp.
     return sp.csr_matrix(sp.kron(along(ny), along(nx), format="csr")[rows])
 
 
-def orthonormal_basis(v: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(q, r)`` with ``v = q r``, q orthonormal and r upper triangular, by Cholesky QR done twice
-    (CholeskyQR2, n >> m): ~2x faster than Householder QR and orthonormal to rounding while the
-    column-scaled ``v`` has a condition number below ~1e6. None otherwise (use Householder QR)."""
+#: One Cholesky QR pass is kept when the column-scaled basis has a condition number below 1/this:
+#: q is then orthonormal to ~eps / SINGLE_PASS_RCOND^2 = 2e-10 (the window model's bases: 20 to
+#: 7e3, two thirds below 1e3), below the float32 rounding of the fields it is built from (~1e-7).
+SINGLE_PASS_RCOND = 1e-3
+
+
+def orthonormal_basis(v: np.ndarray, *, single_pass_rcond: float = SINGLE_PASS_RCOND
+                      ) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(q, r)`` with ``v = q r``, q orthonormal and r upper triangular, by Cholesky QR (n >> m):
+    ~2x faster than Householder QR. One pass while the column-scaled ``v`` is well conditioned
+    (reciprocal condition above ``single_pass_rcond``; q orthonormal to ~eps / rcond^2), else two
+    (CholeskyQR2, orthonormal to rounding up to a condition of ~1e6). None beyond that (use
+    Householder QR)."""
     norms = np.linalg.norm(v, axis=0)
     if not np.all(norms > 0):
         return None
@@ -312,8 +338,49 @@ def orthonormal_basis(v: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
             return None
         # After the first pass q is orthonormal to ~cond^2 eps; the second pass repairs that
         # only while cond < ~1e6 (the Gram matrix then keeps ~4 digits).
-        if i == 0 and lapack.dtrcon(chol, norm="1", uplo="U")[0] < 1e-6:
+        rcond = lapack.dtrcon(chol, norm="1", uplo="U")[0] if i == 0 else 1.0
+        if rcond < 1e-6:
             return None
         q = lapack.dtrtrs(chol, q.T, lower=0, trans=1)[0].T
         r = chol @ r
+        if rcond >= single_pass_rcond:
+            break
     return q, r
+
+
+class RhsPattern:
+    """Where a family of sparse right-hand sides (n, k) is non-zero, laid out for
+    :meth:`GridCholesky.solve_pattern` on an (ny, nx) grid: each leaf's distinct columns.
+
+    Depends only on the grid and the entries' (cell, column) positions, so it is made once
+    per window model (the sensitivities' faces and the nuisance basis do not change).
+    """
+
+    def __init__(self, shape: tuple[int, int], cells: np.ndarray, cols: np.ndarray, k: int, *, leaf: int = LEAF_CELLS):
+        # The grid, not the symbolic structure itself: a pattern pickled with its window model to a
+        # dask worker is checked against the worker's own (cached) structure for the same grid.
+        self.grid = (int(shape[0]), int(shape[1]), int(leaf))
+        row_of, n_rows, levels, _, _ = _symbolic(*self.grid)
+        self.k = int(k)
+        cells, cols = np.asarray(cells, np.int64), np.asarray(cols, np.int64)
+        lev0 = levels[0]
+        nb, n_own = lev0["nb"], lev0["n_own"]
+        rows = row_of[cells]
+        on_leaf = rows < nb * n_own
+        self.leaf_entries, self.upper_entries = np.flatnonzero(on_leaf), np.flatnonzero(~on_leaf)
+        self.upper_slot = rows[~on_leaf] * self.k + cols[~on_leaf]
+        node, local, col = rows[on_leaf] // n_own, rows[on_leaf] % n_own, cols[on_leaf]
+        # Each leaf's distinct columns, numbered 0, 1, ... (padded to the most any leaf has; the
+        # padding repeats column 0 with zero values, which np.add.at adds harmlessly).
+        pairs, slot_of = np.unique(node * self.k + col, return_inverse=True)
+        p_node, p_col = pairs // self.k, pairs % self.k
+        first = np.searchsorted(p_node, p_node)
+        p_slot = np.arange(pairs.size) - first
+        self.m = int(p_slot.max()) + 1 if pairs.size else 1
+        slot_col = np.zeros((nb, self.m), np.int64)
+        slot_col[p_node, p_slot] = p_col
+        self.leaf_slot = (node * n_own + local) * self.m + p_slot[np.asarray(slot_of).ravel()]
+        struct = lev0["struct_idx"]  # (nb, n_struct) rows; padding points at the zero row n_rows
+        self.up_slot = (struct[:, :, None] * self.k + slot_col[:, None, :]).ravel()
+        down_rows = np.arange(nb * n_own).reshape(nb, n_own)
+        self.down_slot = (down_rows[:, :, None] * self.k + slot_col[:, None, :]).ravel()

@@ -203,7 +203,9 @@ class WindowModel:
         y = self.data * self.sqrt_w
         coef = q.T @ y
         beta = np.linalg.lstsq(rr, coef, rcond=None)[0]
-        fitted_w = q @ coef
+        # The fit from the coefficients (not q q^T y): with a one-pass Cholesky QR, q is orthonormal
+        # only to ~1e-10 and that error would enter chi^2 at first order; here only at second.
+        fitted_w = v @ beta
         r = fitted_w / self.sqrt_w - self.data
         return WindowState(factor, t, q, u @ beta, r, float(np.sum((fitted_w - y) ** 2)), single)
 
@@ -215,9 +217,12 @@ class WindowModel:
         operator), or above 1e-3 / max(C / sigma) (nearly noise-free data), they are solved again
         in float64.
         """
-        if not (SINGLE_NUISANCE and isinstance(factor, _gridsolve.GridCholesky)):
+        if not isinstance(factor, _gridsolve.GridCholesky):
             return factor.solve(self.basis), False
-        u = factor.solve(self.basis, single=True).astype(float)
+        pattern, values = self._basis_pattern()
+        if not SINGLE_NUISANCE:
+            return factor.solve_pattern(pattern, values), False
+        u = factor.solve_pattern(pattern, values, single=True).astype(float)
         probe = np.random.default_rng(0).standard_normal(self.basis.shape[1])
         exact = factor.solve(self.basis @ probe)
         # The fitted field's rounding must stay far below the noise: relative 1e-5 is 1e-3 sd at
@@ -226,7 +231,23 @@ class WindowModel:
             if self.data.size else NUISANCE_TOL
         if np.linalg.norm(u @ probe - exact) <= tol * np.linalg.norm(exact):
             return u, True
-        return factor.solve(self.basis), False
+        return factor.solve_pattern(pattern, values), False
+
+    def _basis_pattern(self) -> tuple[_gridsolve.RhsPattern, np.ndarray]:
+        """The nuisance basis as a sparse right-hand side (edge columns live on the edges; built once)."""
+        if getattr(self, "_basis_rhs", None) is None:
+            cells, cols = np.nonzero(self.basis)
+            self._basis_rhs = (_gridsolve.RhsPattern(self.shape, cells, cols, self.basis.shape[1]),
+                               self.basis[cells, cols])
+        return self._basis_rhs
+
+    def _sensitivity_pattern(self) -> _gridsolve.RhsPattern:
+        """Where the sensitivities' right-hand sides live: both cells of every boundary face (built once)."""
+        if getattr(self, "_sens_rhs", None) is None:
+            gb = self.gb
+            self._sens_rhs = _gridsolve.RhsPattern(self.shape, np.concatenate([self.lo[gb], self.hi[gb]]),
+                                                   np.concatenate([self.face_pair, self.face_pair]), self.n_params)
+        return self._sens_rhs
 
     def chi2(self, theta: np.ndarray) -> float:
         """``solve(theta).chi2`` without the rest of the state (for scans over theta).
@@ -241,7 +262,8 @@ class WindowModel:
             factor = GridCholesky(self.shape, t, self.dirichlet)
         except np.linalg.LinAlgError:
             return self.solve(theta).chi2
-        v = self._weighted_psf() @ factor.solve(self.basis)
+        # float32 fields, checked against float64 as in solve(): the scan only ranks values e apart.
+        v = self._weighted_psf() @ self._nuisance_fields(factor)[0]
         y = self.data * self.sqrt_w
         norms = np.linalg.norm(v, axis=0)
         if not np.all(norms > 0):
@@ -260,21 +282,32 @@ class WindowModel:
         g = np.exp(theta)[self.face_pair] * self.face_weight
         dt = state.trans[gb] ** 2 * self.h / g  # d(trans)/d(ln G)
         flux = dt * (state.c_model[lo] - state.c_model[hi])
+        if not _REFERENCE and isinstance(state.lu, _gridsolve.GridCholesky):
+            return self._sensitivity_cholesky(state, np.concatenate([flux, -flux]))
         rhs = sp.coo_matrix((np.concatenate([flux, -flux]), (np.concatenate([lo, hi]),
                                                               np.concatenate([self.face_pair, self.face_pair]))),
                             shape=(self.dirichlet.size, self.n_params)).toarray()
-        if not _REFERENCE and state.single:  # float32 already checked on this factor
-            return -state.lu.solve(rhs, single=True)
-        if not _REFERENCE and isinstance(state.lu, _gridsolve.GridCholesky):
-            # float32 at half the cost: the sensitivities only build the information and the step.
-            # Checked on one fixed random combination of the columns against float64: the float32
-            # error grows with the operator's condition (grains walled in by nearly closed boundaries).
-            sens = state.lu.solve(rhs, single=True)
-            probe = np.random.default_rng(0).standard_normal(self.n_params)
-            exact = state.lu.solve(rhs @ probe)
-            if np.linalg.norm(sens @ probe.astype(np.float32) - exact) <= SINGLE_TOL * np.linalg.norm(exact):
-                return -sens
         return -state.lu.solve(rhs)
+
+    def _sensitivity_cholesky(self, state: WindowState, values: np.ndarray) -> np.ndarray:
+        """:meth:`field_sensitivity` with the grid Cholesky: right-hand side ``values`` on the faces' cells."""
+        pattern = self._sensitivity_pattern()
+        values = -values  # dC/dtheta = -A^-1 (dA/dtheta) C: the sign on the right-hand side (exact) saves a copy
+        if state.single:  # float32 already checked on this factor
+            return state.lu.solve_pattern(pattern, values, single=True)
+        # float32 at half the cost: the sensitivities only build the information and the step.
+        # Checked on one fixed random combination of the columns against float64: the float32
+        # error grows with the operator's condition (grains walled in by nearly closed boundaries).
+        sens = state.lu.solve_pattern(pattern, values, single=True)
+        probe = np.random.default_rng(0).standard_normal(self.n_params)
+        gb = self.gb
+        b = np.bincount(np.concatenate([self.lo[gb], self.hi[gb]]),
+                        values * np.concatenate([probe[self.face_pair], probe[self.face_pair]]),
+                        minlength=self.dirichlet.size)
+        exact = state.lu.solve(b)
+        if np.linalg.norm(sens @ probe.astype(np.float32) - exact) <= SINGLE_TOL * np.linalg.norm(exact):
+            return sens
+        return state.lu.solve_pattern(pattern, values)
 
     def reduced_jacobian(self, sensitivity: np.ndarray, state: WindowState) -> np.ndarray:
         """Weighted Jacobian of the residuals with the nuisance directions projected out (Kaufman)."""
