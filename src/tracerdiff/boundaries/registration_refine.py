@@ -170,7 +170,8 @@ def refine_on_c_map(labels: np.ndarray, c: np.ndarray, sigma_c: np.ndarray, vali
         if step < 0.01:  # corner moves under 0.01 px
             break
     # Outside the start's capture range the fit has found another optimum, not refined this one.
-    if fit is None or np.max(np.abs(u[:2])) > 3.0 or np.hypot(*(u[2:] - start.micrograph_coords(centre))) > 3.0 * s0:
+    if fit is None or fit["cov"] is None or np.max(np.abs(u[:2])) > 3.0 \
+            or np.hypot(*(u[2:] - start.micrograph_coords(centre))) > 3.0 * s0:
         return start
     cov = fit["cov"]
     # Worst corner: d(position)/du for the free parameters, in micrograph px; / scale for SIMS px.
@@ -243,7 +244,13 @@ def _fit_once(labels, coef, reg, base, py, px, cv, wv, u, free, centre, radius, 
     j = jacobian(x)
     inlier = np.abs(r) <= _HUBER
     psi = np.clip(r, -_HUBER, _HUBER)
-    bread = np.linalg.pinv((j[inlier].T @ j[inlier]))
+    info = j[inlier].T @ j[inlier]
+    # u is in pixels at the field's corners, and the residuals in noise units, so 1 / eigenvalue
+    # is a variance in px^2: a direction the C map fixes no better than +-3 px is not constrained.
+    eig = np.linalg.eigvalsh(info) if info.size else np.zeros(1)
+    if not eig.min() > 1.0 / 9.0:
+        return {"u": full(x), "cov": None}
+    bread = np.linalg.inv(info)
     scores = tile_sums(j, psi)
     meat = scores.T @ scores
     return {"u": full(x), "cov": bread @ meat @ bread}
