@@ -83,16 +83,19 @@ def exchange():
 @pytest.mark.parametrize("rotation", [-5.0, 0.0, 5.0])
 def test_realistic_micrograph_is_registered_within_half_a_pixel(exchange, scale, rotation):
     # Realistic default micrograph (seed 3) at this scale and rotation, registered onto the C map
-    # of a simulated exchange image: the placement of every field pixel must be within 0.5 SIMS
-    # px on average (RMS); the largest error, at the field's corners, within 1 px. Measured over
-    # this grid: see benchmarks/bench_segmentation.py --registration.
+    # of a simulated exchange image: every field pixel, the corners included, within 0.5 SIMS px
+    # (the issue's target). Measured here with the C-map fit: 0.09-0.39 px at the worst corner
+    # (the correlation search alone: 0.21-0.58 px); other seeds: benchmarks/bench_segmentation.py
+    # --registration-only --exchange-seeds 8 9 10.
     c, err, grains = exchange
     m = synthetic_micrograph(grains, seed=3, imperfections=MicrographImperfections(scale=scale, rotation_deg=rotation))
     gm = optical_grain_map(m.image, c, err, np.ones(c.shape, bool))
     worst, rms = _errors(gm.registration, m.transform, c.shape, scale)
     print(f"scale {scale} rotation {rotation}: {gm.registration}; max {worst:.2f} px, RMS {rms:.2f} px")
-    assert rms <= 0.5
-    assert worst <= 1.0
+    assert rms <= 0.3
+    assert worst <= 0.5
+    # The placement's standard error is reported (counting noise only; see docs/validation.rst).
+    assert gm.registration.corner_stderr_px is not None and gm.registration.corner_stderr_px < 0.3
     # The labels on the field reproduce the true grains' boundaries.
     assert boundary_f1(gm.labels, grains.labels, tolerance_px=2).f1 >= 0.95
     assert not gm.uncovered.any()

@@ -3,20 +3,23 @@
 The correlation search of :mod:`.registration` matches the micrograph's boundary map with the
 C map's edge strength. At ~3000 counts/px the steps are only ~1 noise sd of that edge strength
 (less far from the exchanged edge), and a gradient magnitude squares the noise, so that search
-leaves the field's corners 0.2-0.7 px off (``benchmarks/bench_segmentation.py --registration``).
+leaves the field's corners 0.2-0.6 px off (``benchmarks/bench_segmentation.py --registration``);
+its optimum correlates better than the true placement does, so a finer optimiser cannot help.
 
-Here the C map itself is fitted (least squares, weighted by its counting error): every grain of
-the segmented micrograph carries a smooth C surface (a polynomial in the field's coordinates,
-fitted on its interior pixels), the surfaces are blurred on the micrograph grid and sampled at
-the transformed field pixels, and the four similarity parameters minimise the misfit. Because
-the grain surfaces are written in the field's own coordinates, moving the transform moves only
-the boundaries, not the bulk profile (a model that moved the profile too would trade a shift
-for a change of level, which biased the scale by 0.5 % in a trial). The surfaces are refitted
-for the new placement and the fit repeated until it stops moving.
+Here the C map itself is fitted (least squares weighted by its counting error, Huber beyond 3
+sd): every grain of the segmented micrograph carries a smooth C surface (a polynomial in the
+field's coordinates, fitted on its interior pixels), the surfaces are blurred on the micrograph
+grid and sampled at the transformed field pixels, and the four similarity parameters minimise
+the misfit of the pixels within 3 px of a boundary. The surfaces are written in the field's
+own coordinates, so that moving the transform moves the boundaries and not the bulk profile.
+They are refitted for the new placement and the fit repeated until it stops moving. Left out:
+a 5 px band along the field's edge (the blur reaches grains with no C data there) and the
+surroundings of grains with a small interior (segmentation fragments: their level rests on a
+few noisy pixels).
 
 The standard error of the placement comes from the fit's curvature with a cluster-robust
 ("sandwich") estimate over tiles of about one grain, because model errors along one boundary
-are correlated (the plain least-squares error was 3-4 times too small in trials).
+are correlated. It covers the counting noise, not the segmentation's own misplacements.
 
 Units: pixels (SIMS field pixels for the reported errors), degrees.
 """
