@@ -94,7 +94,7 @@ def test_realistic_micrograph_is_registered_within_half_a_pixel(exchange, scale,
     print(f"scale {scale} rotation {rotation}: {gm.registration}; max {worst:.2f} px, RMS {rms:.2f} px")
     assert rms <= 0.3
     assert worst <= 0.5
-    # The placement's standard error is reported (counting noise only; see docs/validation.rst).
+    # The placement's standard error is reported (calibrated, see registration_refine and docs/validation.rst).
     assert gm.registration.corner_stderr_px is not None and gm.registration.corner_stderr_px < 0.3
     # The labels on the field reproduce the true grains' boundaries.
     assert boundary_f1(gm.labels, grains.labels, tolerance_px=2).f1 >= 0.95
