@@ -13,11 +13,15 @@ Baseline (same run): the earlier threshold segmentation (``method="threshold"``)
 realistic defaults, and both methods on the idealised micrograph.
 
 ``--registration`` also registers each default micrograph onto a simulated 59 h exchange image
-(512 x 206 px, 1 um, 3000 counts/px, PSF 0.6 um, seed 8) over scale 0.8-1.2 x rotation -5..5 deg,
-printing the largest and the RMS position error over the field (SIMS pixels) and the time.
+(512 x 206 px, 1 um, 3000 counts/px, PSF 0.6 um, seeds ``--exchange-seeds``, default 8) over
+scale 0.8-1.2 x rotation -5..5 deg, printing the largest (worst field corner) and the RMS
+position error over the field (SIMS pixels), the reported corner standard error and the time
+(wall and CPU, segmentation included). Baseline (same run, same segmentation): the correlation
+search alone (``register_similarity``, the registration before the C-map fit), its errors and
+CPU time. ``--registration-only`` skips the segmentation sweep.
 
-Run: ``.venv/bin/python benchmarks/bench_segmentation.py [--seeds 0 1 2] [--quick] [--registration]``;
-prints one JSON line per (setting, seed).
+Run: ``.venv/bin/python benchmarks/bench_segmentation.py [--seeds 0 1 2] [--quick] [--registration]
+[--registration-only] [--exchange-seeds 8 9 10]``; prints one JSON line per (setting, seed).
 """
 
 from __future__ import annotations
@@ -86,34 +90,51 @@ def segmentation_rows(seeds, sweeps):
             print(json.dumps(row), flush=True)
 
 
-def registration_rows(seeds):
+def registration_rows(seeds, exchange_seeds):
     from tracerdiff.boundaries.optical import optical_grain_map
+    from tracerdiff.boundaries.registration import boundary_map, field_reference, register_similarity
     from tracerdiff.simulate import MicrographImperfections, SimsOptions, synthetic_exchange_image, synthetic_micrograph
 
-    ds, sim = synthetic_exchange_image(shape=(206, 512), seed=8,
-                                       sims=SimsOptions(counts_per_pixel=3000, psf_sigma_um=0.6))
-    i6, i7 = np.asarray(ds["6Li"], float), np.asarray(ds["7Li"], float)
-    c = i6 / (i6 + i7)
-    err = np.sqrt(c * (1 - c) / (i6 + i7))
-    valid = np.ones(c.shape, bool)
     yy, xx = np.mgrid[0:206, 0:512]
     field = np.stack([yy, xx], axis=-1)
-    for seed in seeds:
-        for scale in (0.8, 1.0, 1.2):
-            for rot in (-5.0, 0.0, 5.0):
-                m = synthetic_micrograph(sim.grains, seed=seed,
-                                         imperfections=MicrographImperfections(scale=scale, rotation_deg=rot))
-                t = time.perf_counter()
-                gm = optical_grain_map(m.image, c, err, valid)
-                dt = time.perf_counter() - t
-                d = gm.registration.micrograph_coords(field) - m.transform.micrograph_coords(field)
-                e = np.hypot(d[..., 0], d[..., 1]) / scale  # SIMS pixels
-                print(json.dumps({"registration": True, "scale": scale, "rotation_deg": rot, "seed": seed,
-                                  "found_scale": round(gm.registration.scale, 5),
-                                  "found_rotation_deg": round(gm.registration.rotation_deg, 3),
-                                  "max_error_px": round(float(e.max()), 3),
-                                  "rms_error_px": round(float(np.sqrt(np.mean(e ** 2))), 3),
-                                  "seconds_segment_and_register": round(dt, 2)}), flush=True)
+
+    def errors(reg, truth, scale):
+        d = reg.micrograph_coords(field) - truth.micrograph_coords(field)
+        e = np.hypot(d[..., 0], d[..., 1]) / scale  # SIMS pixels
+        return round(float(e.max()), 3), round(float(np.sqrt(np.mean(e ** 2))), 3)
+
+    for ex in exchange_seeds:
+        ds, sim = synthetic_exchange_image(shape=(206, 512), seed=ex,
+                                           sims=SimsOptions(counts_per_pixel=3000, psf_sigma_um=0.6))
+        i6, i7 = np.asarray(ds["6Li"], float), np.asarray(ds["7Li"], float)
+        c = i6 / (i6 + i7)
+        err = np.sqrt(c * (1 - c) / (i6 + i7))
+        valid = np.ones(c.shape, bool)
+        for seed in seeds:
+            for scale in (0.8, 1.0, 1.2):
+                for rot in (-5.0, 0.0, 5.0):
+                    m = synthetic_micrograph(sim.grains, seed=seed,
+                                             imperfections=MicrographImperfections(scale=scale, rotation_deg=rot))
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    gm = optical_grain_map(m.image, c, err, valid)
+                    dt, dc = time.perf_counter() - t0, time.process_time() - c0
+                    # Baseline (same run, same segmentation): the correlation search alone.
+                    c1 = time.process_time()
+                    base = register_similarity(boundary_map(gm.micrograph_labels), field_reference(c, err, valid))
+                    dc_base = time.process_time() - c1
+                    reg = gm.registration
+                    worst, rms = errors(reg, m.transform, scale)
+                    worst0, rms0 = errors(base, m.transform, scale)
+                    print(json.dumps({"registration": True, "exchange_seed": ex, "micrograph_seed": seed, "scale": scale,
+                                      "rotation_deg": rot, "found_scale": round(reg.scale, 5),
+                                      "found_rotation_deg": round(reg.rotation_deg, 3),
+                                      "max_error_px": worst, "rms_error_px": rms,
+                                      "corner_stderr_px": None if reg.corner_stderr_px is None
+                                      else round(reg.corner_stderr_px, 3),
+                                      "search_only_max_error_px": worst0, "search_only_rms_error_px": rms0,
+                                      "seconds_segment_and_register": round(dt, 2),
+                                      "cpu_s_segment_and_register": round(dc, 2),
+                                      "cpu_s_search_only": round(dc_base, 2)}), flush=True)
 
 
 def main() -> None:
@@ -121,10 +142,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--quick", action="store_true", help="only the weakest and strongest setting of each")
     parser.add_argument("--registration", action="store_true")
+    parser.add_argument("--registration-only", action="store_true", help="skip the segmentation sweep")
+    parser.add_argument("--exchange-seeds", type=int, nargs="+", default=[8],
+                        help="seeds of the exchange images the micrographs are registered to")
     args = parser.parse_args()
-    segmentation_rows(args.seeds, QUICK if args.quick else SWEEPS)
-    if args.registration:
-        registration_rows(args.seeds)
+    if not args.registration_only:
+        segmentation_rows(args.seeds, QUICK if args.quick else SWEEPS)
+    if args.registration or args.registration_only:
+        registration_rows(args.seeds, args.exchange_seeds)
 
 
 if __name__ == "__main__":

@@ -83,16 +83,39 @@ def exchange():
 @pytest.mark.parametrize("rotation", [-5.0, 0.0, 5.0])
 def test_realistic_micrograph_is_registered_within_half_a_pixel(exchange, scale, rotation):
     # Realistic default micrograph (seed 3) at this scale and rotation, registered onto the C map
-    # of a simulated exchange image: the placement of every field pixel must be within 0.5 SIMS
-    # px on average (RMS); the largest error, at the field's corners, within 1 px. Measured over
-    # this grid: see benchmarks/bench_segmentation.py --registration.
+    # of a simulated exchange image: every field pixel, the corners included, within 0.5 SIMS px
+    # (the issue's target). Measured here with the C-map fit: 0.09-0.39 px at the worst corner
+    # (the correlation search alone: 0.21-0.58 px); other seeds: benchmarks/bench_segmentation.py
+    # --registration-only --exchange-seeds 8 9 10.
     c, err, grains = exchange
     m = synthetic_micrograph(grains, seed=3, imperfections=MicrographImperfections(scale=scale, rotation_deg=rotation))
     gm = optical_grain_map(m.image, c, err, np.ones(c.shape, bool))
     worst, rms = _errors(gm.registration, m.transform, c.shape, scale)
     print(f"scale {scale} rotation {rotation}: {gm.registration}; max {worst:.2f} px, RMS {rms:.2f} px")
-    assert rms <= 0.5
-    assert worst <= 1.0
+    assert rms <= 0.3
+    assert worst <= 0.5
+    # The placement's standard error is reported (calibrated, see registration_refine and docs/validation.rst).
+    assert gm.registration.corner_stderr_px is not None and gm.registration.corner_stderr_px < 0.3
     # The labels on the field reproduce the true grains' boundaries.
     assert boundary_f1(gm.labels, grains.labels, tolerance_px=2).f1 >= 0.95
     assert not gm.uncovered.any()
+
+
+def test_known_rotation_scale_and_shift_are_recovered_at_the_corners(exchange):
+    # A realistic default micrograph (seed 5) at 0.9 micrograph px per SIMS px, rotated +3 deg.
+    # Hand-derived placement: field (r, c) -> 0.9 R(3 deg) (r, c) + offset; the field's corners
+    # land at rows 0, -0.9*511*sin 3deg, 0.9*205*cos 3deg, ... and columns >= 0, so the 16 px
+    # margin puts the offset at (16 + 0.9*511*sin 3deg, 16) = (40.07, 16).
+    c, err, grains = exchange
+    m = synthetic_micrograph(grains, seed=5, imperfections=MicrographImperfections(scale=0.9, rotation_deg=3.0))
+    t = np.deg2rad(3.0)
+    np.testing.assert_allclose(m.transform.offset_px, (16 + 0.9 * 511 * np.sin(t), 16.0), atol=1e-9)
+    gm = optical_grain_map(m.image, c, err, np.ones(c.shape, bool))
+    h, w = c.shape
+    corners = np.array([[0, 0], [0, w - 1], [h - 1, 0], [h - 1, w - 1]], float)
+    d = gm.registration.micrograph_coords(corners) - m.transform.micrograph_coords(corners)
+    corner_err = np.hypot(d[:, 0], d[:, 1]) / 0.9
+    print(f"{gm.registration}; corner errors {np.round(corner_err, 3)} SIMS px")
+    # The issue's target: every corner within 0.5 SIMS px.
+    assert corner_err.max() <= 0.5
+    assert gm.registration.corner_stderr_px is not None and gm.registration.corner_stderr_px < 0.5

@@ -10,7 +10,8 @@ Two paths:
   the micrograph is segmented on its own grid by :func:`.optical_segment.segment_micrograph`
   (flattening, multi-scale ridges with hysteresis, scratch and pore rejection, gap closing,
   watershed, merge), then registered with a similarity transform (scale, rotation, shift;
-  :mod:`.registration`) and its labels are sampled on the SIMS grid.
+  :mod:`.registration`, refined by a fit of the C map, :mod:`.registration_refine`) and its
+  labels are sampled on the SIMS grid.
 * :func:`register_optical` / :func:`labels_on_field`: the earlier integer-translation
   registration of a micrograph at the SIMS pixel size, kept for callers that need it.
 
@@ -30,6 +31,7 @@ from scipy import ndimage as ndi
 from tracerdiff.boundaries.optical_segment import OpticalSegmentation, segment_micrograph
 from tracerdiff.boundaries.registration import (OpticalRegistration, RegistrationOptions, boundary_map,
                                                 field_reference, labels_on_field_similarity, register_similarity)
+from tracerdiff.boundaries.registration_refine import refine_on_c_map
 from tracerdiff.boundaries.segmentation import edge_strength, fill_invalid
 from tracerdiff.errors import InputError
 from tracerdiff.results import Result
@@ -246,7 +248,14 @@ def optical_grain_map(optical, c: np.ndarray, sigma_c: np.ndarray, valid: np.nda
     if len(np.unique(labels[labels > 0])) < 2:
         raise InputError("no grain boundaries found in the optical image (long straight dark lines crossed "
                          "by grooves are taken for polishing scratches, not boundaries)", source="optical")
-    reg = register_similarity(boundary_map(labels), field_reference(c, sigma_c, valid), options=registration)
+    opts = registration or RegistrationOptions()
+    reg = register_similarity(boundary_map(labels), field_reference(c, sigma_c, valid), options=opts)
+    if opts.refine:
+        # The search kept the given scale without rotation when they correlated as well (Occam);
+        # then only the shift is refined.
+        plain = reg.scale == opts.scale and reg.rotation_deg == 0.0
+        reg = refine_on_c_map(labels, c, sigma_c, valid, reg, free_scale=not plain and opts.scale_range > 0,
+                              free_rotation=not plain and opts.max_rotation_deg > 0)
     on_field = labels_on_field_similarity(labels, reg, c.shape)
     covered = labels_on_field_similarity(finite.astype(np.int32), reg, c.shape) > 0
     return OpticalGrainMap(labels=np.where(covered, on_field, 0).astype(np.int32), registration=reg,
