@@ -127,7 +127,7 @@ def _series(tmp: str, sizes: list[int], method: str, workers: int, base: float, 
         if first is None:
             first = (n * n, run["cpu"], run["peak"])
         pixel_ratio = n * n / first[0]
-        median = (result.get("summary") or {}).get("median") or {}
+        median = ((result.get("summary") or {}).get("dgb_over_delta") or {}).get("median") or {}
         row.update(extrapolated=False, boundaries=n_boundaries, median=median.get("value"), wall_s=round(run["wall"], 1),
                    cpu_s=round(run["cpu"], 1),
                    peak_process_gb=round(run["peak"] / 1e9, 3), peak_tree_gb=round(run["tree"] / 1e9, 3),

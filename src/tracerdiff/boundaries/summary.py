@@ -110,9 +110,8 @@ def plot_map(analysis, ax) -> None:
 def binned_profile(s, c, sigma):
     """Profile for plotting: mean C per whole-pixel bin of s, with its counting error.
 
-    Idempotent: binning a binned profile returns it (up to rounding), since each bin's
-    weighted mean position rounds back into the bin and its weight is ``1 / se**2``. So the
-    step analysis can keep the binned profile instead of every sample (the plot is unchanged).
+    The step analysis keeps this instead of every sample (``BoundaryStep.profile_binned``); the
+    plot then draws it as it is.
     """
     s, c, sigma = (np.asarray(a, dtype=float) for a in (s, c, sigma))
     if s.size == 0:
@@ -128,7 +127,10 @@ def binned_profile(s, c, sigma):
 def plot_fit(step, ax) -> None:
     """One boundary: binned C along the normal with the two polynomial fits."""
     px = step.pixel_size_um
-    bs, bc_, be = binned_profile(step.profile_s, step.profile_c, step.profile_se)
+    if step.profile_binned:
+        bs, bc_, be = step.profile_s, step.profile_c, step.profile_se
+    else:
+        bs, bc_, be = binned_profile(step.profile_s, step.profile_c, step.profile_se)
     if bs.size:
         ax.errorbar(bs * px, bc_, yerr=be, fmt="o", ms=3, color="k")
     if step.profile_model.size == step.profile_s.size and step.profile_model.size:

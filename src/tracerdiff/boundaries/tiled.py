@@ -36,16 +36,6 @@ DEFAULT_HALO_PX = 128
 MIN_TILE_PX = 64
 
 
-def parse_px(value, *, name: str, minimum: int = 0) -> int:
-    """A size in whole pixels from ``1024``, ``"1024"`` or ``"1024px"``; InputError naming ``name`` otherwise."""
-    text = str(value).strip().lower()
-    number = text[:-2].strip() if text.endswith("px") else text
-    if isinstance(value, bool) or not number.isdigit() or int(number) < minimum:
-        raise InputError(f"must be a whole number of pixels >= {minimum}, e.g. 1024 or '1024px'; got {value!r}",
-                         source=name)
-    return int(number)
-
-
 def tile_windows(shape: tuple[int, int], *, tile_px: int, halo_px: int) -> list[tuple[slice, slice, slice, slice]]:
     """(core rows, core cols, window rows, window cols) of every tile, row-major."""
     ny, nx = shape

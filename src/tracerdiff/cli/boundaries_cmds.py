@@ -71,16 +71,18 @@ def _tile_options(tile, halo, *, method: str, line: bool, optical, edge: str):
         if halo is not None:
             raise InputError("applies to --tile only", source="--halo")
         return None, None
-    from tracerdiff.boundaries.tiled import DEFAULT_HALO_PX, MIN_TILE_PX, parse_px
+    from tracerdiff.boundaries.tiled import DEFAULT_HALO_PX, MIN_TILE_PX
+    from tracerdiff.units import parse_pixels
 
-    tile_px = parse_px(tile, name="--tile", minimum=MIN_TILE_PX)
-    halo_px = DEFAULT_HALO_PX if halo is None else parse_px(halo, name="--halo")
-    if halo_px >= tile_px:
-        raise InputError(f"must be smaller than --tile ({tile_px} px), got {halo!r}", source="--halo")
     for flag, used in (("--method inversion", method == "inversion"), ("--line", line),
                        ("--optical", optical is not None)):
         if used:
             raise InputError(f"--tile is for the automatic step analysis; drop {flag} or --tile", source="--tile")
+    tile_px = parse_pixels(tile, name="--tile", minimum=MIN_TILE_PX)
+    halo_px = DEFAULT_HALO_PX if halo is None else parse_pixels(halo, name="--halo")
+    if halo_px >= tile_px:
+        given = repr(halo) if halo is not None else f"the default {DEFAULT_HALO_PX}px"
+        raise InputError(f"must be smaller than --tile ({tile_px} px), got {given}", source="--halo")
     if edge == "auto":
         raise InputError("--tile needs the source edge (top, bottom, left or right): a tile does not see the "
                          "map's large-scale trend", source="--source-edge")

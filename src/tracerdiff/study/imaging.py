@@ -34,8 +34,9 @@ def load_data(ctx: RunContext) -> None:
         px = None if im.pixel_size is None else im.pixel_size * 1e6
         with _naming(ctx, f"measurements.images[{i}]"):
             if lithium:
+                # A tiled analysis reads each tile when it needs it (uncompressed TIFF, .npy).
                 ds = read(im.file, pixel_size_um=px) if im.file is not None else read_count_pair(
-                    im.li6, im.li7, pixel_size_um=px)
+                    im.li6, im.li7, pixel_size_um=px, lazy=ctx.study.options.tile is not None)
             else:  # any other pair: the analyses take its C map (same values and counting errors)
                 from tracerdiff.io import read_tracer_pair
                 from tracerdiff.isotope import fraction_image
@@ -174,6 +175,14 @@ def _analyse_image(ctx: RunContext, im, out: dict) -> None:
                 res = invert_boundaries(ctx.images[im.name], d_bulk=d_bulk, thickness=Measured(delta, 0, "length"),
                                         source_edge=im.edge, optical=ctx.optical[im.name] if use_optical else None,
                                         options=InversionOptions(psf_sigma_um=study.options.psf * 1e6))
+            elif study.options.tile is not None:
+                from tracerdiff.boundaries.tiled import DEFAULT_HALO_PX, analyse_boundaries_tiled
+
+                halo = study.options.tile_halo
+                res = analyse_boundaries_tiled(ctx.images[im.name], d_bulk=d_bulk,
+                                               thickness=Measured(delta, 0, "length"), source_edge=im.edge,
+                                               tile_px=study.options.tile,
+                                               halo_px=DEFAULT_HALO_PX if halo is None else halo)
             else:
                 res = analyse_boundaries(ctx.images[im.name], d_bulk=d_bulk, thickness=Measured(delta, 0, "length"),
                                          source_edge=im.edge, optical=ctx.optical[im.name] if use_optical else None)
@@ -184,7 +193,7 @@ def _analyse_image(ctx: RunContext, im, out: dict) -> None:
     summary = res.summary
     entry.update(status="done" if summary.n else "skipped", note=res.message, d_bulk=d_bulk.to_dict(),
                  d_bulk_source=d_source, boundaries_from="optical micrograph" if use_optical else "C map",
-                 boundary_method=method,
+                 boundary_method=method, **({"tile_px": study.options.tile} if study.options.tile else {}),
                  analysis=res.to_dict())
     out["images"][im.name] = entry
     ctx.objects[f"boundaries:{im.name}"] = res
