@@ -274,3 +274,44 @@ def test_bounded_submission_on_a_local_cluster():
     with pytest.raises(ValueError, match="max_in_flight"):
         with task_runner(workers=2) as runner:
             runner.map(_square, [1, 2], max_in_flight=0)
+
+
+# ----------------------------------------------------------------------------- images as tasks
+
+def _two_image_study(tmp_path):
+    from tracerdiff.study.synthetic import write_synthetic_study
+
+    src = write_synthetic_study(tmp_path / "s2", seed=2)
+    text = src.read_text()
+    block = text[text.index("[[measurements.images]]"):text.index('edge = "bottom"') + len('edge = "bottom"')]
+    # A second image of the same field (its own name): two image analyses, each a task.
+    src.write_text(text.replace(block, block + "\n\n" + block.replace('name = "img59h"', 'name = "img59h_b"')))
+    return src
+
+
+def test_images_of_a_study_as_tasks_give_identical_outputs_on_a_local_cluster(tmp_path):
+    from distributed import Client, LocalCluster
+
+    from tracerdiff.study.runner import run_study
+
+    src = _two_image_study(tmp_path)
+    serial = run_study(src, tmp_path / "serial", quiet=True)
+    images = serial["analyses"]["boundary_steps"]["images"]
+    assert sorted(images) == ["img59h", "img59h_b"] and all(e["status"] == "done" for e in images.values())
+    # A real distributed.LocalCluster with 2 spawned worker processes: each image is a task there.
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      silence_logs=50) as cluster, Client(cluster) as client:
+        run_study(src, tmp_path / "cluster", quiet=True, scheduler=client)
+        ran = sum(1 for key in client.run_on_scheduler(_task_keys) if key.startswith("tracerdiff-"))
+    assert ran >= 2  # the two image analyses ran on the cluster
+    for name in ("results.json", "boundaries_img59h.csv", "boundaries_img59h_b.csv"):
+        found = sorted((tmp_path / "serial").rglob(name))
+        assert found, name
+        for path in found:
+            twin = tmp_path / "cluster" / path.relative_to(tmp_path / "serial")
+            assert twin.read_bytes() == path.read_bytes(), name
+
+
+def _task_keys(dask_scheduler=None):
+    """Keys of every task the scheduler has seen (its transition log)."""
+    return sorted({str(entry[0]) for entry in dask_scheduler.transition_log})
