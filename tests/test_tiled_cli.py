@@ -315,3 +315,14 @@ def test_images_of_a_study_as_tasks_give_identical_outputs_on_a_local_cluster(tm
 def _task_keys(dask_scheduler=None):
     """Keys of every task the scheduler has seen (its transition log)."""
     return sorted({str(entry[0]) for entry in dask_scheduler.transition_log})
+
+
+def test_lazy_tiles_on_a_local_cluster_match_in_process(pair):
+    # Lazily read TIFFs, several tiles, 2 worker processes: the tiles are read (synchronously) as
+    # they are submitted, and the result is the in-process one bit for bit.
+    ds = read_count_pair(*pair, pixel_size_um=1.0, lazy=True)
+    opts = dict(d_bulk=2.6e-12, source_edge="bottom", tile_px=128, halo_px=64)
+    serial = analyse_boundaries_tiled(ds, **opts)
+    cluster = analyse_boundaries_tiled(ds, workers=2, **opts)
+    assert serial.to_dict() == cluster.to_dict() and len(serial.boundaries) > 100
+    assert np.array_equal(serial.labels, cluster.labels) and np.array_equal(serial.c, cluster.c, equal_nan=True)

@@ -125,7 +125,16 @@ class _Lazy:
 
     def __reduce__(self):
         data, win_r, win_c, *rest = self.spec
-        return (_Lazy, ((data.isel(y=win_r, x=win_c).load(), slice(None), slice(None), *rest),))
+        return (_Lazy, ((_load(data.isel(y=win_r, x=win_c)), slice(None), slice(None), *rest),))
+
+
+def _load(data):
+    """The pixels of a (possibly dask-backed) window, read here and now.
+
+    Always with dask's synchronous scheduler: while a distributed client is active it would be
+    dask's default, and a tile pickled for submission on the client's event loop would then wait
+    for that same loop (a deadlock, seen with lazily read TIFFs on a local cluster)."""
+    return data.load(scheduler="synchronous")
 
 
 #: Pixels past a core's edge whose labels are returned for stitching (see :func:`_stitch`).
@@ -145,7 +154,7 @@ def _tile_task(item: _Lazy):
     Only what the stitching needs leaves the task: the halo beyond the ring and the C of the
     halo are dropped here, so the caller holds about one core's pixels per tile."""
     data, win_r, win_c, (y0, y1, x0, x1), options, inner, ring = item.spec
-    tile = data.isel(y=win_r, x=win_c).load()
+    tile = _load(data.isel(y=win_r, x=win_c))
     res = analyse_boundaries(tile, **options)
     kept = tuple(b for b in res.boundaries if y0 <= b.y_um < y1 and x0 <= b.x_um < x1)
     labels = np.asarray(res.labels)
