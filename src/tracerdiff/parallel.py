@@ -137,8 +137,14 @@ class TaskRunner:
         self.client, self.retries = client, retries
 
     def map(self, func: Callable[[Any], Any], items: Sequence[Any], *, names: Sequence[str] | None = None,
-            progress: Callable[[int, int], None] | None = None) -> list:
-        """``[func(item) for item in items]``, in order (see :func:`map_tasks` for the parameters)."""
+            progress: Callable[[int, int], None] | None = None, max_in_flight: int | None = None) -> list:
+        """``[func(item) for item in items]``, in order (see :func:`map_tasks` for the parameters).
+
+        ``max_in_flight`` bounds the tasks submitted but not yet collected (None: all at once).
+        Each result is fetched and released from the cluster as it arrives, so with a bound the
+        inputs and results held on the workers at any time are those of at most that many tasks
+        (the tiles of a large map: memory bounded by the tile, not the image).
+        """
         items = list(items)
         names = [f"task {i}" for i in range(len(items))] if names is None else list(names)
         if len(names) != len(items):
@@ -154,25 +160,43 @@ class TaskRunner:
                 if progress is not None:
                     progress(i + 1, total)
             return out
+        if max_in_flight is not None and max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight}")
         from distributed import as_completed
 
         token = _token()
-        futures = self.client.map(_call, [func] * total, items, pure=False, retries=self.retries,
-                                  key=[f"tracerdiff-{token}-{i}" for i in range(total)])
-        index = {f.key: i for i, f in enumerate(futures)}
+        pending: dict = {}  # key -> (index, future): submitted, not yet collected
+        queue = as_completed()
+
+        def submit(i: int) -> None:
+            # items[i] is pickled here: with a bound, only max_in_flight inputs exist at once.
+            future = self.client.submit(_call, func, items[i], pure=False, retries=self.retries,
+                                        key=f"tracerdiff-{token}-{i}")
+            pending[future.key] = (i, future)
+            queue.add(future)
+
+        following = iter(range(total))
+        for i in following:
+            submit(i)
+            if max_in_flight is not None and len(pending) >= max_in_flight:
+                break
         results: list = [None] * total
         done = 0
-        for future in as_completed(futures):
-            i = index[future.key]
+        for future in queue:
+            i, _ = pending.pop(future.key)
             if future.status == "error":
                 exc = future.exception()
-                for f in futures:
+                for _, f in pending.values():
                     f.cancel()
                 raise _task_error(names[i], exc) from exc
             results[i] = future.result()
+            future.release()  # the worker may drop the result now
             done += 1
             if progress is not None:
                 progress(done, total)
+            nxt = next(following, None)
+            if nxt is not None:
+                submit(nxt)
         return results
 
 

@@ -196,3 +196,19 @@ def pretty_unit(unit: str) -> str:
 def celsius_to_kelvin(t_c: float) -> float:
     """Convert degrees Celsius to kelvin."""
     return float(t_c) + 273.15
+
+
+def parse_pixels(value, *, name: str, minimum: int = 0) -> int:
+    """A size in whole pixels from ``1024``, ``"1024"`` or ``"1024px"``.
+
+    Raises
+    ------
+    InputError
+        Anything else (a fraction, a length unit, a negative or too small count), naming ``name``.
+    """
+    text = str(value).strip().lower()
+    number = text[:-2].strip() if text.endswith("px") else text
+    if isinstance(value, bool) or not number.isdigit() or int(number) < minimum:
+        raise InputError(f"must be a whole number of pixels >= {minimum}, e.g. 1024 or '1024px'; got {value!r}",
+                         source=name)
+    return int(number)

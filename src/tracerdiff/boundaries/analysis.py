@@ -16,7 +16,7 @@ from tracerdiff.boundaries.kind import boundary_ridge_check
 from tracerdiff.boundaries.options import QualityOptions, SegmentationOptions, StepFitOptions
 from tracerdiff.boundaries.prepare import PreparedImage, as_positive_width, join_notes, prepare_image
 from tracerdiff.boundaries.result import BoundaryAnalysis, BoundaryStep
-from tracerdiff.boundaries.summary import summarise
+from tracerdiff.boundaries.summary import binned_profile, summarise
 from tracerdiff.errors import InputError
 from tracerdiff.models import dgb_over_delta_from_step
 from tracerdiff.models.harrison import BoundaryKindWarning
@@ -49,7 +49,10 @@ def _make_step(fit, prep: PreparedImage, site: _Site, *, reason: str, samples) -
         res = dgb_over_delta_from_step(prep.d_bulk, gradient, delta_c, thickness=prep.thickness)
         dgb_over_delta = res.dgb_over_delta
         dgb = res.dgb if res.dgb is not None else dgb
-    prof = samples if samples is not None else (np.zeros(0),) * 3
+    # Only the plot reads the samples, and it bins them per pixel of s: keep that binned profile
+    # (at most ~20 values a side) instead of every pixel of the strip (~6x more on average), which
+    # at 10^5 boundaries was most of a large map's memory. The plot draws the same points.
+    prof = binned_profile(*samples) if samples is not None else (np.zeros(0),) * 3
     normal = site.normal
     return BoundaryStep(grains=site.grains, x_um=site.xy_um[0], y_um=site.xy_um[1], length_um=site.length_um,
                         orientation_deg=site.orientation_deg,
@@ -57,7 +60,8 @@ def _make_step(fit, prep: PreparedImage, site: _Site, *, reason: str, samples) -
                         dgb_over_delta=dgb_over_delta, dgb=dgb, delta_c=delta_c, gradient=gradient,
                         accepted=not reason, reason=reason, source=site.source, pixel_size_um=prep.px,
                         normal=(float(normal[0]), float(normal[1])), coef_down=fit.coef_down,
-                        coef_up=fit.coef_up, profile_s=prof[0], profile_c=prof[1], profile_se=prof[2])
+                        coef_up=fit.coef_up, profile_s=prof[0], profile_c=prof[1], profile_se=prof[2],
+                        profile_binned=True)
 
 
 #: Peak memory of the step analysis per image pixel (bytes) and its fixed part, measured by

@@ -96,6 +96,9 @@ class BoundaryStep(Result):
     profile_se: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False, repr=False)
     # A fitted model at the same samples (whole-image inversion), drawn instead of polynomials.
     profile_model: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False, repr=False)
+    # True when the profile_* arrays are already binned per pixel of s (the step analysis keeps
+    # only that, summary.binned_profile, to bound a large map's memory); the plot draws them as they are.
+    profile_binned: bool = field(default=False, compare=False, repr=False)
 
     @property
     def label(self) -> str:

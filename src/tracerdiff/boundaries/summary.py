@@ -107,8 +107,13 @@ def plot_map(analysis, ax) -> None:
     ax.set_title(f"{int(ok.sum())} accepted of {len(analysis.boundaries)} boundaries")
 
 
-def _binned(s, c, sigma):
-    """Profile for plotting: mean C per whole-pixel bin of s, with its counting error."""
+def binned_profile(s, c, sigma):
+    """Profile for plotting: mean C per whole-pixel bin of s, with its counting error.
+
+    The step analysis keeps this instead of every sample (``BoundaryStep.profile_binned``); the
+    plot then draws it as it is.
+    """
+    s, c, sigma = (np.asarray(a, dtype=float) for a in (s, c, sigma))
     if s.size == 0:
         return np.zeros(0), np.zeros(0), np.zeros(0)
     k = np.round(s).astype(int)
@@ -122,13 +127,16 @@ def _binned(s, c, sigma):
 def plot_fit(step, ax) -> None:
     """One boundary: binned C along the normal with the two polynomial fits."""
     px = step.pixel_size_um
-    bs, bc_, be = _binned(step.profile_s, step.profile_c, step.profile_se)
+    if step.profile_binned:
+        bs, bc_, be = step.profile_s, step.profile_c, step.profile_se
+    else:
+        bs, bc_, be = binned_profile(step.profile_s, step.profile_c, step.profile_se)
     if bs.size:
         ax.errorbar(bs * px, bc_, yerr=be, fmt="o", ms=3, color="k")
     if step.profile_model.size == step.profile_s.size and step.profile_model.size:
         for sign, colour in ((-1, "C3"), (1, "C0")):
             side = np.sign(step.profile_s) == sign
-            ms, mc, _ = _binned(step.profile_s[side], step.profile_model[side], np.ones(side.sum()))
+            ms, mc, _ = binned_profile(step.profile_s[side], step.profile_model[side], np.ones(side.sum()))
             ax.plot(ms * px, mc, color=colour, label="model" if sign > 0 else None)
     for coef, sign in ((step.coef_down, -1), (step.coef_up, 1)):
         if not coef:

@@ -25,7 +25,8 @@ def _pixel_size_um(text: str) -> float:
 
 # analyse_boundaries names its keyword arguments in errors; on the command line, name the flag.
 _FLAG_OF_KEY = {"line": "--line", "source_edge": "--source-edge", "d_bulk": "--d-bulk",
-                "thickness": "--thickness", "optical": "--optical", "width": "--width"}
+                "thickness": "--thickness", "optical": "--optical", "width": "--width",
+                "tile_px": "--tile", "halo_px": "--halo"}
 
 
 def _positive(text: str, dimension: str, flag: str) -> Measured:
@@ -49,17 +50,62 @@ def _workers(text: str):
     return parse_workers(text, auto=None)
 
 
-def _tracer_image(first: Path, second: Optional[Path], tracer: str, other: str, px: float):
-    """Counts of 6Li/7Li as they are; any other pair as its C map (same values and counting errors)."""
+def _tracer_image(first: Path, second: Optional[Path], tracer: str, other: str, px: float, *, lazy: bool = False):
+    """Counts of 6Li/7Li as they are; any other pair as its C map (same values and counting errors).
+
+    ``lazy``: two 6Li/7Li files stay on disk (uncompressed TIFF, .npy) until a tile needs them."""
     from tracerdiff.io import read_count_pair, read_tracer_pair
     from tracerdiff.isotope import fraction_image
     from tracerdiff.species import canonical_channel
 
     t, o = canonical_channel(tracer), canonical_channel(other)
     if (t, o) == ("6Li", "7Li") and second is not None:
-        return read_count_pair(first, second, pixel_size_um=px)
+        return read_count_pair(first, second, pixel_size_um=px, lazy=lazy)
     ds = read_tracer_pair(first, second, tracer=t, other=o, pixel_size_um=px)
     return ds if (t, o) == ("6Li", "7Li") else fraction_image(ds, tracer=t, other=o)
+
+
+def _tile_options(tile, halo, *, method: str, line: bool, optical, edge: str):
+    """(tile_px, halo_px) from ``--tile``/``--halo`` (None, None without ``--tile``), checked before any read."""
+    if tile is None:
+        if halo is not None:
+            raise InputError("applies to --tile only", source="--halo")
+        return None, None
+    from tracerdiff.boundaries.tiled import DEFAULT_HALO_PX, MIN_TILE_PX
+    from tracerdiff.units import parse_pixels
+
+    for flag, used in (("--method inversion", method == "inversion"), ("--line", line),
+                       ("--optical", optical is not None)):
+        if used:
+            raise InputError(f"--tile is for the automatic step analysis; drop {flag} or --tile", source="--tile")
+    tile_px = parse_pixels(tile, name="--tile", minimum=MIN_TILE_PX)
+    halo_px = DEFAULT_HALO_PX if halo is None else parse_pixels(halo, name="--halo")
+    if halo_px >= tile_px:
+        given = repr(halo) if halo is not None else f"the default {DEFAULT_HALO_PX}px"
+        raise InputError(f"must be smaller than --tile ({tile_px} px), got {given}", source="--halo")
+    if edge == "auto":
+        raise InputError("--tile needs the source edge (top, bottom, left or right): a tile does not see the "
+                         "map's large-scale trend", source="--source-edge")
+    return tile_px, halo_px
+
+
+def _tiled(ds, d, delta, edge: str, tile_px: int, halo_px: int, workers, scheduler, include_flagged: bool, *,
+           show_progress: bool):
+    """The step analysis in tiles (tasks on the engine), with a progress bar unless printing JSON."""
+    import math as _math
+
+    from tracerdiff.boundaries import QualityOptions
+    from tracerdiff.boundaries.tiled import analyse_boundaries_tiled
+    from tracerdiff.cli.cluster import machine_cores, stage_bars
+
+    n_tiles = _math.ceil(ds.sizes["y"] / tile_px) * _math.ceil(ds.sizes["x"] / tile_px)
+    if workers == "auto":  # a cluster only pays when there is more than one tile
+        workers = min(machine_cores(), n_tiles) if n_tiles > 1 else 1
+    with stage_bars(show_progress, transient=True) as report:
+        progress = None if report is None else (lambda done, total: report("tiles", done, total))
+        return analyse_boundaries_tiled(ds, d_bulk=d, thickness=delta, source_edge=edge, tile_px=tile_px,
+                                        halo_px=halo_px, workers=workers, scheduler=scheduler or None,
+                                        progress=progress, quality=QualityOptions(include_flagged=include_flagged))
 
 
 @app.command("boundaries")
@@ -87,10 +133,16 @@ def boundaries_cmd(
                                "inversion: a grain-network model fitted to the whole image with a log-normal "
                                "population prior (slower, much better per-boundary values)."),
     psf: str = typer.Option("0um", "--psf", help="Gaussian beam sigma for --method inversion, e.g. '0.5um'."),
-    workers: str = typer.Option("auto", "--workers", help="Worker processes for --method inversion: 'auto' "
-                                "(the CPUs, in process for small images) or a number (1: in process)."),
+    tile: Optional[str] = typer.Option(None, "--tile", help="Analyse a large map in square tiles of this many "
+                                       "pixels, e.g. '1024px' (steps method; needs --source-edge): memory is "
+                                       "bounded by the tile, not the image. Tiles are tasks on --workers."),
+    halo: Optional[str] = typer.Option(None, "--halo", help="Margin analysed around each --tile, pixels "
+                                       "(default 128px: well beyond the step fit's 20 px and the regional "
+                                       "slope's 24 px reach); a boundary is reported by the tile holding its centre."),
+    workers: str = typer.Option("auto", "--workers", help="Worker processes for --method inversion and --tile: "
+                                "'auto' (the CPUs, in process for small images) or a number (1: in process)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of an existing dask cluster "
-                                            "for --method inversion, e.g. tcp://host:8786."),
+                                            "for --method inversion or --tile, e.g. tcp://host:8786."),
     figure: Optional[Path] = typer.Option(None, "--figure", help="Write the map + example fits as PNG."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
 ):
@@ -122,17 +174,18 @@ def boundaries_cmd(
     if not psf_um >= 0:
         raise InputError(f"must be >= 0, got {psf!r}", source="--psf")
     n_workers = _workers(workers)  # checked before any file is read
+    edge = source_edge.strip().lower()
+    tile_px, halo_px = _tile_options(tile, halo, method=method, line=bool(line), optical=optical, edge=edge)
     if li7 is not None and li6.resolve() == li7.resolve():  # gave C = 0.5 everywhere, exit 0 and an empty result
         raise InputError(f"the tracer and the other isotope's images are the same file ({li6}); give two "
                          "different count images, or one vendor file holding both channels", source=li7)
-    ds = _tracer_image(li6, li7, tracer, other, px)
+    ds = _tracer_image(li6, li7, tracer, other, px, lazy=tile_px is not None)
     opt = _read_optical(optical, px) if optical is not None else None
     import warnings
 
     from tracerdiff.errors import GrainMapWarning, SourceEdgeWarning
     from tracerdiff.models.harrison import RegimeWarning
 
-    edge = source_edge.strip().lower()
     try:
         with warnings.catch_warnings(record=True) as caught:
             # The analyses' remarks, said once on stderr so that --json output stays one document.
@@ -145,6 +198,9 @@ def boundaries_cmd(
                                            workers=n_workers, scheduler=scheduler or None,
                                            options=InversionOptions(psf_sigma_um=psf_um,
                                                                     include_flagged=include_flagged))
+            elif tile_px is not None:
+                result = _tiled(ds, d, delta, edge, tile_px, halo_px, n_workers, scheduler, include_flagged,
+                                show_progress=not as_json)
             elif line:
                 result = analyse_lines(ds, line, d_bulk=d, thickness=delta, source_edge=edge, width=w,
                                        quality=QualityOptions(include_flagged=include_flagged))

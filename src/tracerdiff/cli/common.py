@@ -86,7 +86,9 @@ def interruptible(output):
 
 
 def print_json(obj) -> None:
-    sys.stdout.write(json.dumps(jsonable(obj), indent=2) + "\n")
+    # Streamed (the same text as json.dumps): a large map's 10^5 boundaries never exist as one string.
+    json.dump(jsonable(obj), sys.stdout, indent=2)
+    sys.stdout.write("\n")
 
 
 def print_table(title: str, rows: list[tuple[str, object]]) -> None:

@@ -51,6 +51,35 @@ class MemmapSource:
         return np.asarray(self._mm[key])
 
 
+class FileRegionSource:
+    """Array-like view of uncompressed, contiguous pixel data in a file, read per slice.
+
+    Each slice maps the file read-only, copies the requested pixels and unmaps it again, so a
+    process reading a large image tile by tile holds only the tiles (a long-lived memmap would
+    keep every page it touched resident). It pickles as its path and layout, not its pixels.
+    """
+
+    def __init__(self, path, offset: int, shape, dtype):
+        self.path, self.offset, self.stored = str(path), int(offset), np.dtype(dtype)
+        # Pixels come out in native byte order, as the eager readers return them.
+        self.shape, self.dtype, self.ndim = tuple(int(n) for n in shape), self.stored.newbyteorder("="), len(shape)
+
+    def __getitem__(self, key):
+        mm = np.memmap(self.path, dtype=self.stored, mode="r", offset=self.offset, shape=self.shape)
+        try:
+            return np.array(mm[key], dtype=self.dtype)
+        finally:
+            del mm
+
+
+def lazy_from_file(path, offset: int, shape, dtype, chunks, *, name: str):
+    """Dask array over contiguous pixel data of ``path`` (see :class:`FileRegionSource`)."""
+    import dask.array as da
+
+    src = FileRegionSource(path, offset, shape, dtype)
+    return da.from_array(src, chunks=chunks, name=name, inline_array=True, meta=np.empty((0,) * src.ndim, src.dtype))
+
+
 def lazy_from_memmap(mm, chunks, *, name: str):
     """Dask array over a memmap without copying it (see :class:`MemmapSource`)."""
     import dask.array as da

@@ -142,11 +142,13 @@ def read_tracer_pair(first: str | Path, second: str | Path | None = None, *, tra
 
 
 def read_count_pair(path_6: str | Path, path_7: str | Path, *, pixel_size_um: float, tracer: str = LI6,
-                    other: str = LI7) -> xr.Dataset:
+                    other: str = LI7, lazy: bool = False) -> xr.Dataset:
     """Combine two single-channel files (TIFF or text matrix) into one tracer/other image (``6Li``/``7Li``).
 
     Row 0 of each file is the top of the image. Provenance of both files is kept in
-    ``metadata_json`` (``source_path`` lists both, joined by ``" | "``).
+    ``metadata_json`` (``source_path`` lists both, joined by ``" | "``). With ``lazy`` the
+    channels stay dask arrays where the reader can defer the read (uncompressed TIFF, .npy),
+    for an analysis in tiles (:func:`tracerdiff.boundaries.tiled.analyse_boundaries_tiled`).
 
     Raises
     ------
@@ -155,8 +157,8 @@ def read_count_pair(path_6: str | Path, path_7: str | Path, *, pixel_size_um: fl
     FileFormatError
         Either file is unreadable or holds more than one channel.
     """
-    first = _one_channel(path_6, pixel_size_um, tracer)
-    second = _one_channel(path_7, pixel_size_um, other)
+    first = _one_channel(path_6, pixel_size_um, tracer, lazy=lazy)
+    second = _one_channel(path_7, pixel_size_um, other, lazy=lazy)
     a, b = first[tracer], second[other]
     if a.shape != b.shape:
         raise InputError(f"{tracer} image {path_6} has shape {tuple(a.shape)} but {other} image {path_7} has "
@@ -167,14 +169,20 @@ def read_count_pair(path_6: str | Path, path_7: str | Path, *, pixel_size_um: fl
                               "format": second.attrs["format"]}}}
     if pixel_size_um is None:
         pixel_size_um = first.attrs["pixel_size_um"]
-    return make_image({tracer: np.asarray(a.values), other: np.asarray(b.values)}, float(pixel_size_um),
+    return make_image({tracer: _array(a), other: _array(b)}, float(pixel_size_um),
                       source_path=f"{path_6} | {path_7}", sha256=f"{first.attrs['sha256']} | {second.attrs['sha256']}",
                       fmt="count_pair", metadata=meta)
 
 
-def _one_channel(path, pixel_size_um, name: str) -> xr.Dataset:
+def _array(da: xr.DataArray):
+    """The channel's data: a dask array stays lazy, anything else becomes numpy."""
+    data = da.data
+    return data if hasattr(data, "dask") else np.asarray(data)
+
+
+def _one_channel(path, pixel_size_um, name: str, *, lazy: bool = False) -> xr.Dataset:
     """A one-channel file, its data named ``name``; a vendor file keeps just that channel."""
-    ds = read(path, pixel_size_um=pixel_size_um)
+    ds = read(path, pixel_size_um=pixel_size_um, lazy=lazy)
     if name in ds.data_vars:
         return ds[[name]]
     if len(ds.data_vars) == 1:

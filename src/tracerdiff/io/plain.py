@@ -11,12 +11,14 @@ import numpy as np
 import xarray as xr
 
 from tracerdiff.errors import FileFormatError, InputError
-from tracerdiff.io._base import (MAX_EAGER_BYTES, canonical_channel, frames_per_chunk, guard_size,
-                                 lazy_from_memmap, select_channels)
+from tracerdiff.io._base import (MAX_EAGER_BYTES, canonical_channel, frames_per_chunk,
+                                 guard_size, lazy_from_file, lazy_from_memmap, select_channels)
 from tracerdiff.io.image import make_image, make_profile
 
 _LENGTH_TO_UM = {"um": 1.0, "µm": 1.0, "μm": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0,
                  "micrometre": 1.0, "nm": 1e-3, "mm": 1e3, "cm": 1e4, "m": 1e6, "a": 1e-4, "å": 1e-4}
+#: Block edge (pixels) of a lazily read 2D image: a tile of a large map reads only the blocks it covers.
+LAZY_BLOCK_PX = 1024
 _POSITION_NAMES = {"x", "position", "distance", "depth", "pos", "d", "z", "y", "r"}
 
 
@@ -106,6 +108,12 @@ def read_tiff(path: Path, *, pixel_size_um=None, channels=None, lazy=False, sha2
             data = np.stack([s.asarray() for s in tf.series])
         elif lazy and len(shape) == 3 and not colour:
             data = _lazy_tiff_pages(path, series, shape, dtype)
+        elif lazy and len(shape) == 2 and series.dataoffset is not None:
+            # One uncompressed, contiguous image: read by blocks of rows when computed (a large
+            # mosaic analysed tile by tile never needs all of it in memory).
+            data = lazy_from_file(path, series.dataoffset, shape, np.dtype(tf.byteorder + dtype.char),
+                                  (min(shape[0], LAZY_BLOCK_PX), min(shape[1], LAZY_BLOCK_PX)),
+                                  name=f"tiff-{path}-{path.stat().st_mtime_ns}")
         else:
             data = series.asarray()
     px = pixel_size(path, size, pixel_size_um)

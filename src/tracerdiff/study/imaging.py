@@ -34,8 +34,9 @@ def load_data(ctx: RunContext) -> None:
         px = None if im.pixel_size is None else im.pixel_size * 1e6
         with _naming(ctx, f"measurements.images[{i}]"):
             if lithium:
+                # A tiled analysis reads each tile when it needs it (uncompressed TIFF, .npy).
                 ds = read(im.file, pixel_size_um=px) if im.file is not None else read_count_pair(
-                    im.li6, im.li7, pixel_size_um=px)
+                    im.li6, im.li7, pixel_size_um=px, lazy=ctx.study.options.tile is not None)
             else:  # any other pair: the analyses take its C map (same values and counting errors)
                 from tracerdiff.io import read_tracer_pair
                 from tracerdiff.isotope import fraction_image
@@ -126,16 +127,40 @@ def _temperature_label(t: float) -> str:
 
 
 def analyse_images(ctx: RunContext, *, progress=None) -> None:
-    """D*gb/delta at every boundary of every image (eqns 2-3), D*bulk at the image's step temperature."""
+    """D*gb/delta at every boundary of every image (eqns 2-3), D*bulk at the image's step temperature.
+
+    With several images (and no ``options.tile``, whose tiles are the tasks), each image's analysis
+    is a task on the parallel engine (:mod:`tracerdiff.parallel`: in process, or the run's
+    cluster); the results are recorded in the study's order, identical whichever engine ran them.
+    """
     study = ctx.study
     if not study.measurements.images:
         ctx.skip("boundary_steps", "the study has no SIMS images")
         return
     out = {"status": "done", "note": "", "images": {}}
-    for im in study.measurements.images:
-        _analyse_image(ctx, im, out)
-        if progress is not None:
-            progress()
+    prepared = [_image_spec(ctx, im) for im in study.measurements.images]
+    runnable = [(im, entry, spec) for im, entry, spec in prepared if spec is not None]
+    if len(runnable) > 1 and study.options.tile is None:
+        from tracerdiff.parallel import task_runner
+
+        with task_runner() as runner:
+            outcomes = runner.map(_image_task, [spec for *_, spec in runnable],
+                                  names=[f"study {ctx.study_path.name}, image {im.name}" for im, *_ in runnable],
+                                  progress=None if progress is None else (lambda done, total: progress()))
+    else:
+        outcomes = []
+        for *_, spec in runnable:
+            outcomes.append(_image_task(spec))
+            if progress is not None:
+                progress()
+    results = dict(zip([im.name for im, *_ in runnable], outcomes))
+    for im, entry, spec in prepared:
+        if spec is None:  # skipped before any analysis (e.g. no D*bulk at its temperature)
+            out["images"][im.name] = entry
+            if progress is not None:
+                progress()
+            continue
+        _record_image(ctx, im, entry, results[im.name], out)
     done = [e for e in out["images"].values() if e.get("status") == "done"]
     if not done:
         reasons = "; ".join(f"{name}: {e.get('note', '')}" for name, e in out["images"].items())
@@ -143,11 +168,9 @@ def analyse_images(ctx: RunContext, *, progress=None) -> None:
     ctx.results["boundary_steps"] = out
 
 
-def _analyse_image(ctx: RunContext, im, out: dict) -> None:
-    from tracerdiff.boundaries import analyse_boundaries
-
+def _image_spec(ctx: RunContext, im):
+    """(image, its results entry so far, the analysis' inputs or None when it is skipped)."""
     study = ctx.study
-    delta = study.sample.gb_thickness
     step = study.steps[study.step_index(im.after)]
     d_bulk, d_source = ctx.d_bulk_at(step.temperature)
     entry = {"after_step": step.name, "temperature": Measured(step.temperature, 0, "temperature").to_dict(),
@@ -155,36 +178,62 @@ def _analyse_image(ctx: RunContext, im, out: dict) -> None:
              "isotopes": {"tracer": study.sample.tracer, "other": study.sample.other}}
     if d_bulk is None:
         entry.update(status="skipped", note=d_source)
-        out["images"][im.name] = entry
-        return
+        return im, entry, None
     use_optical = im.name in ctx.optical and study.options.boundary_source in ("auto", "optical")
-    method = study.options.boundary_method
+    entry.update(d_bulk=d_bulk.to_dict(), d_bulk_source=d_source)
+    spec = dict(data=ctx.images[im.name], d_bulk=d_bulk, thickness=Measured(study.sample.gb_thickness, 0, "length"),
+                edge=im.edge, optical=ctx.optical[im.name] if use_optical else None,
+                method=study.options.boundary_method, psf_um=study.options.psf * 1e6, tile=study.options.tile,
+                tile_halo=study.options.tile_halo)
+    return im, entry, spec
+
+
+def _image_task(spec: dict):
+    """One image's boundary analysis: the result, or ``("failed", message)`` for bad data (a task)."""
     import warnings
 
     from tracerdiff.errors import GrainMapWarning, SourceEdgeWarning
 
+    common = dict(d_bulk=spec["d_bulk"], thickness=spec["thickness"], source_edge=spec["edge"])
     try:
         with warnings.catch_warnings():
             # These remarks are in the result's message, which becomes the image's note in the report.
             warnings.simplefilter("ignore", GrainMapWarning)
             warnings.simplefilter("ignore", SourceEdgeWarning)
-            if method == "inversion":
+            if spec["method"] == "inversion":
                 from tracerdiff.inversion import InversionOptions, invert_boundaries
 
-                res = invert_boundaries(ctx.images[im.name], d_bulk=d_bulk, thickness=Measured(delta, 0, "length"),
-                                        source_edge=im.edge, optical=ctx.optical[im.name] if use_optical else None,
-                                        options=InversionOptions(psf_sigma_um=study.options.psf * 1e6))
-            else:
-                res = analyse_boundaries(ctx.images[im.name], d_bulk=d_bulk, thickness=Measured(delta, 0, "length"),
-                                         source_edge=im.edge, optical=ctx.optical[im.name] if use_optical else None)
+                return invert_boundaries(spec["data"], optical=spec["optical"],
+                                         options=InversionOptions(psf_sigma_um=spec["psf_um"]), **common)
+            if spec["tile"] is not None:
+                from tracerdiff.boundaries.tiled import DEFAULT_HALO_PX, analyse_boundaries_tiled
+
+                halo = DEFAULT_HALO_PX if spec["tile_halo"] is None else spec["tile_halo"]
+                return analyse_boundaries_tiled(spec["data"], tile_px=spec["tile"], halo_px=halo, **common)
+            from tracerdiff.boundaries import analyse_boundaries
+
+            return analyse_boundaries(spec["data"], optical=spec["optical"], **common)
     except TracerdiffError as exc:
-        entry.update(status="failed", note=str(exc))
+        return ("failed", str(exc))
+
+
+def _record_image(ctx: RunContext, im, entry: dict, res, out: dict) -> None:
+    """Put one image's analysis into the results, tables, Arrhenius points and figures."""
+    study = ctx.study
+    step = study.steps[study.step_index(im.after)]
+    if isinstance(res, tuple):
+        entry.update(status="failed", note=res[1])
+        entry.pop("d_bulk", None)
+        entry.pop("d_bulk_source", None)
         out["images"][im.name] = entry
         return
+    use_optical = im.name in ctx.optical and study.options.boundary_source in ("auto", "optical")
+    method = study.options.boundary_method
     summary = res.summary
-    entry.update(status="done" if summary.n else "skipped", note=res.message, d_bulk=d_bulk.to_dict(),
+    d_bulk, d_source = entry.pop("d_bulk"), entry.pop("d_bulk_source")  # keep the entry's key order
+    entry.update(status="done" if summary.n else "skipped", note=res.message, d_bulk=d_bulk,
                  d_bulk_source=d_source, boundaries_from="optical micrograph" if use_optical else "C map",
-                 boundary_method=method,
+                 boundary_method=method, **({"tile_px": study.options.tile} if study.options.tile else {}),
                  analysis=res.to_dict())
     out["images"][im.name] = entry
     ctx.objects[f"boundaries:{im.name}"] = res

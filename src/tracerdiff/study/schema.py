@@ -18,7 +18,7 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
                       model_validator)
 
 from tracerdiff.errors import InputError
-from tracerdiff.units import DIMENSIONS, check_plausible, to_si, ureg
+from tracerdiff.units import DIMENSIONS, check_plausible, parse_pixels, to_si, ureg
 
 
 def _unit_field(dimension: str, *, minimum: float | None = None, strict_min: bool = True,
@@ -74,6 +74,24 @@ def _existing_file(value: str, info: ValidationInfo) -> Path:
     if not path.is_file():
         raise ValueError(f"file not found: {str(path)!r}")
     return path.resolve()
+
+
+def _pixels_field(minimum: int):
+    """An int parsed from ``1024``, ``"1024"`` or ``"1024px"`` (at least ``minimum``)."""
+
+    def parse(value):
+        try:
+            return parse_pixels(value, name="", minimum=minimum)
+        except InputError as exc:
+            raise ValueError(exc.message) from None
+
+    return Annotated[int, BeforeValidator(parse)]
+
+
+#: The smallest tile core of :mod:`tracerdiff.boundaries.tiled` (``MIN_TILE_PX``; a test keeps them equal).
+MIN_TILE_PX = 64
+TilePixels = _pixels_field(MIN_TILE_PX)
+HaloPixels = _pixels_field(0)
 
 
 Length = _unit_field("length", minimum=0.0)
@@ -336,6 +354,22 @@ class Options(_Strict):
     (tracerdiff.inversion: better per-boundary values, needs a complete grain map, ~18 s per 512 x 206 image)."""
     psf: Psf = 0.0
     """Gaussian beam sigma of the SIMS images, used by the inversion (e.g. "0.5 um")."""
+    tile: TilePixels | None = None
+    """Step analysis of each image in square tiles of this many pixels (e.g. "1024px"), each a task:
+    memory bounded by the tile, for large mosaics. Needs every image's ``edge`` and the C-map boundaries."""
+    tile_halo: HaloPixels | None = None
+    """Margin analysed around each tile (default "128px"); smaller than ``tile``."""
+
+    @model_validator(mode="after")
+    def _tiling(self):
+        if self.tile_halo is not None and self.tile is None:
+            raise ValueError("tile_halo: applies only with options.tile")
+        if self.tile is not None and self.tile_halo is not None and self.tile_halo >= self.tile:
+            raise ValueError(f"tile_halo: must be smaller than tile ({self.tile} px), got {self.tile_halo} px")
+        if self.tile is not None and self.boundary_method != "steps":
+            raise ValueError("tile: the tiled analysis is the step method's; drop options.tile or use "
+                             "boundary_method = \"steps\"")
+        return self
 
 
 class Study(_Strict):
@@ -364,6 +398,14 @@ class Study(_Strict):
                                      f"(steps are {step_names})")
                 if names.count(m.name) > 1:
                     raise ValueError(f"measurements.{group}[{i}].name: duplicate name {m.name!r}")
+        if self.options.tile is not None:
+            for i, im in enumerate(self.measurements.images):
+                if im.edge == "auto":
+                    raise ValueError(f"measurements.images[{i}].edge: options.tile needs the exchanged edge "
+                                     "(top, bottom, left or right): a tile does not see the image's large-scale trend")
+                if im.optical is not None and self.options.boundary_source != "image":
+                    raise ValueError(f"measurements.images[{i}].optical: options.tile takes the boundaries from "
+                                     "the C map; set options.boundary_source = \"image\" or drop options.tile")
         if self.options.boundary_source == "optical":
             for i, im in enumerate(self.measurements.images):
                 if im.optical is None:
