@@ -29,8 +29,73 @@ class ImageFit:
     mu: float
     sigma: float
     labels: np.ndarray  # final grain map, input orientation
-    model_images: list  # per window: fitted field (before PSF) on the full image, NaN outside, input orientation
+    model_images: list  # per window: its fitted field (before PSF) as a WindowImage, input orientation
     repair: dict  # record of the grain-map repair (see fit_image)
+
+
+@dataclass(frozen=True)
+class WindowImage:
+    """One window's fitted field placed on the whole image, NaN outside the window, in input orientation.
+
+    Nothing of image size is stored: slicing (``w[y0:y1, x0:x1]``) builds only the requested box,
+    and ``numpy.asarray(w)`` the whole image. A full NaN image per window took n_windows x the
+    image's memory (at 2048^2 px: ~1000 windows, 34 GB).
+    """
+
+    values: np.ndarray  # the window's field, canonical orientation
+    origin: tuple[int, int]  # (y0, x0) of the window, canonical orientation
+    shape: tuple[int, int]  # the whole image, input orientation
+    edge: str  # source edge (see to_canonical)
+
+    def __getitem__(self, key) -> np.ndarray:
+        if not (isinstance(key, tuple) and len(key) == 2 and all(isinstance(k, slice) for k in key)):
+            raise TypeError("a WindowImage is indexed by two slices, e.g. w[y0:y1, x0:x1]")
+        (y0, y1, sy), (x0, x1, sx) = (k.indices(n) for k, n in zip(key, self.shape))
+        if sy != 1 or sx != 1:
+            raise ValueError("a WindowImage is sliced with step 1 only")
+        y1, x1 = max(y1, y0), max(x1, x0)
+        # The box in canonical coordinates (from_canonical of a canonical crop is the input crop).
+        ny, nx = self.shape
+        box = {"top": (y0, y1, x0, x1), "bottom": (ny - y1, ny - y0, x0, x1), "left": (x0, x1, y0, y1),
+               "right": (nx - x1, nx - x0, y0, y1)}[self.edge]
+        out = np.full((box[1] - box[0], box[3] - box[2]), np.nan)
+        wy, wx = self.origin
+        hy, hx = self.values.shape
+        a0, a1 = max(box[0], wy), min(box[1], wy + hy)
+        b0, b1 = max(box[2], wx), min(box[3], wx + hx)
+        if a0 < a1 and b0 < b1:
+            out[a0 - box[0]:a1 - box[0], b0 - box[2]:b1 - box[2]] = self.values[a0 - wy:a1 - wy, b0 - wx:b1 - wx]
+        return from_canonical(out, self.edge)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        full = self[:, :]
+        return full if dtype is None else full.astype(dtype)
+
+
+def owner_windows(shape, size, stride) -> np.ndarray:
+    """For every pixel, the index of the window whose centre is nearest (max-norm; the first on ties).
+
+    Windows as in :class:`_Image`: starts ``window_grid`` along each axis, row-major. Computed
+    per pixel from the two axes' centres, not from a (windows, ny, nx) stack of distances:
+    the nearest distance is m = max(min_i |y - cy_i|, min_j |x - cx_j|), and the first window
+    (i, j) in row-major order at distance m has the first i with |y - cy_i| <= m and then the
+    first j with |x - cx_j| <= m; the centres increase, so that is the first i with cy_i >= y - m.
+    """
+    ny, nx = shape
+    cy = np.array(window_grid(ny, size[0], stride)) + size[0] / 2
+    cx = np.array(window_grid(nx, size[1], stride)) + size[1] / 2
+    dy = np.min(np.abs(np.arange(ny)[:, None] - cy[None, :]), axis=1)
+    dx = np.min(np.abs(np.arange(nx)[:, None] - cx[None, :]), axis=1)
+    owner = np.empty(shape, dtype=np.int32 if cy.size * cx.size < 2 ** 31 else np.int64)
+    ys, xs = np.arange(ny, dtype=float), np.arange(nx, dtype=float)
+    block = max(1, 2 ** 22 // max(nx, 1))  # rows per step: bounded temporaries
+    for r0 in range(0, ny, block):
+        r1 = min(r0 + block, ny)
+        m = np.maximum(dy[r0:r1, None], dx[None, :])
+        i = np.searchsorted(cy, ys[r0:r1, None] - m, side="left")
+        j = np.searchsorted(cx, xs[None, :] - m, side="left")
+        owner[r0:r1] = i * cx.size + j
+    return owner
 
 
 def to_canonical(a: np.ndarray, edge: str) -> np.ndarray:
@@ -56,10 +121,7 @@ class _Image:
         self.windows = [(y0, x0) for y0 in window_grid(ny, self.size[0], stride_px)
                         for x0 in window_grid(nx, self.size[1], stride_px)]
         # Each pixel's residual is read from the window whose centre is nearest (away from window edges).
-        yy, xx = np.mgrid[0:ny, 0:nx]
-        dist = np.stack([np.maximum(np.abs(yy - (y0 + self.size[0] / 2)), np.abs(xx - (x0 + self.size[1] / 2)))
-                         for y0, x0 in self.windows])
-        self.owner = np.argmin(dist, axis=0)
+        self.owner = owner_windows((ny, nx), self.size, stride_px)
         self.labels = None
         self.models = [None] * len(self.windows)
         self.set_labels(labels)
@@ -182,8 +244,7 @@ def _fit_image(c, err, valid, labels, *, source_edge, px, d_bulk, psf_px, window
                            candidates=misfit)
         record.update(proposed=record["proposed"] + fixed.proposed, accepted=record["accepted"] + fixed.accepted)
         if fixed.accepted:
-            for parent in np.unique(old[fixed.labels != old]):
-                _inherit(theta, old, fixed.labels, parent)
+            _inherit_all(theta, old, fixed.labels)
             changed = img.set_labels(fixed.labels)
     for _ in range(n_passes - 1):
         refit(everything, 2)
@@ -195,13 +256,20 @@ def _fit_image(c, err, valid, labels, *, source_edge, px, d_bulk, psf_px, window
     z = img.residual(fits)
     record["final"] = _quality(grain_chi2(z, img.labels, img.fit_px), n_sigma=misfit_sigmas)
     record["mu_final"] = mu
-    model_images = []
-    for fit, (y0, x0) in zip(fits, img.windows):
-        full = np.full(cc.shape, np.nan)
-        full[y0:y0 + fit.c_model.shape[0], x0:x0 + fit.c_model.shape[1]] = fit.c_model
-        model_images.append(from_canonical(full, source_edge))
+    model_images = [WindowImage(fit.c_model, origin, c.shape, source_edge) for fit, origin in zip(fits, img.windows)]
     return ImageFit(fits, img.owned, img.windows, mu, sigma, from_canonical(img.labels, source_edge), model_images,
                     record)
+
+
+def _inherit_all(theta: dict, old: np.ndarray, new: np.ndarray) -> None:
+    """Start values for the boundaries of every cut grain (:func:`repair.inherit_starts`), grain by
+    grain in increasing label order, each in its bounding box in ``old`` plus one pixel (its new
+    boundaries lie there): whole-image masks per cut grain cost grains x image."""
+    boxes = ndi.find_objects(old)
+    for parent in np.unique(old[new != old]):
+        sy, sx = boxes[int(parent) - 1]
+        box = (slice(max(sy.start - 1, 0), sy.stop + 1), slice(max(sx.start - 1, 0), sx.stop + 1))
+        _inherit(theta, old[box], new[box], parent)
 
 
 def _n_grains(labels) -> int:
