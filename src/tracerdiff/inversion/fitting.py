@@ -108,11 +108,64 @@ def from_canonical(a: np.ndarray, edge: str) -> np.ndarray:
     return {"top": a, "bottom": a[::-1], "left": a.T, "right": a[::-1].T}[edge]
 
 
+#: Window models (~6 MB each for 96 x 96 px windows: dense nuisance basis, sparse PSF) are kept
+#: between EM passes while all of them together stay below this estimate; above it each task
+#: builds its window's model from the window's data (a 96^2 px window: 25 ms against ~0.5 s of
+#: fitting), so that memory grows with the image, not with the models (a 4096^2 px image has
+#: ~4000 windows: 37 GB of models).
+KEEP_MODELS_BYTES = 1e9
+#: Bytes per window cell of a model with its PSF matrices (measured: 9.4 MB per 96^2 px window).
+MODEL_BYTES_PER_CELL = 1000
+
+
+@dataclass(frozen=True)
+class WindowData:
+    """What :class:`~tracerdiff.inversion.network.WindowModel` is built from, for one window (views
+    of whole-image arrays: small until pickled), and the window's grain pairs."""
+
+    c: np.ndarray
+    err: np.ndarray
+    fit_px: np.ndarray
+    labels: np.ndarray
+    face_weights: tuple  # (rows, cols) |n.e| of the faces between rows and between columns
+    h: float
+    d_bulk: float
+    psf_px: float
+    at_source: bool
+
+    @property
+    def pairs(self) -> np.ndarray:
+        """The window's grain pairs (a < b) in :class:`WindowModel`'s order (sorted)."""
+        return window_pairs(self.labels)
+
+    @property
+    def n_params(self) -> int:
+        return len(self.pairs)
+
+    def model(self) -> WindowModel:
+        return WindowModel(self.c, self.err, self.fit_px, self.labels, self.face_weights, h=self.h,
+                           d_bulk=self.d_bulk, psf_px=self.psf_px, at_source=self.at_source)
+
+
+def window_pairs(labels: np.ndarray) -> np.ndarray:
+    """(K, 2) sorted distinct grain pairs (a < b) that share a face in ``labels``, as WindowModel.pairs."""
+    lab = np.asarray(labels)
+    lo = np.concatenate([lab[:-1, :].ravel(), lab[:, :-1].ravel()])
+    hi = np.concatenate([lab[1:, :].ravel(), lab[:, 1:].ravel()])
+    on = lo != hi
+    return np.unique(np.stack([np.minimum(lo, hi)[on], np.maximum(lo, hi)[on]], axis=1), axis=0).reshape(-1, 2)
+
+
+def _model(window) -> WindowModel:
+    """The model of a window given as a model or as its WindowData."""
+    return window.model() if isinstance(window, WindowData) else window
+
+
 class _Image:
     """The canonical image, its windows and the current grain map (mutable while fitting)."""
 
     def __init__(self, c, err, valid, labels, *, px, d_bulk, psf_px, window_px, stride_px, margin_px, workers,
-                 hidden=()):
+                 hidden=(), keep_models=None):
         self.c, self.err, self.valid = c, err, valid
         self.hidden = np.asarray(hidden, dtype=np.int64)  # grains left out of the data term (still conducting)
         self.px, self.d_bulk, self.psf_px, self.margin, self.workers = px, d_bulk, psf_px, margin_px, workers
@@ -120,10 +173,15 @@ class _Image:
         self.size = (min(window_px, ny), min(window_px, nx))
         self.windows = [(y0, x0) for y0 in window_grid(ny, self.size[0], stride_px)
                         for x0 in window_grid(nx, self.size[1], stride_px)]
+        if keep_models is None:
+            keep_models = len(self.windows) * self.size[0] * self.size[1] * MODEL_BYTES_PER_CELL <= KEEP_MODELS_BYTES
+        self.keep_models = keep_models
         # Each pixel's residual is read from the window whose centre is nearest (away from window edges).
         self.owner = owner_windows((ny, nx), self.size, stride_px)
         self.labels = None
-        self.models = [None] * len(self.windows)
+        # Per window: its WindowModel (kept) or its WindowData (the model is built in the task).
+        self.models: list = [None] * len(self.windows)
+        self.pairs: list = [None] * len(self.windows)
         self.set_labels(labels)
 
     def _slice(self, w):
@@ -131,7 +189,12 @@ class _Image:
         return slice(y0, y0 + self.size[0]), slice(x0, x0 + self.size[1])
 
     def set_labels(self, labels) -> list[int]:
-        """Use ``labels``; rebuild the windows whose labels changed and return their indices."""
+        """Use ``labels``; rebuild the windows whose labels changed and return their indices.
+
+        A window whose labels did not change keeps the data it was built from (fit mask, face
+        weights): with WindowData those are views of the earlier whole-image arrays, which
+        stay alive while a window uses them.
+        """
         old = self.labels
         self.labels = labels
         self.fit_px = self.valid & ~near_boundary(labels, self.margin)
@@ -145,11 +208,17 @@ class _Image:
                 sy, sx = self._slice(w)
                 rows = w_rows[sy.start:sy.stop - 1, sx]
                 cols = w_cols[sy, sx.start:sx.stop - 1]
-                self.models[w] = WindowModel(self.c[sy, sx], self.err[sy, sx], self.fit_px[sy, sx], labels[sy, sx],
-                                             (rows, cols), h=self.px * 1e-6, d_bulk=self.d_bulk, psf_px=self.psf_px,
-                                             at_source=self.windows[w][0] == 0)
-        self.owned = _ownership(self.models, self.windows, labels, self.size)
+                data = WindowData(self.c[sy, sx], self.err[sy, sx], self.fit_px[sy, sx], labels[sy, sx],
+                                  (rows, cols), h=self.px * 1e-6, d_bulk=self.d_bulk, psf_px=self.psf_px,
+                                  at_source=self.windows[w][0] == 0)
+                self.models[w] = data.model() if self.keep_models else data
+                self.pairs[w] = self.models[w].pairs
+        self.owned = _ownership(self.pairs, self.windows, labels, self.size)
         return changed
+
+    def model(self, w) -> WindowModel:
+        """Window ``w``'s model (built anew when models are not kept)."""
+        return _model(self.models[w])
 
     def residual(self, fits) -> np.ndarray:
         """(model - data) / stderr at the fitted pixels (NaN elsewhere), each pixel from its nearest window."""
@@ -208,13 +277,15 @@ def _fit_image(c, err, valid, labels, *, source_edge, px, d_bulk, psf_px, window
     record["steep_grains"] = int(steep.size)
     img = _Image(cc, ee, vv, lab, px=px, d_bulk=d_bulk, psf_px=psf_px, window_px=window_px, stride_px=stride_px,
                  margin_px=margin_px, workers=workers, hidden=steep)
-    mu = initial_log_conductance(img.models, d_bulk=d_bulk, h=px * 1e-6)
+    # The windows with the most boundaries (a stable sort, as initial_log_conductance's own).
+    first = sorted(range(len(img.windows)), key=lambda w: len(img.pairs[w]), reverse=True)[:6]
+    mu = initial_log_conductance([img.model(w) for w in first], d_bulk=d_bulk, h=px * 1e-6, n_windows=6)
     sigma = population_sigma if population_sigma is not None else 1.0
     theta: dict = {}
     fits: list = [None] * len(img.windows)
 
     def refit(indices, max_iter):
-        jobs = [dict(mu=mu, sigma=sigma, theta0=np.array([theta.get((int(a), int(b)), mu) for a, b in img.models[w].pairs]),
+        jobs = [dict(mu=mu, sigma=sigma, theta0=np.array([theta.get((int(a), int(b)), mu) for a, b in img.pairs[w]]),
                      max_iter=max_iter) for w in indices]
         for w, fit in zip(indices, _map_windows([img.models[w] for w in indices], jobs, runner)):
             fits[w] = fit
@@ -290,8 +361,8 @@ def _quality(chi, *, n_sigma) -> dict:
 
 
 def _fit_one(args):
-    model, job = args
-    return fit_window(model, **job)
+    window, job = args
+    return fit_window(_model(window), **job)
 
 
 def _map_windows(models, jobs, runner):
@@ -300,7 +371,7 @@ def _map_windows(models, jobs, runner):
     return runner.map(_fit_one, list(zip(models, jobs)), names=names)
 
 
-def _ownership(models, windows, labels, size) -> list[np.ndarray]:
+def _ownership(window_pairs, windows, labels, size) -> list[np.ndarray]:
     """For each window, the indices of the boundaries it reports: those whose centroid is nearest its centre."""
     ny, nx = labels.shape
     pts, keys = [], []
@@ -318,15 +389,15 @@ def _ownership(models, windows, labels, size) -> list[np.ndarray]:
     lookup = {(int(a), int(b)): k for k, (a, b) in enumerate(uniq)}
     best = np.full(len(uniq), -1)
     best_d = np.full(len(uniq), np.inf)
-    for w, model in enumerate(models):
-        idx = np.array([lookup[(int(a), int(b))] for a, b in model.pairs], dtype=int)
+    for w, pairs in enumerate(window_pairs):
+        idx = np.array([lookup[(int(a), int(b))] for a, b in pairs], dtype=int)
         if idx.size == 0:
             continue
         d = np.max(np.abs(centroid[idx] - centres[w]), axis=1)
         better = d < best_d[idx]
         best[idx[better]], best_d[idx[better]] = w, d[better]
     owned = []
-    for w, model in enumerate(models):
-        idx = np.array([lookup[(int(a), int(b))] for a, b in model.pairs], dtype=int)
+    for w, pairs in enumerate(window_pairs):
+        idx = np.array([lookup[(int(a), int(b))] for a, b in pairs], dtype=int)
         owned.append(np.flatnonzero(best[idx] == w) if idx.size else np.zeros(0, int))
     return owned
