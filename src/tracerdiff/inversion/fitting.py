@@ -112,7 +112,7 @@ def from_canonical(a: np.ndarray, edge: str) -> np.ndarray:
 #: between EM passes while all of them together stay below this estimate; above it each task
 #: builds its window's model from the window's data (a 96^2 px window: 25 ms against ~0.5 s of
 #: fitting), so that memory grows with the image, not with the models (a 4096^2 px image has
-#: ~4000 windows: 37 GB of models).
+#: 4096 windows: 23 GB of models, 38 GB with their PSF matrices).
 KEEP_MODELS_BYTES = 1e9
 #: Bytes per window cell of a model with its PSF matrices (measured: 9.4 MB per 96^2 px window).
 MODEL_BYTES_PER_CELL = 1000
@@ -275,8 +275,10 @@ def _fit_image(c, err, valid, labels, *, source_edge, px, d_bulk, psf_px, window
     # data term, so that they do not set the flux of their windows (see repair.steep_grains).
     steep = steep_grains(cc, ee, lab, vv & ~near_boundary(lab, margin_px)) if repair_rounds > 0 else np.zeros(0, int)
     record["steep_grains"] = int(steep.size)
+    # On a cluster every task is pickled anyway: its window's data are smaller to ship than its model.
     img = _Image(cc, ee, vv, lab, px=px, d_bulk=d_bulk, psf_px=psf_px, window_px=window_px, stride_px=stride_px,
-                 margin_px=margin_px, workers=workers, hidden=steep)
+                 margin_px=margin_px, workers=workers, hidden=steep,
+                 keep_models=None if getattr(runner, "client", None) is None else False)
     # The windows with the most boundaries (a stable sort, as initial_log_conductance's own).
     first = sorted(range(len(img.windows)), key=lambda w: len(img.pairs[w]), reverse=True)[:6]
     mu = initial_log_conductance([img.model(w) for w in first], d_bulk=d_bulk, h=px * 1e-6, n_windows=6)
