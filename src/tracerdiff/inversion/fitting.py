@@ -29,8 +29,73 @@ class ImageFit:
     mu: float
     sigma: float
     labels: np.ndarray  # final grain map, input orientation
-    model_images: list  # per window: fitted field (before PSF) on the full image, NaN outside, input orientation
+    model_images: list  # per window: its fitted field (before PSF) as a WindowImage, input orientation
     repair: dict  # record of the grain-map repair (see fit_image)
+
+
+@dataclass(frozen=True)
+class WindowImage:
+    """One window's fitted field placed on the whole image, NaN outside the window, in input orientation.
+
+    Nothing of image size is stored: slicing (``w[y0:y1, x0:x1]``) builds only the requested box,
+    and ``numpy.asarray(w)`` the whole image. A full NaN image per window took n_windows x the
+    image's memory (at 2048^2 px: ~1000 windows, 34 GB).
+    """
+
+    values: np.ndarray  # the window's field, canonical orientation
+    origin: tuple[int, int]  # (y0, x0) of the window, canonical orientation
+    shape: tuple[int, int]  # the whole image, input orientation
+    edge: str  # source edge (see to_canonical)
+
+    def __getitem__(self, key) -> np.ndarray:
+        if not (isinstance(key, tuple) and len(key) == 2 and all(isinstance(k, slice) for k in key)):
+            raise TypeError("a WindowImage is indexed by two slices, e.g. w[y0:y1, x0:x1]")
+        (y0, y1, sy), (x0, x1, sx) = (k.indices(n) for k, n in zip(key, self.shape))
+        if sy != 1 or sx != 1:
+            raise ValueError("a WindowImage is sliced with step 1 only")
+        y1, x1 = max(y1, y0), max(x1, x0)
+        # The box in canonical coordinates (from_canonical of a canonical crop is the input crop).
+        ny, nx = self.shape
+        box = {"top": (y0, y1, x0, x1), "bottom": (ny - y1, ny - y0, x0, x1), "left": (x0, x1, y0, y1),
+               "right": (nx - x1, nx - x0, y0, y1)}[self.edge]
+        out = np.full((box[1] - box[0], box[3] - box[2]), np.nan)
+        wy, wx = self.origin
+        hy, hx = self.values.shape
+        a0, a1 = max(box[0], wy), min(box[1], wy + hy)
+        b0, b1 = max(box[2], wx), min(box[3], wx + hx)
+        if a0 < a1 and b0 < b1:
+            out[a0 - box[0]:a1 - box[0], b0 - box[2]:b1 - box[2]] = self.values[a0 - wy:a1 - wy, b0 - wx:b1 - wx]
+        return from_canonical(out, self.edge)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        full = self[:, :]
+        return full if dtype is None else full.astype(dtype)
+
+
+def owner_windows(shape, size, stride) -> np.ndarray:
+    """For every pixel, the index of the window whose centre is nearest (max-norm; the first on ties).
+
+    Windows as in :class:`_Image`: starts ``window_grid`` along each axis, row-major. Computed
+    per pixel from the two axes' centres, not from a (windows, ny, nx) stack of distances:
+    the nearest distance is m = max(min_i |y - cy_i|, min_j |x - cx_j|), and the first window
+    (i, j) in row-major order at distance m has the first i with |y - cy_i| <= m and then the
+    first j with |x - cx_j| <= m; the centres increase, so that is the first i with cy_i >= y - m.
+    """
+    ny, nx = shape
+    cy = np.array(window_grid(ny, size[0], stride)) + size[0] / 2
+    cx = np.array(window_grid(nx, size[1], stride)) + size[1] / 2
+    dy = np.min(np.abs(np.arange(ny)[:, None] - cy[None, :]), axis=1)
+    dx = np.min(np.abs(np.arange(nx)[:, None] - cx[None, :]), axis=1)
+    owner = np.empty(shape, dtype=np.int32 if cy.size * cx.size < 2 ** 31 else np.int64)
+    ys, xs = np.arange(ny, dtype=float), np.arange(nx, dtype=float)
+    block = max(1, 2 ** 22 // max(nx, 1))  # rows per step: bounded temporaries
+    for r0 in range(0, ny, block):
+        r1 = min(r0 + block, ny)
+        m = np.maximum(dy[r0:r1, None], dx[None, :])
+        i = np.searchsorted(cy, ys[r0:r1, None] - m, side="left")
+        j = np.searchsorted(cx, xs[None, :] - m, side="left")
+        owner[r0:r1] = i * cx.size + j
+    return owner
 
 
 def to_canonical(a: np.ndarray, edge: str) -> np.ndarray:
@@ -43,11 +108,64 @@ def from_canonical(a: np.ndarray, edge: str) -> np.ndarray:
     return {"top": a, "bottom": a[::-1], "left": a.T, "right": a[::-1].T}[edge]
 
 
+#: Window models (~6 MB each for 96 x 96 px windows: dense nuisance basis, sparse PSF) are kept
+#: between EM passes while all of them together stay below this estimate; above it each task
+#: builds its window's model from the window's data (a 96^2 px window: 25 ms against ~0.5 s of
+#: fitting), so that memory grows with the image, not with the models (a 4096^2 px image has
+#: 4096 windows: 23 GB of models, 38 GB with their PSF matrices).
+KEEP_MODELS_BYTES = 1e9
+#: Bytes per window cell of a model with its PSF matrices (measured: 9.4 MB per 96^2 px window).
+MODEL_BYTES_PER_CELL = 1000
+
+
+@dataclass(frozen=True)
+class WindowData:
+    """What :class:`~tracerdiff.inversion.network.WindowModel` is built from, for one window (views
+    of whole-image arrays: small until pickled), and the window's grain pairs."""
+
+    c: np.ndarray
+    err: np.ndarray
+    fit_px: np.ndarray
+    labels: np.ndarray
+    face_weights: tuple  # (rows, cols) |n.e| of the faces between rows and between columns
+    h: float
+    d_bulk: float
+    psf_px: float
+    at_source: bool
+
+    @property
+    def pairs(self) -> np.ndarray:
+        """The window's grain pairs (a < b) in :class:`WindowModel`'s order (sorted)."""
+        return window_pairs(self.labels)
+
+    @property
+    def n_params(self) -> int:
+        return len(self.pairs)
+
+    def model(self) -> WindowModel:
+        return WindowModel(self.c, self.err, self.fit_px, self.labels, self.face_weights, h=self.h,
+                           d_bulk=self.d_bulk, psf_px=self.psf_px, at_source=self.at_source)
+
+
+def window_pairs(labels: np.ndarray) -> np.ndarray:
+    """(K, 2) sorted distinct grain pairs (a < b) that share a face in ``labels``, as WindowModel.pairs."""
+    lab = np.asarray(labels)
+    lo = np.concatenate([lab[:-1, :].ravel(), lab[:, :-1].ravel()])
+    hi = np.concatenate([lab[1:, :].ravel(), lab[:, 1:].ravel()])
+    on = lo != hi
+    return np.unique(np.stack([np.minimum(lo, hi)[on], np.maximum(lo, hi)[on]], axis=1), axis=0).reshape(-1, 2)
+
+
+def _model(window) -> WindowModel:
+    """The model of a window given as a model or as its WindowData."""
+    return window.model() if isinstance(window, WindowData) else window
+
+
 class _Image:
     """The canonical image, its windows and the current grain map (mutable while fitting)."""
 
     def __init__(self, c, err, valid, labels, *, px, d_bulk, psf_px, window_px, stride_px, margin_px, workers,
-                 hidden=()):
+                 hidden=(), keep_models=None):
         self.c, self.err, self.valid = c, err, valid
         self.hidden = np.asarray(hidden, dtype=np.int64)  # grains left out of the data term (still conducting)
         self.px, self.d_bulk, self.psf_px, self.margin, self.workers = px, d_bulk, psf_px, margin_px, workers
@@ -55,13 +173,15 @@ class _Image:
         self.size = (min(window_px, ny), min(window_px, nx))
         self.windows = [(y0, x0) for y0 in window_grid(ny, self.size[0], stride_px)
                         for x0 in window_grid(nx, self.size[1], stride_px)]
+        if keep_models is None:
+            keep_models = len(self.windows) * self.size[0] * self.size[1] * MODEL_BYTES_PER_CELL <= KEEP_MODELS_BYTES
+        self.keep_models = keep_models
         # Each pixel's residual is read from the window whose centre is nearest (away from window edges).
-        yy, xx = np.mgrid[0:ny, 0:nx]
-        dist = np.stack([np.maximum(np.abs(yy - (y0 + self.size[0] / 2)), np.abs(xx - (x0 + self.size[1] / 2)))
-                         for y0, x0 in self.windows])
-        self.owner = np.argmin(dist, axis=0)
+        self.owner = owner_windows((ny, nx), self.size, stride_px)
         self.labels = None
-        self.models = [None] * len(self.windows)
+        # Per window: its WindowModel (kept) or its WindowData (the model is built in the task).
+        self.models: list = [None] * len(self.windows)
+        self.pairs: list = [None] * len(self.windows)
         self.set_labels(labels)
 
     def _slice(self, w):
@@ -69,7 +189,12 @@ class _Image:
         return slice(y0, y0 + self.size[0]), slice(x0, x0 + self.size[1])
 
     def set_labels(self, labels) -> list[int]:
-        """Use ``labels``; rebuild the windows whose labels changed and return their indices."""
+        """Use ``labels``; rebuild the windows whose labels changed and return their indices.
+
+        A window whose labels did not change keeps the data it was built from (fit mask, face
+        weights): with WindowData those are views of the earlier whole-image arrays, which
+        stay alive while a window uses them.
+        """
         old = self.labels
         self.labels = labels
         self.fit_px = self.valid & ~near_boundary(labels, self.margin)
@@ -83,11 +208,17 @@ class _Image:
                 sy, sx = self._slice(w)
                 rows = w_rows[sy.start:sy.stop - 1, sx]
                 cols = w_cols[sy, sx.start:sx.stop - 1]
-                self.models[w] = WindowModel(self.c[sy, sx], self.err[sy, sx], self.fit_px[sy, sx], labels[sy, sx],
-                                             (rows, cols), h=self.px * 1e-6, d_bulk=self.d_bulk, psf_px=self.psf_px,
-                                             at_source=self.windows[w][0] == 0)
-        self.owned = _ownership(self.models, self.windows, labels, self.size)
+                data = WindowData(self.c[sy, sx], self.err[sy, sx], self.fit_px[sy, sx], labels[sy, sx],
+                                  (rows, cols), h=self.px * 1e-6, d_bulk=self.d_bulk, psf_px=self.psf_px,
+                                  at_source=self.windows[w][0] == 0)
+                self.models[w] = data.model() if self.keep_models else data
+                self.pairs[w] = self.models[w].pairs
+        self.owned = _ownership(self.pairs, self.windows, labels, self.size)
         return changed
+
+    def model(self, w) -> WindowModel:
+        """Window ``w``'s model (built anew when models are not kept)."""
+        return _model(self.models[w])
 
     def residual(self, fits) -> np.ndarray:
         """(model - data) / stderr at the fitted pixels (NaN elsewhere), each pixel from its nearest window."""
@@ -144,15 +275,19 @@ def _fit_image(c, err, valid, labels, *, source_edge, px, d_bulk, psf_px, window
     # data term, so that they do not set the flux of their windows (see repair.steep_grains).
     steep = steep_grains(cc, ee, lab, vv & ~near_boundary(lab, margin_px)) if repair_rounds > 0 else np.zeros(0, int)
     record["steep_grains"] = int(steep.size)
+    # On a cluster every task is pickled anyway: its window's data are smaller to ship than its model.
     img = _Image(cc, ee, vv, lab, px=px, d_bulk=d_bulk, psf_px=psf_px, window_px=window_px, stride_px=stride_px,
-                 margin_px=margin_px, workers=workers, hidden=steep)
-    mu = initial_log_conductance(img.models, d_bulk=d_bulk, h=px * 1e-6)
+                 margin_px=margin_px, workers=workers, hidden=steep,
+                 keep_models=None if getattr(runner, "client", None) is None else False)
+    # The windows with the most boundaries (a stable sort, as initial_log_conductance's own).
+    first = sorted(range(len(img.windows)), key=lambda w: len(img.pairs[w]), reverse=True)[:6]
+    mu = initial_log_conductance([img.model(w) for w in first], d_bulk=d_bulk, h=px * 1e-6, n_windows=6)
     sigma = population_sigma if population_sigma is not None else 1.0
     theta: dict = {}
     fits: list = [None] * len(img.windows)
 
     def refit(indices, max_iter):
-        jobs = [dict(mu=mu, sigma=sigma, theta0=np.array([theta.get((int(a), int(b)), mu) for a, b in img.models[w].pairs]),
+        jobs = [dict(mu=mu, sigma=sigma, theta0=np.array([theta.get((int(a), int(b)), mu) for a, b in img.pairs[w]]),
                      max_iter=max_iter) for w in indices]
         for w, fit in zip(indices, _map_windows([img.models[w] for w in indices], jobs, runner)):
             fits[w] = fit
@@ -182,8 +317,7 @@ def _fit_image(c, err, valid, labels, *, source_edge, px, d_bulk, psf_px, window
                            candidates=misfit)
         record.update(proposed=record["proposed"] + fixed.proposed, accepted=record["accepted"] + fixed.accepted)
         if fixed.accepted:
-            for parent in np.unique(old[fixed.labels != old]):
-                _inherit(theta, old, fixed.labels, parent)
+            _inherit_all(theta, old, fixed.labels)
             changed = img.set_labels(fixed.labels)
     for _ in range(n_passes - 1):
         refit(everything, 2)
@@ -195,13 +329,20 @@ def _fit_image(c, err, valid, labels, *, source_edge, px, d_bulk, psf_px, window
     z = img.residual(fits)
     record["final"] = _quality(grain_chi2(z, img.labels, img.fit_px), n_sigma=misfit_sigmas)
     record["mu_final"] = mu
-    model_images = []
-    for fit, (y0, x0) in zip(fits, img.windows):
-        full = np.full(cc.shape, np.nan)
-        full[y0:y0 + fit.c_model.shape[0], x0:x0 + fit.c_model.shape[1]] = fit.c_model
-        model_images.append(from_canonical(full, source_edge))
+    model_images = [WindowImage(fit.c_model, origin, c.shape, source_edge) for fit, origin in zip(fits, img.windows)]
     return ImageFit(fits, img.owned, img.windows, mu, sigma, from_canonical(img.labels, source_edge), model_images,
                     record)
+
+
+def _inherit_all(theta: dict, old: np.ndarray, new: np.ndarray) -> None:
+    """Start values for the boundaries of every cut grain (:func:`repair.inherit_starts`), grain by
+    grain in increasing label order, each in its bounding box in ``old`` plus one pixel (its new
+    boundaries lie there): whole-image masks per cut grain cost grains x image."""
+    boxes = ndi.find_objects(old)
+    for parent in np.unique(old[new != old]):
+        sy, sx = boxes[int(parent) - 1]
+        box = (slice(max(sy.start - 1, 0), sy.stop + 1), slice(max(sx.start - 1, 0), sx.stop + 1))
+        _inherit(theta, old[box], new[box], parent)
 
 
 def _n_grains(labels) -> int:
@@ -222,8 +363,8 @@ def _quality(chi, *, n_sigma) -> dict:
 
 
 def _fit_one(args):
-    model, job = args
-    return fit_window(model, **job)
+    window, job = args
+    return fit_window(_model(window), **job)
 
 
 def _map_windows(models, jobs, runner):
@@ -232,7 +373,7 @@ def _map_windows(models, jobs, runner):
     return runner.map(_fit_one, list(zip(models, jobs)), names=names)
 
 
-def _ownership(models, windows, labels, size) -> list[np.ndarray]:
+def _ownership(window_pairs, windows, labels, size) -> list[np.ndarray]:
     """For each window, the indices of the boundaries it reports: those whose centroid is nearest its centre."""
     ny, nx = labels.shape
     pts, keys = [], []
@@ -250,15 +391,15 @@ def _ownership(models, windows, labels, size) -> list[np.ndarray]:
     lookup = {(int(a), int(b)): k for k, (a, b) in enumerate(uniq)}
     best = np.full(len(uniq), -1)
     best_d = np.full(len(uniq), np.inf)
-    for w, model in enumerate(models):
-        idx = np.array([lookup[(int(a), int(b))] for a, b in model.pairs], dtype=int)
+    for w, pairs in enumerate(window_pairs):
+        idx = np.array([lookup[(int(a), int(b))] for a, b in pairs], dtype=int)
         if idx.size == 0:
             continue
         d = np.max(np.abs(centroid[idx] - centres[w]), axis=1)
         better = d < best_d[idx]
         best[idx[better]], best_d[idx[better]] = w, d[better]
     owned = []
-    for w, model in enumerate(models):
-        idx = np.array([lookup[(int(a), int(b))] for a, b in model.pairs], dtype=int)
+    for w, pairs in enumerate(window_pairs):
+        idx = np.array([lookup[(int(a), int(b))] for a, b in pairs], dtype=int)
         owned.append(np.flatnonzero(best[idx] == w) if idx.size else np.zeros(0, int))
     return owned
