@@ -93,14 +93,16 @@ def grain_map_quality(record: dict, *, origin: str = "labels") -> dict:
             "median_log_stderr_map": map_log_error(origin, deficiency)}
 
 
-def median_log_stderr(independent: float, block: float, quality: dict) -> dict:
+def median_log_stderr(independent: float, block: float, quality: dict, *, marginal: float = math.nan) -> dict:
     """The ln-standard error of the population median and its parts.
 
-    ``independent`` (boundaries as independent) and ``block`` (windows as clusters) estimate the
-    same statistical error; the larger is kept, and the model term (``MODEL_LOG_ERROR``) and the
-    grain-map term are added in quadrature (biases that averaging over boundaries does not reduce)."""
-    stat = max(x for x in (independent, block) if math.isfinite(x)) if any(
-        math.isfinite(x) for x in (independent, block)) else math.inf
+    ``independent`` (boundaries as independent), ``block`` (windows as clusters) and ``marginal``
+    (the marginal likelihood's information on the median, boundaries of a window correlated)
+    estimate the same statistical error; the largest is kept, and the model term
+    (``MODEL_LOG_ERROR``) and the grain-map term are added in quadrature (biases that averaging
+    over boundaries does not reduce)."""
+    finite = [x for x in (independent, block, marginal) if math.isfinite(x)]
+    stat = max(finite) if finite else math.inf
     total = math.sqrt(stat ** 2 + MODEL_LOG_ERROR ** 2 + quality["median_log_stderr_map"] ** 2)
-    return {"total": total, "independent": independent, "windows": block, "model": MODEL_LOG_ERROR,
-            "map": quality["median_log_stderr_map"]}
+    return {"total": total, "independent": independent, "windows": block, "marginal": marginal,
+            "model": MODEL_LOG_ERROR, "map": quality["median_log_stderr_map"]}
