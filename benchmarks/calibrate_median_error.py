@@ -6,7 +6,7 @@ show, and checks the coverage |ln(median / truth)| <= 2 x total error on a disjo
 
     total^2 = stat^2 + model^2 + map^2,   map^2 = x_origin^2 + (b * deficiency)^2
 
-``stat`` is the larger of the independent-boundary and window-cluster errors (as reported),
+``stat`` is the largest of the independent-boundary, window-cluster and marginal errors (as reported),
 ``model`` the inversion's own error (what the TRUE grains leave), ``deficiency`` the grain-map
 quality figure, ``x_origin`` an extra error per origin of the map (0 for given labels; the
 micrograph's and the C map's segmentation). Fitted by maximum likelihood (ln-errors taken as
@@ -41,7 +41,8 @@ def read(path: str) -> list[dict]:
 def features(rows):
     e = np.array([math.log(r["median_over_truth"]) for r in rows])
     parts = [r["log_stderr_parts"] for r in rows]
-    stat = np.array([max(v for v in (p["independent"], p["windows"]) if v is not None) for p in parts])
+    stat = np.array([max(v for v in (p["independent"], p["windows"], p.get("marginal")) if v is not None)
+                     for p in parts])
     q = np.array([r["grain_map"]["deficiency"] for r in rows])
     origin = [ORIGIN[r["condition"]] for r in rows]
     return e, stat, q, origin

@@ -85,7 +85,7 @@ def test_options_are_frozen_and_keep_the_former_defaults():
                                                         max_segment_px=40.0)
     assert QualityOptions().min_cos == pytest.approx(np.cos(np.radians(70.0)), rel=1e-15)
     inv = InversionOptions()
-    assert (inv.window_px, inv.stride_px, inv.max_log_sd, inv.n_passes, inv.repair_rounds) == (96, 64, 0.35, 2, 3)
+    assert (inv.window_px, inv.stride_px, inv.max_log_sd, inv.n_passes, inv.repair_rounds) == (96, 64, 0.35, 3, 3)
 
 
 def test_analyse_lines_needs_a_line():

@@ -87,11 +87,23 @@ def test_realistic_micrograph_ranks_boundaries(lognormal, from_micrograph):
     assert spearmanr(est, tru).correlation >= 0.7
 
 
+def test_realistic_micrograph_population_median_is_covered_by_its_error(from_micrograph):
+    # Uncertainty Done-means on this image (seed 8, 206 x 256, PSF 0.6 um): the median, 0.835x truth,
+    # lies 1.57 of its reported ln-stderr (0.115: statistical 0.086 from the marginal likelihood, model
+    # 0.051, micrograph 0.056) from the truth. Before the marginal error (statistical part 0.037) it
+    # lay 2.03 stderr off: the common level of a window's conductances is weakly measured, and the
+    # independent-boundary error did not see it. With the TRUE grains: 0.825x at 1.89 stderr.
+    err, se = _log_error(from_micrograph)
+    assert abs(err) <= 2 * se
+    assert from_micrograph.population.median_log_stderr["marginal"] > from_micrograph.population.median_log_stderr[
+        "independent"]
+
+
 @pytest.mark.xfail(strict=True, reason="measured on this image (seed 8, 206 x 256, PSF 0.6 um): population median "
-                   "0.84x truth with the realistic micrograph's grains (no grain cut, none unexplained) and 0.83x "
-                   "with the TRUE grains: an error of the inversion on this image, not of the grain map; not within "
-                   "+-10 %, and the calibrated ln-stderr 0.0845 (stat 0.037, model 0.051, micrograph 0.056) leaves "
-                   "|ln 0.84| = 0.171 at 2.03 stderr. 512 x 206 seeds 200-209: 9 of 10 within +-10 %.")
+                   "0.835x truth with the realistic micrograph's grains (no grain cut, none unexplained) and 0.825x "
+                   "with the TRUE grains: an error of the inversion on this image (within its statistical error, "
+                   "0.086 in ln on an image this size), not of the grain map; not within +-10 %. 512 x 206 log-normal "
+                   "seeds 215-219: 4 of 5 within +-10 %.")
 def test_realistic_micrograph_population_median(from_micrograph):
     err, se = _log_error(from_micrograph)
-    assert abs(err) < math.log(1.1) and abs(err) <= 2 * se
+    assert abs(err) < math.log(1.1)

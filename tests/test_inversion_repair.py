@@ -11,7 +11,7 @@ from tracerdiff.inversion.quality import (DEFICIENT_ABOVE, LOG_ERROR_PER_DEFICIE
 from tracerdiff.inversion.repair import (accept_split, grain_chi2, plane_residual, propose_split, repair_map,
                                          step_gain)
 from tracerdiff.inversion.windows import (WindowFit, estimate_population, population_median_block_stderr,
-                                          population_median_stderr)
+                                          population_median_marginal_stderr, population_median_stderr)
 
 SE = 0.008  # per-pixel counting error of C at ~3000 counts/px (C ~ 0.7)
 
@@ -134,6 +134,37 @@ def test_window_cluster_error_sees_a_shared_window_offset():
     independent, block = np.mean(errors, axis=0)
     assert independent == pytest.approx(0.016, rel=0.15)
     assert block == pytest.approx(0.035, rel=0.25)
+
+
+def test_marginal_error_sees_a_weakly_measured_common_level():
+    # 40 windows of 25 boundaries whose data pin the ratios well (sd 0.1 each) but their mean level
+    # only to sd 0.12 (as on the 512 x 206 test images: 4 % of a window's level comes from its data,
+    # the rest from the prior; the level rests on the small bulk gradients). Population log-sd 0.3,
+    # known. The ln median over 60 replications must scatter as the marginal error says,
+    # sqrt((0.3^2 + 0.6^2) / 25 / 40) = 0.021 (sd of an sd from 60 draws: 9 %, so 25 %), while the
+    # independent-boundary error, which misses the shared level, is about half of it.
+    rng = np.random.default_rng(11)
+    k, n_win, sigma, ratio_sd, level_sd = 25, 40, 0.3, 0.1, 0.6
+    j = np.ones((k, k)) / k
+    info = (np.eye(k) - j) / ratio_sd ** 2 + j / level_sd ** 2
+    cov = (np.eye(k) - j) * ratio_sd ** 2 + j * level_sd ** 2
+    chol = np.linalg.cholesky(cov)
+    mus, marginal, independent = [], [], []
+    for _ in range(60):
+        fits = []
+        for _ in range(n_win):
+            obs = -18.0 + sigma * rng.standard_normal(k) + chol @ rng.standard_normal(k)
+            fits.append(WindowFit(np.arange(2 * k).reshape(k, 2), obs, info, info @ obs, np.zeros(k),
+                                  np.zeros((k, k)), 0.0, 1, 1, {}))
+        owned = [np.arange(k)] * n_win
+        mu, _ = estimate_population(fits, owned, mu=-17.5, sigma=sigma, fixed_sigma=sigma)
+        mus.append(mu)
+        marginal.append(population_median_marginal_stderr(fits, owned, mu, sigma))
+        independent.append(population_median_stderr(fits, owned, mu, sigma))
+    expected = math.sqrt((sigma ** 2 + level_sd ** 2) / k / n_win)
+    assert np.mean(marginal) == pytest.approx(expected, rel=1e-6)  # the formula, exactly
+    assert np.std(mus) == pytest.approx(expected, rel=0.25)  # and the scatter it describes
+    assert np.mean(independent) < 0.6 * expected
 
 
 def test_quality_figure_and_error_parts():

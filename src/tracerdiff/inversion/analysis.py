@@ -21,8 +21,8 @@ from tracerdiff.errors import GrainMapWarning, InputError
 from tracerdiff.inversion.fitting import fit_image
 from tracerdiff.inversion.options import InversionOptions
 from tracerdiff.inversion.quality import grain_map_quality, median_log_stderr
-from tracerdiff.inversion.windows import (misfit_boundaries, population_median_block_stderr, population_median_stderr,
-                                         posterior)
+from tracerdiff.inversion.windows import (misfit_boundaries, population_median_block_stderr,
+                                         population_median_marginal_stderr, population_median_stderr, posterior)
 from tracerdiff.parallel import single_thread_blas
 from tracerdiff.quantity import Measured
 
@@ -87,8 +87,9 @@ def invert_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sourc
     Notes
     -----
     Each value is pulled towards the population median by its own uncertainty (shrinkage). The
-    population median's standard error is the larger of the independent-boundary and the
-    window-cluster error, with a model term and a grain-map term (set by the map's origin and its
+    population median's standard error is the largest of the independent-boundary, the
+    window-cluster and the marginal-likelihood error (the last sees the weakly measured common
+    level of a window's conductances), with a model term and a grain-map term (set by the map's origin and its
     deficiency; see the validation page) added in quadrature (``population.median_log_stderr``).
     """
     opts = options if options is not None else InversionOptions()
@@ -180,7 +181,8 @@ def _result(prep: PreparedImage, image_fit, results, opts: InversionOptions, not
     message = join_notes(message, note)
     quality = grain_map_quality(image_fit.repair, origin=map_origin)
     parts = median_log_stderr(population_median_stderr(fits, owned, mu, sigma),
-                              population_median_block_stderr(fits, owned, mu, sigma), quality)
+                              population_median_block_stderr(fits, owned, mu, sigma), quality,
+                              marginal=population_median_marginal_stderr(fits, owned, mu, sigma))
     mu_se = parts["total"]
     determined = any(b.reason != REASON_NO_DATA for b in results)
     population = PopulationEstimate(

@@ -188,6 +188,35 @@ def population_median_block_stderr(fits: list[WindowFit], owned: list[np.ndarray
     return math.sqrt(n / (n - 1) * float(np.sum(np.square(sums)))) / weight
 
 
+def population_median_marginal_stderr(fits: list[WindowFit], owned: list[np.ndarray], mu: float,
+                                      sigma: float) -> float:
+    """Standard error of the population's ln median from the marginal likelihood, boundaries correlated.
+
+    The image pins the ratios of neighbouring conductances well (one combination per grain) but
+    their common level only weakly: a window's boundaries move together with its nuisance (edge
+    values, dC/dt), and the level rests on the small bulk gradients. The other two errors miss
+    that (the independent one takes each boundary's marginal variance as if the others were
+    known; the window-cluster one sums posterior means, which the prior has already pulled to
+    mu). With window w's data term N(theta_hat, F^-1) and the population prior N(mu 1, sigma^2 I),
+    theta_hat ~ N(mu 1, sigma^2 I + F^-1), so the information on mu is
+    1^T F (I + sigma^2 F)^-1 1 (F may be singular). Windows overlap; each counts with the share of
+    its boundaries' data weight (1 - V_k / sigma^2) that its owned boundaries carry.
+    """
+    total = 0.0
+    for fit, own in zip(fits, owned):
+        k = len(fit.theta)
+        if own.size == 0 or k == 0:
+            continue
+        f = fit.information
+        one = np.ones(k)
+        info = float(one @ f @ np.linalg.solve(np.eye(k) + sigma ** 2 * f, one))
+        _, cov = posterior(fit, mu, sigma)
+        weight = np.clip(1.0 - np.diag(cov) / sigma ** 2, 0.0, 1.0)
+        share = float(weight[own].sum() / weight.sum()) if weight.sum() > 0 else own.size / k
+        total += max(info, 0.0) * share
+    return 1.0 / math.sqrt(total) if total > 0 else math.inf
+
+
 def window_grid(n: int, size: int, stride: int) -> list[int]:
     """Start offsets of windows of ``size`` covering ``n`` cells with the given stride (last one flush)."""
     if n <= size:
