@@ -16,8 +16,8 @@ from scipy import ndimage as ndi
 
 from tracerdiff.boundaries.segmentation import edge_strength
 from tracerdiff.inversion import fitting
-from tracerdiff.inversion.fitting import (WindowImage, from_canonical, owner_windows, to_canonical, window_pairs,
-                                          _inherit_all)
+from tracerdiff.inversion.fitting import _inherit_all
+from tracerdiff.inversion.window_layout import WindowImage, from_canonical, owner_windows, to_canonical, window_pairs
 from tracerdiff.inversion.labels import near_boundary
 from tracerdiff.inversion.network import WindowModel
 from tracerdiff.inversion.repair import (Repair, _added_pairs, accept_split, inherit_starts, near_boundary_of,
