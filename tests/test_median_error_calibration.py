@@ -84,3 +84,20 @@ def test_fresh_seeds_with_the_marginal_error_are_covered():
     assert covered >= math.ceil(0.9 * len(rows))
     # The marginal error is what the statistics of these images are: 0.04-0.06 in ln on 512 x 206 px.
     assert all(0.03 < r["log_stderr_parts"]["marginal"] < 0.08 for r in rows)
+
+
+#: Seeds 225-234: run after the registration refinement, the marginal error and the converged passes
+#: were merged (commit 3801c0b), every condition and kind, never used in any fit or choice.
+MERGED_SEEDS = range(225, 235)
+
+
+@pytest.mark.parametrize("condition", ["true", "micrograph", "cmap", "deleted"])
+@pytest.mark.parametrize("kind", ["uniform", "lognormal"])
+def test_two_stderr_cover_the_truth_on_nine_of_ten_fresh_seeds_per_condition(condition, kind):
+    # The issue's uncertainty criterion as stated: per condition, at least 9 of 10 seeds. The rows'
+    # own reported error and the shipped constants applied here must agree, so the check is of the
+    # code as shipped, not of a re-derivation.
+    rows = [r for r in _rows() if r["seed"] in MERGED_SEEDS and r["condition"] == condition and r["kind"] == kind]
+    assert sorted(r["seed"] for r in rows) == list(MERGED_SEEDS)
+    assert all(_covered(r) == r["within_2se"] for r in rows)
+    assert sum(_covered(r) for r in rows) >= 9
