@@ -110,11 +110,17 @@ def _client(scheduler, workers: int) -> Iterator[Any]:
         with client:
             yield client
         return
+    import dask
+
     try:
         # Always a free port: distributed reads None as its fixed :8787, which another dask (or a
         # second run) may hold; the scheduler's HTTP server starts even without bokeh.
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=":0", silence_logs=50)
+        # distributed's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in its workers, which fixes glibc's
+        # mmap threshold at 128 KiB: every larger temporary array is then mmap'd and unmapped, and the
+        # inversion's window fits took 2.2x the CPU of the same fits in process (26.4 s vs 12.0 s).
+        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=":0", silence_logs=50)
     except (RuntimeError, OSError) as exc:
         # The usual cause: a script without an ``if __name__ == "__main__":`` guard. Spawned
         # workers re-import the main script, which then tries to start a cluster of its own.
