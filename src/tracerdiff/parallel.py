@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import os
 from typing import Any, Callable, Iterator, Sequence
 
 from tracerdiff.errors import TracerdiffError
@@ -110,26 +111,49 @@ def _client(scheduler, workers: int) -> Iterator[Any]:
         with client:
             yield client
         return
-    import dask
-
-    try:
-        # Always a free port: distributed reads None as its fixed :8787, which another dask (or a
-        # second run) may hold; the scheduler's HTTP server starts even without bokeh.
-        # distributed's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in its workers, which fixes glibc's
-        # mmap threshold at 128 KiB: every larger temporary array is then mmap'd and unmapped, and the
-        # inversion's window fits took 2.2x the CPU of the same fits in process (26.4 s vs 12.0 s).
-        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+    with _default_allocator():
+        try:
+            # Always a free port: distributed reads None as its fixed :8787, which another dask (or
+            # a second run) may hold; the scheduler's HTTP server starts even without bokeh.
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                    dashboard_address=":0", silence_logs=50)
-    except (RuntimeError, OSError) as exc:
-        # The usual cause: a script without an ``if __name__ == "__main__":`` guard. Spawned
-        # workers re-import the main script, which then tries to start a cluster of its own.
-        raise TracerdiffError(
-            f"could not start {workers} local worker processes ({exc}). In a script, put the call "
-            "under `if __name__ == \"__main__\":` (worker processes re-import the main script), or "
-            "pass workers=1 to run in process") from None
-    with cluster, Client(cluster) as client:
-        yield client
+        except (RuntimeError, OSError) as exc:
+            # The usual cause: a script without an ``if __name__ == "__main__":`` guard. Spawned
+            # workers re-import the main script, which then tries to start a cluster of its own.
+            raise TracerdiffError(
+                f"could not start {workers} local worker processes ({exc}). In a script, put the "
+                "call under `if __name__ == \"__main__\":` (worker processes re-import the main "
+                "script), or pass workers=1 to run in process") from None
+        with cluster, Client(cluster) as client:
+            yield client
+
+
+#: What distributed's nanny puts into its workers' environment (and its own, before each spawn).
+_DASK_MALLOC_TRIM = ("MALLOC_TRIM_THRESHOLD_", "65536")
+
+
+@contextlib.contextmanager
+def _default_allocator() -> Iterator[None]:
+    """Workers started inside keep glibc's default allocator settings.
+
+    distributed's nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` in its workers, which fixes glibc's
+    mmap threshold at 128 KiB: every larger temporary array is then mmap'd and unmapped, and the
+    inversion's window fits took 2.2x the CPU of the same fits in process (26.4 s vs 12.0 s). The
+    nanny also writes it into the parent's environment, from which later spawns inherit it, so an
+    earlier cluster's value is lifted too (while this cluster lives); a user's own value is kept.
+    """
+    import dask
+
+    name, value = _DASK_MALLOC_TRIM
+    inherited = os.environ.get(name)
+    if inherited == value:
+        del os.environ[name]
+    try:
+        with dask.config.set({f"distributed.nanny.pre-spawn-environ.{name}": None}):
+            yield
+    finally:
+        if inherited is not None:
+            os.environ[name] = inherited
 
 
 class TaskRunner:
