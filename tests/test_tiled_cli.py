@@ -108,9 +108,9 @@ def test_parse_pixels():
 
 
 def test_schema_minimum_tile_is_the_library_minimum():
-    from tracerdiff.study import schema
+    from tracerdiff.study import fields
 
-    assert schema.MIN_TILE_PX == MIN_TILE_PX
+    assert fields.MIN_TILE_PX == MIN_TILE_PX
 
 
 # ----------------------------------------------------------------------------- study file
