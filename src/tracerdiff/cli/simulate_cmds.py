@@ -179,6 +179,7 @@ def simulate_member(spec: tuple[dict, dict], *, progress=None) -> tuple[dict[str
     import numpy as np
     import tifffile
 
+    from tracerdiff.io.hdf import write as write_hdf5
     from tracerdiff.simulate import ExchangeConditions, SimsOptions, synthetic_exchange_image
 
     params, command = spec
@@ -210,7 +211,8 @@ def simulate_member(spec: tuple[dict, dict], *, progress=None) -> tuple[dict[str
                          resolutionunit="CENTIMETER",
                          metadata={"axes": "YX" if result.c.ndim == 2 else "ZYX", "channel": "C",
                                    "pixel_size_um": pixel_um})
-        ds.to_netcdf(tmp / "image.h5", engine="h5netcdf")
+        # The package's HDF5 writer: its bytes do not depend on the process (a dask worker or not).
+        write_hdf5(ds, tmp / "image.h5")
         for name in ("6Li.tif", "7Li.tif", "c_true.tif", "image.h5"):
             files[name] = (tmp / name).read_bytes()
     files["truth.json"] = (json.dumps(truth, indent=1, sort_keys=True) + "\n").encode()

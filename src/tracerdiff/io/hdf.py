@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -50,10 +51,37 @@ def write(ds: xr.Dataset, path: str | Path) -> Path:
     from tracerdiff.report.atomic import write_file_atomic
 
     try:
-        write_file_atomic(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding))
+        write_file_atomic(path, lambda tmp: to_netcdf(ds, tmp, encoding=encoding))
     except OutputError as exc:  # e.g. disk full: name the output, not the temporary file
         raise InputError(f"cannot write the output ({exc.message})", source=path) from None
     return path
+
+
+def to_netcdf(ds: xr.Dataset, target: str | Path, *, encoding: dict | None = None) -> None:
+    """``ds.to_netcdf(target, engine="h5netcdf")`` on a thread of its own: the same data, the same bytes.
+
+    h5netcdf writes a placeholder dataset for each dimension and deletes it when the dimension's
+    coordinate is written; HDF5 frees (and reuses) the placeholder's file space only when its last
+    handle closes. A sampler that holds the writing thread's frames for a moment keeps such a
+    handle alive past the delete (a frame keeps its locals after its function returns), and the
+    same data come out in another file layout. dask's worker profiler is one: every 10 ms it takes
+    the frames of each task thread, and on a loaded machine it can hold them for milliseconds, so
+    an image written in a worker could differ from the in-process one (first at byte 594: the
+    x coordinate where the y coordinate should be). Nothing samples this private thread.
+    """
+    failure: list[BaseException] = []
+
+    def run():
+        try:
+            ds.to_netcdf(target, engine="h5netcdf", encoding=encoding or {})
+        except BaseException as exc:  # re-raised in the caller's thread, with its own type
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="tracerdiff-hdf5-writer")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
 
 
 def read_hdf5(path: Path, *, pixel_size_um=None, channels=None, lazy=False, sha256="") -> xr.Dataset:
