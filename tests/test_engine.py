@@ -61,7 +61,8 @@ def test_simulate_ensemble_same_bytes_in_process_and_on_a_scheduler(cluster, tmp
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
     assert len([f for f in files if f.name == "image.h5"]) == 6
     for rel in files:
-        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
+        a, b = (tmp_path / "a" / rel).read_bytes(), (tmp_path / "b" / rel).read_bytes()
+        assert a == b, _describe_difference(rel, a, b)
     # A member equals the same simulation run alone (the single-run command, same seed and value).
     alone = runner.invoke(app, ["simulate", "--out", str(tmp_path / "c"), "--seed", "1",
                                 "--dgb-over-delta", "3e-6 cm/s", *SMALL])
@@ -72,6 +73,90 @@ def test_simulate_ensemble_same_bytes_in_process_and_on_a_scheduler(cluster, tmp
     by_name = {m["member"]: m for m in members}
     assert len({m["mean_c"] for m in members[:3]}) == 3
     assert all(by_name[f"g1-seed-{s}"]["mean_c"] > by_name[f"g0-seed-{s}"]["mean_c"] for s in range(3))
+
+
+def _describe_difference(rel, a: bytes, b: bytes) -> str:
+    """Where two outputs differ: the first byte, and for HDF5 which object or attribute (or only the layout)."""
+    first = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    text = f"{rel}: {len(a)} vs {len(b)} bytes, first difference at byte {first}"
+    if rel.suffix != ".h5":
+        return text
+    import io
+
+    import h5py
+    import numpy as np
+
+    def objects(data):
+        out = {}
+        with h5py.File(io.BytesIO(data), "r") as f:
+            out["/ attrs"] = {k: repr(v) for k, v in f.attrs.items()}
+            for name, obj in f.items():
+                refs = ("DIMENSION_LIST", "REFERENCE_LIST")  # object references: addresses, compared via the layout
+                out[name] = {"address": h5py.h5o.get_info(obj.id).addr, "data": np.asarray(obj[()]).tobytes(),
+                             "attrs": {k: repr(v) for k, v in obj.attrs.items() if k not in refs}}
+        return out
+
+    oa, ob = objects(a), objects(b)
+    def same_content(k):
+        return k in oa and k in ob and {**oa[k], "address": 0} == {**ob[k], "address": 0}
+
+    content = [k for k in sorted(set(oa) | set(ob)) if not same_content(k)]
+    layout = {k: (oa[k]["address"], ob[k]["address"]) for k in oa if k in ob and k != "/ attrs"
+              and oa[k]["address"] != ob[k]["address"]}
+    return f"{text}; objects whose data/attributes differ: {content}; object addresses that differ: {layout}"
+
+
+def _slow_profiler(on):
+    """In a worker: the profiler holds the task thread's frames 3 ms longer per sample (a loaded machine)."""
+    import time
+
+    import distributed.profile as profile
+
+    if on:
+        original = profile.process
+
+        def process(*args, **kwargs):
+            time.sleep(0.003)
+            return original(*args, **kwargs)
+
+        process.original = original
+        profile.process = process
+    else:
+        profile.process = getattr(profile.process, "original", profile.process)
+
+
+def _image_h5_hashes(n):
+    """sha256 of the same simulated image written ``n`` times by the package's HDF5 writer."""
+    import hashlib
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+
+    from tracerdiff.io.hdf import write
+    from tracerdiff.io.image import make_image
+
+    rng = np.random.default_rng(11)
+    ds = make_image({"6Li": rng.poisson(40, (40, 60)), "7Li": rng.poisson(60, (40, 60))}, 0.5, fmt="synthetic")
+    with tempfile.TemporaryDirectory() as tmp:
+        return [hashlib.sha256(write(ds, Path(tmp) / f"{i}.h5").read_bytes()).hexdigest() for i in range(n)]
+
+
+def test_hdf5_bytes_in_a_worker_do_not_depend_on_its_profiler(cluster):
+    # The cause of a once-failing byte comparison above: dask's worker profiler holds the task
+    # thread's frames while it samples; on a loaded machine long enough that h5netcdf's deleted
+    # placeholder datasets stayed open and the file's layout changed. Before the fix 277 of 300
+    # writes in a worker with this slowed profiler differed from the first; now none may.
+    from distributed import Client
+
+    reference = _image_h5_hashes(1)[0]
+    with Client(cluster.scheduler_address) as client:
+        client.run(_slow_profiler, True)
+        try:
+            hashes = client.submit(_image_h5_hashes, 40, pure=False).result()
+        finally:
+            client.run(_slow_profiler, False)
+    assert set(hashes) == {reference}, f"{len(set(hashes))} different files from the same data"
 
 
 def test_campaign_on_a_scheduler_address_matches_in_process(cluster, tmp_path):

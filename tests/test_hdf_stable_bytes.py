@@ -11,6 +11,7 @@ from the in-process one at byte 594. The sampler below holds the calling thread'
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -51,14 +52,25 @@ class _FrameHolder:
         self._thread.join()
 
 
+def _in_a_task_thread(fn):
+    """Run ``fn`` on a pool thread, as a dask worker runs a task (the thread its profiler samples)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn).result()
+
+
 def test_same_bytes_while_a_profiler_holds_the_writing_threads_frames(tmp_path):
     ds = _image()
-    reference = write(ds, tmp_path / "reference.h5").read_bytes()
+    reference = write(ds, tmp_path / "reference.h5").read_bytes()  # the main thread, nothing sampling
+
+    def sampled_writes():
+        with _FrameHolder(threading.get_ident(), hold_s=0.002) as holder:
+            outputs = [write(ds, tmp_path / f"{i}.h5").read_bytes() for i in range(30)]
+        return holder.samples, outputs
+
     # 30 writes: before the fix, 25-45 % of writes under this sampler came out in another layout
-    # (measured: 43/200 and 54/200), so all 30 equal by chance would have had p < 1e-3.
-    with _FrameHolder(threading.get_ident(), hold_s=0.002) as holder:
-        outputs = [write(ds, tmp_path / f"{i}.h5").read_bytes() for i in range(30)]
-    assert holder.samples >= 30  # the sampler really ran during the writes
+    # (measured on the main thread: 43/200 and 54/200), so 30 equal by chance had p < 1e-3.
+    samples, outputs = _in_a_task_thread(sampled_writes)
+    assert samples >= 30  # the sampler really ran during the writes
     differing = [i for i, data in enumerate(outputs) if data != reference]
     assert not differing, f"writes {differing} differ from the first (same data)"
     # Still the ordinary file: the same dataset reads back.
@@ -67,7 +79,11 @@ def test_same_bytes_while_a_profiler_holds_the_writing_threads_frames(tmp_path):
 
 
 def test_to_netcdf_reraises_the_writers_error_in_the_caller(tmp_path):
-    # The write runs on a private thread; its failure reaches the caller with its own type.
+    # Off the main thread the write runs on a private thread; its failure reaches the caller
+    # with its own type. On the main thread it fails the same way.
+    missing = tmp_path / "no-such-folder" / "x.h5"
     with pytest.raises(OSError):
-        to_netcdf(_image(), tmp_path / "no-such-folder" / "x.h5")
-    assert not (tmp_path / "no-such-folder").exists()
+        _in_a_task_thread(lambda: to_netcdf(_image(), missing))
+    with pytest.raises(OSError):
+        to_netcdf(_image(), missing)
+    assert not missing.parent.exists()

@@ -58,23 +58,29 @@ def write(ds: xr.Dataset, path: str | Path) -> Path:
 
 
 def to_netcdf(ds: xr.Dataset, target: str | Path, *, encoding: dict | None = None) -> None:
-    """``ds.to_netcdf(target, engine="h5netcdf")`` on a thread of its own: the same data, the same bytes.
+    """``ds.to_netcdf(target, engine="h5netcdf")``, with bytes that depend on the data alone.
 
     h5netcdf writes a placeholder dataset for each dimension and deletes it when the dimension's
     coordinate is written; HDF5 frees (and reuses) the placeholder's file space only when its last
     handle closes. A sampler that holds the writing thread's frames for a moment keeps such a
     handle alive past the delete (a frame keeps its locals after its function returns), and the
-    same data come out in another file layout. dask's worker profiler is one: every 10 ms it takes
-    the frames of each task thread, and on a loaded machine it can hold them for milliseconds, so
-    an image written in a worker could differ from the in-process one (first at byte 594: the
-    x coordinate where the y coordinate should be). Nothing samples this private thread.
+    same data come out in another layout. dask's worker profiler is one: every 10 ms it takes the
+    frames of each task thread, and on a loaded machine holds them for milliseconds, so an image
+    written in a worker could differ from the in-process one (first at byte 594: the x coordinate
+    where the y coordinate should be). Off the main thread the write therefore runs on a private
+    thread that nothing samples. The main thread (never a task thread) writes itself, so that
+    Ctrl-C stops a long write at once.
     """
+    if threading.current_thread() is threading.main_thread():
+        ds.to_netcdf(target, engine="h5netcdf", encoding=encoding or {})
+        return
     failure: list[BaseException] = []
 
     def run():
         try:
             ds.to_netcdf(target, engine="h5netcdf", encoding=encoding or {})
-        except BaseException as exc:  # re-raised in the caller's thread, with its own type
+        except BaseException as exc:  # pylint: disable=broad-exception-caught
+            # re-raised below in the caller's thread, with its own type
             failure.append(exc)
 
     thread = threading.Thread(target=run, name="tracerdiff-hdf5-writer")
