@@ -80,6 +80,35 @@ def test_sparse_right_hand_sides_solve_like_dense_ones(shape):
         GridCholesky((ny + 1, nx), np.ones(ny * nx + (ny + 1) * (nx - 1)), np.ones(n + nx)).solve_pattern(pattern, values)
 
 
+@pytest.mark.parametrize("shape", [(5, 17), (40, 24), (33, 31)])
+def test_leaf_blocks_are_the_dense_products(shape):
+    # The leaves' W = C P^-1 is taken from rows of P^-1 (each ring cell couples to one box cell):
+    # the dense product's own numbers, so equal bit for bit, and P^-1 is the inverse of the
+    # operator's own block of the leaf (to rounding: 1e-12 relative; the blocks are 30 x 30 at most).
+    rng = np.random.default_rng(11 + sum(shape))
+    ny, nx = shape
+    t = np.exp(rng.uniform(-5, 1, (ny - 1) * nx + ny * (nx - 1)))
+    dirichlet = np.zeros(ny * nx)
+    dirichlet[np.arange(nx)] = 2.0
+    a = _dense(shape, t, dirichlet)
+    factor = GridCholesky(shape, t, dirichlet)
+    lev = factor._levels[0]
+    cell_of = np.full(factor._n_rows + 1, -1)
+    cell_of[factor._row_of] = np.arange(ny * nx)
+    n_own = lev["n_own"]
+    assert lev["nb"] > 1 and lev["leaf"] is not None
+    for b in range(lev["nb"]):
+        own = cell_of[b * n_own + np.arange(n_own)]
+        own = own[own >= 0]
+        ring = cell_of[lev["struct_idx"][b]]
+        ring = ring[ring >= 0]
+        pinv = factor._pinv[0][b, :own.size, :own.size]
+        assert np.allclose(pinv @ a[np.ix_(own, own)], np.eye(own.size), atol=1e-12)
+        assert np.array_equal(factor._w[0][b, :ring.size, :own.size], a[np.ix_(ring, own)] @ pinv)
+        assert np.array_equal(factor._w_t[0][b], factor._w[0][b].T)
+        assert not np.any(factor._w[0][b, ring.size:])  # padding couples to nothing
+
+
 def test_grid_cholesky_refuses_an_indefinite_operator():
     t = np.ones(2 * 4 * 5 - 4 - 5)
     t[3] = -10.0

@@ -140,6 +140,35 @@ def _symbolic(ny: int, nx: int, leaf: int):
         # One group per (child level, first or second child): its targets are distinct, so a
         # plain indexed add is exact (two siblings share the separator's cells).
         kids = [(key[0], np.concatenate(a), np.concatenate(b)) for key, (a, b) in sorted(by_level.items())]
+        leaf = None
+        if lev == 0:
+            # A leaf is a box whose every face leads to its own cells or to its ring (leaves never
+            # touch: separators lie between them), and each ring cell borders exactly one box cell
+            # (the ring has no corners). So its coupling block has one entry per ring row, that
+            # face's -t: per ring slot, the flat row (slot * n_own + own cell) of the (nb * n_own)
+            # stack it couples to (rows) and the face (face; padding: face n_faces, whose t is taken as 0).
+            leaf_own = np.zeros((members.size, n_struct), np.int64)
+            leaf_face = np.full((members.size, n_struct), lo.size, np.int64)
+            flat = np.concatenate(face_flat[0::2])
+            ids = np.concatenate(face_ids[0::2])
+            slot, rem = np.divmod(flat, f * f)
+            rp, rq = np.divmod(rem, f)  # face_flat's first of each pair: (own, other) positions
+            ring = rq >= n_own
+            leaf_own[slot[ring], rq[ring] - n_own] = rp[ring]
+            leaf_face[slot[ring], rq[ring] - n_own] = ids[ring]
+            # The own blocks alone (the rest of a leaf's front is its coupling): flat positions in
+            # (nb, n_own, n_own) of the diagonal, the padding's identity and both entries of every
+            # face inside a leaf.
+            inner = ~ring
+            def own_flat(v):
+                sl, rm = np.divmod(v, f * f)
+                r, q = np.divmod(rm, f)
+                return sl * n_own * n_own + r * n_own + q
+            leaf = dict(own=leaf_own, face=leaf_face, rows=(np.arange(members.size)[:, None] * n_own + leaf_own).ravel(),
+                        diag_flat=own_flat(np.concatenate(diag_flat)), pad_flat=own_flat(np.concatenate(pad_flat)),
+                        face_flat=np.concatenate([slot[inner] * n_own * n_own + rp[inner] * n_own + rq[inner],
+                                                  slot[inner] * n_own * n_own + rq[inner] * n_own + rp[inner]]),
+                        inner_ids=np.concatenate([ids[inner], ids[inner]]))
         flat_struct = struct_idx.ravel()
         rows, inverse = np.unique(flat_struct, return_inverse=True)
         # Struct rows shared by nodes of one level are summed by a sparse scatter (no lost updates).
@@ -149,7 +178,8 @@ def _symbolic(ny: int, nx: int, leaf: int):
                            struct_idx=struct_idx, face_flat=np.concatenate(face_flat),
                            face_ids=np.concatenate(face_ids), diag_flat=np.concatenate(diag_flat),
                            diag_cells=np.concatenate(diag_cells), pad_flat=np.concatenate(pad_flat), kids=kids,
-                           rows=rows, scatter=scatter, scatter32=scatter.astype(np.float32)))
+                           rows=rows, scatter=scatter, scatter32=scatter.astype(np.float32),
+                           leaf=leaf))
     return row_of, n_rows, levels, lo, hi
 
 
@@ -183,6 +213,13 @@ class GridCholesky:
         updates = []
         self._pinv, self._w, self._w_t = [], [], []
         for lev in levels:
+            if lev["leaf"] is not None:
+                pinv, w, w_t, update = self._leaves(lev, diag, neg)
+                updates.append(update)
+                self._pinv.append(pinv)
+                self._w.append(w)
+                self._w_t.append(w_t)
+                continue
             nb, n_own, f = lev["nb"], lev["n_own"], lev["f"]
             front = np.zeros(nb * f * f)
             front[lev["diag_flat"]] = diag[lev["diag_cells"]]
@@ -205,6 +242,39 @@ class GridCholesky:
             self._w_t.append(w_t)
         if not all(np.all(np.isfinite(x)) and np.all(np.diagonal(x, axis1=1, axis2=2) > 0) for x in self._pinv):
             raise np.linalg.LinAlgError("grid operator not positive definite")
+
+    @staticmethod
+    def _leaves(lev, diag, neg):
+        """The leaves' (P^-1, W, W^T, update): the same numbers as the inner nodes' dense products.
+
+        A leaf's coupling has one entry per ring row (see ``_symbolic``), its face's -t, so W = C P^-1
+        is rows of P^-1 scaled and the update -C W^T (a leaf's ring-ring block is empty) entries of
+        W^T scaled: the dense products' own numbers (their other terms are exact zeros), without
+        two batched products or the coupling's share of the front (a 96 x 96 factorisation:
+        8.5 -> 7.6 ms). Reusing the blocks of leaves whose faces are all bulk (a quarter of them)
+        saved only 0.2 ms more, the copying of the kept blocks eating the rest: not done.
+        """
+        leaf = lev["leaf"]
+        nb, n_own = lev["nb"], lev["n_own"]
+        ns = leaf["own"].shape[1]
+        own = np.zeros(nb * n_own * n_own)
+        own[leaf["diag_flat"]] = diag[lev["diag_cells"]]
+        own[leaf["pad_flat"]] = 1.0
+        own[leaf["face_flat"]] = neg[leaf["inner_ids"]]
+        own = own.reshape(nb, n_own, n_own)
+        if not np.all(np.diagonal(own, axis1=1, axis2=2) > 0):
+            raise np.linalg.LinAlgError("grid operator not positive definite")
+        c = np.append(neg, 0.0)[leaf["face"]]  # (nb, ns): each ring row's coupling (padding: 0)
+        rows = leaf["rows"]
+        pinv = np.linalg.inv(own)
+        if ns == 0:  # the whole grid is one leaf
+            return pinv, np.zeros((nb, 0, n_own)), np.zeros((nb, n_own, 0)), np.zeros((nb, 0, 0))
+        w = pinv.reshape(-1, n_own)[rows].reshape(nb, ns, n_own)
+        w *= c[:, :, None]
+        w_t = np.ascontiguousarray(w.transpose(0, 2, 1))
+        update = w_t.reshape(-1, ns)[rows].reshape(nb, ns, ns)
+        update *= -c[:, :, None]
+        return pinv, w, w_t, update
 
     def _blocks(self, single: bool):
         """(P^-1, W, W^T, level scatters) per level, in float64 or rounded to float32 (made once)."""
