@@ -16,7 +16,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from tracerdiff.inversion import WindowModel, fit_window, network
-from tracerdiff.inversion._gridsolve import GridCholesky, RhsPattern, orthonormal_basis, psf_matrix
+from tracerdiff.inversion._gridsolve import GridCholesky, RhsPattern, orthonormal_basis, psf_matrix, separable_psf
 
 D = 2.6e-12  # m^2/s
 H = 1e-6  # m
@@ -123,6 +123,17 @@ def test_psf_matrix_is_ndimage_gaussian_with_nearest_edges(sigma):
     rows = np.flatnonzero(rng.random(field.size) < 0.7)
     expected = ndi.gaussian_filter(field, sigma, mode="nearest").ravel()[rows] if sigma else field.ravel()[rows]
     assert np.allclose(psf_matrix(field.shape, sigma, rows) @ field.ravel(), expected, rtol=1e-12, atol=1e-13)
+    # The two 1-D passes: the same Gaussian (exactly separable), so equal to rounding, also on
+    # many columns, weighted, and in float32 (to float32's rounding: 1e-6 of the largest value).
+    blur = separable_psf(field.shape, sigma, rows)
+    assert np.allclose(blur @ field.ravel(), expected, rtol=1e-12, atol=1e-13)
+    many = rng.standard_normal((field.size, 4))
+    w = rng.uniform(0.5, 2.0, rows.size)
+    dense = w[:, None] * (psf_matrix(field.shape, sigma, rows) @ many)
+    assert np.allclose(blur.weighted(w) @ many, dense, rtol=1e-12, atol=1e-13)
+    single = blur.weighted(w).astype(np.float32) @ many.astype(np.float32)
+    assert single.dtype == np.float32
+    assert np.allclose(single, dense, rtol=0, atol=1e-6 * np.abs(dense).max())
 
 
 def test_cholesky_qr_is_orthonormal_and_refuses_rank_deficiency():
