@@ -373,9 +373,10 @@ def _distinct_columns(a: np.ndarray) -> np.ndarray:
     """
     keys = np.random.default_rng(0).standard_normal(a.shape[0]) @ a
     scale = np.linalg.norm(a, axis=0)
-    keep = []
-    for j in range(a.shape[1]):
-        if not any(abs(keys[i] - keys[j]) <= 1e-9 * (scale[i] + scale[j]) * math.sqrt(a.shape[0])
-                   and np.array_equal(a[:, i], a[:, j]) for i in keep):
-            keep.append(j)
+    # close[i, j]: column i < j projects like column j. An earlier equal column that is itself a
+    # repeat has its first occurrence equal to j too, so "no earlier equal column" is the test.
+    close = np.triu(np.abs(keys[:, None] - keys[None, :])
+                    <= 1e-9 * (scale[:, None] + scale[None, :]) * math.sqrt(a.shape[0]), 1)
+    keep = [j for j in range(a.shape[1])
+            if not any(np.array_equal(a[:, i], a[:, j]) for i in np.flatnonzero(close[:j, j]))]
     return np.array(keep, dtype=np.int64)
