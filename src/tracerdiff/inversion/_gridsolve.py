@@ -240,7 +240,8 @@ class GridCholesky:
             self._pinv.append(pinv)
             self._w.append(w)
             self._w_t.append(w_t)
-        if not all(np.all(np.isfinite(x)) and np.all(np.diagonal(x, axis1=1, axis2=2) > 0) for x in self._pinv):
+        # A non-finite entry makes the sum non-finite (one reduction, no boolean copy of each block).
+        if not all(np.isfinite(x.sum()) and np.all(np.diagonal(x, axis1=1, axis2=2) > 0) for x in self._pinv):
             raise np.linalg.LinAlgError("grid operator not positive definite")
 
     @staticmethod
@@ -340,7 +341,9 @@ class GridCholesky:
             r0, r1 = lev["rows_own"]
             own = y[r0:r1].reshape(lev["nb"], lev["n_own"], k)
             if w_t.shape[2]:
-                own[...] = pinv @ own - w_t @ y[lev["struct_idx"]]
+                x = pinv @ own
+                x -= w_t @ y[lev["struct_idx"]]  # in place: one temporary fewer
+                own[...] = x
             else:
                 own[...] = pinv @ own
 
