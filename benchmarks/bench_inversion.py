@@ -8,7 +8,8 @@ BLAS thread. Simulating the image is not timed.
 Baseline: the same ``invert_boundaries`` with ``tracerdiff.inversion.network._REFERENCE = True``
 (SuperLU LU + its many-column solves, Householder QR of the nuisance basis, ndimage PSF: the
 numerics before issue 16), on the same window models. New: nested-dissection dense-block
-factorisation (every tree node by the inverse of its own block), sparse PSF matrix, Cholesky QR
+factorisation (every tree node by the inverse of its own block; the leaves' coupling blocks taken
+from rows of that inverse), the PSF as two sparse 1-D passes, Cholesky QR
 (one pass when well conditioned), the nuisance fields and the sensitivities solved and
 multiplied in float32 (each checked against one float64 solve, float64 when the check fails;
 the initial scan's fields too), their sparse right-hand sides applied to each leaf's non-zero

@@ -16,7 +16,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from tracerdiff.inversion import WindowModel, fit_window, network
-from tracerdiff.inversion._gridsolve import GridCholesky, RhsPattern, orthonormal_basis, psf_matrix
+from tracerdiff.inversion._gridsolve import GridCholesky, RhsPattern, orthonormal_basis, psf_matrix, separable_psf
 
 D = 2.6e-12  # m^2/s
 H = 1e-6  # m
@@ -80,6 +80,35 @@ def test_sparse_right_hand_sides_solve_like_dense_ones(shape):
         GridCholesky((ny + 1, nx), np.ones(ny * nx + (ny + 1) * (nx - 1)), np.ones(n + nx)).solve_pattern(pattern, values)
 
 
+@pytest.mark.parametrize("shape", [(5, 17), (40, 24), (33, 31)])
+def test_leaf_blocks_are_the_dense_products(shape):
+    # The leaves' W = C P^-1 is taken from rows of P^-1 (each ring cell couples to one box cell):
+    # the dense product's own numbers, so equal bit for bit, and P^-1 is the inverse of the
+    # operator's own block of the leaf (to rounding: 1e-12 relative; the blocks are 30 x 30 at most).
+    rng = np.random.default_rng(11 + sum(shape))
+    ny, nx = shape
+    t = np.exp(rng.uniform(-5, 1, (ny - 1) * nx + ny * (nx - 1)))
+    dirichlet = np.zeros(ny * nx)
+    dirichlet[np.arange(nx)] = 2.0
+    a = _dense(shape, t, dirichlet)
+    factor = GridCholesky(shape, t, dirichlet)
+    lev = factor._levels[0]
+    cell_of = np.full(factor._n_rows + 1, -1)
+    cell_of[factor._row_of] = np.arange(ny * nx)
+    n_own = lev["n_own"]
+    assert lev["nb"] > 1 and lev["leaf"] is not None
+    for b in range(lev["nb"]):
+        own = cell_of[b * n_own + np.arange(n_own)]
+        own = own[own >= 0]
+        ring = cell_of[lev["struct_idx"][b]]
+        ring = ring[ring >= 0]
+        pinv = factor._pinv[0][b, :own.size, :own.size]
+        assert np.allclose(pinv @ a[np.ix_(own, own)], np.eye(own.size), atol=1e-12)
+        assert np.array_equal(factor._w[0][b, :ring.size, :own.size], a[np.ix_(ring, own)] @ pinv)
+        assert np.array_equal(factor._w_t[0][b], factor._w[0][b].T)
+        assert not np.any(factor._w[0][b, ring.size:])  # padding couples to nothing
+
+
 def test_grid_cholesky_refuses_an_indefinite_operator():
     t = np.ones(2 * 4 * 5 - 4 - 5)
     t[3] = -10.0
@@ -94,6 +123,17 @@ def test_psf_matrix_is_ndimage_gaussian_with_nearest_edges(sigma):
     rows = np.flatnonzero(rng.random(field.size) < 0.7)
     expected = ndi.gaussian_filter(field, sigma, mode="nearest").ravel()[rows] if sigma else field.ravel()[rows]
     assert np.allclose(psf_matrix(field.shape, sigma, rows) @ field.ravel(), expected, rtol=1e-12, atol=1e-13)
+    # The two 1-D passes: the same Gaussian (exactly separable), so equal to rounding, also on
+    # many columns, weighted, and in float32 (to float32's rounding: 1e-6 of the largest value).
+    blur = separable_psf(field.shape, sigma, rows)
+    assert np.allclose(blur @ field.ravel(), expected, rtol=1e-12, atol=1e-13)
+    many = rng.standard_normal((field.size, 4))
+    w = rng.uniform(0.5, 2.0, rows.size)
+    dense = w[:, None] * (psf_matrix(field.shape, sigma, rows) @ many)
+    assert np.allclose(blur.weighted(w) @ many, dense, rtol=1e-12, atol=1e-13)
+    single = blur.weighted(w).astype(np.float32) @ many.astype(np.float32)
+    assert single.dtype == np.float32
+    assert np.allclose(single, dense, rtol=0, atol=1e-6 * np.abs(dense).max())
 
 
 def test_cholesky_qr_is_orthonormal_and_refuses_rank_deficiency():
