@@ -11,12 +11,14 @@ micrograph). Per inversion, one JSON line with:
   E[theta_hat] - theta = M^-1 (sum_i H_i (M^-1 - V) J_i^T - J^T d / 2), d_i = tr(H_i V),
   M = F + I / sigma^2, V = M^-1 F M^-1 (the MAP's sampling covariance), H_i the Hessian of
   pixel i's weighted model value. Only the d-term is computed (the other vanishes without a
-  prior and is of order sigma^-2 F^-2 in the directions the data determine). The Hessian
+  prior; see ``shrinkage_bias``). The Hessian
   enters through ONE extra solve per window: sum_m lambda_m d^2C/du_m^2 is linear in the
   right-hand sides (:func:`second_order_field`), checked against finite differences in
   ``tests/test_uniform_bias_diagnostic.py``;
 - ``em_fixed_sigma``: ln(median / truth) from the population EM (robust, as shipped) on the same
   window data terms with the log-sd fixed at 0.5, 0.3, 0.1 instead of estimated (no refit);
+- ``shrinkage_bias``: the other second-order term, which the prior adds through the curvature,
+  M^-1 sum_i H_i (M^-1 - V) J_i^T (:func:`shrinkage_term`, K extra solves per window);
 - ``mean_map``: the plain mean of the windows' MAP ln G over the same boundaries.
 
 Run: ``.venv/bin/python benchmarks/diag_uniform_bias.py --seeds 216,217 --kinds uniform
@@ -25,7 +27,9 @@ Run: ``.venv/bin/python benchmarks/diag_uniform_bias.py --seeds 216,217 --kinds 
 Measured (code of main 6d5f345, floor 0.3; seeds <= 224 only; see docs/validation.rst), seed 100,
 uniform, true grains: 3000 counts/px: ln_ratio +0.0706, second_order_bias -0.0000, EM at log-sd
 0.5 / 0.3 / 0.1: +0.0758 / +0.0706 / +0.0278, mean_map +0.080; 30 000 counts: -0.0007, -0.0003,
--0.0079 / -0.0007 / +0.0026, +0.0032. The model's curvature does not make the shift.
+-0.0079 / -0.0007 / +0.0026, +0.0032. ``shrinkage_bias`` (the prior's share through the
+curvature, :func:`shrinkage_bias`): +0.0001 (seed 100 and seed 216, 3000 counts; 216: ln_ratio
+-0.0006, EM at 0.1: -0.0371). The model's curvature does not make the shift.
 """
 
 from __future__ import annotations
@@ -82,6 +86,33 @@ def cross_field(model, theta, state, sens, cov) -> np.ndarray:
     return -state.lu.solve(rhs)
 
 
+def shrinkage_term(model, theta, state, sens, b) -> np.ndarray:
+    """g_j = sum_i sum_kl H_i,jk b_kl J_i,l: the prior's share of the second-order bias (K solves).
+
+    With Z = W^T P J b and Lambda = A^-1 Z, g_j = -sum_k <d_j A S_k + d_k A S_j + d_j d_k A C, Lambda_k>
+    (d^2 C / dtheta_j dtheta_k = -A^-1 (d_j A S_k + d_k A S_j + d_j d_k A C); the projection P off the
+    nuisance is held fixed, as in the Gauss-Newton information).
+    """
+    gb = model.gb
+    lo, hi, k = model.lo[gb], model.hi[gb], model.face_pair
+    g = np.exp(theta)[k] * model.face_weight
+    t = state.trans[gb]
+    dt = t ** 2 * model.h / g
+    d2t = dt * (2.0 * t * model.h / g - 1.0)
+    w, q = model._weighted_psf(), state.basis_q
+    jw = w @ sens
+    jw -= q @ (q.T @ jw)
+    z = w.T @ (jw @ b)
+    lam = state.lu.solve(np.asarray(z))
+    d_s, d_l = sens[lo] - sens[hi], lam[lo] - lam[hi]
+    d_c = state.c_model[lo] - state.c_model[hi]
+    n_k = model.n_params
+    term1 = np.bincount(k, dt * np.einsum("fk,fk->f", d_s, d_l), minlength=n_k)
+    term2 = (dt * d_l[np.arange(k.size), k]) @ d_s
+    term3 = np.bincount(k, d2t * d_c * d_l[np.arange(k.size), k], minlength=n_k)
+    return -(term1 + term2 + term3)
+
+
 def second_order_bias(model, theta, information, sigma: float) -> np.ndarray:
     """The d-term of the MAP's second-order bias of ln G (see the module docstring), per boundary."""
     k = model.n_params
@@ -94,6 +125,15 @@ def second_order_bias(model, theta, information, sigma: float) -> np.ndarray:
     d = w @ c2
     d -= q @ (q.T @ d)
     return m_inv @ (-0.5 * ((w @ sens).T @ d))
+
+
+def shrinkage_bias(model, theta, information, sigma: float) -> np.ndarray:
+    """M^-1 g with b = M^-1 - V (:func:`shrinkage_term`): the bias the prior adds through the curvature."""
+    k = model.n_params
+    m_inv = np.linalg.inv(information + np.eye(k) / sigma ** 2)
+    state = model.solve(theta)
+    sens = np.asarray(model.field_sensitivity(theta, state), float)
+    return m_inv @ shrinkage_term(model, theta, state, sens, m_inv - m_inv @ information @ m_inv)
 
 
 def run(seed: int, kind: str, condition: str, counts: int, floor: float) -> dict:
@@ -134,10 +174,12 @@ def run(seed: int, kind: str, condition: str, counts: int, floor: float) -> dict
         fitting.fit_window, analysis.fit_image = fit_window, fit_image
     image = captured["fit"]
     clean = [own[~misfit_boundaries(fit, n_sigma=4.0)[own]] for fit, own in zip(image.fits, image.owned)]
-    bias, theta = [], []
+    bias, shrink, theta = [], [], []
     for fit, own in zip(image.fits, clean):
         if own.size:
-            bias.append(second_order_bias(models[fit.pairs.tobytes()], fit.theta, fit.information, image.sigma)[own])
+            model = models[fit.pairs.tobytes()]
+            bias.append(second_order_bias(model, fit.theta, fit.information, image.sigma)[own])
+            shrink.append(shrinkage_bias(model, fit.theta, fit.information, image.sigma)[own])
             theta.append(fit.theta[own])
     em = {}
     for s in (0.5, 0.3, 0.1):
@@ -146,6 +188,7 @@ def run(seed: int, kind: str, condition: str, counts: int, floor: float) -> dict
     return {"seed": seed, "kind": kind, "condition": condition, "counts": counts, "floor": floor,
             "ln_ratio": round(math.log(res.population.median.value / G_TRUE), 4), "log_sd": round(image.sigma, 3),
             "second_order_bias": round(float(np.mean(np.concatenate(bias))), 4),
+            "shrinkage_bias": round(float(np.mean(np.concatenate(shrink))), 4),
             "em_fixed_sigma": em, "mean_map": round(float(np.mean(np.concatenate(theta))) - math.log(G_TRUE), 4)}
 
 

@@ -83,3 +83,44 @@ def test_cross_field_matches_finite_differences():
         fd += 2 * (spla.spsolve(_operator(model, theta + e), rhs) - spla.spsolve(_operator(model, theta - e), rhs)) / (2 * eps)
     got = diag.cross_field(model, theta, state, sens, cov)
     assert np.linalg.norm(got - fd) < 1e-4 * np.linalg.norm(fd)
+
+
+def _sensitivities(model, theta, rhs):
+    """dC/dtheta (nuisance right-hand side ``rhs`` fixed) by sparse algebra: -A^-1 (dA/dtheta_k) C."""
+    a = _operator(model, theta)
+    c = spla.spsolve(a, rhs)
+    gb = model.gb
+    lo, hi, k = model.lo[gb], model.hi[gb], model.face_pair
+    g = np.exp(theta)[k] * model.face_weight
+    dt = model.face_conductances(theta)[gb] ** 2 * model.h / g
+    flux = dt * (c[lo] - c[hi])
+    n = c.size
+    m = np.zeros((n, model.n_params))
+    np.add.at(m, (lo, k), flux)
+    np.add.at(m, (hi, k), -flux)
+    return -spla.spsolve(a, sp.csc_matrix(m)).toarray()
+
+
+def test_shrinkage_term_is_the_gradient_of_the_sensitivities_against_fixed_weights():
+    # g = grad_theta of tr((P W S(theta))^T P J b) with P, J, b held at theta: central differences.
+    model = _window()
+    rng = np.random.default_rng(4)
+    theta = np.log(1.5e-8) + 0.3 * rng.standard_normal(model.n_params)
+    state = model.solve(theta)
+    sens = np.asarray(model.field_sensitivity(theta, state), float)
+    a = rng.standard_normal((model.n_params, model.n_params))
+    b = 0.05 * a @ a.T / model.n_params
+    w, q = model._weighted_psf(), state.basis_q
+
+    def project(x):
+        y = w @ x
+        return y - q @ (q.T @ y)
+
+    target = project(sens) @ b
+    rhs = _operator(model, theta) @ state.c_model
+    u = rng.standard_normal(model.n_params)
+    eps = 1e-4
+    phi = [float(np.sum(project(_sensitivities(model, theta + s * eps * u, rhs)) * target)) for s in (-1, 1)]
+    fd = (phi[1] - phi[0]) / (2 * eps)
+    got = float(diag.shrinkage_term(model, theta, state, sens, b) @ u)
+    assert abs(got - fd) < 1e-4 * abs(fd)
