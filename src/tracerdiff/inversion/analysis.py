@@ -32,8 +32,9 @@ REASON_MISFIT = "a neighbouring grain is not explained by the model (a boundary 
 #: Said of every inversion on grains segmented from the C map. Why: such a map misses the
 #: boundaries whose step is below the counting noise (on the validation images 8-9 % of the grain
 #: pairs, mostly running along the diffusion direction). No cut test can find them (the exact cut
-#: explains less than 1 chi^2 for most), no per-grain check flags the merged grains, yet their
-#: neighbours' values come out high (docs/validation.rst, "Where the missing-boundary bias comes from").
+#: explains less than 1 chi^2 for most), the steep-ramp test catches a sixth of the merged grains,
+#: and the others' neighbours come out high (docs/validation.rst, "Where the missing-boundary bias
+#: comes from").
 CMAP_REMARK = ("grains segmented from the C map, which cannot show boundaries whose step is below the counting "
                "noise: the population median may run high (the C-map term of its error allows for this); give a "
                "micrograph or labels for per-boundary values")
