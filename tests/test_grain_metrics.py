@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tracerdiff.boundaries.grain_metrics import boundary_f1, boundary_pixels, merged_split_fractions
+from tracerdiff.boundaries.grain_metrics import boundary_f1, boundary_pixels, merged_split_fractions, pair_recall
 from tracerdiff.errors import InputError
 
 
@@ -90,3 +90,38 @@ def test_bad_inputs_are_named():
     with pytest.raises(InputError) as err:
         merged_split_fractions(np.zeros((3, 3), int), np.zeros((3, 3), int))
     assert err.value.source == "labels"
+
+
+def _quadrants():
+    truth = np.zeros((10, 10), int)
+    truth[:5, :5], truth[:5, 5:], truth[5:, :5], truth[5:, 5:] = 1, 2, 3, 4
+    return truth
+
+
+def test_pair_recall_names_the_missed_boundary():
+    truth = _quadrants()
+    # Found: quadrants 1 and 2 merged (their vertical boundary, rows 0-4, is missing).
+    found = truth.copy()
+    found[found == 2] = 1
+    r = pair_recall(found, truth)
+    assert r.missed_pairs() == [(1, 2)]
+    # Four 5-face boundaries. (1, 2)'s faces in rows 3 and 4 lie within 1 px of the found
+    # horizontal line between rows 4 and 5 (the triple junction), so 2 of its 5 count: recall 0.4,
+    # still missed; the other three are found whole: (15 + 2) / 20.
+    assert dict(zip(map(tuple, r.pairs.tolist()), r.faces.tolist())) == {(1, 2): 5, (1, 3): 5, (2, 4): 5, (3, 4): 5}
+    assert r.recall[r.missed][0] == pytest.approx(0.4)
+    assert r.length_recall == pytest.approx(17 / 20)
+    # (1, 2) runs along the rows' direction (faces between columns): horizontal share 0; (1, 3) 1.
+    by_pair = dict(zip(map(tuple, r.pairs.tolist()), r.horizontal.tolist()))
+    assert by_pair[(1, 2)] == 0.0 and by_pair[(1, 3)] == 1.0
+    assert pair_recall(truth, truth).length_recall == 1.0
+
+
+def test_pair_recall_tolerance_and_short_pairs():
+    # A found line 2 columns off: not within 1 px, within 2 px.
+    assert pair_recall(_halves(7), _halves(5), tolerance_px=1).missed_pairs() == [(1, 2)]
+    assert pair_recall(_halves(7), _halves(5), tolerance_px=2).missed_pairs() == []
+    # A pair with fewer than min_faces faces is not scored.
+    assert pair_recall(_halves(5), _halves(5), min_faces=11).pairs.shape == (0, 2)
+    with pytest.raises(InputError):
+        pair_recall(_halves(5), _halves(5), tolerance_px=-1)

@@ -189,6 +189,23 @@ def test_inversion_result_shows_data_and_model_across_each_boundary():
     assert any(len(ax.lines) >= 2 for ax in fig.axes[1:])
 
 
+def test_c_map_grains_are_said_to_miss_faint_boundaries():
+    # Grains segmented from the C map miss the boundaries whose step is below the counting noise
+    # (issue 12 item 4: none can be cut back, and they push the median up); the result says so
+    # whenever the map came from the C map, and not when the grains were given.
+    from test_boundaries_inputs import _staircase  # tests/ is on sys.path under pytest
+
+    from tracerdiff.boundaries import segmentation
+    from tracerdiff.inversion.analysis import CMAP_REMARK
+
+    i6, i7 = _staircase()
+    c = i6 / (i6 + i7)
+    res = invert_boundaries(c, d_bulk=D, pixel_size_um=1.0, workers=1)
+    assert CMAP_REMARK in res.message
+    given = segmentation.segment_grains(c, np.full(c.shape, 0.01), np.ones(c.shape, bool)).astype(np.int64)
+    assert CMAP_REMARK not in invert_boundaries(c, d_bulk=D, pixel_size_um=1.0, labels=given, workers=1).message
+
+
 def test_no_flux_no_values():
     # A flat, noisy image (no tracer flux) constrains no conductance: every boundary is flagged
     # as undetermined by the data and the population median is reported as unknown, not invented.

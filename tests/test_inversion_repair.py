@@ -8,8 +8,8 @@ import pytest
 from tracerdiff.boundaries.segmentation import edge_strength
 from tracerdiff.inversion.quality import (DEFICIENT_ABOVE, LOG_ERROR_PER_DEFICIENCY, MODEL_LOG_ERROR, ORIGIN_LOG_ERROR,
                                          grain_map_quality, map_log_error, median_log_stderr)
-from tracerdiff.inversion.repair import (accept_split, grain_chi2, plane_residual, propose_split, repair_map,
-                                         step_gain)
+from tracerdiff.inversion.repair import (STEEP_SIGMAS, accept_split, grain_chi2, plane_residual, propose_split,
+                                         repair_map, steep_grains, step_gain)
 from tracerdiff.inversion.windows import (WindowFit, estimate_population, population_median_block_stderr,
                                           population_median_marginal_stderr, population_median_stderr)
 
@@ -73,6 +73,44 @@ def test_a_merge_without_a_step_is_left_alone():
     merged = np.where(truth == 3, 1, truth)
     fixed = repair_map(c, err, np.ones(c.shape, bool), merged, edge=edge_strength(c, err), margin=2, rounds=2)
     assert fixed.accepted == 0  # no step across rows 30: the merged grain is one plane
+
+
+def _grain_grid(seed, *, ramp=0.0):
+    """200 square grains (20 x 20 px) on one depth gradient with counting noise; grain 1 gets an extra
+    lateral ramp of ``ramp`` per px (a hidden gradual step). Returns C, err, labels, interior mask."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:200, 0:400]
+    labels = (1 + (yy // 20) * 20 + xx // 20).astype(np.int64)
+    c = 0.8 - 0.0005 * yy + ramp * xx * (labels == 1) + SE * rng.standard_normal(yy.shape)
+    interior = ((yy % 20) >= 2) & ((yy % 20) < 18) & ((xx % 20) >= 2) & ((xx % 20) < 18)
+    return c, np.full(c.shape, SE), labels, interior
+
+
+def test_steep_grain_statistic_follows_its_chi2_tail_on_correct_grains():
+    # The threshold's reason (STEEP_SIGMAS) is that on correct grains the statistic is chi^2(2):
+    # flags at n sd occur with the two-sided normal tail probability. 6 x 200 grains: expected
+    # 1200 x 0.0027 = 3.2 at 3 sd (Poisson: P(> 10) ~ 1e-3) and 1200 x 0.0455 = 55 +- 7.4 at 2 sd.
+    flagged = {3.0: 0, 2.0: 0}
+    for seed in range(6):
+        c, err, labels, interior = _grain_grid(seed)
+        for n in flagged:
+            flagged[n] += steep_grains(c, err, labels, interior, n_sigma=n).size
+    assert flagged[3.0] <= 10
+    assert 35 <= flagged[2.0] <= 75
+    assert STEEP_SIGMAS == 3.0
+
+
+def test_a_grain_with_a_hidden_ramp_is_steep():
+    # Grain 1 with a lateral ramp (a hidden gradual step). Slope error of a 16 x 16 px interior:
+    # SE / sqrt(256 * 21) = 1.1e-4 per px. A ramp of 8e-4 (~7 slope errors) is flagged at 3 and 4 sd;
+    # one of 5e-4 (~4.5 before noise; with this seed's noise between the two thresholds) only at the
+    # default 3 sd -- the kind of grain the lower threshold is for. No other grain is flagged.
+    c, err, labels, interior = _grain_grid(2, ramp=0.0008)
+    assert steep_grains(c, err, labels, interior).tolist() == [1]
+    assert steep_grains(c, err, labels, interior, n_sigma=4.0).tolist() == [1]
+    c, err, labels, interior = _grain_grid(2, ramp=0.0005)
+    assert steep_grains(c, err, labels, interior).tolist() == [1]
+    assert steep_grains(c, err, labels, interior, n_sigma=4.0).tolist() == []
 
 
 def test_accept_split_is_the_bic_rule():

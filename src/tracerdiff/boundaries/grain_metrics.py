@@ -7,6 +7,8 @@
 * Merged and split grains by majority overlap: a true grain is *merged* when the found region
   covering most of it also covers most of another true grain; it is *split* when two or more
   found regions lie mostly inside it.
+* Per boundary (true grain pair): the share of its pixel faces with a found boundary within the
+  tolerance (:func:`pair_recall`), to tell which boundaries a map misses and what they are like.
 
 Boundary pixels are both pixels of every 4-neighbour pair with different labels (the line lies
 between them), in both maps alike. Label 0 means "no grain" and is ignored: no boundary is
@@ -144,3 +146,68 @@ def merged_split_fractions(found: np.ndarray, truth: np.ndarray, *, mask: np.nda
     split = sum(g < per_true.size and per_true[g] >= 2 for g in counted)
     total = len(counted)
     return GrainMatch(merged / total, split / total, total, int(merged), int(split))
+
+
+@dataclass(frozen=True)
+class PairRecall:
+    """Recall of every true boundary (grain pair) by a found map.
+
+    ``pairs`` (K x 2, low label first), ``faces`` (4-neighbour pixel faces of each), ``recall``
+    (share of those faces with both pixels within ``tolerance_px`` of a found boundary pixel),
+    ``horizontal`` (share of faces between rows: a boundary running along the columns) and
+    ``missed`` (recall below ``min_recall``).
+    """
+
+    pairs: np.ndarray
+    faces: np.ndarray
+    recall: np.ndarray
+    horizontal: np.ndarray
+    missed: np.ndarray
+    tolerance_px: float
+
+    @property
+    def length_recall(self) -> float:
+        """Face-weighted recall over every pair (the boundary length found)."""
+        total = float(self.faces.sum())
+        return float(np.sum(self.recall * self.faces) / total) if total else 1.0
+
+    def missed_pairs(self) -> list[tuple[int, int]]:
+        return [tuple(int(v) for v in p) for p in self.pairs[self.missed]]
+
+    def to_dict(self) -> dict:
+        return {"n_pairs": int(self.pairs.shape[0]), "n_missed": int(self.missed.sum()),
+                "length_recall": self.length_recall, "tolerance_px": self.tolerance_px}
+
+
+def pair_recall(found: np.ndarray, truth: np.ndarray, *, tolerance_px: float = 1.0, min_faces: int = 3,
+                min_recall: float = 0.5) -> PairRecall:
+    """Which true boundaries ``found`` recovers, pair by pair (see :class:`PairRecall`).
+
+    A face counts as found when both of its pixels lie within ``tolerance_px`` of a boundary pixel
+    of ``found`` (the line between them is then within the tolerance). Pairs with fewer than
+    ``min_faces`` faces (grains touching at a corner) and pairs with label 0 are left out.
+    """
+    found, truth, _ = _check(found, truth, None)
+    if not (np.isfinite(tolerance_px) and tolerance_px >= 0):
+        raise InputError(f"must be >= 0, got {tolerance_px!r}", source="tolerance_px")
+    bf = boundary_pixels(found)
+    near = (ndi.distance_transform_edt(~bf) <= tolerance_px) if bf.any() else np.zeros(bf.shape, bool)
+    keys, hits, rows = [], [], []
+    n = int(truth.max()) + 1
+    for axis in (0, 1):
+        t = np.moveaxis(truth, axis, 0).astype(np.int64)
+        m = np.moveaxis(near, axis, 0)
+        cut = (t[:-1] != t[1:]) & (t[:-1] != 0) & (t[1:] != 0)
+        a, b = t[:-1][cut], t[1:][cut]
+        keys.append(np.minimum(a, b) * n + np.maximum(a, b))
+        hits.append(m[:-1][cut] & m[1:][cut])
+        rows.append(np.full(a.size, axis == 0))
+    keys, hits, rows = np.concatenate(keys), np.concatenate(hits), np.concatenate(rows)
+    uniq, inv = np.unique(keys, return_inverse=True)
+    faces = np.bincount(inv, minlength=uniq.size)
+    recall = np.bincount(inv, hits, minlength=uniq.size) / np.maximum(faces, 1)
+    horizontal = np.bincount(inv, rows, minlength=uniq.size) / np.maximum(faces, 1)
+    keep = faces >= min_faces
+    pairs = np.column_stack([uniq // n, uniq % n])[keep]
+    return PairRecall(pairs, faces[keep], recall[keep], horizontal[keep], recall[keep] < min_recall,
+                      float(tolerance_px))

@@ -29,6 +29,15 @@ from tracerdiff.quantity import Measured
 REASON_UNDETERMINED = "not determined by the image (posterior log-sd above the limit)"
 REASON_NO_DATA = "the image alone does not constrain it (edge of the field, or too short)"
 REASON_MISFIT = "a neighbouring grain is not explained by the model (a boundary missing from the grain map?)"
+#: Said of every inversion on grains segmented from the C map. Why: such a map misses the
+#: boundaries whose step is below the counting noise (on the validation images 8-9 % of the grain
+#: pairs, mostly running along the diffusion direction). No cut test can find them (the exact cut
+#: explains less than 1 chi^2 for most), the steep-ramp test catches a sixth of the merged grains,
+#: and the others' neighbours come out high (docs/validation.rst, "Where the missing-boundary bias
+#: comes from").
+CMAP_REMARK = ("grains segmented from the C map, which cannot show boundaries whose step is below the counting "
+               "noise: the population median may run high (the C-map term of its error allows for this); give a "
+               "micrograph or labels for per-boundary values")
 
 _NAN = math.nan
 #: With ``workers="auto"``, below this many pixels the windows are fitted in process: on 512 x 206
@@ -104,6 +113,7 @@ def invert_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sourc
     labels, shift, note = inputs.grain_labels(c, prep.cf, prep.ef, valid, labels=labels, optical=optical,
                                               options=SegmentationOptions())
     labels = np.where(valid, labels, 0).astype(np.int64)
+    note = join_notes(note, CMAP_REMARK) if map_origin == "cmap" else note
     prep.empty.update(labels=labels.astype(np.int32), optical_shift_px=shift)
     image_fit = fit_image(prep.cf, prep.ef, valid, labels, source_edge=prep.source_edge, px=px,
                           d_bulk=prep.d_bulk.value, psf_px=opts.psf_sigma_um / px, window_px=opts.window_px,

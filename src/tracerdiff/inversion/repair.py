@@ -310,7 +310,18 @@ def inherit_starts(theta: dict, old, new, parent: int) -> None:
             theta[(a, b)] = theta[key]
 
 
-def steep_grains(c: np.ndarray, err: np.ndarray, labels: np.ndarray, mask: np.ndarray, *, n_sigma: float = 4.0,
+#: Detection threshold of :func:`steep_grains` (normal-equivalent sd of its chi^2(2) statistic). Why 3,
+#: not the former 4: the statistic follows its chi^2 tail on true grains (true maps of seeds 204-206,
+#: ~585 grains: 0-2, 1-4, 5-10, 15-30 grains flagged at 4, 3, 2.5, 2 sd, where the tail expects 0.04,
+#: 1.6, 7, 27), so at 3 sd a correct map loses ~0.3 % of its grains' data (a flagged grain still
+#: conducts), while 4 sd let half the merged grains through (true grains minus the pairs a C map
+#: misses, seed 204 uniform: 25 of 78 merged grains flagged at 4 sd, 40 at 3, every flag a merge), and
+#: each one missed pushes its window's conductances up (issue 12: docs/validation.rst).
+STEEP_SIGMAS = 3.0
+
+
+def steep_grains(c: np.ndarray, err: np.ndarray, labels: np.ndarray, mask: np.ndarray, *,
+                 n_sigma: float = STEEP_SIGMAS,
                  min_pixels: int = 30, neighbours: int = 30) -> np.ndarray:
     """Labels of grains whose mean C gradient is steeper than their peers' by more than ``n_sigma``.
 
