@@ -10,7 +10,8 @@ from tracerdiff.inversion.quality import (DEFICIENT_ABOVE, LOG_ERROR_PER_DEFICIE
                                          grain_map_quality, map_log_error, median_log_stderr)
 from tracerdiff.inversion.repair import (STEEP_SIGMAS, accept_split, grain_chi2, plane_residual, propose_split,
                                          repair_map, steep_grains, step_gain)
-from tracerdiff.inversion.windows import (WindowFit, estimate_population, population_median_block_stderr,
+from tracerdiff.inversion.windows import (WindowFit, estimate_population, inlier_weights,
+                                          population_median_block_stderr,
                                           population_median_marginal_stderr, population_median_stderr)
 
 SE = 0.008  # per-pixel counting error of C at ~3000 counts/px (C ~ 0.7)
@@ -172,6 +173,44 @@ def test_window_cluster_error_sees_a_shared_window_offset():
     independent, block = np.mean(errors, axis=0)
     assert independent == pytest.approx(0.016, rel=0.15)
     assert block == pytest.approx(0.035, rel=0.25)
+
+
+def test_cluster_error_weights_boundaries_as_the_robust_median_does():
+    # 40 windows of 25 boundaries from N(-18, 0.5^2), independent: the cluster error is then
+    # ~0.5 / sqrt(1000) = 0.016. One window also holds 10 outliers at -12 (12 sd away, as next to
+    # a grain that hides a step): the mixture gives them responsibility ~0 and mu ignores them.
+    # Unweighted they add 10 * 6 = 60 to their window's sum, ~60 / 1000 = 0.06 in ln (4x the
+    # true error); weighted by r_k, as in mu, they add nothing.
+    rng = np.random.default_rng(11)
+    obs = -18.0 + 0.5 * rng.standard_normal(1000)
+    clean_fits, clean_owned = _direct(obs, 0.05, 25)
+    mu0, sigma0 = estimate_population(clean_fits, clean_owned, mu=-18.0, sigma=1.0, robust=True)
+    clean = population_median_block_stderr(clean_fits, clean_owned, mu0, sigma0, robust=True)
+    obs_out = obs.copy()
+    obs_out[:10] = -12.0
+    fits, owned = _direct(obs_out, 0.05, 25)
+    mu, sigma = estimate_population(fits, owned, mu=-18.0, sigma=1.0, robust=True)
+    assert mu == pytest.approx(mu0, abs=0.01)  # the robust centre ignores the outliers
+    plain = population_median_block_stderr(fits, owned, mu, sigma)
+    robust = population_median_block_stderr(fits, owned, mu, sigma, robust=True)
+    # 0.016 within the sandwich's own scatter (40 clusters: ~11 % sd; 30 % is ~3 sd).
+    assert clean == pytest.approx(0.016, rel=0.3)
+    assert robust == pytest.approx(clean, rel=0.05)
+    assert plain > 3 * robust
+
+
+def test_inlier_weights_match_the_fitted_mixture():
+    # 950 inliers N(0, 1) and 50 outliers at +6.5: responsibilities ~0 for the outliers (normal
+    # density at 6.5 sd: e^-21) and near 1 for a typical inlier (|z| ~ 0.67: normal density ~0.3
+    # against the flat one, (1 - share) / 14 ~ 0.006: r ~ 0.98). Their mean is the share at its
+    # fixed point: below 0.95, since the flat part also takes a share of the inliers' tails (at
+    # |z| > 2, 4.6 % of them, r < 0.8), but not by more than those tails.
+    rng = np.random.default_rng(3)
+    means = np.concatenate([rng.standard_normal(950), np.full(50, 6.5)])
+    r = inlier_weights(means, 0.0, 1.0)
+    assert np.all(r[950:] < 1e-6)
+    assert np.median(r[:950]) > 0.95
+    assert 0.95 - 0.05 <= float(np.mean(r)) <= 0.95
 
 
 def test_marginal_error_sees_a_weakly_measured_common_level():

@@ -191,7 +191,7 @@ def _result(prep: PreparedImage, image_fit, results, opts: InversionOptions, not
     message = join_notes(message, note)
     quality = grain_map_quality(image_fit.repair, origin=map_origin)
     parts = median_log_stderr(population_median_stderr(fits, owned, mu, sigma),
-                              population_median_block_stderr(fits, owned, mu, sigma), quality,
+                              population_median_block_stderr(fits, owned, mu, sigma, robust=True), quality,
                               marginal=population_median_marginal_stderr(fits, owned, mu, sigma))
     mu_se = parts["total"]
     determined = any(b.reason != REASON_NO_DATA for b in results)
