@@ -103,9 +103,11 @@ def invert_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sourc
     map_origin = "labels" if labels is not None else "optical" if optical is not None else "cmap"
     labels, shift, note = inputs.grain_labels(c, prep.cf, prep.ef, valid, labels=labels, optical=optical,
                                               options=SegmentationOptions())
-    labels = np.where(valid, labels, 0).astype(np.int64)
-    prep.empty.update(labels=labels.astype(np.int32), optical_shift_px=shift)
-    image_fit = fit_image(prep.cf, prep.ef, valid, labels, source_edge=prep.source_edge, px=px,
+    # One copy of the map (int32, kept for the result) is passed on: fit_image works on its own
+    # int64 copy (a 4096^2 px map's int64 copy held meanwhile took 134 MB).
+    prep.empty.update(labels=np.where(valid, labels, 0).astype(np.int32), optical_shift_px=shift)
+    del labels
+    image_fit = fit_image(prep.cf, prep.ef, valid, prep.empty["labels"], source_edge=prep.source_edge, px=px,
                           d_bulk=prep.d_bulk.value, psf_px=opts.psf_sigma_um / px, window_px=opts.window_px,
                           stride_px=opts.stride_px, population_sigma=opts.population_sigma,
                           min_sigma=opts.min_population_log_sd, n_passes=opts.n_passes,
