@@ -248,3 +248,19 @@ def test_batched_passes_owned_step_rows_and_binned_profiles_give_identical_bound
         model = binned_profile(b.profile_s, b.profile_model, np.ones(b.profile_s.size))[1]
         for x, y in ((a.profile_s, s), (a.profile_c, c), (a.profile_se, se), (a.profile_model, model)):
             assert np.array_equal(x, y)
+
+
+def test_owned_rows_return_the_kept_rows_and_refuse_the_others():
+    from tracerdiff.inversion.window_layout import owned_rows
+
+    matrix = np.random.default_rng(5).standard_normal((7, 7))
+    rows = owned_rows(matrix, np.array([5, 1, 3]))
+    matrix[:] = 0.0  # a copy: the window's matrix can be let go
+    ref = np.random.default_rng(5).standard_normal((7, 7))
+    for i in (1, 3, 5):
+        assert np.array_equal(rows[i], ref[i])
+    for i in (0, 2, 6, 7):
+        with pytest.raises(IndexError, match="not kept"):
+            rows[i]
+    with pytest.raises(IndexError):
+        owned_rows(ref, [])[0]
