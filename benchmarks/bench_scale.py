@@ -28,7 +28,9 @@ The images (as in ``bench_memory.py``): one simulated 512 x 512 exchange (Vorono
 mosaic of fields would be, so grains and boundaries grow with the area (the mirrored C field is
 not one physical exchange profile, so the source edge is given). The inversion is slow on a
 2-core machine: sizes above ``--max-inversion`` are not run but extrapolated from the measured
-sizes with the fitted power law ``t ~ pixels^b``; such lines say ``"extrapolated": true``.
+sizes with the fitted power law ``t ~ pixels^b``; such lines say ``"extrapolated": true``. The
+4096² inversion is measured with ``--methods inversion --workers 1 --sizes 512,4096
+--max-inversion 4096`` (about 50 CPU minutes; its 4 GB target is checked like every other row).
 
 Run: ``.venv/bin/python benchmarks/bench_scale.py [--sizes 512,1024,2048,4096] [--max-inversion 1024]``;
 prints one JSON line per size, method and worker count; exits 1 when a measured run misses a target.

@@ -209,3 +209,58 @@ def test_window_data_shipped_to_a_local_cluster_gives_the_same_result(monkeypatc
     a, b = kept.to_dict(), shipped.to_dict()
     assert len(a["boundaries"]) > 0
     assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)  # NaN-safe, exact floats
+
+
+@pytest.mark.parametrize("n_passes", [1, 2])
+def test_batched_passes_owned_step_rows_and_binned_profiles_give_identical_boundaries(merged_image, monkeypatch,
+                                                                                        n_passes):
+    # Passes fitted in batches of 2 windows, each fit keeping only the step-Jacobian rows of the
+    # boundaries its window reports (none in a first pass that later passes redo), and profiles
+    # binned, against the forms they replaced: one batch per pass, whole matrices, every sample.
+    # Every reported number is the same, bit for bit; the profile is the replaced samples binned.
+    import warnings
+
+    from tracerdiff.boundaries.summary import binned_profile
+    from tracerdiff.inversion import InversionOptions, analysis, invert_boundaries
+
+    ds, _, _, labels = merged_image
+    opts = InversionOptions(psf_sigma_um=0.6, n_passes=n_passes)
+
+    def run():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = invert_boundaries(ds, d_bulk=2.6e-12, pixel_size_um=1.0, labels=labels, source_edge="bottom",
+                                    options=opts)
+        return res, [str(w.message) for w in caught]
+
+    monkeypatch.setattr(fitting, "REFIT_BATCH", 2)
+    (new, new_warnings) = run()
+    monkeypatch.setattr(fitting, "REFIT_BATCH", 10 ** 9)
+    monkeypatch.setattr(fitting, "owned_rows", lambda matrix, own: matrix)
+    monkeypatch.setattr(analysis, "_binned", lambda *samples: samples)
+    (old, old_warnings) = run()
+    assert new.grain_map["cuts_made"] > 0  # the map changed after the first pass: ownership moved
+    assert len(new.boundaries) > 50 and new_warnings == old_warnings
+    assert json.dumps(new.to_dict(), sort_keys=True) == json.dumps(old.to_dict(), sort_keys=True)
+    for a, b in zip(new.boundaries, old.boundaries):
+        assert a.profile_binned and a.grains == b.grains and b.profile_s.size > a.profile_s.size
+        s, c, se = binned_profile(b.profile_s, b.profile_c, b.profile_se)
+        model = binned_profile(b.profile_s, b.profile_model, np.ones(b.profile_s.size))[1]
+        for x, y in ((a.profile_s, s), (a.profile_c, c), (a.profile_se, se), (a.profile_model, model)):
+            assert np.array_equal(x, y)
+
+
+def test_owned_rows_return_the_kept_rows_and_refuse_the_others():
+    from tracerdiff.inversion.window_layout import owned_rows
+
+    matrix = np.random.default_rng(5).standard_normal((7, 7))
+    rows = owned_rows(matrix, np.array([5, 1, 3]))
+    matrix[:] = 0.0  # a copy: the window's matrix can be let go
+    ref = np.random.default_rng(5).standard_normal((7, 7))
+    for i in (1, 3, 5):
+        assert np.array_equal(rows[i], ref[i])
+    for i in (0, 2, 6, 7):
+        with pytest.raises(IndexError, match="not kept"):
+            rows[i]
+    with pytest.raises(IndexError):
+        owned_rows(ref, [])[0]

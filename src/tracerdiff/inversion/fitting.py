@@ -6,6 +6,7 @@ row 0 while fitting (``to_canonical``) and back for the result.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +16,8 @@ from tracerdiff.inversion.labels import face_weight_maps, near_boundary
 from tracerdiff.inversion.network import WindowModel
 from tracerdiff.inversion.repair import grain_chi2, inherit_starts as _inherit, repair_map, steep_grains
 from tracerdiff.inversion.window_layout import (KEEP_MODELS_BYTES, MODEL_BYTES_PER_CELL, WindowData, WindowImage,
-                                               window_model, from_canonical, owner_windows, ownership, to_canonical)
+                                               from_canonical, owned_rows, owner_windows, ownership, to_canonical,
+                                               window_model)
 from tracerdiff.inversion.windows import (estimate_population, fit_window, initial_log_conductance, misfit_boundaries,
                                          window_grid)
 from tracerdiff.parallel import single_thread_blas, task_runner
@@ -26,6 +28,10 @@ from tracerdiff.parallel import single_thread_blas, task_runner
 #: start: the first pass (prior log-sd 1) put it 10-25 % high on uniform images, and two passes
 #: left 0.2-2 % of that (seeds 100 and 204, true grains).
 PASS_TOL = 0.01
+#: Windows fitted per batch of a pass (see ``refit`` in :func:`_fit_image`): enough to keep a
+#: cluster's workers busy (the last tasks of a batch wait for the slowest), few enough that a
+#: batch's fits are small next to the image's.
+REFIT_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -167,11 +173,23 @@ def _fit_image(c, err, valid, labels, *, source_edge, px, d_bulk, psf_px, window
     theta: dict = {}
     fits: list = [None] * len(img.windows)
 
-    def refit(indices, max_iter):
-        jobs = [dict(mu=mu, sigma=sigma, theta0=np.array([theta.get((int(a), int(b)), mu) for a, b in img.pairs[w]]),
-                     max_iter=max_iter) for w in indices]
-        for w, fit in zip(indices, _map_windows([img.models[w] for w in indices], jobs, runner)):
-            fits[w] = fit
+    def refit(indices, max_iter, *, step_rows):
+        # In batches, each batch's fits replacing the previous pass's at once: two passes' fits
+        # never coexist (at 4096^2 px: 4096 windows of ~0.4 MB, 1.6 GB). Every fit starts from
+        # the previous pass's theta (updated below, after the whole pass), as in one batch.
+        # The step Jacobian is read only by the result, at the rows of the boundaries a window
+        # reports: ``step_rows`` "owned" keeps those (the grain map is final), "none" none (a later
+        # pass refits every window), "all" the whole matrix (the map may still change which
+        # boundaries the window reports, and the window may not be refitted).
+        starts = [np.array([theta.get((int(a), int(b)), mu) for a, b in img.pairs[w]]) for w in indices]
+        for b0 in range(0, len(indices), REFIT_BATCH):
+            batch = indices[b0:b0 + REFIT_BATCH]
+            jobs = [dict(mu=mu, sigma=sigma, theta0=t0, max_iter=max_iter) for t0 in starts[b0:b0 + REFIT_BATCH]]
+            for w, fit in zip(batch, _map_windows([img.models[w] for w in batch], jobs, runner, windows=batch)):
+                if step_rows != "all":
+                    rows = owned_rows(fit.step_jacobian, img.owned[w] if step_rows == "owned" else [])
+                    fit = dataclasses.replace(fit, step_jacobian=rows)
+                fits[w] = fit
         for w in indices:
             fit = fits[w]
             theta.update({(int(fit.pairs[i, 0]), int(fit.pairs[i, 1])): float(fit.theta[i]) for i in img.owned[w]})
@@ -184,7 +202,9 @@ def _fit_image(c, err, valid, labels, *, source_edge, px, d_bulk, psf_px, window
                                    robust=True)
 
     everything = list(range(len(img.windows)))
-    refit(everything, 4)
+    # The grain map is final after the repair that follows this pass; with later passes they
+    # refit every window under it.
+    refit(everything, 4, step_rows="none" if n_passes > 1 else "all")
     mu, sigma = population()
     z = img.residual(fits)
     chi = grain_chi2(z, img.labels, img.fit_px)
@@ -200,16 +220,19 @@ def _fit_image(c, err, valid, labels, *, source_edge, px, d_bulk, psf_px, window
         if fixed.accepted:
             _inherit_all(theta, old, fixed.labels)
             changed = img.set_labels(fixed.labels)
+        del old, fixed
+    # Whole-image maps not needed by the passes (at 4096^2 px 134 MB each) are let go.
+    del edge, z, chi
     passes = 1
     for _ in range(n_passes - 1):
         previous = mu
-        refit(everything, 2)
+        refit(everything, 2, step_rows="owned")
         mu, sigma = population()
         changed, passes = [], passes + 1
         if abs(mu - previous) < PASS_TOL:  # the fits were made at (nearly) this population
             break
     if changed:  # one pass only: the windows of the cut grains still need their refit
-        refit(changed, 2)
+        refit(changed, 2, step_rows="owned")
         mu, sigma = population()
     z = img.residual(fits)
     record["final"] = _quality(grain_chi2(z, img.labels, img.fit_px), n_sigma=misfit_sigmas)
@@ -252,7 +275,8 @@ def _fit_one(args):
     return fit_window(window_model(window), **job)
 
 
-def _map_windows(models, jobs, runner):
-    """Fit every window with ``runner`` (:mod:`tracerdiff.parallel`: in process or on a cluster)."""
-    names = [f"inversion window {i}" for i in range(len(models))]
+def _map_windows(models, jobs, runner, *, windows):
+    """Fit every window with ``runner`` (:mod:`tracerdiff.parallel`: in process or on a cluster);
+    ``windows``: their indices in the image (they name the tasks)."""
+    names = [f"inversion window {w}" for w in windows]
     return runner.map(_fit_one, list(zip(models, jobs)), names=names)
