@@ -101,3 +101,51 @@ def test_two_stderr_cover_the_truth_on_nine_of_ten_fresh_seeds_per_condition(con
     assert sorted(r["seed"] for r in rows) == list(MERGED_SEEDS)
     assert all(_covered(r) == r["within_2se"] for r in rows)
     assert sum(_covered(r) for r in rows) >= 9
+
+
+#: Seeds 235-244: run on the code with the steep-grain threshold at 3 sd and the robust window-cluster
+#: error (commit 35f9196; the memory changes merged after it leave every value bit-identical, tested
+#: in test_inversion_scale.py), every condition and kind, never used in any fit or choice.
+FINAL_SEEDS = range(235, 245)
+
+#: The issue's accuracy bands for the population median / truth, per grain map.
+ACCURACY_BAND = {"true": 0.10, "micrograph": 0.10, "cmap": 0.15, "deleted": 0.20}
+
+
+def _final(condition, kind):
+    rows = [r for r in _rows() if r["seed"] in FINAL_SEEDS and r["condition"] == condition and r["kind"] == kind]
+    assert sorted(r["seed"] for r in rows) == list(FINAL_SEEDS)
+    return rows
+
+
+@pytest.mark.parametrize("condition", ["true", "micrograph", "cmap", "deleted"])
+@pytest.mark.parametrize("kind", ["uniform", "lognormal"])
+def test_final_seeds_are_covered_and_within_the_band(condition, kind):
+    # Coverage: 2 stderr on at least 9 of 10 seeds (the shipped constants reproduce each row's
+    # verdict). Accuracy as the issue states it, "as a mean over >= 10 seeds": the mean of
+    # median / truth within the band; and at least 9 of the 10 seeds within it one by one (the
+    # image itself pins its median to ~+-4.5 % (1 sd) with the true grains, so a seed outside
+    # +-10 % is expected about once in 30 images even with a perfect map: 2.2 sd, 2.8 %).
+    rows = _final(condition, kind)
+    assert all(_covered(r) == r["within_2se"] for r in rows)
+    assert sum(_covered(r) for r in rows) >= 9
+    ratios = [r["median_over_truth"] for r in rows]
+    band = ACCURACY_BAND[condition]
+    assert abs(sum(ratios) / len(ratios) - 1.0) <= band
+    assert sum(abs(x - 1.0) <= band for x in ratios) >= 9
+
+
+def test_final_seeds_deleted_maps_warned_and_micrograph_ranks_boundaries():
+    # Every map with 10 % of its boundaries deleted is called deficient; with the realistic
+    # micrograph, Spearman over accepted boundaries (log-normal images) averages >= 0.7.
+    assert all(r["warned"] for kind in ("uniform", "lognormal") for r in _final("deleted", kind))
+    spearman = [r["spearman"] for r in _final("micrograph", "lognormal")]
+    assert sum(spearman) / len(spearman) >= 0.7
+
+
+def test_window_cluster_error_is_robust_on_the_final_seeds():
+    # With the robust weights the window-cluster term stays of the size of the other statistical
+    # terms (seed 240's C map gave 1.11 in ln unweighted; here every row is below 0.1).
+    rows = [r for r in _rows() if r["seed"] in FINAL_SEEDS]
+    assert len(rows) == 80
+    assert max(r["log_stderr_parts"]["windows"] for r in rows) < 0.1
