@@ -43,7 +43,8 @@ D_BULK, G_TRUE = 2.6e-12, 1.5e-8
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _image(seed: int, sigma_ln: float):
+def _image(seed: int, sigma_ln: float, *, keep_simulation: bool = False):
+    """(dataset, grains or the whole simulation if ``keep_simulation``, true D*gb/delta per pair)."""
     from tracerdiff.simulate import ExchangeConditions, SimsOptions, synthetic_exchange_image
 
     ds, sim = synthetic_exchange_image(shape=(206, 512), domain_rows=606, seed=seed,
@@ -52,7 +53,7 @@ def _image(seed: int, sigma_ln: float):
                                        sims=SimsOptions(counts_per_pixel=3000, psf_sigma_um=0.6))
     g = {tuple(int(v) for v in b["grains"]): float(b["dgb_over_delta"]) for b in sim.truth["boundaries"]} \
         if sigma_ln > 0 else None
-    return ds, sim.grains, g
+    return ds, sim if keep_simulation else sim.grains, g
 
 
 def delete_boundaries(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:

@@ -35,20 +35,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_inversion_grainmap import D_BULK, G_TRUE, delete_boundaries  # noqa: E402
-
-
-def _image(seed, sigma_ln):
-    """As bench_inversion_grainmap._image, with the simulation (noise-free C) kept."""
-    from tracerdiff.simulate import ExchangeConditions, SimsOptions, synthetic_exchange_image
-
-    ds, sim = synthetic_exchange_image(shape=(206, 512), domain_rows=606, seed=seed,
-                                       exchange=ExchangeConditions(d_bulk=D_BULK, dgb_over_delta=G_TRUE,
-                                                                   dgb_sigma_ln=sigma_ln),
-                                       sims=SimsOptions(counts_per_pixel=3000, psf_sigma_um=0.6))
-    g = {tuple(int(v) for v in b["grains"]): float(b["dgb_over_delta"]) for b in sim.truth["boundaries"]} \
-        if sigma_ln > 0 else None
-    return ds, sim, g
+from bench_inversion_grainmap import D_BULK, G_TRUE, _image, delete_boundaries  # noqa: E402
 
 
 def faces(labels):
@@ -206,7 +193,7 @@ def main():
 
     for seed in range(lo, hi + 1):
         for kind in args.kinds.split(","):
-            ds, sim, g = _image(seed, 0.5 if kind == "lognormal" else 0.0)
+            ds, sim, g = _image(seed, 0.5 if kind == "lognormal" else 0.0, keep_simulation=True)
             prep = prepare_image(ds, d_bulk=D_BULK, thickness=None, pixel_size_um=None, source_edge="auto",
                                  include_flagged=False)
             true = np.asarray(sim.grains.labels)

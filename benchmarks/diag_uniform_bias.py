@@ -44,6 +44,20 @@ import numpy as np
 D_BULK, G_TRUE = 2.6e-12, 1.5e-8
 
 
+def face_derivatives(model, theta, state):
+    """(lo cell, hi cell, pair index, dT/d ln G, d2T/d ln G^2) of every boundary face.
+
+    A face's conductance is the series of its two half-cells and the boundary, T = 1 / (1/t0 + h/g)
+    with g = G w (w the face weight), so dT = T^2 h / g and d2T = dT (2 T h / g - 1).
+    """
+    gb = model.gb
+    lo, hi, k = model.lo[gb], model.hi[gb], model.face_pair
+    g = np.exp(theta)[k] * model.face_weight
+    t = state.trans[gb]
+    dt = t ** 2 * model.h / g
+    return lo, hi, k, dt, dt * (2.0 * t * model.h / g - 1.0)
+
+
 def second_order_field(model, theta, state, sens, cov) -> np.ndarray:
     """sum_m lambda_m d^2 C / du_m^2 over the eigenpairs of ``cov`` (nuisance fixed), one solve.
 
@@ -52,12 +66,7 @@ def second_order_field(model, theta, state, sens, cov) -> np.ndarray:
     boundary k, 2 dT_f ((S cov)[lo, k] - (S cov)[hi, k]) + d2T_f cov[k, k] (C[lo] - C[hi]),
     S = dC/dtheta (``sens``), T_f the face conductance and dT, d2T its derivatives in ln G.
     """
-    gb = model.gb
-    lo, hi, k = model.lo[gb], model.hi[gb], model.face_pair
-    g = np.exp(theta)[k] * model.face_weight
-    t = state.trans[gb]
-    dt = t ** 2 * model.h / g
-    d2t = dt * (2.0 * t * model.h / g - 1.0)
+    lo, hi, k, dt, d2t = face_derivatives(model, theta, state)
     c = state.c_model
     s_lo = np.einsum("fk,kf->f", sens[lo], cov[:, k])
     s_hi = np.einsum("fk,kf->f", sens[hi], cov[:, k])
@@ -72,10 +81,7 @@ def cross_field(model, theta, state, sens, cov) -> np.ndarray:
 
     V[beta, theta] = -R^-1 Q^T J V[theta, theta] (variable projection: beta = R^-1 Q^T (y - J theta)).
     """
-    gb = model.gb
-    lo, hi, k = model.lo[gb], model.hi[gb], model.face_pair
-    g = np.exp(theta)[k] * model.face_weight
-    dt = state.trans[gb] ** 2 * model.h / g
+    lo, hi, k, dt, _ = face_derivatives(model, theta, state)
     u = model._nuisance_fields(state.lu)[0]
     w = model._weighted_psf()
     b0 = np.linalg.lstsq(w @ u, (w @ sens) @ cov, rcond=None)[0]
@@ -93,12 +99,7 @@ def shrinkage_term(model, theta, state, sens, b) -> np.ndarray:
     (d^2 C / dtheta_j dtheta_k = -A^-1 (d_j A S_k + d_k A S_j + d_j d_k A C); the projection P off the
     nuisance is held fixed, as in the Gauss-Newton information).
     """
-    gb = model.gb
-    lo, hi, k = model.lo[gb], model.hi[gb], model.face_pair
-    g = np.exp(theta)[k] * model.face_weight
-    t = state.trans[gb]
-    dt = t ** 2 * model.h / g
-    d2t = dt * (2.0 * t * model.h / g - 1.0)
+    lo, hi, k, dt, d2t = face_derivatives(model, theta, state)
     w, q = model._weighted_psf(), state.basis_q
     jw = w @ sens
     jw -= q @ (q.T @ jw)

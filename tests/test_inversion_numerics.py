@@ -134,6 +134,10 @@ def test_psf_matrix_is_ndimage_gaussian_with_nearest_edges(sigma):
     single = blur.weighted(w).astype(np.float32) @ many.astype(np.float32)
     assert single.dtype == np.float32
     assert np.allclose(single, dense, rtol=0, atol=1e-6 * np.abs(dense).max())
+    # The adjoint: <W x, y> = <x, W^T y> with W^T the dense matrix's transpose.
+    back = rng.standard_normal((rows.size, 3))
+    dense_t = (w[:, None] * psf_matrix(field.shape, sigma, rows).toarray()).T @ back
+    assert np.allclose(blur.weighted(w).T @ back, dense_t, rtol=1e-12, atol=1e-13)
 
 
 def test_cholesky_qr_is_orthonormal_and_refuses_rank_deficiency():

@@ -408,6 +408,13 @@ class SeparableBlur:
     def __matmul__(self, x: np.ndarray) -> np.ndarray:
         return self.outer @ (x if self.inner is None else self.inner @ x)
 
+    @property
+    def T(self) -> "SeparableBlur":  # noqa: N802 (as numpy's and scipy's .T)
+        """The adjoint, (outer inner)^T = inner^T outer^T, in the same two-pass form."""
+        if self.inner is None:
+            return SeparableBlur(None, self.outer.T.tocsr())
+        return SeparableBlur(self.outer.T.tocsr(), self.inner.T.tocsr())
+
     def astype(self, dtype) -> "SeparableBlur":
         return SeparableBlur(None if self.inner is None else self.inner.astype(dtype), self.outer.astype(dtype))
 
