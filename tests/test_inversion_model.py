@@ -221,21 +221,33 @@ def test_no_flux_no_values():
     assert res.to_dict()["population"]["median"]["value"] is None
 
 
-def test_initial_median_is_the_median_of_the_windows_best_values():
-    # Fake windows whose chi^2 is a parabola in the uniform ln G with its minimum at a chosen grid
-    # point: the start value must be the median of the per-window minima over the windows with
-    # the most boundaries (one misleading window, as seen on a test image, must not decide it).
+def test_initial_level_minimises_the_windows_summed_chi2():
+    # Fake windows whose chi^2 is a function of the uniform ln G on the scan's grid (factor e per
+    # step). The start value is the argmin of their sum over the windows with the most boundaries.
     from types import SimpleNamespace
 
-    from tracerdiff.inversion.windows import initial_log_conductance as _initial_median
+    from tracerdiff.inversion.windows import initial_log_conductance
 
     d, h = 2.6e-12, 1e-6
     grid = math.log(d / h) + np.arange(-12.0, 1.0)
 
-    def window(best_index, n_params):
-        solve = lambda theta: SimpleNamespace(chi2=float((theta[0] - grid[best_index]) ** 2))  # noqa: E731
-        return SimpleNamespace(n_params=n_params, solve=solve, chi2=lambda theta: solve(theta).chi2)
+    def window(curve, n_params):
+        return SimpleNamespace(n_params=n_params,
+                               chi2=lambda theta: float(curve(int(round(theta[0] - grid[0])))))
 
-    models = [window(0, 50), window(6, 40), window(7, 30), window(5, 20), window(12, 1)]
-    assert _initial_median(models, d_bulk=d, h=h, n_windows=4) == pytest.approx(0.5 * (grid[5] + grid[6]))
-    assert _initial_median(models[:3], d_bulk=d, h=h) == pytest.approx(grid[6])
+    def parabola(best):
+        return lambda i: (i - best) ** 2
+
+    # Equal parabolas: the sum's minimum is at the mean of the minima, (0 + 6 + 8 + 6) / 4 = 5; the
+    # fifth window (fewest boundaries, left out with n_windows=4) would move it.
+    models = [window(parabola(0), 50), window(parabola(6), 40), window(parabola(8), 30), window(parabola(6), 20),
+              window(lambda i: 1e6 * (i - 12) ** 2, 1)]
+    assert initial_log_conductance(models, d_bulk=d, h=h, n_windows=4) == pytest.approx(grid[5])
+    # As on the closed 512 um sample (seed 3): four windows nearly flat (within 1.5) over the
+    # low-conductance plateau, each with its argmin at its low end, and one window that rises by
+    # 20 there and has its minimum at grid point 8. The median of the argmins would start at grid
+    # point 0 (a factor e^8 low); the summed chi^2 starts at 8.
+    flat = lambda i: 0.0 if i < 8 else 1.5 + 10.0 * (i - 8) ** 2  # noqa: E731
+    sharp = lambda i: 0.0 if i == 8 else 20.0 + (i - 8) ** 2  # noqa: E731
+    models = [window(flat, 60), window(flat, 59), window(flat, 58), window(flat, 57), window(sharp, 56)]
+    assert initial_log_conductance(models, d_bulk=d, h=h, n_windows=5) == pytest.approx(grid[8])

@@ -270,16 +270,25 @@ def window_grid(n: int, size: int, stride: int) -> list[int]:
 
 
 def initial_log_conductance(models, *, d_bulk: float, h: float, n_windows: int = 6) -> float:
-    """ln G to start from: the median over the windows with the most boundaries of each one's
-    best uniform conductance (a coarse scan, factor e per step).
+    """ln G to start from: the uniform conductance that minimises the summed chi^2 of the windows
+    with the most boundaries (a coarse scan, factor e per step).
 
-    One window alone can mislead: on one test image its best uniform value was 1e-3 of the
-    truth, and the fit never left that basin (median 0.0006x truth)."""
+    The start is one level common to every window, so its windows' chi^2 add: each weighs by
+    what its data say. One window alone can mislead (on one test image its best uniform value
+    was 1e-3 of the truth, and the fit never left that basin: median 0.0006x truth), and so can a
+    majority: where the level is weakly measured, a window's chi^2 is flat within a few units over
+    the low-conductance plateau, and its argmin falls anywhere on it. On a 512 x 512 image of a
+    closed 512 um sample (seed 3, grains from the C map) 4 of 6 windows had their argmin there
+    (median of the argmins 1e-3 of the truth, final median 0.029x), while one window's chi^2 rose by
+    19-26 over that plateau: the sum's argmin was within 0.16 in ln of the truth."""
     grid = math.log(d_bulk / h) + np.linspace(-12.0, 0.0, 13)
-    best = []
+    total = np.zeros(grid.size)
+    used = 0
     for model in sorted(models, key=lambda m: m.n_params, reverse=True)[:n_windows]:
         if model.n_params == 0:
             continue
-        chi2 = [model.chi2(np.full(model.n_params, g)) for g in grid]
-        best.append(grid[int(np.argmin(chi2))])
-    return float(np.median(best))
+        total += np.array([model.chi2(np.full(model.n_params, g)) for g in grid])
+        used += 1
+    if used == 0:
+        return float(np.median(grid))
+    return float(grid[int(np.argmin(total))])
