@@ -16,7 +16,8 @@ import pytest
 from scipy import ndimage as ndi
 
 from tracerdiff.inversion import WindowModel, fit_window, network
-from tracerdiff.inversion._gridsolve import GridCholesky, RhsPattern, orthonormal_basis
+from tracerdiff.inversion._basis import orthonormal_basis
+from tracerdiff.inversion._gridsolve import GridCholesky, RhsPattern
 from tracerdiff.inversion._psf import psf_matrix, separable_psf
 
 D = 2.6e-12  # m^2/s

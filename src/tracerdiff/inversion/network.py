@@ -25,7 +25,8 @@ from scipy import ndimage as ndi
 from scipy.linalg import lapack
 
 from tracerdiff.inversion import _gridsolve
-from tracerdiff.inversion._gridsolve import GridCholesky, orthonormal_basis
+from tracerdiff.inversion._basis import orthonormal_basis
+from tracerdiff.inversion._gridsolve import GridCholesky
 from tracerdiff.inversion._psf import SeparableBlur, separable_psf
 
 #: True: the SuperLU + Householder-QR + ndimage numerics of tracerdiff <= 0.x (issue 16), kept as
