@@ -29,7 +29,8 @@ HDF5 / NetCDF4      h5netcdf via xarray         exact round trip of :func:`write
 
 Every reader is fuzzed (truncations, bit flips, overwrites, wrong extensions) in
 ``tests/test_io_fuzz.py``. Lazy reads (``lazy=True``) return dask arrays: .npy and
-uncompressed TIFF stacks are memory-mapped, HDF5 is chunked per frames, ITA scans are read
+uncompressed TIFF stacks are memory-mapped, compressed 2D TIFF images are decoded strip by
+strip or tile by tile (:mod:`.tiffsegments`), HDF5 is chunked per frames, ITA scans are read
 per scan; compressed single-IFD TIFF volumes are read eagerly.
 """
 

@@ -95,8 +95,15 @@ def read_tiff(path: Path, *, pixel_size_um=None, channels=None, lazy=False, sha2
                                   "counts, a (pages, y, x) stack or an RGB(A) micrograph", source=path)
         compressed = any(int(p.compression) != 1 for p in tf.pages[:1])
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        segments = None
+        if lazy and len(shape) == 2 and not colour and not stacked and series.dataoffset is None:
+            # Compressed or scattered: read per strip or tile (each decode bounded by its segment).
+            from tracerdiff.io.tiffsegments import lazy_tiff_page
+
+            segments = lazy_tiff_page(path, series.pages[0], block_px=LAZY_BLOCK_PX,
+                                      name=f"tiff-{path}-{path.stat().st_mtime_ns}")
         guard_size(path, nbytes, what="TIFF image data", lazy=lazy,
-                   available=MAX_EAGER_BYTES if compressed else None)
+                   available=nbytes if segments is not None else MAX_EAGER_BYTES if compressed else None)
         size = _tiff_pixel_size_um(tf)
         meta = {"tiff_pages": shape[0] if len(shape) == 3 else 1, "dtype": str(dtype)}
         if tf.is_imagej:
@@ -108,6 +115,8 @@ def read_tiff(path: Path, *, pixel_size_um=None, channels=None, lazy=False, sha2
             data = np.stack([s.asarray() for s in tf.series])
         elif lazy and len(shape) == 3 and not colour:
             data = _lazy_tiff_pages(path, series, shape, dtype)
+        elif segments is not None:
+            data = segments
         elif lazy and len(shape) == 2 and series.dataoffset is not None:
             # One uncompressed, contiguous image: read by blocks of rows when computed (a large
             # mosaic analysed tile by tile never needs all of it in memory).
