@@ -39,6 +39,21 @@ def _log_error(res):
     return math.log(res.population.median.value / G_TRUE), res.population.median_log_stderr["total"]
 
 
+def _with_truth(res, labels, g):
+    """(accepted boundary, its true D*gb/delta) for each accepted boundary whose grains, looked up
+    4 px either side of it in the true map, are a true pair."""
+    out = []
+    h, w = labels.shape
+    for b in res.accepted:
+        n = np.asarray(b.normal)
+        (xa, ya), (xb, yb) = (np.round(np.array([b.x_um, b.y_um]) + s * 4 * n).astype(int) for s in (-1, 1))
+        if 0 <= ya < h and 0 <= yb < h and 0 <= xa < w and 0 <= xb < w:
+            key = (int(min(labels[ya, xa], labels[yb, xb])), int(max(labels[ya, xa], labels[yb, xb])))
+            if key in g:
+                out.append((b, g[key]))
+    return out
+
+
 def test_deleted_boundaries_are_repaired_and_the_map_is_called_deficient(lognormal):
     # 10 % of the true boundaries deleted from the label map. Without the repair the population
     # median was 3.6x truth on a 512 x 206 image (seed 100); with it 1.00x. The result must say the
@@ -73,16 +88,9 @@ def test_realistic_micrograph_ranks_boundaries(lognormal, from_micrograph):
     ds, grains, g = lognormal
     res = from_micrograph
     assert not res.grain_map["deficient"] and res.grain_map["origin"] == "optical"
-    labels = np.asarray(grains.labels)
-    est, tru = [], []
-    for b in res.accepted:
-        n = np.asarray(b.normal)
-        (xa, ya), (xb, yb) = (np.round(np.array([b.x_um, b.y_um]) + s * 4 * n).astype(int) for s in (-1, 1))
-        if 0 <= ya < 206 and 0 <= yb < 206 and 0 <= xa < 256 and 0 <= xb < 256:
-            key = (int(min(labels[ya, xa], labels[yb, xb])), int(max(labels[ya, xa], labels[yb, xb])))
-            if key in g:
-                est.append(b.dgb_over_delta.value)
-                tru.append(g[key])
+    pairs = _with_truth(res, np.asarray(grains.labels), g)
+    est = [b.dgb_over_delta.value for b, _ in pairs]
+    tru = [t for _, t in pairs]
     assert len(est) >= 80
     assert spearmanr(est, tru).correlation >= 0.7
 
@@ -97,6 +105,24 @@ def test_realistic_micrograph_population_median_is_covered_by_its_error(from_mic
     assert abs(err) <= 2 * se
     assert from_micrograph.population.median_log_stderr["marginal"] > from_micrograph.population.median_log_stderr[
         "independent"]
+
+
+def test_realistic_micrograph_per_boundary_errors_cover_the_truth(lognormal, from_micrograph):
+    # Each accepted boundary's 2-stderr interval (stderr = value x posterior log-sd) should hold its
+    # true D*gb/delta about 95 % of the time. On 512 x 206 images (seeds 245-249,
+    # benchmarks/diag_boundary_coverage.py) it held 91-95 % with the micrograph's grains and the
+    # z-scores ln(est / truth) / log-sd had an sd of 1.02-1.15. Here the median itself is 0.835x
+    # truth (below), which shifts the z-scores (mean -0.47); measured: 0.930 covered of 142, z sd
+    # 1.01. Bounds: with ~140 boundaries a
+    # coverage of 0.93 has a sampling sd of 0.02 and the z sd one of ~0.06; 0.85 and [0.8, 1.35] are
+    # more than 3.5 sd away from what the sweep measured.
+    _, grains, g = lognormal
+    pairs = _with_truth(from_micrograph, np.asarray(grains.labels), g)
+    z = np.array([math.log(b.dgb_over_delta.value / t) / (b.dgb_over_delta.stderr / b.dgb_over_delta.value)
+                  for b, t in pairs])
+    assert z.size >= 80
+    assert np.mean(np.abs(z) <= 2) >= 0.85, f"coverage {np.mean(np.abs(z) <= 2):.3f} over {z.size}"
+    assert 0.8 <= np.std(z) <= 1.35, f"z sd {np.std(z):.3f}"
 
 
 @pytest.mark.xfail(strict=True, reason="measured on this image (seed 8, 206 x 256, PSF 0.6 um): population median "
