@@ -309,6 +309,46 @@ def test_float32_information_equals_float64_products():
     assert np.allclose(info, info.T)
 
 
+def test_precise_information_is_positive_semidefinite_and_equal():
+    # precise=True forms the Gram product of the same float32 J in float64: equal to the float32
+    # product to its rounding (1e-5, as above), and positive semi-definite to float64 rounding (a
+    # float32 Gram of strongly measured boundaries had eigenvalues below -1/sigma^2).
+    model = _window(0.6)
+    theta = math.log(1.5e-8) + 0.4 * np.random.default_rng(4).standard_normal(model.n_params)
+    state = model.solve(theta)
+    sens = model.field_sensitivity(theta, state)
+    info32, grad32 = model._gauss_newton(sens, state)
+    info, grad = model._gauss_newton(sens, state, precise=True)
+    assert info.dtype == np.float64 and np.array_equal(grad, grad32)
+    assert np.allclose(info, info32, rtol=1e-5, atol=1e-5 * np.abs(info).max())
+    assert np.linalg.eigvalsh(info).min() >= -1e-12 * np.abs(info).max()
+
+
+def test_posterior_of_a_slightly_indefinite_information_stays_bounded():
+    # A data term strongly measuring one direction and, by rounding, "anti-measuring" the other
+    # (eigenvalue -0.3 below the prior's 1/sigma^2 = 0.25): the plain inverse of the precision is
+    # indefinite and its mean runs off by ~1/(0.25 - 0.3) x the vector. The data term's negative
+    # eigenvalues are set to 0 (information vector included): the weak direction keeps the prior.
+    from tracerdiff.inversion.windows import WindowFit, posterior
+
+    rot = np.array([[np.cos(0.3), -np.sin(0.3)], [np.sin(0.3), np.cos(0.3)]])
+    info = rot @ np.diag([1e6, -0.3]) @ rot.T
+    theta_hat = np.array([-18.0, -25.0])
+    fit = WindowFit(np.array([[1, 2], [2, 3]]), theta_hat, info, info @ theta_hat, np.zeros(2), np.zeros((2, 2)),
+                    0.0, 10, 1, {})
+    mean, cov = posterior(fit, -18.0, 2.0)
+    clipped = rot @ np.diag([1e6, 0.0]) @ rot.T
+    expected_cov = np.linalg.inv(clipped + np.eye(2) / 4.0)
+    assert np.allclose(cov, expected_cov, rtol=1e-9, atol=1e-12)
+    assert np.allclose(mean, expected_cov @ (clipped @ theta_hat + np.full(2, -18.0) / 4.0), rtol=1e-9)
+    # The plain inverse gives a variance of -20 and a mean of (-8.1, -56.9) here; the weak direction
+    # now sits between the prior (-18) and the fit's own value, the strong one at the fit's.
+    assert np.linalg.eigvalsh(cov).min() > 0
+    assert np.all((mean > -25.5) & (mean < -17.5))
+    plain = np.linalg.inv(info + np.eye(2) / 4.0)
+    assert np.linalg.eigvalsh(plain).min() < 0  # the case is real: the plain posterior is indefinite
+
+
 def _corner_window():
     # Grain 9 is the bottom-left cell alone: a one-cell run on the bottom and on the left side,
     # whose two outside values act only through their sum (two identical nuisance columns before).

@@ -319,12 +319,20 @@ class WindowModel:
         q = state.basis_q
         return jw - q @ (q.T @ jw)
 
-    def _gauss_newton(self, sensitivity: np.ndarray, state: WindowState) -> tuple[np.ndarray, np.ndarray]:
+    def _gauss_newton(self, sensitivity: np.ndarray, state: WindowState, *,
+                      precise: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """``(J^T J, J^T r)`` of the reduced Jacobian J and the weighted residual r.
 
         Without forming J: J = P jw with P the projector off the nuisance span, so J^T J =
         jw^T jw - (Q^T jw)^T (Q^T jw), and J^T r = jw^T r since r is already orthogonal to Q.
         The subtraction loses ~eps ||jw||^2, far below the prior's 1/sigma^2.
+
+        ``precise``: with float32 sensitivities, the Gram product J^T J in float64. A float32 Gram
+        errs by ~eps32 sqrt(n) ||J||^2, which for a strongly measured boundary (||J||^2 ~ 1e6)
+        exceeds the prior's 1/sigma^2: its weakly measured directions can get negative
+        eigenvalues, and a posterior built on it diverged (a 2048^2 px mosaic: ln G of 1e3,
+        exp overflow). The Gram of the float32 J in float64 is positive semi-definite to ~1e-16.
+        Used for the information a fit reports; the Levenberg-Marquardt steps are damped.
         """
         rw = state.residual * self.sqrt_w
         if _REFERENCE:
@@ -336,7 +344,11 @@ class WindowModel:
             q = state.basis_q.astype(np.float32)
             jw = self._weighted_psf_single() @ sensitivity
             jac = jw - q @ (q.T @ jw)
-            return (jac.T @ jac).astype(float), (jw.T @ rw.astype(np.float32)).astype(float)
+            grad = (jw.T @ rw.astype(np.float32)).astype(float)
+            if precise:
+                jac = jac.astype(float)
+                return jac.T @ jac, grad
+            return (jac.T @ jac).astype(float), grad
         jw = self._weighted_psf() @ sensitivity
         c = state.basis_q.T @ jw
         return jw.T @ jw - c.T @ c, jw.T @ rw

@@ -73,7 +73,8 @@ def fit_window(model: WindowModel, *, mu: float, sigma: float, theta0: np.ndarra
             break
     if sens is None or network._REFERENCE:  # else: no step was taken since it was computed
         sens = model.field_sensitivity(theta, state)
-        info, data_grad = model._gauss_newton(sens, state)
+    # The information the fit reports (the posterior's), with its Gram product in float64.
+    info, data_grad = model._gauss_newton(sens, state, precise=True)
     steps, dsteps = model.steps(theta, state, sens)
     # The data term as a Gaussian in theta: information F and vector F theta - grad. The gradient
     # is the data's own (not -(theta - mu)/sigma^2 from stationarity, which fails when the fit
@@ -93,11 +94,28 @@ def misfit_boundaries(fit: WindowFit, *, n_sigma: float) -> np.ndarray:
     return np.array([int(a) in bad or int(b) in bad for a, b in fit.pairs], dtype=bool)
 
 
+def data_term(fit: WindowFit) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The fit's Gaussian data term in the eigenbasis of its information: (eigenvalues, eigenvectors,
+    the information vector in that basis).
+
+    Negative eigenvalues (rounding: a data term cannot subtract precision from the prior) are set
+    to 0, and the information vector F theta_hat - grad follows: along such a direction it keeps
+    only the data gradient. Left in, an eigenvalue a little below -1/sigma^2 makes the posterior
+    diverge along it.
+    """
+    lam, vec = np.linalg.eigh(fit.information)
+    clipped = np.clip(lam, 0.0, None)
+    hv = vec.T @ fit.info_vector + (clipped - lam) * (vec.T @ fit.theta)
+    return clipped, vec, hv
+
+
 def posterior(fit: WindowFit, mu: float, sigma: float) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior mean and covariance of ln G in a window under prior N(mu, sigma^2), data term Gaussian."""
-    precision = fit.information + np.eye(len(fit.theta)) / sigma ** 2
-    cov = np.linalg.inv(precision)
-    return cov @ (fit.info_vector + mu / sigma ** 2), cov
+    """Posterior mean and covariance of ln G in a window under prior N(mu, sigma^2), data term
+    Gaussian (:func:`data_term`, as in :func:`estimate_population`)."""
+    lam, vec, hv = data_term(fit)
+    d = 1.0 / (lam + 1.0 / sigma ** 2)
+    cov = (vec * d) @ vec.T
+    return vec @ (d * (hv + mu / sigma ** 2 * vec.sum(axis=0))), cov
 
 
 def estimate_population(fits: list[WindowFit], owned: list[np.ndarray], *, mu: float, sigma: float,
@@ -119,8 +137,8 @@ def estimate_population(fits: list[WindowFit], owned: list[np.ndarray], *, mu: f
     """
     eig = []
     for fit in fits:
-        lam, vec = np.linalg.eigh(fit.information)
-        eig.append((np.clip(lam, 0.0, None), vec, vec.T @ fit.info_vector, vec.T @ np.ones(len(lam))))
+        lam, vec, hv = data_term(fit)
+        eig.append((lam, vec, hv, vec.sum(axis=0)))
     sigma = fixed_sigma if fixed_sigma is not None else sigma
     share = 0.95  # inlier share of the robust mixture, re-estimated
     for _ in range(max_iter):
