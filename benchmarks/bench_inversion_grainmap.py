@@ -63,11 +63,11 @@ def delete_boundaries(labels: np.ndarray, fraction: float, seed: int) -> np.ndar
     return merge_random_boundaries(labels, fraction, seed=seed)
 
 
-def spearman(result, labels, g) -> tuple[float, int]:
-    """Spearman of accepted estimates with the truth 4 px either side of each boundary."""
-    from scipy.stats import spearmanr
-
-    est, tru = [], []
+def boundaries_with_truth(result, labels: np.ndarray, g: dict | None) -> list[tuple[object, float]]:
+    """(accepted boundary, true D*gb/delta) for each accepted boundary whose grains, looked up 4 px
+    either side of it in the true map ``labels``, are a true pair (``g``: truth per pair; None:
+    every pair has G_TRUE)."""
+    out = []
     h, w = labels.shape
     for b in result.accepted:
         n = np.asarray(b.normal)
@@ -75,9 +75,20 @@ def spearman(result, labels, g) -> tuple[float, int]:
         if not (0 <= ya < h and 0 <= yb < h and 0 <= xa < w and 0 <= xb < w):
             continue
         key = (int(min(labels[ya, xa], labels[yb, xb])), int(max(labels[ya, xa], labels[yb, xb])))
-        if key[0] != key[1] and key in g:
-            est.append(b.dgb_over_delta.value)
-            tru.append(g[key])
+        if key[0] == key[1]:
+            continue
+        true = G_TRUE if g is None else g.get(key)
+        if true is not None:
+            out.append((b, true))
+    return out
+
+
+def spearman(result, labels, g) -> tuple[float, int]:
+    """Spearman of accepted estimates with the truth 4 px either side of each boundary."""
+    from scipy.stats import spearmanr
+
+    pairs = boundaries_with_truth(result, labels, g)
+    est, tru = [b.dgb_over_delta.value for b, _ in pairs], [t for _, t in pairs]
     return (float(spearmanr(est, tru).correlation) if len(est) > 3 else math.nan), len(est)
 
 

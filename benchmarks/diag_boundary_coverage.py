@@ -20,29 +20,15 @@ import json
 import math
 
 import numpy as np
-from bench_inversion_grainmap import G_TRUE, _image, run  # benchmarks/ is on sys.path when run as a script
+from bench_inversion_grainmap import _image, boundaries_with_truth, run  # benchmarks/ is on sys.path when run as a script
 
 
 def boundary_z(result, labels: np.ndarray, truth: dict | None) -> tuple[np.ndarray, np.ndarray]:
     """Per accepted boundary with a known truth: (z = ln(est / truth) / log-sd, log-sd)."""
-    z, sd = [], []
-    h, w = labels.shape
-    for b in result.accepted:
-        n = np.asarray(b.normal)
-        (xa, ya), (xb, yb) = (np.round(np.array([b.x_um, b.y_um]) + s * 4 * n).astype(int) for s in (-1, 1))
-        if not (0 <= ya < h and 0 <= yb < h and 0 <= xa < w and 0 <= xb < w):
-            continue
-        key = (int(min(labels[ya, xa], labels[yb, xb])), int(max(labels[ya, xa], labels[yb, xb])))
-        if key[0] == key[1]:
-            continue
-        true = G_TRUE if truth is None else truth.get(key)
-        if true is None:
-            continue
-        value, err = b.dgb_over_delta.value, b.dgb_over_delta.stderr
-        log_sd = err / value
-        z.append(math.log(value / true) / log_sd)
-        sd.append(log_sd)
-    return np.array(z), np.array(sd)
+    pairs = boundaries_with_truth(result, labels, truth)
+    sd = np.array([b.dgb_over_delta.stderr / b.dgb_over_delta.value for b, _ in pairs])
+    z = np.array([math.log(b.dgb_over_delta.value / t) for b, t in pairs]) / sd if pairs else np.zeros(0)
+    return z, sd
 
 
 def _seeds(text: str) -> list[int]:
