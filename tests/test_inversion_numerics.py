@@ -349,6 +349,31 @@ def test_posterior_of_a_slightly_indefinite_information_stays_bounded():
     assert np.linalg.eigvalsh(plain).min() < 0  # the case is real: the plain posterior is indefinite
 
 
+def test_posterior_trusts_the_data_term_only_near_the_fit():
+    # A fit stopped far from its data optimum: a gradient of 4e4 along a direction measured with
+    # information 10 (the data's own optimum 4e3 away). The undamped posterior step is g/(lam +
+    # 1/sigma^2) ~ 3.9e3 (as on the mirrored 2048^2 mosaic); the trust region keeps the data's part
+    # of the step within MAX_STEP, and says so. A converged fit (gradient 0) is untouched.
+    from tracerdiff.inversion.windows import MAX_STEP, WindowFit, posterior, unconverged
+
+    info = np.diag([1e4, 10.0])
+    theta_hat = np.array([-18.0, -18.0])
+    grad = np.array([0.0, 4e4])
+    far = WindowFit(np.array([[1, 2], [2, 3]]), theta_hat, info, info @ theta_hat - grad, np.zeros(2),
+                    np.zeros((2, 2)), 0.0, 10, 1, {})
+    mean, cov = posterior(far, -18.0, 0.5)
+    plain = np.linalg.solve(info + np.eye(2) / 0.25, info @ theta_hat - grad + np.full(2, -18.0) / 0.25)
+    assert abs(plain[1] + 18.0) > 1e3  # what the plain posterior does
+    assert np.all(np.abs(mean - theta_hat) <= MAX_STEP + 1e-9)
+    assert np.isclose(mean[1], -18.0 - MAX_STEP) and np.isclose(mean[0], -18.0)
+    assert np.allclose(cov, np.linalg.inv(info + np.eye(2) / 0.25))
+    assert unconverged(far, 0.5)
+    near = WindowFit(far.pairs, theta_hat, info, info @ theta_hat, np.zeros(2), np.zeros((2, 2)), 0.0, 10, 1, {})
+    assert not unconverged(near, 0.5)
+    expected = np.linalg.solve(info + np.eye(2) / 0.25, info @ theta_hat + np.full(2, -19.0) / 0.25)
+    assert np.allclose(posterior(near, -19.0, 0.5)[0], expected, rtol=1e-12)
+
+
 def _corner_window():
     # Grain 9 is the bottom-left cell alone: a one-cell run on the bottom and on the left side,
     # whose two outside values act only through their sum (two identical nuisance columns before).
