@@ -435,3 +435,22 @@ def test_distinct_columns_keeps_first_occurrences_in_order():
     a[rng.random(a.shape) < 0.9] = 0.0  # sparse columns, like the edge runs
     dup = np.column_stack([a, a[:, 4], a[:, 0], -a[:, 2]])  # two copies and a negated column (distinct)
     assert _distinct_columns(dup).tolist() == [0, 1, 2, 3, 4, 5, 8]
+
+
+def test_model_fit_remarks_name_a_median_outside_the_measurable_range_and_unconverged_windows():
+    # D*bulk 2.6e-12 m^2/s, 1 um pixels: D/h = 2.6e-6 m/s, ln = -12.86; the scan covers -24.86 to
+    # -12.86 and the check allows one grid step (1 in ln) either side.
+    from tracerdiff.inversion.quality import model_fit_remarks
+
+    kw = dict(d_bulk=2.6e-12, h=1e-6)
+    assert model_fit_remarks(math.log(1.5e-8), unconverged_windows=0, windows=24, **kw) == []
+    assert model_fit_remarks(-25.8, unconverged_windows=0, windows=24, **kw) == []  # inside by 0.06
+    low = model_fit_remarks(-29.03, unconverged_windows=0, windows=24, **kw)  # the mirrored 2048^2 mosaic
+    assert len(low) == 1 and "outside the conductances" in low[0] and "2.47e-13 m/s" in low[0]
+    assert len(model_fit_remarks(-11.7, unconverged_windows=0, windows=24, **kw)) == 1  # above D/h by 1.16
+    assert model_fit_remarks(math.nan, unconverged_windows=0, windows=24, **kw) == []  # no median: nothing to judge
+    # Unconverged windows: more than 5 % of those reporting boundaries.
+    assert model_fit_remarks(-18.0, unconverged_windows=3, windows=64, **kw) == []  # 4.7 %
+    far = model_fit_remarks(-18.0, unconverged_windows=112, windows=1024, **kw)
+    assert len(far) == 1 and "112 of 1024 windows" in far[0]
+    assert model_fit_remarks(-18.0, unconverged_windows=0, windows=0, **kw) == []

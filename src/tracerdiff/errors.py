@@ -107,6 +107,12 @@ class GrainMapWarning(UserWarning):
     carries a grain-map term."""
 
 
+class ModelFitWarning(UserWarning):
+    """The network model of a whole-image inversion does not describe part of the image: window
+    fits stopped far from where their data pull (``windows.unconverged``). Those windows'
+    boundaries are not accepted and do not set the population; the rest may be biased too."""
+
+
 class OutputError(TracerdiffError):
     """An output cannot be written, or its folder cannot be used (full disk, permissions, a lock held).
 

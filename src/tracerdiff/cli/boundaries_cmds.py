@@ -183,13 +183,13 @@ def boundaries_cmd(
     opt = _read_optical(optical, px) if optical is not None else None
     import warnings
 
-    from tracerdiff.errors import GrainMapWarning, SourceEdgeWarning
+    from tracerdiff.errors import GrainMapWarning, ModelFitWarning, SourceEdgeWarning
     from tracerdiff.models.harrison import RegimeWarning
 
     try:
         with warnings.catch_warnings(record=True) as caught:
             # The analyses' remarks, said once on stderr so that --json output stays one document.
-            for category in (GrainMapWarning, SourceEdgeWarning, RegimeWarning):
+            for category in (GrainMapWarning, ModelFitWarning, SourceEdgeWarning, RegimeWarning):
                 warnings.simplefilter("always", category)
             if method == "inversion":
                 from tracerdiff.inversion import InversionOptions, invert_boundaries

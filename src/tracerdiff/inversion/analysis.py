@@ -17,18 +17,20 @@ from tracerdiff.boundaries.options import SegmentationOptions
 from tracerdiff.boundaries.prepare import PreparedImage, join_notes, prepare_image
 from tracerdiff.boundaries.result import BoundaryAnalysis, BoundaryStep, PopulationEstimate
 from tracerdiff.boundaries.summary import binned_profile, summarise
-from tracerdiff.errors import GrainMapWarning, InputError
+from tracerdiff.errors import GrainMapWarning, InputError, ModelFitWarning
 from tracerdiff.inversion.fitting import fit_image
 from tracerdiff.inversion.options import InversionOptions
-from tracerdiff.inversion.quality import grain_map_quality, median_log_stderr
+from tracerdiff.inversion.quality import grain_map_quality, median_log_stderr, model_fit_remarks
 from tracerdiff.inversion.windows import (misfit_boundaries, population_median_block_stderr,
-                                         population_median_marginal_stderr, population_median_stderr, posterior)
+                                         population_median_marginal_stderr, population_median_stderr, posterior,
+                                         unconverged)
 from tracerdiff.parallel import single_thread_blas
 from tracerdiff.quantity import Measured
 
 REASON_UNDETERMINED = "not determined by the image (posterior log-sd above the limit)"
 REASON_NO_DATA = "the image alone does not constrain it (edge of the field, or too short)"
 REASON_MISFIT = "a neighbouring grain is not explained by the model (a boundary missing from the grain map?)"
+REASON_UNCONVERGED = "its window's fit stopped far from what the data pull to (the model does not describe the image there)"
 #: Said of every inversion on grains segmented from the C map. Why: such a map misses the
 #: boundaries whose step is below the counting noise (on the validation images 8-9 % of the grain
 #: pairs, mostly running along the diffusion direction). No cut test can find them (the exact cut
@@ -163,6 +165,7 @@ def _boundary_steps(prep: PreparedImage, image_fit, opts: InversionOptions) -> l
             continue
         mean, cov = posterior(fit, mu, sigma)
         misfit = misfit_boundaries(fit, n_sigma=opts.misfit_sigmas)
+        stopped_far = unconverged(fit, sigma)
         for i in own:
             pair = (int(fit.pairs[i, 0]), int(fit.pairs[i, 1]))
             seg = geometry.get(pair)
@@ -174,6 +177,8 @@ def _boundary_steps(prep: PreparedImage, image_fit, opts: InversionOptions) -> l
                 (REASON_NO_DATA if data_sd >= opts.max_data_log_sd else REASON_UNDETERMINED)
             if misfit[i]:
                 reason = REASON_MISFIT
+            elif stopped_far:
+                reason = REASON_UNCONVERGED
             samples = _binned(*_samples_across(prep.c, prep.err, labels, seg, src, image_fit.model_images[w]))
             results.append(_boundary_step(fit, i, (mean[i], cov, sd), prep, seg=seg, reason=reason, samples=samples))
     results.sort(key=lambda b: (b.y_um, b.x_um))
@@ -192,6 +197,9 @@ def _result(prep: PreparedImage, image_fit, results, opts: InversionOptions, not
     message = "" if summary.n else f"none of the {len(results)} boundaries is determined by the image"
     message = join_notes(message, note)
     quality = grain_map_quality(image_fit.repair, origin=map_origin)
+    reporting = [fit for fit, own in zip(fits, owned) if own.size]
+    n_far = sum(unconverged(fit, sigma) for fit in reporting)
+    quality.update(windows=len(reporting), unconverged_windows=n_far)
     parts = median_log_stderr(population_median_stderr(fits, owned, mu, sigma),
                               population_median_block_stderr(fits, owned, mu, sigma, robust=True), quality,
                               marginal=population_median_marginal_stderr(fits, owned, mu, sigma))
@@ -208,6 +216,10 @@ def _result(prep: PreparedImage, image_fit, results, opts: InversionOptions, not
                   f"{quality['misfit_grains']} unexplained by the model; the population median's error "
                   f"includes a grain-map term of {100 * quality['median_log_stderr_map']:.0f} % (log)")
         warnings.warn(remark, GrainMapWarning, stacklevel=3)
+        message = join_notes(message, remark)
+    for remark in model_fit_remarks(mu if determined else math.nan, d_bulk=prep.d_bulk.value, h=prep.px * 1e-6,
+                                    unconverged_windows=n_far, windows=len(reporting)):
+        warnings.warn(remark, ModelFitWarning, stacklevel=3)
         message = join_notes(message, remark)
     if summary.n and math.isfinite(mu_se):
         # Shrunk estimates are not independent: their spread understates how well the centre is

@@ -19,6 +19,7 @@ from tracerdiff.inversion.window_layout import (KEEP_MODELS_BYTES, MODEL_BYTES_P
                                                from_canonical, owned_rows, owner_windows, ownership, to_canonical,
                                                window_model)
 from tracerdiff.inversion.windows import (estimate_population, fit_window, initial_log_conductance, misfit_boundaries,
+                                         unconverged,
                                          window_grid)
 from tracerdiff.parallel import single_thread_blas, task_runner
 
@@ -195,7 +196,10 @@ def _fit_image(c, err, valid, labels, *, source_edge, px, d_bulk, psf_px, window
             theta.update({(int(fit.pairs[i, 0]), int(fit.pairs[i, 1])): float(fit.theta[i]) for i in img.owned[w]})
 
     def population():
-        clean = [own[~misfit_boundaries(fit, n_sigma=misfit_sigmas)[own]] for fit, own in zip(fits, img.owned)]
+        # Boundaries next to a grain the model does not explain, and windows whose fit stopped far
+        # from its data's optimum (the trust region of windows.information_vector), do not set it.
+        clean = [own[~misfit_boundaries(fit, n_sigma=misfit_sigmas)[own]] if not unconverged(fit, sigma)
+                 else own[:0] for fit, own in zip(fits, img.owned)]
         if sum(o.size for o in clean) == 0:
             clean = img.owned
         return estimate_population(fits, clean, mu=mu, sigma=sigma, fixed_sigma=population_sigma, min_sigma=min_sigma,

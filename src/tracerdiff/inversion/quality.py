@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import math
 
+from tracerdiff.inversion.windows import SCAN_RANGE
+
 # Calibration (issue 12) of the error terms below, by maximum likelihood (ln(median / truth) taken
 # as normal with variance stat^2 + MODEL^2 + ORIGIN[origin]^2 + (PER_DEFICIENCY * deficiency)^2),
 # benchmarks/calibrate_median_error.py over the rows of benchmarks/bench_inversion_grainmap.py
@@ -113,3 +115,31 @@ def median_log_stderr(independent: float, block: float, quality: dict, *, margin
     total = math.sqrt(stat ** 2 + MODEL_LOG_ERROR ** 2 + quality["median_log_stderr_map"] ** 2)
     return {"total": total, "independent": independent, "windows": block, "marginal": marginal,
             "model": MODEL_LOG_ERROR, "map": quality["median_log_stderr_map"]}
+
+
+#: A ModelFitWarning when more than this share of the windows reporting boundaries did not converge.
+UNCONVERGED_WARN_ABOVE = 0.05
+
+
+def model_fit_remarks(mu: float, *, d_bulk: float, h: float, unconverged_windows: int, windows: int) -> list[str]:
+    """What the result must say when the network model does not describe the image (one remark each).
+
+    * The population median ``exp(mu)`` (m/s; NaN: none) outside the start scan's range, widened
+      by one grid step: from e^-12 to 1 times D*bulk / h (``d_bulk`` m^2/s, pixel ``h`` m). A
+      boundary more conductive than a pixel of bulk leaves no step the image resolves, and the
+      scan starts no fit below e^-12 of it; mirrored mosaics (not one physical exchange) gave
+      medians of e^-11 and e^-20 times the step analysis' there.
+    * More than ``UNCONVERGED_WARN_ABOVE`` of the windows stopped far from their data's optimum
+      (``windows.unconverged``).
+    """
+    remarks = []
+    lo, hi = (math.log(d_bulk / h) + x for x in SCAN_RANGE)
+    if math.isfinite(mu) and not lo - 1.0 <= mu <= hi + 1.0:
+        remarks.append(f"the population median ({math.exp(mu):.3g} m/s) lies outside the conductances the image can "
+                       f"show as steps at this pixel size ({math.exp(lo):.3g} to {math.exp(hi):.3g} m/s, e^-12 to 1 "
+                       "times D*bulk / pixel): the model does not describe this image; do not use these values")
+    if windows and unconverged_windows > UNCONVERGED_WARN_ABOVE * windows:
+        remarks.append(f"the network model did not converge in {unconverged_windows} of {windows} windows (their fits "
+                       "stopped far from what the data pull to): the model does not describe this image there; those "
+                       "boundaries are not accepted and the others may be biased too")
+    return remarks

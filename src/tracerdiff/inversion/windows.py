@@ -26,6 +26,9 @@ THETA_RANGE = 7.0
 #: Largest step in ln G per parameter of a Levenberg-Marquardt iteration, and the farthest the data
 #: term's own optimum is trusted from the fit along any direction (see :func:`data_term`).
 MAX_STEP = 2.0
+#: ln(G h / D*bulk) range of the start scan: from a boundary as conductive as one pixel of bulk
+#: down to e^-12 of it (see :func:`initial_log_conductance`).
+SCAN_RANGE = (-12.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -326,7 +329,7 @@ def initial_log_conductance(models, *, d_bulk: float, h: float, n_windows: int =
     closed 512 um sample (seed 3, grains from the C map) 4 of 6 windows had their argmin there
     (median of the argmins 1e-3 of the truth, final median 0.029x), while one window's chi^2 rose by
     19-26 over that plateau: the sum's argmin was within 0.16 in ln of the truth."""
-    grid = math.log(d_bulk / h) + np.linspace(-12.0, 0.0, 13)
+    grid = math.log(d_bulk / h) + np.linspace(*SCAN_RANGE, 13)
     total = np.zeros(grid.size)
     used = 0
     for model in sorted(models, key=lambda m: m.n_params, reverse=True)[:n_windows]:

@@ -192,13 +192,14 @@ def _image_task(spec: dict):
     """One image's boundary analysis: the result, or ``("failed", message)`` for bad data (a task)."""
     import warnings
 
-    from tracerdiff.errors import GrainMapWarning, SourceEdgeWarning
+    from tracerdiff.errors import GrainMapWarning, ModelFitWarning, SourceEdgeWarning
 
     common = dict(d_bulk=spec["d_bulk"], thickness=spec["thickness"], source_edge=spec["edge"])
     try:
         with warnings.catch_warnings():
             # These remarks are in the result's message, which becomes the image's note in the report.
             warnings.simplefilter("ignore", GrainMapWarning)
+            warnings.simplefilter("ignore", ModelFitWarning)
             warnings.simplefilter("ignore", SourceEdgeWarning)
             if spec["method"] == "inversion":
                 from tracerdiff.inversion import InversionOptions, invert_boundaries
