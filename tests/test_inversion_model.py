@@ -122,6 +122,11 @@ def test_population_em_recovers_mean_and_spread_of_direct_measurements():
     mu, sigma = estimate_population(fits, [np.array([0])] * n, mu=-17.0, sigma=1.0)
     assert mu == pytest.approx(-18.0, abs=0.03)
     assert sigma == pytest.approx(0.5, abs=0.02)
+    # It settles well within EM_MAX_ITER, and says when it has not (one iteration from 1 e-fold away).
+    from tracerdiff.inversion.windows import population_estimate
+
+    assert population_estimate(fits, [np.array([0])] * n, mu=-17.0, sigma=1.0) == (mu, sigma, True)
+    assert population_estimate(fits, [np.array([0])] * n, mu=-17.0, sigma=1.0, max_iter=1)[2] is False
     # Posterior mean of one window under N(mu, sigma^2): the precision-weighted average.
     mean, cov = posterior(fits[0], mu, sigma)
     w = (1 / s ** 2) / (1 / s ** 2 + 1 / sigma ** 2)

@@ -454,3 +454,5 @@ def test_model_fit_remarks_name_a_median_outside_the_measurable_range_and_unconv
     far = model_fit_remarks(-18.0, unconverged_windows=112, windows=1024, **kw)
     assert len(far) == 1 and "112 of 1024 windows" in far[0]
     assert model_fit_remarks(-18.0, unconverged_windows=0, windows=0, **kw) == []
+    unsettled = model_fit_remarks(-18.0, unconverged_windows=0, windows=24, population_settled=False, **kw)
+    assert len(unsettled) == 1 and "did not settle in 500 iterations" in unsettled[0]

@@ -218,7 +218,8 @@ def _result(prep: PreparedImage, image_fit, results, opts: InversionOptions, not
         warnings.warn(remark, GrainMapWarning, stacklevel=3)
         message = join_notes(message, remark)
     for remark in model_fit_remarks(mu if determined else math.nan, d_bulk=prep.d_bulk.value, h=prep.px * 1e-6,
-                                    unconverged_windows=n_far, windows=len(reporting)):
+                                    unconverged_windows=n_far, windows=len(reporting),
+                                    population_settled=image_fit.repair.get("population_settled", True)):
         warnings.warn(remark, ModelFitWarning, stacklevel=3)
         message = join_notes(message, remark)
     if summary.n and math.isfinite(mu_se):

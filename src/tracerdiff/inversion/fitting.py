@@ -18,7 +18,7 @@ from tracerdiff.inversion.repair import grain_chi2, inherit_starts as _inherit, 
 from tracerdiff.inversion.window_layout import (KEEP_MODELS_BYTES, MODEL_BYTES_PER_CELL, WindowData, WindowImage,
                                                from_canonical, owned_rows, owner_windows, ownership, to_canonical,
                                                window_model)
-from tracerdiff.inversion.windows import (estimate_population, fit_window, initial_log_conductance, misfit_boundaries,
+from tracerdiff.inversion.windows import (fit_window, initial_log_conductance, misfit_boundaries, population_estimate,
                                          unconverged,
                                          window_grid)
 from tracerdiff.parallel import single_thread_blas, task_runner
@@ -202,8 +202,10 @@ def _fit_image(c, err, valid, labels, *, source_edge, px, d_bulk, psf_px, window
                  else own[:0] for fit, own in zip(fits, img.owned)]
         if sum(o.size for o in clean) == 0:
             clean = img.owned
-        return estimate_population(fits, clean, mu=mu, sigma=sigma, fixed_sigma=population_sigma, min_sigma=min_sigma,
-                                   robust=True)
+        new_mu, new_sigma, settled = population_estimate(fits, clean, mu=mu, sigma=sigma, fixed_sigma=population_sigma,
+                                                         min_sigma=min_sigma, robust=True)
+        record["population_settled"] = settled  # the last estimate's (the reported one)
+        return new_mu, new_sigma
 
     everything = list(range(len(img.windows)))
     # The grain map is final after the repair that follows this pass; with later passes they

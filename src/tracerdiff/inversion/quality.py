@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 
-from tracerdiff.inversion.windows import SCAN_RANGE
+from tracerdiff.inversion.windows import EM_MAX_ITER, SCAN_RANGE
 
 # Calibration (issue 12) of the error terms below, by maximum likelihood (ln(median / truth) taken
 # as normal with variance stat^2 + MODEL^2 + ORIGIN[origin]^2 + (PER_DEFICIENCY * deficiency)^2),
@@ -121,7 +121,8 @@ def median_log_stderr(independent: float, block: float, quality: dict, *, margin
 UNCONVERGED_WARN_ABOVE = 0.05
 
 
-def model_fit_remarks(mu: float, *, d_bulk: float, h: float, unconverged_windows: int, windows: int) -> list[str]:
+def model_fit_remarks(mu: float, *, d_bulk: float, h: float, unconverged_windows: int, windows: int,
+                      population_settled: bool = True) -> list[str]:
     """What the result must say when the network model does not describe the image (one remark each).
 
     * The population median ``exp(mu)`` (m/s; NaN: none) outside the start scan's range, widened
@@ -131,6 +132,7 @@ def model_fit_remarks(mu: float, *, d_bulk: float, h: float, unconverged_windows
       medians of e^-11 and e^-20 times the step analysis' there.
     * More than ``UNCONVERGED_WARN_ABOVE`` of the windows stopped far from their data's optimum
       (``windows.unconverged``).
+    * The population estimate did not settle (``windows.EM_MAX_ITER`` iterations).
     """
     remarks = []
     lo, hi = (math.log(d_bulk / h) + x for x in SCAN_RANGE)
@@ -142,4 +144,7 @@ def model_fit_remarks(mu: float, *, d_bulk: float, h: float, unconverged_windows
         remarks.append(f"the network model did not converge in {unconverged_windows} of {windows} windows (their fits "
                        "stopped far from what the data pull to): the model does not describe this image there; those "
                        "boundaries are not accepted and the others may be biased too")
+    if not population_settled:
+        remarks.append(f"the population estimate did not settle in {EM_MAX_ITER} iterations (its median was still "
+                       "moving): the model does not describe this image; do not use these values")
     return remarks
