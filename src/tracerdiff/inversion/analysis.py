@@ -22,8 +22,8 @@ from tracerdiff.inversion.fitting import fit_image
 from tracerdiff.inversion.options import InversionOptions
 from tracerdiff.inversion.quality import grain_map_quality, median_log_stderr, model_fit_remarks
 from tracerdiff.inversion.windows import (misfit_boundaries, population_median_block_stderr,
-                                         population_median_marginal_stderr, population_median_stderr, posterior,
-                                         unconverged)
+                                         population_median_marginal_stderr, population_median_stderr,
+                                         trusted_posterior)
 from tracerdiff.parallel import single_thread_blas
 from tracerdiff.quantity import Measured
 
@@ -131,8 +131,8 @@ def invert_boundaries(data, *, d_bulk, thickness=None, pixel_size_um=None, sourc
     # One BLAS thread for the per-window posteriors (a few K x K inverses per window): on a shared
     # 2-core machine a 170 x 170 inverse took 8.6 ms CPU with two threads, 0.55 ms with one.
     with single_thread_blas():
-        results = _boundary_steps(prep, image_fit, opts)
-        return _result(prep, image_fit, results, opts, note, map_origin=map_origin)
+        results, stopped_far = _boundary_steps(prep, image_fit, opts)
+        return _result(prep, image_fit, results, opts, note, map_origin=map_origin, stopped_far=stopped_far)
 
 
 def _check_workers(workers) -> None:
@@ -153,19 +153,20 @@ def _resolve_workers(workers, n_px: int) -> int:
     return int(workers)
 
 
-def _boundary_steps(prep: PreparedImage, image_fit, opts: InversionOptions) -> list[BoundaryStep]:
-    """Every owned boundary of every window, with its acceptance reason, sorted by position."""
+def _boundary_steps(prep: PreparedImage, image_fit, opts: InversionOptions) -> tuple[list[BoundaryStep], list[bool]]:
+    """Every owned boundary of every window, with its acceptance reason, sorted by position; and per
+    window reporting boundaries, whether its fit stopped beyond the posterior's trust region."""
     fits, owned, mu, sigma, labels = image_fit.fits, image_fit.owned, image_fit.mu, image_fit.sigma, image_fit.labels
     geometry = {seg.grains: seg for seg in segmentation.boundary_segments(labels, min_length_px=0.0,
                                                                           max_length_px=math.inf)}
     src = np.asarray(prep.source_dir)
-    results = []
+    results, stopped_far = [], []
     for w, (fit, own) in enumerate(zip(fits, owned)):
         if own.size == 0:
             continue
-        mean, cov = posterior(fit, mu, sigma)
+        mean, cov, far = trusted_posterior(fit, mu, sigma)
+        stopped_far.append(far)
         misfit = misfit_boundaries(fit, n_sigma=opts.misfit_sigmas)
-        stopped_far = unconverged(fit, sigma)
         for i in own:
             pair = (int(fit.pairs[i, 0]), int(fit.pairs[i, 1]))
             seg = geometry.get(pair)
@@ -177,19 +178,20 @@ def _boundary_steps(prep: PreparedImage, image_fit, opts: InversionOptions) -> l
                 (REASON_NO_DATA if data_sd >= opts.max_data_log_sd else REASON_UNDETERMINED)
             if misfit[i]:
                 reason = REASON_MISFIT
-            elif stopped_far:
+            elif far:
                 reason = REASON_UNCONVERGED
             samples = _binned(*_samples_across(prep.c, prep.err, labels, seg, src, image_fit.model_images[w]))
             results.append(_boundary_step(fit, i, (mean[i], cov, sd), prep, seg=seg, reason=reason, samples=samples))
     results.sort(key=lambda b: (b.y_um, b.x_um))
-    return results
+    return results, stopped_far
 
 
 def _result(prep: PreparedImage, image_fit, results, opts: InversionOptions, note: str, *,
-            map_origin: str) -> BoundaryAnalysis:
+            map_origin: str, stopped_far: list[bool]) -> BoundaryAnalysis:
     """The analysis: summary (errors at least the population median's), population, grain-map quality.
 
-    ``map_origin`` ("labels", "optical" or "cmap") sets the grain-map term of the median's error.
+    ``map_origin`` ("labels", "optical" or "cmap") sets the grain-map term of the median's error;
+    ``stopped_far``: per window reporting boundaries, whether its fit was past the trust region.
     """
     fits, owned, mu, sigma = image_fit.fits, image_fit.owned, image_fit.mu, image_fit.sigma
     chosen = [b.dgb_over_delta.value for b in results if b.accepted or opts.include_flagged]
@@ -197,9 +199,8 @@ def _result(prep: PreparedImage, image_fit, results, opts: InversionOptions, not
     message = "" if summary.n else f"none of the {len(results)} boundaries is determined by the image"
     message = join_notes(message, note)
     quality = grain_map_quality(image_fit.repair, origin=map_origin)
-    reporting = [fit for fit, own in zip(fits, owned) if own.size]
-    n_far = sum(unconverged(fit, sigma) for fit in reporting)
-    quality.update(windows=len(reporting), unconverged_windows=n_far)
+    n_far = sum(stopped_far)
+    quality.update(windows=len(stopped_far), unconverged_windows=n_far)
     parts = median_log_stderr(population_median_stderr(fits, owned, mu, sigma),
                               population_median_block_stderr(fits, owned, mu, sigma, robust=True), quality,
                               marginal=population_median_marginal_stderr(fits, owned, mu, sigma))
@@ -218,7 +219,7 @@ def _result(prep: PreparedImage, image_fit, results, opts: InversionOptions, not
         warnings.warn(remark, GrainMapWarning, stacklevel=3)
         message = join_notes(message, remark)
     for remark in model_fit_remarks(mu if determined else math.nan, d_bulk=prep.d_bulk.value, h=prep.px * 1e-6,
-                                    unconverged_windows=n_far, windows=len(reporting),
+                                    unconverged_windows=n_far, windows=len(stopped_far),
                                     population_settled=image_fit.repair.get("population_settled", True)):
         warnings.warn(remark, ModelFitWarning, stacklevel=3)
         message = join_notes(message, remark)

@@ -133,11 +133,16 @@ def information_vector(lam, t, gradient, sigma: float) -> tuple[np.ndarray, bool
 def posterior(fit: WindowFit, mu: float, sigma: float) -> tuple[np.ndarray, np.ndarray]:
     """Posterior mean and covariance of ln G in a window under prior N(mu, sigma^2), data term
     Gaussian (:func:`data_term`, :func:`information_vector`; as in :func:`estimate_population`)."""
+    return trusted_posterior(fit, mu, sigma)[:2]
+
+
+def trusted_posterior(fit: WindowFit, mu: float, sigma: float) -> tuple[np.ndarray, np.ndarray, bool]:
+    """:func:`posterior` and whether its trust region was active (see :func:`unconverged`)."""
     lam, vec, t, gradient = data_term(fit)
-    hv, _ = information_vector(lam, t, gradient, sigma)
+    hv, clipped = information_vector(lam, t, gradient, sigma)
     d = 1.0 / (lam + 1.0 / sigma ** 2)
     cov = (vec * d) @ vec.T
-    return vec @ (d * (hv + mu / sigma ** 2 * vec.sum(axis=0))), cov
+    return vec @ (d * (hv + mu / sigma ** 2 * vec.sum(axis=0))), cov, clipped
 
 
 def unconverged(fit: WindowFit, sigma: float) -> bool:
