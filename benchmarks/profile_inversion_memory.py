@@ -33,7 +33,7 @@ from _child_process import make_mirrored_images  # benchmarks/ is on sys.path wh
 
 PHASES = [("tracerdiff.inversion.analysis", "prepare_image"), ("tracerdiff.boundaries.inputs", "grain_labels"),
           ("tracerdiff.inversion.analysis", "fit_image"), ("tracerdiff.inversion.fitting", "repair_map"),
-          ("tracerdiff.inversion.fitting", "estimate_population"), ("tracerdiff.inversion.fitting", "grain_chi2"),
+          ("tracerdiff.inversion.fitting", "population_estimate"), ("tracerdiff.inversion.fitting", "grain_chi2"),
           ("tracerdiff.inversion.analysis", "_boundary_steps"), ("tracerdiff.inversion.analysis", "_result")]
 
 

@@ -235,6 +235,11 @@ def test_fast_window_fit_equals_the_reference(single_nuisance, reference_numeric
                  (new.step_jacobian, ref.step_jacobian)]:
         assert np.allclose(a, b, rtol=tol, atol=tol * np.abs(b).max())
     assert new.chi2 == pytest.approx(ref.chi2, rel=1e-5 if single_nuisance else 1e-9)
+    # The kept field: float32 only where the fields were float32 (their check bounds the rounding
+    # far above float32's 6e-8), float64 otherwise; the reference keeps float64.
+    assert ref.c_model.dtype == np.float64
+    assert new.c_model.dtype == (np.float32 if single_nuisance else np.float64)
+    assert np.allclose(new.c_model, ref.c_model, rtol=0, atol=tol * np.abs(ref.c_model).max())
 
 
 def test_solve_falls_back_to_pivoting_lu_when_cholesky_fails(monkeypatch, reference_numerics):

@@ -167,13 +167,14 @@ def _boundary_steps(prep: PreparedImage, image_fit, opts: InversionOptions) -> t
         mean, cov, far = trusted_posterior(fit, mu, sigma)
         stopped_far.append(far)
         misfit = misfit_boundaries(fit, n_sigma=opts.misfit_sigmas)
+        info_diag = np.diagonal(np.asarray(fit.information))
         for i in own:
             pair = (int(fit.pairs[i, 0]), int(fit.pairs[i, 1]))
             seg = geometry.get(pair)
             if seg is None or 0 in pair:
                 continue
             sd = math.sqrt(max(cov[i, i], 0.0))
-            data_sd = 1.0 / math.sqrt(fit.information[i, i]) if fit.information[i, i] > 0 else math.inf
+            data_sd = 1.0 / math.sqrt(info_diag[i]) if info_diag[i] > 0 else math.inf
             reason = "" if sd < opts.max_log_sd and data_sd < opts.max_data_log_sd else \
                 (REASON_NO_DATA if data_sd >= opts.max_data_log_sd else REASON_UNDETERMINED)
             if misfit[i]:

@@ -113,7 +113,7 @@ class _Image:
         z = np.full(self.c.shape, np.nan)
         for w, fit in enumerate(fits):
             sl = self._slice(w)
-            model = fit.c_model
+            model = np.asarray(fit.c_model, dtype=float)  # kept in float32; blurred in float64 as fitted
             if self.psf_px > 0:
                 model = ndi.gaussian_filter(model, self.psf_px, mode="nearest")
             take = (self.owner[sl] == w) & self.fit_px[sl]
