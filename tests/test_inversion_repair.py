@@ -36,6 +36,17 @@ def test_plane_residual_vanishes_on_planes():
     assert np.nanmax(np.abs(z)) < 1e-8
 
 
+def test_plane_residual_of_some_grains_is_their_whole_map_residual_to_the_bit():
+    # repair_map fits the planes of the offered grains only (memory): each grain's plane uses its
+    # own pixels in the same order, so the numbers must be those of the whole map, bit for bit.
+    c, err, labels = _field(seed=2)
+    whole = plane_residual(c, err, labels, np.ones(c.shape, bool))
+    some = np.isin(labels, [2, 3])
+    part = plane_residual(c, err, labels, some)
+    assert np.array_equal(part[some], whole[some])
+    assert np.all(np.isnan(part[~some]))
+
+
 def test_a_hidden_step_is_cut_where_it_is():
     # Grains 1 and 3 merged (the step of 0.03 = 3.75 counting sd between them hidden): the cut must
     # follow the true boundary (row 30) and beat the BIC price by far; the untouched grains get no cut.

@@ -219,7 +219,7 @@ def _fit_image(c, err, valid, labels, *, source_edge, px, d_bulk, psf_px, window
     misfit = [int(g) for g in chi.misfit(n_sigma=misfit_sigmas) if g > 0]
     if repair_rounds > 0 and misfit:
         # Grains the model does not explain: cut from the model's residual where it shows two lobes.
-        old = img.labels.copy()
+        old = img.labels  # repair_map cuts a copy: the map in use stays as it is
         fixed = repair_map(cc, ee, vv, img.labels, edge=edge, margin=margin_px, rounds=repair_rounds, z=z,
                            candidates=misfit)
         record.update(proposed=record["proposed"] + fixed.proposed, accepted=record["accepted"] + fixed.accepted)
