@@ -166,6 +166,13 @@ class TaskRunner:
     def __init__(self, client=None, *, retries: int = 2):
         self.client, self.retries = client, retries
 
+    def in_flight(self, per_thread: int) -> int | None:
+        """A ``max_in_flight`` for :meth:`map`: ``per_thread`` tasks per worker thread of the cluster
+        (None in process, where nothing is in flight)."""
+        if self.client is None:
+            return None
+        return per_thread * max(sum(self.client.nthreads().values()), 1)
+
     def map(self, func: Callable[[Any], Any], items: Sequence[Any], *, names: Sequence[str] | None = None,
             progress: Callable[[int, int], None] | None = None, max_in_flight: int | None = None) -> list:
         """``[func(item) for item in items]``, in order (see :func:`map_tasks` for the parameters).

@@ -112,9 +112,8 @@ def analyse_boundaries_tiled(data, *, d_bulk, source_edge: str, pixel_size_um: f
     with task_runner(scheduler=scheduler, workers=workers) as runner:
         # A few tiles per worker in flight: enough to keep the workers busy, while the tiles'
         # inputs and results on the cluster stay bounded by the tile size, not the image size.
-        in_flight = None if runner.client is None else 2 * max(sum(runner.client.nthreads().values()), 1)
         parts = runner.map(_tile_task, [_Lazy(s) for s in specs], names=names, progress=progress,
-                           max_in_flight=in_flight)
+                           max_in_flight=runner.in_flight(2))
     quality = options.get("quality")
     include_flagged = bool(getattr(quality, "include_flagged", False))
     return _stitch(parts, tiles, shape, px, include_flagged, source_edge, origin=(float(ys[0]), float(xs[0])))
