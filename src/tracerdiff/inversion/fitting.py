@@ -33,8 +33,6 @@ PASS_TOL = 0.01
 #: cluster's workers busy (the last tasks of a batch wait for the slowest), few enough that a
 #: batch's fits are small next to the image's.
 REFIT_BATCH = 256
-#: Window fits submitted per worker thread and not yet collected, on a cluster (see _map_windows).
-WINDOWS_IN_FLIGHT = 4
 
 
 @dataclass(frozen=True)
@@ -287,6 +285,7 @@ def _map_windows(models, jobs, runner, *, windows):
     """Fit every window with ``runner`` (:mod:`tracerdiff.parallel`: in process or on a cluster);
     ``windows``: their indices in the image (they name the tasks)."""
     names = [f"inversion window {w}" for w in windows]
-    # A few windows per worker in flight (each fit takes 0.1-0.5 s, a round trip milliseconds): a
-    # batch's inputs are pickled as they are submitted, and the cluster holds at most these.
-    return runner.map(_fit_one, list(zip(models, jobs)), names=names, max_in_flight=runner.in_flight(WINDOWS_IN_FLIGHT))
+    # A whole batch is submitted at once. Bounding the windows in flight (4 per worker thread, as the
+    # tiles' 2) raised the largest process's peak at 1024^2 px with 2 workers from 0.82 to 1.10 GB
+    # (bench_scale.py, same run conditions): not done.
+    return runner.map(_fit_one, list(zip(models, jobs)), names=names)
