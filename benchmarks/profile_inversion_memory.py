@@ -57,6 +57,7 @@ class _Sampler:
 
 def _stub_fit(args):
     """A WindowFit of the window's real sizes, without fitting (values meaningless)."""
+    from tracerdiff.inversion.symmetric import PackedSymmetric
     from tracerdiff.inversion.window_layout import WindowData
     from tracerdiff.inversion.windows import WindowFit
 
@@ -71,8 +72,9 @@ def _stub_fit(args):
     a = 0.1 * rng.standard_normal((k, k))
     info = a @ a.T + np.eye(k)
     theta = job["mu"] + 0.1 * rng.standard_normal(k)
-    return WindowFit(pairs, theta, info, info @ theta, np.full(k, 0.05), 0.01 * rng.standard_normal((k, k)), 1.0,
-                     field.size, 1, {}, field)
+    # Stored as a real fit stores them: the information packed, the field in float32.
+    return WindowFit(pairs, theta, PackedSymmetric.of(info), info @ theta, np.full(k, 0.05),
+                     0.01 * rng.standard_normal((k, k)), 1.0, field.size, 1, {}, field.astype(np.float32))
 
 
 def main() -> None:
