@@ -167,7 +167,7 @@ def _boundary_steps(prep: PreparedImage, image_fit, opts: InversionOptions) -> t
         mean, cov, far = trusted_posterior(fit, mu, sigma)
         stopped_far.append(far)
         misfit = misfit_boundaries(fit, n_sigma=opts.misfit_sigmas)
-        info_diag = np.diagonal(np.asarray(fit.information))
+        info_diag = fit.information.diagonal()  # PackedSymmetric or ndarray: no full matrix unpacked
         for i in own:
             pair = (int(fit.pairs[i, 0]), int(fit.pairs[i, 1]))
             seg = geometry.get(pair)
