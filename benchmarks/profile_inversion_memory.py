@@ -81,6 +81,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1024, help="Mosaic size (a multiple of 512).")
     parser.add_argument("--stub", action="store_true", help="Window fits replaced by arrays of their sizes.")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="Worker processes (2: a local cluster; the phases are the main process's).")
     parser.add_argument("--make", help=argparse.SUPPRESS)  # internal: write the images into this folder
     args = parser.parse_args()
     if args.make:  # in a child: the simulation's memory is not this run's
@@ -120,7 +122,7 @@ def main() -> None:
         subprocess.run([sys.executable, __file__, "--make", tmp, "--size", str(args.size)], check=True)
         sys.argv = ["tracerdiff", "boundaries", f"{tmp}/6Li_{args.size}.tif", f"{tmp}/7Li_{args.size}.tif",
                     "--pixel-size", "1um", "--d-bulk", "2.6e-8 cm^2/s", "--thickness", "0.5 nm", "--source-edge",
-                    "bottom", "--json", "--method", "inversion", "--psf", "0.5um", "--workers", "1"]
+                    "bottom", "--json", "--method", "inversion", "--psf", "0.5um", "--workers", str(args.workers)]
         stdout, sys.stdout = sys.stdout, open(os.devnull, "w")
         try:
             cli_main()

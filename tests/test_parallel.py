@@ -126,3 +126,27 @@ def test_in_flight_bound_is_per_worker_thread_and_none_in_process():
         assert runner.in_flight(2) is None
     with task_runner(workers=2) as runner:  # two single-threaded worker processes
         assert runner.in_flight(2) == 4
+
+
+def _worker_log_length(_):
+    from distributed import get_worker
+
+    return get_worker().state.log.maxlen
+
+
+def test_local_cluster_keeps_short_low_level_logs():
+    # With distributed's 1000 entries, the in-process scheduler's logs held the inputs of the last
+    # ~1000 finished tasks (~0.4 GB of inversion windows, see parallel._short_logs). The clusters
+    # tracerdiff starts keep LOW_LEVEL_LOG_LENGTH entries, in the scheduler and in the workers, and
+    # the caller's dask config is left as it was.
+    import dask
+
+    from tracerdiff.parallel import LOW_LEVEL_LOG_LENGTH
+
+    before = dask.config.get("distributed.admin.low-level-log-length")
+    assert before != LOW_LEVEL_LOG_LENGTH  # else this test would show nothing
+    with task_runner(workers=2) as runner:
+        length = runner.client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.transition_log.maxlen)
+        assert length == LOW_LEVEL_LOG_LENGTH
+        assert runner.map(_worker_log_length, [0, 1]) == [LOW_LEVEL_LOG_LENGTH] * 2
+    assert dask.config.get("distributed.admin.low-level-log-length") == before
