@@ -287,5 +287,6 @@ def _map_windows(models, jobs, runner, *, windows):
     names = [f"inversion window {w}" for w in windows]
     # A whole batch is submitted at once. Bounding the windows in flight (4 per worker thread, as the
     # tiles' 2) raised the largest process's peak at 1024^2 px with 2 workers from 0.82 to 1.10 GB
-    # (bench_scale.py, same run conditions): not done.
+    # (bench_scale.py, same run conditions) while the cluster's logs kept 1000 entries; with 100
+    # (parallel.LOW_LEVEL_LOG_LENGTH) it changed nothing (stub profile, 2048^2: 1.09 -> 1.13 GB).
     return runner.map(_fit_one, list(zip(models, jobs)), names=names)
