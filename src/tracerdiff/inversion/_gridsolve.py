@@ -23,170 +23,12 @@ checks of the float32 fields would fail); reusing the blocks of leaves whose fac
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
-import scipy.sparse as sp
+
+from tracerdiff.inversion._nested_dissection import symbolic_levels
 
 #: Boxes of at most this many cells are eliminated as one dense block (16 and 32 measured alike, 64 slower).
 LEAF_CELLS = 32
-
-
-@functools.lru_cache(maxsize=16)
-def _symbolic(ny: int, nx: int, leaf: int):
-    """Elimination tree of the (ny, nx) grid, grouped into levels of independent nodes.
-
-    Returns the permutation (elimination order), the faces (lo, hi) in the window model's
-    order, and per level (children before parents) the padded index arrays that let one
-    level be factorised and solved with batched dense products.
-    """
-    own_list, ring_list, kids_list = [], [], []
-
-    def ring(y0, y1, x0, x1):
-        parts = []
-        if y0 > 0:
-            parts.append((y0 - 1) * nx + np.arange(x0, x1))
-        if y1 < ny:
-            parts.append(y1 * nx + np.arange(x0, x1))
-        if x0 > 0:
-            parts.append(np.arange(y0, y1) * nx + x0 - 1)
-        if x1 < nx:
-            parts.append(np.arange(y0, y1) * nx + x1)
-        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
-
-    def rec(y0, y1, x0, x1):
-        h, w = y1 - y0, x1 - x0
-        kids = []
-        if h * w <= leaf or max(h, w) < 3:
-            own = (np.arange(y0, y1)[:, None] * nx + np.arange(x0, x1)[None, :]).ravel()
-        elif h >= w:
-            k = y0 + h // 2
-            kids = [rec(y0, k, x0, x1), rec(k + 1, y1, x0, x1)]
-            own = k * nx + np.arange(x0, x1)
-        else:
-            k = x0 + w // 2
-            kids = [rec(y0, y1, x0, k), rec(y0, y1, k + 1, x1)]
-            own = np.arange(y0, y1) * nx + k
-        # After its box's cells are eliminated, the box couples exactly to the cells around it,
-        # which all lie on ancestors' separators: that ring is the node's front beyond its own cells.
-        own_list.append(own)
-        ring_list.append(ring(y0, y1, x0, x1))
-        kids_list.append(kids)
-        return len(own_list) - 1
-
-    rec(0, ny, 0, nx)
-    n = ny * nx
-    n_nodes = len(own_list)
-    index = np.arange(n).reshape(ny, nx)
-    lo = np.concatenate([index[:-1, :].ravel(), index[:, :-1].ravel()])
-    hi = np.concatenate([index[1:, :].ravel(), index[:, 1:].ravel()])
-    height = np.zeros(n_nodes, np.int64)
-    for i in range(n_nodes):  # children come before parents
-        if kids_list[i]:
-            height[i] = 1 + max(height[c] for c in kids_list[i])
-    # Rows of the work array: level by level, node by node, each node padded to its level's
-    # largest own size, so that one level's own rows are one (nodes, own, k) view.
-    node_of = np.empty(n, np.int64)
-    local = np.empty(n, np.int64)
-    row_of = np.empty(n, np.int64)
-    place, offset, shapes = {}, 0, []
-    for lev in range(int(height.max()) + 1):
-        members = np.flatnonzero(height == lev)
-        n_own = max(own_list[i].size for i in members)
-        for slot, i in enumerate(members):
-            place[int(i)] = (lev, slot)
-            own = own_list[i]
-            node_of[own], local[own] = i, np.arange(own.size)
-            row_of[own] = offset + slot * n_own + np.arange(own.size)
-        shapes.append((members, n_own, offset))
-        offset += members.size * n_own
-    n_rows = offset  # row n_rows stays zero: the target of padded struct entries
-    # Each face enters the front of the node that eliminates its first endpoint.
-    first = np.where(height[node_of[lo]] <= height[node_of[hi]], lo, hi)
-    second = np.where(first == lo, hi, lo)
-    face_node = node_of[first]
-    face_order = np.argsort(face_node, kind="stable")
-    face_bounds = np.searchsorted(face_node[face_order], np.arange(n_nodes + 1))
-    levels = []
-    for lev, (members, n_own, offset) in enumerate(shapes):
-        n_struct = max(ring_list[i].size for i in members)
-        f = n_own + n_struct
-        struct_idx = np.full((members.size, n_struct), n_rows, np.int64)
-        face_flat, face_ids, diag_flat, diag_cells, pad_flat, kid_src, kid_dst = [], [], [], [], [], [], []
-        pos = np.full(n, -1, np.int64)  # position of a cell in the current node's front
-        for slot, i in enumerate(members):
-            own = own_list[i]
-            st = ring_list[i][np.argsort(row_of[ring_list[i]])]
-            struct_idx[slot, :st.size] = row_of[st]
-            pos[own] = np.arange(own.size)
-            pos[st] = n_own + np.arange(st.size)
-            base = slot * f * f
-            faces = face_order[face_bounds[i]:face_bounds[i + 1]]
-            rp, rq = pos[first[faces]], pos[second[faces]]
-            face_flat += [base + rp * f + rq, base + rq * f + rp]
-            face_ids += [faces, faces]
-            diag_flat.append(base + np.arange(own.size) * (f + 1))
-            diag_cells.append(own)
-            pad_flat.append(base + np.arange(own.size, n_own) * (f + 1))  # padded own rows: identity
-            for sibling, c in enumerate(kids_list[i]):
-                clev, cslot = place[int(c)]
-                cst = ring_list[c][np.argsort(row_of[ring_list[c]])]
-                cns = levels[clev]["struct_idx"].shape[1]
-                src = cslot * cns * cns + np.arange(cst.size)[:, None] * cns + np.arange(cst.size)[None, :]
-                tgt = base + pos[cst][:, None] * f + pos[cst][None, :]
-                kid_src.append(((clev, sibling), src.ravel()))
-                kid_dst.append(tgt.ravel())
-            pos[own] = -1
-            pos[st] = -1
-        by_level = {}
-        for (key, src), dst in zip(kid_src, kid_dst):
-            by_level.setdefault(key, ([], []))
-            by_level[key][0].append(src)
-            by_level[key][1].append(dst)
-        # One group per (child level, first or second child): its targets are distinct, so a
-        # plain indexed add is exact (two siblings share the separator's cells).
-        kids = [(key[0], np.concatenate(a), np.concatenate(b)) for key, (a, b) in sorted(by_level.items())]
-        leaf = None
-        if lev == 0:
-            # A leaf is a box whose every face leads to its own cells or to its ring (leaves never
-            # touch: separators lie between them), and each ring cell borders exactly one box cell
-            # (the ring has no corners). So its coupling block has one entry per ring row, that
-            # face's -t: per ring slot, the flat row (slot * n_own + own cell) of the (nb * n_own)
-            # stack it couples to (rows) and the face (face; padding: face n_faces, whose t is taken as 0).
-            leaf_own = np.zeros((members.size, n_struct), np.int64)
-            leaf_face = np.full((members.size, n_struct), lo.size, np.int64)
-            flat = np.concatenate(face_flat[0::2])
-            ids = np.concatenate(face_ids[0::2])
-            slot, rem = np.divmod(flat, f * f)
-            rp, rq = np.divmod(rem, f)  # face_flat's first of each pair: (own, other) positions
-            ring = rq >= n_own
-            leaf_own[slot[ring], rq[ring] - n_own] = rp[ring]
-            leaf_face[slot[ring], rq[ring] - n_own] = ids[ring]
-            # The own blocks alone (the rest of a leaf's front is its coupling): flat positions in
-            # (nb, n_own, n_own) of the diagonal, the padding's identity and both entries of every
-            # face inside a leaf.
-            inner = ~ring
-            def own_flat(v):
-                sl, rm = np.divmod(v, f * f)
-                r, q = np.divmod(rm, f)
-                return sl * n_own * n_own + r * n_own + q
-            leaf = dict(own=leaf_own, face=leaf_face, rows=(np.arange(members.size)[:, None] * n_own + leaf_own).ravel(),
-                        diag_flat=own_flat(np.concatenate(diag_flat)), pad_flat=own_flat(np.concatenate(pad_flat)),
-                        face_flat=np.concatenate([slot[inner] * n_own * n_own + rp[inner] * n_own + rq[inner],
-                                                  slot[inner] * n_own * n_own + rq[inner] * n_own + rp[inner]]),
-                        inner_ids=np.concatenate([ids[inner], ids[inner]]))
-        flat_struct = struct_idx.ravel()
-        rows, inverse = np.unique(flat_struct, return_inverse=True)
-        # Struct rows shared by nodes of one level are summed by a sparse scatter (no lost updates).
-        scatter = sp.csr_matrix((np.ones(flat_struct.size), (inverse.ravel(), np.arange(flat_struct.size))),
-                                shape=(rows.size, flat_struct.size))
-        levels.append(dict(rows_own=(offset, offset + members.size * n_own), nb=members.size, n_own=n_own, f=f,
-                           struct_idx=struct_idx, face_flat=np.concatenate(face_flat),
-                           face_ids=np.concatenate(face_ids), diag_flat=np.concatenate(diag_flat),
-                           diag_cells=np.concatenate(diag_cells), pad_flat=np.concatenate(pad_flat), kids=kids,
-                           rows=rows, scatter=scatter, scatter32=scatter.astype(np.float32),
-                           leaf=leaf))
-    return row_of, n_rows, levels, lo, hi
 
 
 class GridCholesky:
@@ -204,7 +46,7 @@ class GridCholesky:
 
     def __init__(self, shape: tuple[int, int], trans: np.ndarray, dirichlet: np.ndarray, *, leaf: int = LEAF_CELLS):
         self._grid = (int(shape[0]), int(shape[1]), int(leaf))
-        row_of, n_rows, levels, lo, hi = _symbolic(*self._grid)
+        row_of, n_rows, levels, lo, hi = symbolic_levels(*self._grid)
         self._row_of, self._n_rows, self._levels = row_of, n_rows, levels
         self._f32 = None
         n = row_of.size
@@ -214,26 +56,24 @@ class GridCholesky:
         # checks below catch what rounding could still break (a block with a non-positive pivot).
         if not (np.all(trans > 0) and np.all(np.isfinite(trans)) and np.all(dirichlet >= 0)):
             raise np.linalg.LinAlgError("grid operator needs positive conductances")
-        diag = dirichlet + np.bincount(lo, trans, minlength=n) + np.bincount(hi, trans, minlength=n)
-        neg = -trans
-        updates = []
+        # The source of every front (see _assembly): diagonal, -t, 1, then each level's update.
+        source = np.empty(levels[0]["source_size"])
+        diag, neg = source[:n], source[n:n + lo.size]
+        diag[:] = dirichlet + np.bincount(lo, trans, minlength=n) + np.bincount(hi, trans, minlength=n)
+        np.negative(trans, out=neg)
+        source[n + lo.size:n + lo.size + 2] = (1.0, 0.0)
         self._pinv, self._w, self._w_t = [], [], []
         for lev in levels:
+            u0, u1 = lev["update_at"]
             if lev["leaf"] is not None:
-                pinv, w, w_t, update = self._leaves(lev, diag, neg)
-                updates.append(update)
+                pinv, w, w_t, update = self._leaves(lev, source)
+                source[u0:u1] = update.ravel()
                 self._pinv.append(pinv)
                 self._w.append(w)
                 self._w_t.append(w_t)
                 continue
             nb, n_own, f = lev["nb"], lev["n_own"], lev["f"]
-            front = np.zeros(nb * f * f)
-            front[lev["diag_flat"]] = diag[lev["diag_cells"]]
-            front[lev["pad_flat"]] = 1.0
-            front[lev["face_flat"]] = neg[lev["face_ids"]]
-            for clev, src, dst in lev["kids"]:
-                front[dst] += updates[clev].ravel()[src]
-            front = front.reshape(nb, f, f)
+            front = (lev["assemble"] @ source).reshape(nb, f, f)
             own = front[:, :n_own, :n_own]
             if not np.all(np.diagonal(own, axis1=1, axis2=2) > 0):
                 raise np.linalg.LinAlgError("grid operator not positive definite")
@@ -242,7 +82,7 @@ class GridCholesky:
             w = couple @ pinv
             # Contiguous transpose: numpy's batched matmul takes a slow path on strided stacks.
             w_t = np.ascontiguousarray(w.transpose(0, 2, 1))
-            updates.append(front[:, n_own:, n_own:] - couple @ w_t)
+            np.subtract(front[:, n_own:, n_own:], couple @ w_t, out=source[u0:u1].reshape(nb, f - n_own, f - n_own))
             self._pinv.append(pinv)
             self._w.append(w)
             self._w_t.append(w_t)
@@ -251,10 +91,10 @@ class GridCholesky:
             raise np.linalg.LinAlgError("grid operator not positive definite")
 
     @staticmethod
-    def _leaves(lev, diag, neg):
+    def _leaves(lev, source):
         """The leaves' (P^-1, W, W^T, update): the same numbers as the inner nodes' dense products.
 
-        A leaf's coupling has one entry per ring row (see ``_symbolic``), its face's -t, so W = C P^-1
+        A leaf's coupling has one entry per ring row (see :func:`~tracerdiff.inversion._nested_dissection.symbolic_levels`), its face's -t, so W = C P^-1
         is rows of P^-1 scaled and the update -C W^T (a leaf's ring-ring block is empty) entries of
         W^T scaled: the dense products' own numbers (their other terms are exact zeros), without
         two batched products or the coupling's share of the front (a 96 x 96 factorisation:
@@ -262,16 +102,16 @@ class GridCholesky:
         saved only 0.2 ms more, the copying of the kept blocks eating the rest: not done.
         """
         leaf = lev["leaf"]
-        nb, n_own = lev["nb"], lev["n_own"]
+        nb, n_own, n_cells = lev["nb"], lev["n_own"], leaf["n_cells"]
         ns = leaf["own"].shape[1]
         own = np.zeros(nb * n_own * n_own)
-        own[leaf["diag_flat"]] = diag[lev["diag_cells"]]
+        own[leaf["diag_flat"]] = source[lev["diag_cells"]]
         own[leaf["pad_flat"]] = 1.0
-        own[leaf["face_flat"]] = neg[leaf["inner_ids"]]
+        own[leaf["face_flat"]] = source[n_cells + leaf["inner_ids"]]
         own = own.reshape(nb, n_own, n_own)
         if not np.all(np.diagonal(own, axis1=1, axis2=2) > 0):
             raise np.linalg.LinAlgError("grid operator not positive definite")
-        c = np.append(neg, 0.0)[leaf["face"]]  # (nb, ns): each ring row's coupling (padding: 0)
+        c = source[leaf["coupling_at"]]  # (nb, ns): each ring row's coupling (padding: 0)
         rows = leaf["rows"]
         pinv = np.linalg.inv(own)
         if ns == 0:  # the whole grid is one leaf
@@ -386,7 +226,7 @@ class RhsPattern:
         # The grid, not the symbolic structure itself: a pattern pickled with its window model to a
         # dask worker is checked against the worker's own (cached) structure for the same grid.
         self.grid = (int(shape[0]), int(shape[1]), int(leaf))
-        row_of, n_rows, levels, _, _ = _symbolic(*self.grid)
+        row_of, n_rows, levels, _, _ = symbolic_levels(*self.grid)
         self.k = int(k)
         cells, cols = np.asarray(cells, np.int64), np.asarray(cols, np.int64)
         lev0 = levels[0]
