@@ -1,6 +1,7 @@
 """The inversion's forward model and fitting pieces on small hand-built windows (fast, exact checks)."""
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -95,6 +96,38 @@ def test_field_sensitivity_matches_finite_differences(monkeypatch):
         numeric = (np.linalg.solve(a_p, model.basis @ beta_fixed) - np.linalg.solve(a_m, model.basis @ beta_fixed)) / (2 * eps)
         # Central differences: truncation ~eps^2 = 1e-6 relative, so 1e-5 is a fair bound.
         assert np.allclose(sens[:, k], numeric, rtol=1e-5, atol=1e-7 * np.abs(numeric).max())
+
+
+def test_step_jacobian_matches_finite_differences(monkeypatch):
+    # d step / d theta at fixed nuisance (what the result's step errors use), against central
+    # differences of the step of the fixed-nuisance field A(theta)^-1 basis beta. Both terms of
+    # the formula act: the field's change (off the diagonal too) and the boundary's own share of
+    # its faces' cell-to-cell difference (diagonal).
+    monkeypatch.setattr(network, "SINGLE_NUISANCE", False)
+    monkeypatch.setattr(network, "SINGLE_TOL", 0.0)
+    rng = np.random.default_rng(5)
+    labels = _stripes(ny=30, nx=20, period=7)
+    labels[:, 10:] += 10
+    c = 0.5 + 0.01 * rng.standard_normal(labels.shape)
+    model = _model(c, labels, psf=0.5)
+    theta = math.log(1.5e-8) + 0.3 * rng.standard_normal(model.n_params)
+    state = model.solve(theta)
+    sens = model.field_sensitivity(theta, state)
+    _, dstep = model.steps(theta, state, sens)
+    source = model.basis @ np.linalg.lstsq(model.basis, _assembled(model, theta) @ state.c_model, rcond=None)[0]
+
+    def step_at(th):
+        fixed = SimpleNamespace(c_model=np.linalg.solve(_assembled(model, th), source), trans=model.face_conductances(th))
+        return model.steps(th, fixed)[0]
+
+    eps = 1e-3  # as for the sensitivities: truncation ~eps^2, cancellation below 1e-8 relative
+    numeric = np.empty_like(dstep)
+    for k in range(model.n_params):
+        e = np.zeros(model.n_params)
+        e[k] = eps
+        numeric[:, k] = (step_at(theta + e) - step_at(theta - e)) / (2 * eps)
+    assert np.abs(np.diag(numeric)).min() > 0  # the boundaries' own terms are there to be checked
+    assert np.allclose(dstep, numeric, rtol=1e-4, atol=1e-5 * np.abs(numeric).max())
 
 
 def _assembled(model, theta):
