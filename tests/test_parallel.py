@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from tracerdiff import parallel
 from tracerdiff.parallel import TaskError, map_tasks, task_runner
 
 
@@ -150,3 +151,19 @@ def test_local_cluster_keeps_short_low_level_logs():
         assert length == LOW_LEVEL_LOG_LENGTH
         assert runner.map(_worker_log_length, [0, 1]) == [LOW_LEVEL_LOG_LENGTH] * 2
     assert dask.config.get("distributed.admin.low-level-log-length") == before
+
+
+def test_single_thread_blas_limits_every_blas_and_restores_it():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import scipy.linalg  # noqa: F401 - numpy's and scipy's wheels each bring a BLAS
+
+    def blas_threads():
+        return {i["filepath"]: i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"}
+
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        assert before and set(before.values()) == {2}
+        for _ in range(2):  # the second entry uses the kept controller
+            with parallel.single_thread_blas():
+                assert blas_threads() == {path: 1 for path in before}
+            assert blas_threads() == before
