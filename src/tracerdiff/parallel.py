@@ -80,11 +80,9 @@ _BLAS_CONTROLLERS: dict[int, Any] = {}
 
 
 def _blas_controller():
-    """This process's ``threadpoolctl.ThreadpoolController``, made once (ImportError without it).
-
-    numpy and scipy.linalg are imported first: each wheel brings its own OpenBLAS, and a
-    controller limits only the libraries loaded when it was made.
-    """
+    """This process's ``threadpoolctl.ThreadpoolController``, made once (ImportError without it),
+    after numpy and scipy.linalg: each brings its own OpenBLAS, and a controller limits only the
+    libraries loaded when it was made."""
     pid = os.getpid()  # a forked child scans its own libraries
     controller = _BLAS_CONTROLLERS.get(pid)
     if controller is None:
