@@ -56,8 +56,8 @@ class GridCholesky:
         # checks below catch what rounding could still break (a block with a non-positive pivot).
         if not (np.all(trans > 0) and np.all(np.isfinite(trans)) and np.all(dirichlet >= 0)):
             raise np.linalg.LinAlgError("grid operator needs positive conductances")
-        # The source of every front (see _assembly): diagonal, -t, 1, then each level's update.
-        source = np.empty(levels[0]["source_size"])
+        # The source of every front (see _assembly): diagonal, -t, 1, 0, then each level's update.
+        source = np.empty(levels[-1]["update_at"][1])
         diag, neg = source[:n], source[n:n + lo.size]
         diag[:] = dirichlet + np.bincount(lo, trans, minlength=n) + np.bincount(hi, trans, minlength=n)
         np.negative(trans, out=neg)
@@ -102,12 +102,12 @@ class GridCholesky:
         saved only 0.2 ms more, the copying of the kept blocks eating the rest: not done.
         """
         leaf = lev["leaf"]
-        nb, n_own, n_cells = lev["nb"], lev["n_own"], leaf["n_cells"]
+        nb, n_own = lev["nb"], lev["n_own"]
         ns = leaf["own"].shape[1]
         own = np.zeros(nb * n_own * n_own)
         own[leaf["diag_flat"]] = source[lev["diag_cells"]]
         own[leaf["pad_flat"]] = 1.0
-        own[leaf["face_flat"]] = source[n_cells + leaf["inner_ids"]]
+        own[leaf["face_flat"]] = source[leaf["face_at"]]
         own = own.reshape(nb, n_own, n_own)
         if not np.all(np.diagonal(own, axis1=1, axis2=2) > 0):
             raise np.linalg.LinAlgError("grid operator not positive definite")

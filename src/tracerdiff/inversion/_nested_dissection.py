@@ -174,9 +174,10 @@ def symbolic_levels(ny: int, nx: int, leaf: int):
 def _assembly(levels, n: int, n_faces: int) -> None:
     """Each inner level's fronts as one sparse product ``assemble @ source`` (added to ``levels``).
 
-    ``source`` holds the cell diagonal (n), the faces' -t, a 1 (the padding's identity) and every
-    level's Schur update, at the offsets ``levels[i]["update_at"]``; the assembly matrix has a 1
-    per contribution. One pass instead of zeroing each front and five indexed writes (a 96 x 96
+    ``source`` holds the cell diagonal (n), the faces' -t, a 1 (the padding's identity), a 0 (the
+    coupling of a leaf's padded ring rows) and every level's Schur update, at the offsets
+    ``levels[i]["update_at"]`` (the last level's end is the source's size); the assembly matrix
+    has a 1 per contribution. One pass instead of zeroing each front and five indexed writes (a 96 x 96
     factorisation: ~1 ms of ~8 less; the sums are the same, in column order).
     """
     sizes = [lev["nb"] * lev["struct_idx"].shape[1] ** 2 for lev in levels]
@@ -188,7 +189,7 @@ def _assembly(levels, n: int, n_faces: int) -> None:
         leaf = lev["leaf"]
         if leaf is not None:  # written directly (a sparse product was slower for these sparse blocks)
             lev["assemble"] = None
-            leaf["n_cells"] = n
+            leaf["face_at"] = n + leaf["inner_ids"]
             leaf["coupling_at"] = np.where(leaf["face"] < n_faces, n + leaf["face"], one + 1)
             continue
         rows = [lev["diag_flat"], lev["pad_flat"], lev["face_flat"]] + [dst for _, _, dst in lev["kids"]]
@@ -197,4 +198,3 @@ def _assembly(levels, n: int, n_faces: int) -> None:
         rows, cols = np.concatenate(rows), np.concatenate(cols)
         lev["assemble"] = sp.csr_matrix((np.ones(rows.size), (rows, cols)),
                                         shape=(lev["nb"] * lev["f"] ** 2, int(starts[-1])))
-    levels[0]["source_size"] = int(starts[-1])
